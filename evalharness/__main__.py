@@ -1,0 +1,3 @@
+from evalharness.cli.main import main
+
+main()

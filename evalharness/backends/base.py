@@ -1,0 +1,61 @@
+"""The SearchBackend protocol and the registry keyed by an engine config's `backend`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from evalharness.models import Hit
+
+if TYPE_CHECKING:
+    from evalharness.project import LoadedEngine, Project
+
+ProgressFn = Callable[[int], None]
+
+
+class SearchBackend(ABC):
+    """One required method, `search`; `search_many` may batch (msearch) and `index_catalog` may load data."""
+
+    @abstractmethod
+    def search(self, query: str, k: int) -> list[Hit]:
+        """The top-k hits for one query, ranks starting at 1."""
+
+    def search_many(self, queries: Sequence[str], k: int, progress: ProgressFn | None = None) -> list[list[Hit]]:
+        """Hits for many queries, in order; backends override this to batch."""
+        out = []
+        for q in queries:
+            out.append(self.search(q, k))
+            if progress:
+                progress(1)
+        return out
+
+    def describe(self) -> dict[str, str]:
+        """Facts about what was searched (index name, catalog hash) stored with the run."""
+        return {}
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+BackendFactory = Callable[["LoadedEngine", "Project"], SearchBackend]
+_REGISTRY: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    def deco(factory: BackendFactory) -> BackendFactory:
+        _REGISTRY[name] = factory
+        return factory
+    return deco
+
+
+def make_backend(engine: "LoadedEngine", project: "Project") -> SearchBackend:
+    """Build the backend an engine config names."""
+    import evalharness.backends.tantivy_backend  # noqa: F401
+
+    name = engine.config.backend
+    if name in ("elasticsearch", "opensearch"):
+        import evalharness.backends.cluster  # noqa: F401
+    elif name == "http":
+        import evalharness.backends.http  # noqa: F401
+    return _REGISTRY[name](engine, project)

@@ -1,0 +1,113 @@
+"""Product catalogs as JSON lines, and the mapping from a product to a Hit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalharness.errors import EvalHarnessError
+from evalharness.models import Hit, sha256_hex
+
+if TYPE_CHECKING:
+    from evalharness.project import Project
+
+SEARCHABLE_FIELDS = (
+    "title", "description", "bullet_points", "brand", "color", "category",
+    "product_type", "material", "audience", "size",
+)
+ATTRIBUTE_FIELDS = ("product_type", "material", "audience", "size", "degradation")
+VOCABULARY_ATTRIBUTES = ("product_type", "brand", "color", "material", "audience", "size")
+
+
+def iter_products(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield products from a JSONL file; each needs an 'id'."""
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise EvalHarnessError(f"cannot read catalog {path}: {exc.strerror}; pass an existing JSONL file") from None
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                product = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalHarnessError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
+            if not isinstance(product, dict) or "id" not in product:
+                raise EvalHarnessError(f"{path}:{lineno}: a product needs an 'id' field")
+            yield product
+
+
+def product_type_of(product: dict[str, Any]) -> str:
+    """The product type: an explicit field, else the leaf of the category path."""
+    explicit = product.get("product_type") or (product.get("attributes") or {}).get("product_type")
+    if explicit:
+        return str(explicit)
+    category = str(product.get("category") or "")
+    return category.split(">")[-1].strip() if category else ""
+
+
+def field_text(product: dict[str, Any], name: str) -> str:
+    """A product field as indexable text."""
+    if name == "product_type":
+        return product_type_of(product)
+    value = product.get(name)
+    if value is None:
+        value = (product.get("attributes") or {}).get(name)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def product_to_hit(product: dict[str, Any], rank: int, score: float, base_dir: Path | None = None) -> Hit:
+    """Build a Hit from a catalog product; a relative image path is resolved against base_dir."""
+    image = str(product.get("image_url") or product.get("image") or "")
+    if image and base_dir is not None and "://" not in image and not Path(image).is_absolute():
+        image = str(base_dir / image)
+    attributes = dict(product.get("attributes") or {})
+    for name in ATTRIBUTE_FIELDS:
+        if product.get(name) not in (None, ""):
+            attributes[name] = product[name]
+    if "product_type" not in attributes:
+        ptype = product_type_of(product)
+        if ptype:
+            attributes["product_type"] = ptype
+    price = product.get("price")
+    description = str(product.get("description") or "")
+    bullets = product.get("bullet_points")
+    if bullets and not description:
+        description = bullets if isinstance(bullets, str) else " ".join(bullets)
+    return Hit(
+        doc_id=str(product["id"]),
+        rank=rank,
+        score=float(score),
+        title=str(product.get("title") or ""),
+        description=description,
+        brand=str(product.get("brand") or ""),
+        color=str(product.get("color") or ""),
+        category=str(product.get("category") or ""),
+        price=float(price) if isinstance(price, (int, float)) else None,
+        image_url=image,
+        attributes=attributes,
+    )
+
+
+def resolve_catalog(project: "Project", catalog: str) -> Path:
+    """'demo' means the generated demo catalog; anything else is a JSONL path relative to the project."""
+    if catalog == "demo":
+        from evalharness.sample import ensure_demo_catalog
+
+        return ensure_demo_catalog(project.cache_dir).products
+    path = project.resolve(catalog)
+    if not path.exists():
+        raise EvalHarnessError(f"catalog {path} not found; pass a JSONL file of products or 'demo'")
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file."""
+    return sha256_hex(path.read_bytes())

@@ -1,0 +1,38 @@
+"""`evalharness init DIR`: scaffold a project folder with commented TOML."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from evalharness.cli.ui import out
+from evalharness.errors import EvalHarnessError
+
+SCAFFOLD = {
+    "evalharness.toml": "evalharness.toml",
+    "engines/v1.toml": "v1.toml",
+    "engines/v2.toml": "v2.toml",
+    "queries/example.csv": "example.csv",
+    "guidelines/README.md": "guidelines-README.md",
+    "reports/.gitkeep": None,
+}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def init(directory: Path = typer.Argument(..., help="Folder to create the project in."),
+             force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
+        """Scaffold a new project: evalharness.toml, engines/, queries/, guidelines/, reports/."""
+        templates = resources.files("evalharness.templates.project")
+        created = []
+        for target, source in SCAFFOLD.items():
+            path = directory / target
+            if path.exists() and not force:
+                raise EvalHarnessError(f"{path} already exists; pass --force to overwrite or choose another folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(templates.joinpath(source).read_text(encoding="utf-8") if source else "", encoding="utf-8")
+            created.append(target)
+        out.print(f"created project in {directory}: {', '.join(created)}")
+        out.print(f"next: cd {directory} && evalharness run --engine-config v2 --baseline v1")

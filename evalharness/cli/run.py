@@ -1,0 +1,118 @@
+"""`evalharness run`: one engine config (and optionally a baseline) end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from evalharness.cli.ui import RichStages, err, fmt, out, signed
+from evalharness.errors import EvalHarnessError
+from evalharness.judges import make_judge
+from evalharness.metrics import mean_metrics
+from evalharness.pipeline import (
+    RunOutcome, RunRequest, SilentStages, default_queries_path, estimate_run, evaluate_stored, run_engine,
+)
+from evalharness.project import Project
+from evalharness.querysets import read_query_set
+from evalharness.store import Store
+
+
+def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
+    table = Table(title="Metrics" if base is None else f"{base.engine_config} vs {cand.engine_config}")
+    table.add_column("metric")
+    if base is not None:
+        table.add_column(base.engine_config, justify="right")
+    table.add_column(cand.engine_config, justify="right")
+    if base is not None:
+        table.add_column("delta", justify="right")
+    for name, value in cand.metrics.items():
+        if base is None:
+            table.add_row(name, fmt(value))
+        else:
+            delta = value - base.metrics[name]
+            colour = "green" if delta > 0 else "red" if delta < 0 else "white"
+            table.add_row(name, fmt(base.metrics[name]), fmt(value), f"[{colour}]{signed(delta)}[/]")
+    return table
+
+
+def _summary(o: RunOutcome) -> str:
+    c = o.counts
+    cost = f", cost ${o.cost_usd:.4f}" if o.cost_usd else ""
+    return (f"{o.engine_config}: {c['queries']} queries ({c['zero_hit_queries']} with no hits), {c['hits']} hits, "
+            f"{c['judged_new']} judged now, {c['judged_cached']} from cache, {c['failed']} failed{cost}, "
+            f"{o.elapsed_s:.1f}s — run {o.run_id}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        ctx: typer.Context,
+        engine_config: str = typer.Option(..., "--engine-config", "-e", help="Engine config name (engines/NAME.toml)."),
+        baseline: str | None = typer.Option(None, "--baseline", "-b", help="Also run this engine config and show deltas."),
+        queries: Path | None = typer.Option(None, "--queries", "-q", help="Query set CSV (default: [run] queries)."),
+        top_k: int | None = typer.Option(None, "--top-k", "-k", min=1, max=1000, help="Hits per query to judge."),
+        judge: str | None = typer.Option(None, "--judge", "-j", help="Judge spec: offline, openai:MODEL, gemini:MODEL."),
+        max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Stop issuing judge calls at this many USD."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Estimate calls, tokens and cost; send nothing."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    ) -> None:
+        """Run queries against an engine config, judge the hits (cached), compute metrics and store the run."""
+        project = Project(ctx.obj["project"])
+        cfg = project.config
+        qpath = project.resolve(queries) if queries else default_queries_path(project)
+        query_set = read_query_set(qpath)
+        judge_obj = make_judge(judge or cfg.judge.spec, cfg)
+        k = top_k or None
+        store = Store(project.store_url())
+        stages = SilentStages() if as_json else RichStages()
+
+        def request(name: str) -> RunRequest:
+            engine = project.engine(name)
+            return RunRequest(engine=engine, queries=query_set, queries_source=str(qpath), judge=judge_obj,
+                              top_k=k or engine.config.top_k or cfg.run.top_k, metrics=list(cfg.run.metrics),
+                              guideline_writer=cfg.guidelines.writer, max_cost=max_cost, max_retries=cfg.judge.max_retries)
+
+        try:
+            if dry_run:
+                estimates = [estimate_run(project, store, request(n)) for n in ([baseline] if baseline else []) + [engine_config]]
+                if as_json:
+                    out.print_json(json.dumps([e.to_json() for e in estimates]))
+                else:
+                    for e in estimates:
+                        out.print(f"{e.engine_config}: {e.queries} queries, {e.hits} hits, {e.cached} cached, "
+                                  f"{e.calls} judge calls, {e.guidelines_to_write} guidelines to write, "
+                                  f"~{e.input_tokens} input + {e.output_tokens} output tokens, ~${e.cost_usd:.4f} "
+                                  "(dry run: nothing sent)")
+                return
+            base_outcome = run_engine(project, store, request(baseline), stages) if baseline else None
+            outcome = run_engine(project, store, request(engine_config), stages)
+            if base_outcome is not None:
+                # Both sides scored against the same judgment pool (the union of both runs' judgments).
+                for o in (base_outcome, outcome):
+                    stored = store.run_queries(o.run_id)
+                    o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics))
+                    o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
+                    store.update_metrics(o.run_id, o.metrics)
+        finally:
+            store.close()
+        if as_json:
+            data = outcome.to_json()
+            if base_outcome is not None:
+                data["baseline"] = base_outcome.to_json()
+            out.print_json(json.dumps(data))
+        else:
+            out.print(_metrics_table(outcome, base_outcome))
+            for o in ([base_outcome] if base_outcome else []) + [outcome]:
+                out.print(_summary(o))
+        failures = outcome.failures + (base_outcome.failures if base_outcome else [])
+        if failures:
+            if not as_json:
+                for f in failures[:20]:
+                    err.print(f"failed: query {f['query_id']} doc {f['doc_id']}: {f['reason']}", markup=False)
+                if len(failures) > 20:
+                    err.print(f"... and {len(failures) - 20} more failed pairs")
+            raise EvalHarnessError(f"{len(failures)} pair(s) could not be judged and are not scored as labels; "
+                                   "every other judgment is stored — fix the cause above and run again to retry them")

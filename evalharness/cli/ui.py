@@ -1,0 +1,33 @@
+"""Rich progress bars and tables shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class RichStages:
+    """A progress bar per pipeline stage, on stderr."""
+
+    @contextmanager
+    def stage(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
+        with Progress(TextColumn("[bold]{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False) as progress:
+            task = progress.add_task(name, total=total or 1)
+            yield lambda n: progress.advance(task, n)
+            if not total:
+                progress.advance(task, 1)
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def signed(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:+.{digits}f}"

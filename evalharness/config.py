@@ -1,0 +1,279 @@
+"""Pydantic models for evalharness.toml and engines/*.toml, and their loaders.
+
+Every model forbids unknown keys; a validation error becomes one line naming the file,
+the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evalharness.errors import EvalHarnessError, register_secret
+
+DEFAULT_METRICS = ["nDCG@10", "P(rel=1)@10", "P(rel=2)@10", "RR(rel=2)", "Judged@10"]
+DEFAULT_PRIVACY_PATTERNS = {
+    "email": r"[^@\s]+@[^@\s]+\.[a-z]{2,}",
+    "phone": r"^\+?[\d\s().-]{7,}$",
+    "card": r"\b(?:\d[ -]?){13,19}\b",
+    "order_id": r"\b(?:order|ord|#)\s*[-#:]?\s*\d{5,}\b",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(Strict):
+    url: str = "sqlite:///.evalharness/cache.db"
+
+
+class PriceConfig(Strict):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class JudgeConfig(Strict):
+    spec: str = "offline"
+    mode: Literal["text", "image", "caption"] = "text"
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_concurrency: int = Field(default=16, ge=1, le=1024)
+    api_key_env: str = ""
+    base_url: str = ""
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    requests_per_minute: int = Field(default=0, ge=0)
+    tokens_per_minute: int = Field(default=0, ge=0)
+    description_budget: int = Field(default=600, ge=0)
+    image_max_side: int = Field(default=512, ge=32, le=4096)
+    caption_model: str = ""
+
+
+class GuidelineConfig(Strict):
+    writer: str = "offline"
+    catalog: str = "demo"
+
+
+class RunConfig(Strict):
+    top_k: int = Field(default=10, ge=1, le=1000)
+    queries: str = "queries/demo.csv"
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
+
+    @field_validator("metrics")
+    @classmethod
+    def _valid_metrics(cls, value: list[str]) -> list[str]:
+        from evalharness.metrics import parse_measures
+
+        parse_measures(value)
+        return value
+
+
+class GateRule(Strict):
+    metric: str
+    max_drop: float | None = Field(default=None, ge=0)
+    max_relative_drop: float | None = Field(default=None, ge=0)
+    alpha: float | None = Field(default=None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _needs_a_bound(self) -> "GateRule":
+        if self.max_drop is None and self.max_relative_drop is None:
+            raise ValueError("a gate rule needs max_drop or max_relative_drop")
+        return self
+
+
+class GateConfig(Strict):
+    rules: list[GateRule] = Field(default_factory=list)
+    min_judged: float = Field(default=0.0, ge=0, le=1)
+
+
+class PrivacyConfig(Strict):
+    patterns: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIVACY_PATTERNS))
+
+
+class ProjectConfig(Strict):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+
+
+class TantivyConfig(Strict):
+    catalog: str = "demo"
+    fields: list[str] = Field(default_factory=lambda: ["title"], min_length=1)
+    boosts: dict[str, float] = Field(default_factory=dict)
+    fuzzy: list[str] = Field(default_factory=list)
+    conjunction: bool = False
+
+    @field_validator("fields", "fuzzy")
+    @classmethod
+    def _known_fields(cls, value: list[str]) -> list[str]:
+        from evalharness.catalog import SEARCHABLE_FIELDS
+
+        for name in value:
+            if name not in SEARCHABLE_FIELDS:
+                raise ValueError(f"unknown field {name!r}; allowed: {', '.join(SEARCHABLE_FIELDS)}")
+        return value
+
+
+class ConnectionConfig(Strict):
+    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1)
+    api_key_env: str = ""
+    username_env: str = ""
+    password_env: str = ""
+    verify_certs: bool = True
+    ca_certs: str = ""
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+
+
+class QueryConfig(Strict):
+    template: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    search_template_id: str = ""
+    filters: list[dict[str, Any]] = Field(default_factory=list)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+
+class IndexMappingConfig(Strict):
+    text_fields: list[str] = Field(
+        default_factory=lambda: ["title", "description", "brand", "color", "category", "product_type", "material", "audience"]
+    )
+    keyword_fields: list[str] = Field(default_factory=lambda: ["size", "degradation"])
+    shards: int = Field(default=1, ge=1)
+
+
+class HttpConfig(Strict):
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    header_envs: dict[str, str] = Field(default_factory=dict)
+    body: str = ""
+    hits_path: str = "$.hits[*]"
+    timeout_s: float = Field(default=10.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=256)
+
+
+HIT_FIELDS = ("doc_id", "title", "description", "brand", "color", "category", "price", "image_url", "score")
+
+
+class EngineConfig(Strict):
+    description: str = ""
+    backend: Literal["tantivy", "elasticsearch", "opensearch", "http"] = "tantivy"
+    top_k: int | None = Field(default=None, ge=1, le=1000)
+    index: str = ""
+    tantivy: TantivyConfig | None = None
+    connection: ConnectionConfig | None = None
+    query: QueryConfig | None = None
+    mapping: IndexMappingConfig | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    attributes: dict[str, str] = Field(default_factory=dict)
+    http: HttpConfig | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _known_hit_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in HIT_FIELDS:
+                raise ValueError(f"unknown hit field {name!r}; allowed: {', '.join(HIT_FIELDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _sections_fit_backend(self) -> "EngineConfig":
+        if self.backend == "tantivy" and self.tantivy is None:
+            self.tantivy = TantivyConfig()
+        if self.backend in ("elasticsearch", "opensearch"):
+            if not self.index:
+                raise ValueError(f"backend {self.backend!r} needs 'index'")
+            if self.connection is None:
+                self.connection = ConnectionConfig()
+            if self.query is None or not (self.query.template or self.query.search_template_id):
+                raise ValueError("needs [query] with 'template' or 'search_template_id'")
+            if self.mapping is None:
+                self.mapping = IndexMappingConfig()
+        if self.backend == "http" and self.http is None:
+            raise ValueError("backend 'http' needs an [http] section with 'url'")
+        return self
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            return []
+        current = _model_of(field.annotation)
+    return sorted(current.model_fields) if current is not None and hasattr(current, "model_fields") else []
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def describe_validation_error(path: Path | str, model: type[BaseModel], exc: ValidationError) -> str:
+    """Turn the first pydantic error into one actionable line."""
+    err = exc.errors()[0]
+    loc = tuple(err.get("loc", ()))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc)
+        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"{path}: unknown key '{key}'{hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"{path}: key '{key}': {msg}{more}"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into one line."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise EvalHarnessError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EvalHarnessError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+
+
+def load_model(path: Path, model: type[BaseModel], data: dict[str, Any] | None = None) -> Any:
+    """Validate TOML data against a model; errors name the file and the key."""
+    raw = read_toml(path) if data is None else data
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise EvalHarnessError(describe_validation_error(path, model, exc)) from None
+
+
+def load_project_config(root: Path) -> ProjectConfig:
+    """Read evalharness.toml from a project folder (defaults if the file is absent)."""
+    path = root / "evalharness.toml"
+    if not path.exists():
+        return ProjectConfig()
+    return load_model(path, ProjectConfig)
+
+
+def env_secret(var: str, purpose: str) -> str:
+    """Read a secret from the environment variable named in config; never log its value."""
+    value = os.environ.get(var, "")
+    if not value:
+        raise EvalHarnessError(f"{purpose} needs the environment variable {var}; export {var}=... and run again")
+    register_secret(value)
+    return value

@@ -1,0 +1,44 @@
+"""The one user-facing exception type and the exit codes."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_USAGE = 2
+
+
+class EvalHarnessError(Exception):
+    """An error the user can fix; shown as one line without a traceback, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class JudgeOutputError(Exception):
+    """The judge answered, but not with a usable label (malformed or refused)."""
+
+
+class BudgetExceeded(Exception):
+    """Raised inside the judging loop when the --max-cost budget is spent."""
+
+
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret so that `redact` removes it from any text shown or stored."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """Replace every registered secret in text with '***'."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text

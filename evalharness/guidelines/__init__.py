@@ -1,0 +1,1 @@
+"""Per-query guidelines: the file store under guidelines/ and the writers that fill it."""

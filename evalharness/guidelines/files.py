@@ -1,0 +1,75 @@
+"""guidelines/<query-slug>.md: YAML front matter (query, requirements, writer, model, created) + text.
+
+Existing files are used as they are, so a human edit wins; the file's bytes are hashed into
+every judgment's cache key, so editing one guideline re-judges only that query.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from evalharness.errors import EvalHarnessError
+from evalharness.models import IMPORTANCE, Guideline, Requirement, sha256_hex
+from evalharness.textnorm import slugify
+
+
+def guideline_path(directory: Path, query: str) -> Path:
+    return directory / f"{slugify(query)}.md"
+
+
+def render_guideline(g: Guideline) -> str:
+    """The file text for a guideline."""
+    front = {
+        "query": g.query,
+        "requirements": [{"attribute": r.attribute, "value": r.value, "importance": r.importance} for r in g.requirements],
+        "writer": g.writer,
+        "model": g.model,
+        "created": g.created,
+    }
+    head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{head}---\n{g.text.strip()}\n"
+
+
+def parse_guideline(path: Path) -> Guideline:
+    """Read and validate one guideline file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+    text = raw.decode("utf-8", errors="replace")
+    if not text.startswith("---"):
+        raise EvalHarnessError(f"{path}: a guideline starts with '---' YAML front matter; restore it or delete the file to rewrite it")
+    parts = text.split("\n---", 2)
+    if len(parts) < 2:
+        raise EvalHarnessError(f"{path}: front matter is not closed with '---'")
+    try:
+        front = yaml.safe_load(parts[0][3:]) or {}
+    except yaml.YAMLError as exc:
+        raise EvalHarnessError(f"{path}: front matter is not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(front, dict) or not front.get("query"):
+        raise EvalHarnessError(f"{path}: front matter needs 'query'")
+    reqs = []
+    for i, r in enumerate(front.get("requirements") or []):
+        if not isinstance(r, dict) or not r.get("attribute") or r.get("value") in (None, ""):
+            raise EvalHarnessError(f"{path}: requirement {i + 1} needs 'attribute' and 'value'")
+        importance = str(r.get("importance", "must"))
+        if importance not in IMPORTANCE:
+            raise EvalHarnessError(f"{path}: requirement {i + 1} has importance {importance!r}; allowed: {', '.join(IMPORTANCE)}")
+        reqs.append(Requirement(str(r["attribute"]), str(r["value"]), importance))
+    body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
+    return Guideline(
+        query=str(front["query"]), requirements=tuple(reqs), text=body.strip(), writer=str(front.get("writer", "human")),
+        model=str(front.get("model") or ""), created=str(front.get("created") or ""), hash=sha256_hex(raw), path=str(path),
+    )
+
+
+def write_guideline(directory: Path, g: Guideline) -> Guideline:
+    """Write a new guideline file (atomically) and return it with its hash and path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = guideline_path(directory, g.query)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(render_guideline(g), encoding="utf-8")
+    tmp.replace(path)
+    return parse_guideline(path)

@@ -1,0 +1,63 @@
+"""Pick a guideline writer by spec and fill guidelines/ with the missing files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Protocol
+
+from evalharness.catalog import iter_products, resolve_catalog
+from evalharness.errors import EvalHarnessError
+from evalharness.guidelines.files import guideline_path, parse_guideline, write_guideline
+from evalharness.guidelines.offline import OfflineGuidelineWriter, Vocabulary
+from evalharness.models import Guideline, Query
+from evalharness.project import Project
+
+
+class GuidelineWriter(Protocol):
+    writer_id: str
+    model: str
+
+    def write(self, query: str) -> Guideline:
+        """Requirements and guideline text for one query."""
+
+
+def make_writer(spec: str, project: Project) -> GuidelineWriter:
+    """'offline' or '<provider>:<model>' (an LLM writer)."""
+    provider, _, model = spec.partition(":")
+    if provider == "offline":
+        catalog = resolve_catalog(project, project.config.guidelines.catalog)
+        return OfflineGuidelineWriter(Vocabulary.from_products(iter_products(catalog)))
+    if provider in ("openai", "gemini"):
+        from evalharness.guidelines.llm import LLMGuidelineWriter
+
+        return LLMGuidelineWriter(provider, model, project.config)
+    raise EvalHarnessError(f"unknown guideline writer '{spec}'; use offline, openai:<model> or gemini:<model>")
+
+
+def ensure_guidelines(
+    project: Project, queries: Sequence[Query], writer_spec: str, progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Guideline], int]:
+    """Guideline per query id; missing files are written, existing ones used as they are. Returns (map, written)."""
+    directory = project.guidelines_dir
+    out: dict[str, Guideline] = {}
+    writer: GuidelineWriter | None = None
+    written = 0
+    by_path: dict[str, Guideline] = {}
+    for q in queries:
+        path = guideline_path(directory, q.text)
+        key = str(path)
+        if key not in by_path:
+            if path.exists():
+                by_path[key] = parse_guideline(path)
+            else:
+                writer = writer or make_writer(writer_spec, project)
+                g = writer.write(q.text)
+                stamped = Guideline(g.query, g.requirements, g.text, g.writer, g.model,
+                                    datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                by_path[key] = write_guideline(directory, stamped)
+                written += 1
+        out[q.id] = by_path[key]
+        if progress:
+            progress(1)
+    return out, written

@@ -1,0 +1,98 @@
+"""The offline judge: a deterministic rule over the guideline's requirements. Not an LLM.
+
+Wrong product type (a violated 'must') -> irrelevant; right type but a 'should' requirement
+violated -> substitute; all satisfied -> relevant. The rationale names the deciding requirement.
+"""
+
+from __future__ import annotations
+
+import re
+
+from evalharness.config import ProjectConfig
+from evalharness.judges.base import Judge, JudgeRequest, register_judge
+from evalharness.models import Hit, Judgment, Requirement
+from evalharness.textnorm import normalize_query
+
+RULES_VERSION = "1"
+_WORD = re.compile(r"[\w-]+")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(normalize_query(text)))
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
+def _hit_value(hit: Hit, attribute: str) -> str:
+    if attribute == "brand":
+        return hit.brand
+    if attribute == "color":
+        return hit.color
+    return str(hit.attributes.get(attribute, ""))
+
+
+def _phrase_in(phrase: str, text: str) -> bool:
+    words = normalize_query(phrase).split()
+    hay = " ".join(_singular(w) for w in _WORD.findall(normalize_query(text)))
+    return bool(words) and f" {' '.join(_singular(w) for w in words)} " in f" {hay} "
+
+
+def check(req: Requirement, hit: Hit) -> tuple[bool, str]:
+    """Whether the hit satisfies a requirement, and what the hit has instead."""
+    text = f"{hit.title} {hit.description} {hit.category}"
+    if req.attribute == "keywords":
+        wanted = {_singular(w) for w in _words(req.value)}
+        have = {_singular(w) for w in _words(f"{text} {hit.brand} {hit.color}")}
+        found = wanted & have
+        return (found == wanted, f"{len(found)} of {len(wanted)} query words")
+    value = normalize_query(_hit_value(hit, req.attribute))
+    want = normalize_query(req.value)
+    if value:
+        ok = _singular(value) == _singular(want) or _phrase_in(want, value)
+        return ok, value
+    return _phrase_in(want, f"{hit.title} {hit.category}"), "not stated"
+
+
+class OfflineJudge(Judge):
+    """Rule-based judge for the embedded default; deterministic and free."""
+
+    max_concurrency = 64
+
+    def __init__(self) -> None:
+        self.judge_id = f"offline:rules-v{RULES_VERSION}:text:esr3"
+
+    async def judge(self, request: JudgeRequest) -> Judgment:
+        return self.judge_sync(request)
+
+    def judge_sync(self, request: JudgeRequest) -> Judgment:
+        hit = request.hit
+        reqs = request.guideline.requirements
+        results = [(r, *check(r, hit)) for r in reqs]
+        must_failed = [x for x in results if x[0].importance == "must" and not x[1]]
+        should_failed = [x for x in results if x[0].importance == "should" and not x[1]]
+        if not reqs:
+            return Judgment("irrelevant", "no requirement could be derived from the query", self.judge_id)
+        if must_failed:
+            r, _, got = must_failed[0]
+            if r.attribute == "keywords":
+                partial = not got.startswith("0 ")
+                label = "substitute" if partial else "irrelevant"
+                return Judgment(label, f"matches {got} (\"{r.value}\")", self.judge_id)
+            return Judgment("irrelevant", f"{r.attribute} is '{got}', the query needs '{r.value}' (must)", self.judge_id)
+        musts = [x for x in results if x[0].importance == "must"]
+        if not musts and len(should_failed) == len(results):
+            r, _, got = should_failed[0]
+            return Judgment("irrelevant", f"none of the requirements met; {r.attribute} is '{got}', wanted '{r.value}'",
+                            self.judge_id)
+        if should_failed:
+            r, _, got = should_failed[0]
+            return Judgment("substitute", f"{r.attribute} is '{got}', the query asks for '{r.value}' (should)", self.judge_id)
+        met = ", ".join(f"{r.attribute} '{r.value}'" for r, _, _ in results)
+        return Judgment("relevant", f"meets every requirement: {met}", self.judge_id)
+
+
+@register_judge("offline")
+def _offline(model: str, config: ProjectConfig) -> Judge:
+    return OfflineJudge()

@@ -1,0 +1,119 @@
+"""Judge many pairs: cache lookup, bounded concurrency, retries with backoff, budget, one commit per judgment."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from evalharness.errors import JudgeOutputError
+from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.models import Judgment
+from evalharness.store import Store
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (query, hit) pair to judge and where its judgment is cached."""
+
+    key: str
+    request: JudgeRequest
+    content_hash: str
+
+
+@dataclass
+class JudgingOutcome:
+    """What judging a batch of pairs produced."""
+
+    judgments: dict[str, Judgment] = field(default_factory=dict)
+    new: int = 0
+    cached: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    skipped_for_budget: int = 0
+
+
+def _retry_delay(exc: BaseException, attempt: int) -> float:
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, (int, float)) and retry_after >= 0:
+        return min(float(retry_after), 60.0) + random.uniform(0, 0.1)
+    return min(0.25 * (2 ** attempt), 20.0) * random.uniform(0.5, 1.5)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short reason for a failed pair (never includes request headers or keys)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+async def _judge_all(
+    judge: Judge, store: Store, pairs: Sequence[Pair], outcome: JudgingOutcome,
+    max_retries: int, max_cost: float | None, progress: Callable[[int], None] | None,
+) -> None:
+    sem = asyncio.Semaphore(max(1, judge.max_concurrency))
+
+    async def one(pair: Pair) -> None:
+        async with sem:
+            if max_cost is not None and outcome.cost_usd >= max_cost:
+                outcome.skipped_for_budget += 1
+                if progress:
+                    progress(1)
+                return
+            attempt = 0
+            while True:
+                try:
+                    j = await judge.judge(pair.request)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except JudgeOutputError as exc:
+                    outcome.failures[pair.key] = describe_failure(exc)
+                    if progress:
+                        progress(1)
+                    return
+                except Exception as exc:  # noqa: BLE001 - one pair's failure never aborts a run
+                    if judge.should_retry(exc) and attempt < max_retries:
+                        await asyncio.sleep(_retry_delay(exc, attempt))
+                        attempt += 1
+                        continue
+                    outcome.failures[pair.key] = describe_failure(exc)
+                    if progress:
+                        progress(1)
+                    return
+            req = pair.request
+            store.put_judgment(pair.key, req.query.text, req.hit.doc_id, pair.content_hash, req.guideline.hash, j)
+            outcome.judgments[pair.key] = j
+            outcome.new += 1
+            outcome.cost_usd += j.cost_usd
+            outcome.input_tokens += j.input_tokens
+            outcome.output_tokens += j.output_tokens
+            if progress:
+                progress(1)
+
+    try:
+        await asyncio.gather(*(one(p) for p in pairs))
+    finally:
+        await judge.aclose()
+
+
+def judge_pairs(
+    judge: Judge, store: Store, pairs: Sequence[Pair], *, max_retries: int = 4, max_cost: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> JudgingOutcome:
+    """Judge the pairs not yet in the cache; each new judgment is committed as it arrives."""
+    outcome = JudgingOutcome()
+    unique: dict[str, Pair] = {}
+    for p in pairs:
+        unique.setdefault(p.key, p)
+    cached = store.cached_judgments(list(unique))
+    outcome.judgments.update(cached)
+    outcome.cached = len(cached)
+    if progress and cached:
+        progress(len(cached))
+    todo = [p for k, p in unique.items() if k not in cached]
+    if todo:
+        asyncio.run(_judge_all(judge, store, todo, outcome, max_retries, max_cost, progress))
+    return outcome

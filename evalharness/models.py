@@ -1,0 +1,105 @@
+"""Plain data objects passed between stages: Query, Requirement, Guideline, Hit, Judgment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+LABELS = ("irrelevant", "substitute", "relevant")
+GRADES = {"irrelevant": 0, "substitute": 1, "relevant": 2}
+IMPORTANCE = ("must", "should", "nice")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the only input to hashes and cache keys."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_hex(data: str | bytes) -> str:
+    """Hex sha256 of text (UTF-8) or bytes."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query of a query set."""
+
+    id: str
+    text: str
+    count: int = 1
+    segment: str = ""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One thing a relevant product must (or should) satisfy for a query."""
+
+    attribute: str
+    value: str
+    importance: str = "must"
+
+
+@dataclass(frozen=True)
+class Guideline:
+    """Per-query requirements and guideline text, as stored in guidelines/<slug>.md."""
+
+    query: str
+    requirements: tuple[Requirement, ...]
+    text: str
+    writer: str
+    model: str = ""
+    created: str = ""
+    hash: str = ""
+    path: str = ""
+
+
+@dataclass
+class Hit:
+    """One search result and the product fields a judge sees."""
+
+    doc_id: str
+    rank: int
+    score: float
+    title: str = ""
+    description: str = ""
+    brand: str = ""
+    color: str = ""
+    category: str = ""
+    price: float | None = None
+    image_url: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def judged_fields(self) -> dict[str, Any]:
+        """The fields that change a judgment (rank and score do not)."""
+        data = asdict(self)
+        for key in ("rank", "score"):
+            data.pop(key)
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Hit":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """A label for one (query, hit) pair with the judge's rationale and what it cost."""
+
+    label: str
+    rationale: str
+    judge_id: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+
+    @property
+    def grade(self) -> int:
+        return GRADES[self.label]

@@ -1,0 +1,220 @@
+"""One run of one engine configuration: queries -> guidelines -> search -> judge (cached) -> metrics -> store."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from evalharness.backends import make_backend
+from evalharness.guidelines.writers import ensure_guidelines
+from evalharness.images import ImageLoader, ImageUnavailable
+from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.judging import JudgingOutcome, Pair, judge_pairs
+from evalharness.metrics import mean_metrics, per_query_metrics
+from evalharness.models import GRADES, Guideline, Hit, Query
+from evalharness.project import LoadedEngine, Project
+from evalharness.store import Store, content_hash, judgment_cache_key
+from evalharness.store.db import StoredQuery
+
+
+class Stages(Protocol):
+    """Progress reporting: `stage(name, total)` returns a context manager yielding an advance(n) function."""
+
+    def stage(self, name: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
+
+
+class SilentStages:
+    """No progress output (for --json and library use)."""
+
+    def stage(self, name: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
+        return nullcontext(lambda n: None)
+
+
+@dataclass
+class RunOutcome:
+    """What one run produced, for printing and for --json."""
+
+    run_id: str
+    engine_config: str
+    config_hash: str
+    judge_id: str
+    metrics: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+    counts: dict[str, int]
+    elapsed_s: float
+    cost_usd: float
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "engine_config": self.engine_config, "config_hash": self.config_hash,
+                "judge_id": self.judge_id, "metrics": self.metrics, "counts": self.counts,
+                "cost_usd": round(self.cost_usd, 6), "elapsed_s": round(self.elapsed_s, 3), "failures": self.failures}
+
+
+def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery]) -> dict[str, dict[str, int]]:
+    """Graded qrels per query id from every judgment made for its guideline by this judge (the pool)."""
+    pool = store.judgment_pool([q.guideline_hash for q in queries], judge_id)
+    return {q.id: {doc: GRADES[label] for doc, (label, _) in pool.get(q.guideline_hash, {}).items()} for q in queries}
+
+
+def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str]
+                    ) -> dict[str, dict[str, float]]:
+    """Per-query metric values of stored result lists against the judgment pool."""
+    qrels = qrels_from_pool(store, judge_id, queries)
+    run = {q.id: [h.doc_id for h in q.hits] for q in queries}
+    return per_query_metrics(names, qrels, run, [q.id for q in queries])
+
+
+def new_run_id(engine: str) -> str:
+    return f"{engine}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits: dict[str, list[Hit]],
+                judge: Judge, images: ImageLoader | None
+                ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
+    """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
+    judged (an unreadable image): those are listed as failed, never labelled."""
+    pairs, hashes, where, failed = [], {}, {}, []
+    for q in queries:
+        g = guidelines[q.id]
+        hashes[q.id] = []
+        for hit in hits[q.id]:
+            image, image_sha = (None, "")
+            if images is not None:
+                try:
+                    image, image_sha = images.load(hit.image_url)
+                except ImageUnavailable as exc:
+                    hashes[q.id].append(content_hash(hit, "unavailable"))
+                    failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
+                    continue
+            chash = content_hash(hit, image_sha)
+            key = judgment_cache_key(q.text, chash, g.hash, judge.judge_id)
+            hashes[q.id].append(chash)
+            pairs.append(Pair(key, JudgeRequest(q, g, hit, image), chash))
+            where[key] = f"{q.id}\t{hit.doc_id}"
+    return pairs, hashes, where, failed
+
+
+@dataclass
+class RunRequest:
+    """What to run: an engine config over a query set with a judge."""
+
+    engine: LoadedEngine
+    queries: list[Query]
+    queries_source: str
+    judge: Judge
+    top_k: int
+    metrics: list[str]
+    guideline_writer: str
+    max_cost: float | None = None
+    max_retries: int = 4
+
+
+def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
+    """Run one engine configuration end to end and store the run."""
+    stages = stages or SilentStages()
+    started = time.perf_counter()
+    store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
+    with stages.stage("guidelines", len(req.queries)) as advance:
+        guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
+    for g in {g.hash: g for g in guidelines.values()}.values():
+        store.record_guideline({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
+                                "requirements": [r.__dict__ for r in g.requirements], "text": g.text})
+    backend = make_backend(req.engine, project)
+    try:
+        with stages.stage(f"search {req.engine.name}", len(req.queries)) as advance:
+            results = backend.search_many([q.text for q in req.queries], req.top_k, advance)
+        described = backend.describe()
+    finally:
+        backend.close()
+    hits = {q.id: r for q, r in zip(req.queries, results)}
+    images = ImageLoader(project, req.judge) if req.judge.mode != "text" else None
+    pairs, hashes, where, failures = build_pairs(req.queries, guidelines, hits, req.judge, images)
+
+    run_id = new_run_id(req.engine.name)
+    store.start_run({"run_id": run_id, "engine_config": req.engine.name, "config_hash": req.engine.hash,
+                     "config": {"engine": req.engine.config.model_dump(mode="json"), "backend": described,
+                                "path": str(req.engine.path)},
+                     "judge_id": req.judge.judge_id, "top_k": req.top_k, "queries_source": req.queries_source})
+    stored = [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, hits[q.id], hashes[q.id])
+              for q in req.queries]
+    store.save_results(run_id, stored)
+
+    with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
+        outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
+                                              max_cost=req.max_cost, progress=advance)
+    per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics)
+    metrics = mean_metrics(per_query, req.metrics)
+    n_hits = sum(len(h) for h in hits.values())
+    unjudged = sum(1 for p in pairs if p.key not in outcome.judgments) + len(failures)
+    for key, reason in outcome.failures.items():
+        qid, doc_id = where[key].split("\t")
+        failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})
+    counts = {"queries": len(req.queries), "hits": n_hits, "zero_hit_queries": sum(1 for h in hits.values() if not h),
+              "judged_new": outcome.new, "judged_cached": outcome.cached, "failed": len(failures),
+              "skipped_budget": outcome.skipped_for_budget, "unjudged_hits": unjudged,
+              "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
+    elapsed = time.perf_counter() - started
+    store.finish_run(run_id, "finished", metrics, counts, outcome.cost_usd, elapsed)
+    return RunOutcome(run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
+                      elapsed, outcome.cost_usd, failures)
+
+
+def default_queries_path(project: Project) -> Path:
+    """The configured query set; for the demo project it is generated from the demo query log if missing."""
+    return project.resolve(project.config.run.queries)
+
+
+@dataclass
+class DryRunEstimate:
+    """What a run would cost, computed without calling the judge or writing guidelines."""
+
+    engine_config: str
+    queries: int
+    hits: int
+    cached: int
+    calls: int
+    guidelines_to_write: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstimate:
+    """Search, find what is cached, and estimate the calls, tokens and cost of the rest. Sends nothing to a judge."""
+    from evalharness.guidelines.files import guideline_path, parse_guideline
+
+    guidelines: dict[str, Guideline] = {}
+    missing = set()
+    for q in req.queries:
+        path = guideline_path(project.guidelines_dir, q.text)
+        if path.exists():
+            guidelines[q.id] = parse_guideline(path)
+        else:
+            missing.add(q.text)
+            guidelines[q.id] = Guideline(q.text, (), "(not yet written)", "pending", hash="pending")
+    backend = make_backend(req.engine, project)
+    try:
+        results = backend.search_many([q.text for q in req.queries], req.top_k)
+    finally:
+        backend.close()
+    hits = {q.id: r for q, r in zip(req.queries, results)}
+    pairs, _, _, _ = build_pairs(req.queries, guidelines, hits, req.judge, None)
+    cached = store.cached_judgments([p.key for p in pairs if p.request.guideline.hash != "pending"])
+    todo = [p for p in pairs if p.key not in cached]
+    tokens_in = tokens_out = 0
+    for p in todo:
+        i, o = req.judge.estimate_tokens(p.request)
+        tokens_in, tokens_out = tokens_in + i, tokens_out + o
+    price_in, price_out = req.judge.price_per_mtok()
+    return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), len(todo),
+                          len(missing), tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1e6)

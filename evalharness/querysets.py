@@ -1,0 +1,51 @@
+"""Query sets as CSV files: id, query, count, segment."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from evalharness.errors import EvalHarnessError
+from evalharness.models import Query
+
+COLUMNS = ("id", "query", "count", "segment")
+
+
+def read_query_set(path: Path) -> list[Query]:
+    """Read a query set; needs at least a 'query' column, and one query."""
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise EvalHarnessError(f"cannot read query set {path}: {exc.strerror}; pass --queries with an existing CSV") from None
+    with fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "query" not in reader.fieldnames:
+            raise EvalHarnessError(f"{path}: needs a header with a 'query' column (columns: {', '.join(COLUMNS)})")
+        queries, seen = [], set()
+        for n, row in enumerate(reader, 2):
+            text = (row.get("query") or "").strip()
+            if not text:
+                continue
+            qid = (row.get("id") or "").strip() or f"q{n - 1}"
+            if qid in seen:
+                raise EvalHarnessError(f"{path}:{n}: duplicate id '{qid}'; ids must be unique")
+            seen.add(qid)
+            try:
+                count = int(float(row.get("count") or 1))
+            except ValueError:
+                raise EvalHarnessError(f"{path}:{n}: count '{row.get('count')}' is not a number") from None
+            queries.append(Query(qid, text, count, (row.get("segment") or "").strip()))
+    if not queries:
+        raise EvalHarnessError(f"{path}: the query set is empty; add rows with a 'query' column")
+    return queries
+
+
+def write_query_set(path: Path, queries: Sequence[Query]) -> None:
+    """Write a query set CSV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        for q in queries:
+            w.writerow([q.id, q.text, q.count, q.segment])

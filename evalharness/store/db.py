@@ -1,0 +1,320 @@
+"""SQLAlchemy tables and the Store that reads and writes them.
+
+SQLite (WAL) by default, any SQLAlchemy URL accepted (PostgreSQL for teams). Judgments
+are committed one by one as they arrive so a killed run keeps what it paid for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Column, Float, Index, Integer, MetaData, String, Table, Text, create_engine, event, insert, select, update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from evalharness.errors import EvalHarnessError
+from evalharness.models import Hit, Judgment
+
+metadata = MetaData()
+
+queries_t = Table(
+    "queries", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("segment", String(40), nullable=False, default=""),
+)
+
+guidelines_t = Table(
+    "guidelines", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("query", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("writer", String(200), nullable=False),
+    Column("model", String(200), nullable=False, default=""),
+    Column("requirements", JSON, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+runs_t = Table(
+    "runs", metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("engine_config", String(200), nullable=False, index=True),
+    Column("config_hash", String(64), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("judge_id", String(400), nullable=False),
+    Column("top_k", Integer, nullable=False),
+    Column("queries_source", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("metrics", JSON),
+    Column("counts", JSON),
+    Column("cost_usd", Float, default=0.0),
+    Column("elapsed_s", Float),
+)
+
+run_queries_t = Table(
+    "run_queries", metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("query_id", String(200), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("segment", String(40), nullable=False),
+    Column("guideline_hash", String(64), nullable=False),
+    Column("n_hits", Integer, nullable=False),
+    Column("error", Text),
+)
+
+run_results_t = Table(
+    "run_results", metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("query_id", String(200), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("doc_id", String(200), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("hit", JSON, nullable=False),
+)
+
+judgments_t = Table(
+    "judgments", metadata,
+    Column("cache_key", String(64), primary_key=True),
+    Column("judge_id", String(400), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("doc_id", String(200), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("guideline_hash", String(64), nullable=False),
+    Column("label", String(20), nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("latency_ms", Float, nullable=False, default=0.0),
+    Column("created_at", String(40), nullable=False),
+    Index("ix_judgments_pool", "guideline_hash", "judge_id"),
+)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class StoredQuery:
+    """One query of a stored run with its hits (ordered by rank)."""
+
+    id: str
+    text: str
+    count: int
+    segment: str
+    guideline_hash: str
+    hits: list[Hit]
+    content_hashes: list[str]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run's header row."""
+
+    run_id: str
+    engine_config: str
+    config_hash: str
+    config: dict[str, Any]
+    judge_id: str
+    top_k: int
+    status: str
+    started_at: str
+    finished_at: str | None
+    metrics: dict[str, float]
+    counts: dict[str, int]
+    cost_usd: float
+    elapsed_s: float | None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _safe_url(url: str) -> str:
+    """The URL with any password hidden, for error messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+class Store:
+    """Reads and writes the evalharness tables through one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, future=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable ({type(exc).__name__}); "
+                                   "set [store] url to a SQLAlchemy URL such as sqlite:///.evalharness/cache.db") from None
+        except (OperationalError, SQLAlchemyError, OSError) as exc:
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+            raise EvalHarnessError(f"cannot open store {_safe_url(url)}: {reason}; check [store] url and that the database is up") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- queries and guidelines -------------------------------------------------
+    def upsert_queries(self, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)
+        with self.engine.begin() as conn:
+            existing = {r[0] for r in conn.execute(select(queries_t.c.id))}
+            new = [r for r in rows if r["id"] not in existing]
+            if new:
+                conn.execute(insert(queries_t), new)
+            for r in rows:
+                if r["id"] in existing:
+                    conn.execute(update(queries_t).where(queries_t.c.id == r["id"]).values(**r))
+
+    def record_guideline(self, row: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(select(guidelines_t.c.hash).where(guidelines_t.c.hash == row["hash"])).first() is None:
+                conn.execute(insert(guidelines_t), [{**row, "created_at": row.get("created_at") or utcnow()}])
+
+    # -- judgments ------------------------------------------------------------------
+    def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
+        """Judgments already stored under these cache keys."""
+        found: dict[str, Judgment] = {}
+        cols = judgments_t.c
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                for row in conn.execute(select(judgments_t).where(cols.cache_key.in_(chunk))):
+                    found[row.cache_key] = Judgment(row.label, row.rationale, row.judge_id, row.input_tokens,
+                                                    row.output_tokens, row.cost_usd, row.latency_ms)
+        return found
+
+    def put_judgment(self, key: str, query: str, doc_id: str, content: str, guideline_hash: str, j: Judgment) -> None:
+        """Commit one judgment now (a second writer of the same key is ignored)."""
+        row = {
+            "cache_key": key, "judge_id": j.judge_id, "query": query, "doc_id": doc_id, "content_hash": content,
+            "guideline_hash": guideline_hash, "label": j.label, "rationale": j.rationale,
+            "input_tokens": j.input_tokens, "output_tokens": j.output_tokens, "cost_usd": j.cost_usd,
+            "latency_ms": j.latency_ms, "created_at": utcnow(),
+        }
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+            stmt = mod.insert(judgments_t).values(**row).on_conflict_do_nothing(index_elements=["cache_key"])
+            with self.engine.begin() as conn:
+                conn.execute(stmt)
+            return
+        with self.engine.begin() as conn:
+            if conn.execute(select(judgments_t.c.cache_key).where(judgments_t.c.cache_key == key)).first() is None:
+                conn.execute(insert(judgments_t), [row])
+
+    def judgment_pool(self, guideline_hashes: Iterable[str], judge_id: str) -> dict[str, dict[str, tuple[str, str]]]:
+        """Every judgment made for these guidelines by this judge: guideline -> doc_id -> (label, rationale)."""
+        pool: dict[str, dict[str, tuple[str, str]]] = {}
+        hashes = sorted(set(guideline_hashes))
+        c = judgments_t.c
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), 500):
+                stmt = (select(c.guideline_hash, c.doc_id, c.label, c.rationale)
+                        .where(c.guideline_hash.in_(hashes[start:start + 500]), c.judge_id == judge_id)
+                        .order_by(c.created_at))
+                for row in conn.execute(stmt):
+                    pool.setdefault(row.guideline_hash, {})[row.doc_id] = (row.label, row.rationale)
+        return pool
+
+    def count_judgments(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(judgments_t.c.cache_key)).all())
+
+    # -- runs -------------------------------------------------------------------------
+    def start_run(self, run: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(runs_t), [{**run, "status": "running", "started_at": utcnow()}])
+
+    def save_results(self, run_id: str, queries: Sequence[StoredQuery]) -> None:
+        qrows, hrows = [], []
+        for q in queries:
+            qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
+                          "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error})
+            for hit, chash in zip(q.hits, q.content_hashes):
+                hrows.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
+                              "score": hit.score, "content_hash": chash, "hit": hit.to_json()})
+        with self.engine.begin() as conn:
+            if qrows:
+                conn.execute(insert(run_queries_t), qrows)
+            if hrows:
+                conn.execute(insert(run_results_t), hrows)
+
+    def finish_run(self, run_id: str, status: str, metrics: dict[str, float], counts: dict[str, int],
+                   cost_usd: float, elapsed_s: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(runs_t).where(runs_t.c.run_id == run_id).values(
+                status=status, finished_at=utcnow(), metrics=metrics, counts=counts, cost_usd=cost_usd, elapsed_s=elapsed_s))
+
+    def _run_from_row(self, row: Any) -> StoredRun:
+        def as_dict(v: Any) -> dict:
+            return json.loads(v) if isinstance(v, str) else (v or {})
+        return StoredRun(row.run_id, row.engine_config, row.config_hash, as_dict(row.config), row.judge_id, row.top_k,
+                         row.status, row.started_at, row.finished_at, as_dict(row.metrics), as_dict(row.counts),
+                         row.cost_usd or 0.0, row.elapsed_s)
+
+    def get_run(self, run_id: str) -> StoredRun | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs_t).where(runs_t.c.run_id == run_id)).first()
+        return self._run_from_row(row) if row else None
+
+    def latest_run(self, engine_config: str) -> StoredRun | None:
+        """The newest finished run of an engine config."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs_t).where(runs_t.c.engine_config == engine_config, runs_t.c.status == "finished")
+                               .order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc())).first()
+        return self._run_from_row(row) if row else None
+
+    def list_runs(self, limit: int = 20) -> list[StoredRun]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs_t).order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc()).limit(limit)).all()
+        return [self._run_from_row(r) for r in rows]
+
+    def run_queries(self, run_id: str) -> list[StoredQuery]:
+        """A stored run's queries with their hits, in query order of insertion."""
+        with self.engine.connect() as conn:
+            qrows = conn.execute(select(run_queries_t).where(run_queries_t.c.run_id == run_id)).all()
+            hrows = conn.execute(select(run_results_t).where(run_results_t.c.run_id == run_id)
+                                 .order_by(run_results_t.c.query_id, run_results_t.c.rank)).all()
+        hits: dict[str, list[Any]] = {}
+        for h in hrows:
+            hits.setdefault(h.query_id, []).append(h)
+        out = []
+        for q in qrows:
+            rows = hits.get(q.query_id, [])
+            out.append(StoredQuery(q.query_id, q.text, q.count, q.segment, q.guideline_hash,
+                                   [Hit.from_json(r.hit if isinstance(r.hit, dict) else json.loads(r.hit)) for r in rows],
+                                   [r.content_hash for r in rows], q.error))
+        return out
+
+    def update_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        """Replace a run's stored metrics (after re-scoring against a larger judgment pool)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs_t).where(runs_t.c.run_id == run_id).values(metrics=metrics))

@@ -1,0 +1,30 @@
+"""Cache keys: sha256 over canonical JSON of exactly the inputs that change an answer."""
+
+from __future__ import annotations
+
+from evalharness.models import Hit, canonical_json, sha256_hex
+from evalharness.textnorm import normalize_query
+
+KEY_VERSION = 1
+# Fields a judge never sees: where the image lives (its bytes are hashed instead) and
+# image-quality ground truth of the demo catalog.
+_UNSEEN_ATTRIBUTES = ("degradation",)
+
+
+def content_hash(hit: Hit, image_sha256: str = "") -> str:
+    """Hash of the product fields the judge saw, plus the image bytes' hash when it saw an image."""
+    fields = hit.judged_fields()
+    fields.pop("image_url", None)
+    fields["attributes"] = {k: v for k, v in fields["attributes"].items() if k not in _UNSEEN_ATTRIBUTES}
+    return sha256_hex(canonical_json({"fields": fields, "image": image_sha256}))
+
+
+def judgment_cache_key(query_text: str, content: str, guideline_hash: str, judge_id: str) -> str:
+    """The judgment cache key (DESIGN.md): normalized query, content hash, guideline hash, judge id."""
+    return sha256_hex(canonical_json({
+        "v": KEY_VERSION,
+        "query": normalize_query(query_text),
+        "content": content,
+        "guideline": guideline_hash,
+        "judge": judge_id,
+    }))
