@@ -7,6 +7,7 @@ the key and what is allowed.
 from __future__ import annotations
 
 import os
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10

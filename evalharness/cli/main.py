@@ -22,9 +22,9 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import index, init, run
+    from evalharness.cli import compare, index, init, run
 
-    for module in (init, run, index):
+    for module in (init, run, index, compare):
         module.register(app)
     #app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EvalHarnessError
-from evalharness.judges import make_judge
-from evalharness.metrics import mean_metrics
-from evalharness.pipeline import (
-    RunOutcome, RunRequest, SilentStages, default_queries_path, estimate_run, evaluate_stored, run_engine,
-)
 from evalharness.project import Project
 from evalharness.querysets import read_query_set
-from evalharness.store import Store
+
+if TYPE_CHECKING:
+    from evalharness.pipeline import RunOutcome
 
 
 def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
@@ -60,6 +58,18 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     ) -> None:
         """Run queries against an engine config, judge the hits (cached), compute metrics and store the run."""
+        from evalharness.judges import make_judge
+        from evalharness.metrics import mean_metrics
+        from evalharness.pipeline import (
+            RunRequest,
+            SilentStages,
+            default_queries_path,
+            estimate_run,
+            evaluate_stored,
+            run_engine,
+        )
+        from evalharness.store import Store
+
         project = Project(ctx.obj["project"])
         cfg = project.config
         qpath = project.resolve(queries) if queries else default_queries_path(project)

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 out = Console(highlight=False)
+if not out.is_terminal:
+    out = Console(highlight=False, width=140)  # logs and CI: wide enough for the comparison table
 err = Console(stderr=True, highlight=False)
 
 
@@ -31,3 +33,4 @@ def fmt(value: float | None, digits: int = 4) -> str:
 
 def signed(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:+.{digits}f}"
+

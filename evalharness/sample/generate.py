@@ -122,7 +122,7 @@ def _queries(rng: random.Random, products: list[dict]) -> list[str]:
     ordered = sorted(combos - set(V.PRODUCT_TYPES))
     rng.shuffle(ordered)
     chosen = list(V.PRODUCT_TYPES) + ordered[:290]
-    for ptype, typos in V.MISSPELLINGS.items():
+    for typos in V.MISSPELLINGS.values():
         chosen.extend(typos[:1])
         if rng.random() < 0.5:
             chosen.append(f"{rng.choice(list(V.COLORS))} {typos[-1]}")

@@ -14,7 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Column, Float, Index, Integer, MetaData, String, Table, Text, create_engine, event, insert, select, update,
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError

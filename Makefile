@@ -1,0 +1,37 @@
+# Two commands: `make demo` runs the whole loop on the embedded default, `make test` runs the tests.
+# Each creates .venv from pyproject.toml when it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EH := $(BIN)/evalharness
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(EH) run --engine-config v2 --baseline v1
+	$(EH) run --engine-config v0
+	$(EH) compare v1 v2 --html reports/compare-v1-v2.html --markdown reports/compare-v1-v2.md
+	@echo "report: reports/compare-v1-v2.html"
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check evalharness tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check evalharness tests bench
+
+bench: $(VENV)/.installed-test
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .evalharness reports/*.html reports/*.md reports/*.xml

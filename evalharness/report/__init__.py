@@ -1,0 +1,1 @@
+"""Renderers of a Comparison: HTML (self-contained), Markdown, JUnit XML."""

@@ -1,0 +1,25 @@
+"""JUnit XML: one test case per gate check, so CI systems show failures natively."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from evalharness.compare import Comparison
+from evalharness.gate import GateResult
+
+
+def gate_junit(c: Comparison, gate: GateResult) -> str:
+    """JUnit XML text for a gate result (ElementTree escapes all text)."""
+    failures = sum(1 for r in gate.results if not r.passed)
+    suite = ET.Element("testsuite", name=f"evalharness gate {c.baseline.engine_config} -> {c.candidate.engine_config}",
+                       tests=str(len(gate.results)), failures=str(failures), errors="0")
+    for r in gate.results:
+        case = ET.SubElement(suite, "testcase", classname="evalharness.gate", name=r.name)
+        if r.passed:
+            ET.SubElement(case, "system-out").text = r.detail
+        else:
+            ET.SubElement(case, "failure", message=r.detail).text = r.detail
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
