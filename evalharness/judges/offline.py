@@ -13,7 +13,7 @@ from evalharness.judges.base import Judge, JudgeRequest, register_judge
 from evalharness.models import Hit, Judgment, Requirement
 from evalharness.textnorm import normalize_query
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 _WORD = re.compile(r"[\w-]+")
 
 
@@ -77,8 +77,8 @@ class OfflineJudge(Judge):
         if must_failed:
             r, _, got = must_failed[0]
             if r.attribute == "keywords":
-                partial = not got.startswith("0 ")
-                label = "substitute" if partial else "irrelevant"
+                found, wanted = (int(x) for x in got.split()[::2][:2])
+                label = "substitute" if 2 * found >= wanted else "irrelevant"
                 return Judgment(label, f"matches {got} (\"{r.value}\")", self.judge_id)
             return Judgment("irrelevant", f"{r.attribute} is '{got}', the query needs '{r.value}' (must)", self.judge_id)
         musts = [x for x in results if x[0].importance == "must"]

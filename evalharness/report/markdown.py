@@ -5,7 +5,7 @@ from __future__ import annotations
 from evalharness.compare import Comparison
 from evalharness.gate import GateResult
 
-_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]<>()#+-.!|~"})
+_MD_SPECIAL = str.maketrans({**{c: f"\\{c}" for c in "\\`*_[]|~"}, "<": "&lt;", ">": "&gt;", "&": "&amp;"})
 
 
 def md_escape(text: str) -> str:

@@ -1,0 +1,117 @@
+"""Shared fixtures: the demo catalog (generated once), throwaway projects, and a CLI runner."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated demo catalog, shared by every test project of the session."""
+    from evalharness.sample import ensure_demo_catalog
+
+    cache = tmp_path_factory.mktemp("demo-cache")
+    return ensure_demo_catalog(cache).root
+
+
+def make_project(root: Path, demo_dir: Path, n_queries: int | None = 60) -> Path:
+    """A project folder like the repository's, with the first n demo queries and the shared demo catalog."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "evalharness.toml", root / "evalharness.toml")
+    shutil.copytree(REPO / "engines", root / "engines")
+    (root / "queries").mkdir()
+    with (REPO / "queries" / "demo.csv").open() as src, (root / "queries" / "demo.csv").open("w", newline="") as dst:
+        rows = list(csv.reader(src))
+        keep = rows if n_queries is None else rows[: n_queries + 1]
+        csv.writer(dst).writerows(keep)
+    (root / ".evalharness").mkdir()
+    (root / ".evalharness" / "demo").symlink_to(demo_dir, target_is_directory=True)
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, demo_dir: Path) -> Path:
+    return make_project(tmp_path / "proj", demo_dir)
+
+
+def run_cli(project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `evalharness` command in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("EVALHARNESS_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "evalharness", "-C", str(project), *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit code 2, one line on stderr that starts with 'error:' and contains the fragments, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def needs_shared_data() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not SHARED_DATA.exists(), reason=f"shared data not found at {SHARED_DATA} (it lives beside the checkout)")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's postgresql package; .ci/run installs it)."""
+    import tempfile
+    import time
+
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl or not _pg_bin("postgres"):
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    data = Path(tempfile.mkdtemp(prefix="evalharness-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root: run it as the postgres system user
+        shutil.chown(data, "postgres", "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*prefix, initdb, "-D", str(data / "db"), "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
+    subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o",
+                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True, capture_output=True)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    deadline = time.time() + 30
+    import sqlalchemy
+
+    while True:
+        try:
+            with sqlalchemy.create_engine(url).connect():
+                break
+        except sqlalchemy.exc.OperationalError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+    yield url
+    subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(data, ignore_errors=True)

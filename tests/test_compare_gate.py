@@ -1,0 +1,92 @@
+"""`evalharness compare` and `evalharness gate` through the CLI: statistics, exit codes, Markdown and JUnit."""
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import assert_user_error, make_project, run_cli
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Path:
+    project = make_project(tmp_path_factory.mktemp("cmp") / "proj", demo_dir, n_queries=120)
+    for args in (["-e", "v2", "-b", "v1"], ["-e", "v0"]):
+        result = run_cli(project, "run", *args)
+        assert result.returncode == 0, result.stderr
+    return project
+
+
+def test_compare_json_has_statistics(ran: Path) -> None:
+    result = run_cli(ran, "compare", "v1", "v2", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["baseline"]["engine_config"] == "v1" and data["candidate"]["engine_config"] == "v2"
+    assert data["queries"] == 120 and data["judged_new"] == 0  # everything was judged by the runs
+    ndcg = data["metrics"][0]
+    assert ndcg["metric"] == "nDCG@10" and ndcg["delta"] > 0 and ndcg["significant"]
+    assert ndcg["ci95"][0] <= ndcg["delta"] <= ndcg["ci95"][1]
+    assert ndcg["p_randomization_holm"] >= ndcg["p_randomization"]
+    assert ndcg["wins"] + ndcg["ties"] + ndcg["losses"] == 120
+    assert 0 <= data["overlap"]["jaccard"] <= 1 and 0 <= data["overlap"]["rbo"] <= 1
+    assert data["candidate"]["judged"] == 1.0 and data["candidate"]["unjudged_hits"] == 0
+    assert len(data["movers"]) == 10
+
+
+def test_compare_judges_only_missing_pairs(ran: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(ran / ".evalharness" / "cache.db")
+    keys = [r[0] for r in con.execute("SELECT cache_key FROM judgments ORDER BY cache_key LIMIT 7")]
+    con.executemany("DELETE FROM judgments WHERE cache_key = ?", [(k,) for k in keys])
+    con.commit()
+    before = con.execute("SELECT count(*) FROM judgments").fetchone()[0]
+    data = json.loads(run_cli(ran, "compare", "v1", "v0", "--json").stdout)
+    after = con.execute("SELECT count(*) FROM judgments").fetchone()[0]
+    # only pairs of these two runs that lost their judgment are sent to the judge
+    assert data["judged_new"] == after - before
+    assert 0 < data["judged_new"] <= 7
+
+
+def test_gate_passes_for_v2_and_fails_for_v0(ran: Path) -> None:
+    ok = run_cli(ran, "gate", "--baseline", "v1", "--candidate", "v2")
+    assert ok.returncode == 0, ok.stderr
+    assert "gate passed" in ok.stdout
+    md = (ran / "reports" / "gate.md").read_text()
+    assert "PASS" in md and "| nDCG@10 |" in md
+    bad = run_cli(ran, "gate", "--baseline", "v1", "--candidate", "v0", "--markdown", "reports/v0.md",
+                  "--junit", "reports/v0.xml")
+    assert bad.returncode == 1, bad.stderr
+    assert "FAIL" in (ran / "reports" / "v0.md").read_text()
+    suite = ET.parse(ran / "reports" / "v0.xml").getroot().find("testsuite")
+    assert suite is not None and int(suite.get("failures")) >= 1 and int(suite.get("tests")) == 3
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert "nDCG@10 did not regress" in failed
+
+
+def test_gate_writes_github_step_summary(ran: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    result = run_cli(ran, "gate", "-b", "v1", "-c", "v2", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.returncode == 0
+    assert "Search quality gate" in summary.read_text()
+
+
+def test_gate_rules_are_configurable(ran: Path, tmp_path: Path) -> None:
+    cfg = ran / "evalharness.toml"
+    original = cfg.read_text()
+    try:
+        # a drop bound large enough that v0's collapse passes, and an impossible judged minimum that fails
+        cfg.write_text(original.split("[[gate.rules]]")[0].replace("min_judged = 0.95", "min_judged = 1.0")
+                       + '[[gate.rules]]\nmetric = "RR(rel=2)"\nmax_drop = 0.99\n')
+        result = run_cli(ran, "gate", "-b", "v1", "-c", "v0")
+        assert result.returncode == 0, result.stdout
+        cfg.write_text(original + '\n[[gate.rules]]\nmetric = "AP"\nmax_drop = 0.1\n')
+        assert_user_error(run_cli(ran, "gate", "-b", "v1", "-c", "v2"), "'AP' is not among the compared metrics")
+        cfg.write_text(original + '\n[[gate.rules]]\nmetric = "nDCG@10"\n')
+        assert_user_error(run_cli(ran, "gate", "-b", "v1", "-c", "v2"), "max_drop or max_relative_drop")
+    finally:
+        cfg.write_text(original)
+
+
+def test_compare_unknown_run_is_a_user_error(ran: Path) -> None:
+    assert_user_error(run_cli(ran, "compare", "v1", "v9"), "no stored run for 'v9'")

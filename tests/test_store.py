@@ -1,0 +1,82 @@
+"""The store: WAL SQLite, judgments committed as they arrive, the pool, PostgreSQL for teams."""
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from evalharness.errors import EvalHarnessError
+from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.judging import Pair, judge_pairs
+from evalharness.models import Guideline, Hit, Judgment, Query
+from evalharness.store import Store, content_hash, judgment_cache_key
+
+
+class StopAfter(Judge):
+    """A judge that labels n pairs and then the process is 'killed' (KeyboardInterrupt)."""
+
+    judge_id = "test:stop-after"
+    max_concurrency = 1
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    async def judge(self, request: JudgeRequest) -> Judgment:
+        await asyncio.sleep(0)
+        if self.n == 0:
+            raise KeyboardInterrupt
+        self.n -= 1
+        return Judgment("relevant", f"ok {request.hit.doc_id}", self.judge_id)
+
+
+def _pairs(n: int, judge_id: str) -> list[Pair]:
+    g = Guideline("q", (), "", "offline", hash="g" * 64)
+    out = []
+    for i in range(n):
+        hit = Hit(f"d{i}", i + 1, 1.0, title=f"t{i}")
+        chash = content_hash(hit)
+        out.append(Pair(judgment_cache_key("q", chash, g.hash, judge_id), JudgeRequest(Query("q1", "q"), g, hit), chash))
+    return out
+
+
+def test_judgments_survive_an_interrupted_run(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    pairs = _pairs(10, StopAfter.judge_id)
+    with pytest.raises(KeyboardInterrupt):
+        judge_pairs(StopAfter(4), store, pairs)
+    fresh = Store(f"sqlite:///{tmp_path / 'c.db'}")  # a new process would see exactly this
+    assert fresh.count_judgments() == 4
+    outcome = judge_pairs(StopAfter(100), fresh, pairs)
+    assert (outcome.cached, outcome.new) == (4, 6)
+
+
+def test_sqlite_is_in_wal_mode(project: Path) -> None:
+    assert run_cli(project, "run", "-e", "v1", "--top-k", "2").returncode == 0
+    con = sqlite3.connect(project / ".evalharness" / "cache.db")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"queries", "guidelines", "runs", "run_queries", "run_results", "judgments"} <= tables
+    row = con.execute("SELECT label, rationale, judge_id FROM judgments LIMIT 1").fetchone()
+    assert row[0] in ("relevant", "substitute", "irrelevant") and row[1] and row[2].startswith("offline:")
+
+
+def test_unreachable_database_is_a_user_error() -> None:
+    with pytest.raises(EvalHarnessError, match="cannot open store postgresql\\+psycopg://u:\\*\\*\\*@127.0.0.1:1/x"):
+        Store("postgresql+psycopg://u:secretpw@127.0.0.1:1/x")
+
+
+def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str) -> None:
+    cfg = project / "evalharness.toml"
+    cfg.write_text(cfg.read_text().replace('url = "sqlite:///.evalharness/cache.db"', f'url = "{postgres_url}"'))
+    first = run_cli(project, "run", "-e", "v2", "--top-k", "5", "--json")
+    assert first.returncode == 0, first.stderr
+    second = run_cli(project, "run", "-e", "v2", "--top-k", "5", "--json")
+    import json
+
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert b["counts"]["judged_new"] == 0 and a["metrics"] == b["metrics"]
+    store = Store(postgres_url)
+    assert store.latest_run("v2").run_id == b["run_id"]
+    assert len(store.run_queries(b["run_id"])) == 60
