@@ -1,0 +1,116 @@
+"""The HTML report in headless Chromium: renders, drills down, works offline, never runs injected script."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO, make_project, run_cli
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (.ci/run installs it)")
+SCREENSHOTS = REPO / "reports" / "screenshots"
+
+PAYLOADS = ['<script>window.__pwned = 1</script>', '<img src=x onerror="window.__pwned = 2">',
+            '"><svg onload="window.__pwned=3">', "</script><script>window.__pwned=4</script>"]
+
+
+def _browser():
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+    return pw, browser
+
+
+def _open(report: Path):
+    pw, browser = _browser()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report.as_uri())
+    page.wait_for_selector("#queries tbody tr")
+    return pw, browser, page, requests, errors
+
+
+@pytest.fixture(scope="module")
+def evil_project(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Path:
+    project = make_project(tmp_path_factory.mktemp("evil") / "proj", demo_dir, n_queries=0)
+    products = []
+    for i, payload in enumerate(PAYLOADS * 3):
+        products.append({"id": f"E{i}", "title": f"Sneakers {payload} {i}", "description": f"desc {payload}", "brand": payload,
+                         "color": ["red", payload][i % 2], "product_type": "sneakers", "category": "Shoes",
+                         "price": 10 + i, "image": str(demo_dir / "images" / f"P{i:05d}.png")})
+    (project / "evil.jsonl").write_text("\n".join(json.dumps(p) for p in products) + "\n")
+    for name, fields in (("e1", '["title"]'), ("e2", '["title", "brand", "color"]')):
+        (project / "engines" / f"{name}.toml").write_text(f'backend = "tantivy"\n[tantivy]\ncatalog = "evil.jsonl"\nfields = {fields}\n')
+    (project / "queries" / "evil.csv").write_text('id,query,count,segment\nx1,red sneakers,3,head\nx2,"sneakers <script>",1,tail\n')
+    for name in ("e1", "e2"):
+        result = run_cli(project, "run", "-e", name, "-q", "queries/evil.csv")
+        assert result.returncode == 0, result.stderr
+    result = run_cli(project, "compare", "e1", "e2", "--html", "reports/evil.html", "--markdown", "reports/evil.md")
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+def test_script_payloads_never_execute(evil_project: Path) -> None:
+    report = evil_project / "reports" / "evil.html"
+    html = report.read_text()
+    assert "<script>window.__pwned" not in html and "<img src=x" not in html
+    pw, browser, page, requests, errors = _open(report)
+    try:
+        page.locator("#queries tbody tr").first.click()
+        page.wait_for_selector("#drilldown li.hit")
+        for row in page.locator("#queries tbody tr").all():
+            row.click()
+        assert page.evaluate("window.__pwned") is None
+        text = page.inner_text("body")
+        assert "<script>window.__pwned = 1</script>" in text or "<img src=x onerror" in text  # shown as text
+        assert "<svg" not in page.inner_html("#drilldown").replace("&lt;svg", "")  # never parsed into elements
+        assert page.locator("#drilldown img.thumb").count() > 0
+        assert all(u.startswith(("file:", "data:")) for u in requests), requests
+        assert not errors, errors
+    finally:
+        browser.close()
+        pw.stop()
+    md = (evil_project / "reports" / "evil.md").read_text()
+    assert "<script>" not in md
+
+
+def test_demo_report_renders_offline_under_5mb(tmp_path: Path, demo_dir: Path) -> None:
+    project = make_project(tmp_path / "proj", demo_dir, n_queries=None)
+    assert run_cli(project, "run", "-e", "v2", "-b", "v1").returncode == 0
+    result = run_cli(project, "compare", "v1", "v2", "--html", "reports/compare-v1-v2.html")
+    assert result.returncode == 0, result.stderr
+    report = project / "reports" / "compare-v1-v2.html"
+    assert report.stat().st_size < 5 * 1024 * 1024
+    html = report.read_text()
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
+    pw, browser, page, requests, errors = _open(report)
+    try:
+        rows = page.locator("#metrics tbody tr")
+        assert rows.count() == 5
+        assert "nDCG@10" in rows.first.inner_text()
+        assert page.locator("svg.chart rect").count() >= 6
+        n = page.locator("#queries tbody tr").count()
+        assert n == 323
+        page.fill("#filter", "sneakers")
+        assert 0 < page.locator("#queries tbody tr").count() < n
+        page.locator("#queries tbody tr").first.click()
+        page.wait_for_selector("#drilldown .side li.hit")
+        assert page.locator("#drilldown .side").count() == 2
+        assert page.locator("#drilldown li.label-relevant, #drilldown li.label-substitute, #drilldown li.label-irrelevant").count() > 0
+        page.locator("#queries th[data-key=delta]").click()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / "compare-v1-v2.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 20_000
+        assert all(u.startswith(("file:", "data:")) for u in requests), [u for u in requests if not u.startswith("data:")][:5]
+        assert not errors, errors
+    finally:
+        browser.close()
+        pw.stop()
