@@ -22,8 +22,8 @@ from evalharness.errors import EvalHarnessError, register_secret
 DEFAULT_METRICS = ["nDCG@10", "P(rel=1)@10", "P(rel=2)@10", "RR(rel=2)", "Judged@10"]
 DEFAULT_PRIVACY_PATTERNS = {
     "email": r"[^@\s]+@[^@\s]+\.[a-z]{2,}",
-    "phone": r"^\+?[\d\s().-]{7,}$",
     "card": r"\b(?:\d[ -]?){13,19}\b",
+    "phone": r"^\+?[\d\s().-]{7,}$",
     "order_id": r"\b(?:order|ord|#)\s*[-#:]?\s*\d{5,}\b",
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evalharness.errors import EvalHarnessError
@@ -41,11 +41,13 @@ def read_query_set(path: Path) -> list[Query]:
     return queries
 
 
-def write_query_set(path: Path, queries: Sequence[Query]) -> None:
-    """Write a query set CSV."""
+def write_query_set(path: Path, queries: Sequence[Query], extra: Mapping[str, Mapping[str, object]] | None = None) -> None:
+    """Write a query set CSV; `extra` adds columns per query id (e.g. searches, clicks, ctr)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    extra_cols = sorted({k for v in (extra or {}).values() for k in v}, key=lambda k: list(next(iter(extra.values()))).index(k)) if extra else []
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(COLUMNS)
+        w.writerow([*COLUMNS, *extra_cols])
         for q in queries:
-            w.writerow([q.id, q.text, q.count, q.segment])
+            more = (extra or {}).get(q.id, {})
+            w.writerow([q.id, q.text, q.count, q.segment, *(more.get(c, "") for c in extra_cols)])

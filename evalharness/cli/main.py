@@ -22,11 +22,11 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import compare, index, init, run
+    from evalharness.cli import compare, index, init, queries, run
 
     for module in (init, run, index, compare):
         module.register(app)
-    #app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
+    app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
 
 
 def main() -> None:

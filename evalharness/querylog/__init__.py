@@ -1,0 +1,1 @@
+"""Turn a search log into a query set: sources, normalization, privacy scrub, strata, UBI event statistics."""
