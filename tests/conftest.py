@@ -115,3 +115,30 @@ def postgres_url():
     yield url
     subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-m", "immediate", "stop"], capture_output=True)
     shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def osmem_server():
+    """A writable osmem-server (in-memory OpenSearch-compatible engine) on 127.0.0.1 for the whole session."""
+    from osmem_server import OsmemServer
+
+    server = OsmemServer.start(japanese=False)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def es_proxy(osmem_server):
+    """osmem behind a proxy that speaks to the Elasticsearch 9 client (media-type and product headers)."""
+    from httpfixtures import start_proxy
+
+    server, url = start_proxy(osmem_server.url, rewrite_es=True)
+    yield url
+    server.shutdown()
+
+
+def cluster_engine(project: Path, name: str, template: str, host: str, index: str, extra: str = "") -> None:
+    """Copy a shipped cluster engine config with another host and index."""
+    text = (REPO / "engines" / f"{template}.toml").read_text()
+    text = text.replace('hosts = ["http://127.0.0.1:9200"]', f'hosts = ["{host}"]').replace('index = "evalharness-demo"', f'index = "{index}"')
+    (project / "engines" / f"{name}.toml").write_text(text + extra)
