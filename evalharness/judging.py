@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from evalharness.errors import JudgeOutputError
+from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.models import Judgment
 from evalharness.store import Store
@@ -36,7 +36,7 @@ class JudgingOutcome:
     skipped_for_budget: int = 0
 
 
-def _retry_delay(exc: BaseException, attempt: int) -> float:
+def retry_delay(exc: BaseException, attempt: int) -> float:
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, (int, float)) and retry_after >= 0:
         return min(float(retry_after), 60.0) + random.uniform(0, 0.1)
@@ -46,7 +46,7 @@ def _retry_delay(exc: BaseException, attempt: int) -> float:
 def describe_failure(exc: BaseException) -> str:
     """A short reason for a failed pair (never includes request headers or keys)."""
     text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:300]
+    return redact(f"{type(exc).__name__}: {text}")[:300]
 
 
 async def _judge_all(
@@ -67,8 +67,8 @@ async def _judge_all(
                 try:
                     j = await judge.judge(pair.request)
                     break
-                except asyncio.CancelledError:
-                    raise
+                except (asyncio.CancelledError, EvalHarnessError):
+                    raise  # a wrong key or an unreachable provider stops the run; judgments made so far are stored
                 except JudgeOutputError as exc:
                     outcome.failures[pair.key] = describe_failure(exc)
                     if progress:
@@ -76,7 +76,7 @@ async def _judge_all(
                     return
                 except Exception as exc:  # noqa: BLE001 - one pair's failure never aborts a run
                     if judge.should_retry(exc) and attempt < max_retries:
-                        await asyncio.sleep(_retry_delay(exc, attempt))
+                        await asyncio.sleep(retry_delay(exc, attempt))
                         attempt += 1
                         continue
                     outcome.failures[pair.key] = describe_failure(exc)
@@ -105,6 +105,7 @@ def judge_pairs(
 ) -> JudgingOutcome:
     """Judge the pairs not yet in the cache; each new judgment is committed as it arrives."""
     outcome = JudgingOutcome()
+    judge.attach_store(store)
     unique: dict[str, Pair] = {}
     for p in pairs:
         unique.setdefault(p.key, p)

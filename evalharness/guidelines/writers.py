@@ -40,24 +40,34 @@ def ensure_guidelines(
 ) -> tuple[dict[str, Guideline], int]:
     """Guideline per query id; missing files are written, existing ones used as they are. Returns (map, written)."""
     directory = project.guidelines_dir
-    out: dict[str, Guideline] = {}
-    writer: GuidelineWriter | None = None
-    written = 0
     by_path: dict[str, Guideline] = {}
+    missing: dict[str, str] = {}
     for q in queries:
         path = guideline_path(directory, q.text)
-        key = str(path)
-        if key not in by_path:
-            if path.exists():
-                by_path[key] = parse_guideline(path)
-            else:
-                writer = writer or make_writer(writer_spec, project)
-                g = writer.write(q.text)
-                stamped = Guideline(g.query, g.requirements, g.text, g.writer, g.model,
-                                    datetime.now(timezone.utc).isoformat(timespec="seconds"))
-                by_path[key] = write_guideline(directory, stamped)
-                written += 1
-        out[q.id] = by_path[key]
+        if str(path) in by_path or str(path) in missing:
+            continue
+        if path.exists():
+            by_path[str(path)] = parse_guideline(path)
+        else:
+            missing[str(path)] = q.text
+    if missing:
+        writer = make_writer(writer_spec, project)
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+        def save(g: Guideline) -> None:
+            """Write each guideline the moment it exists, so a later failure loses none already paid for."""
+            stored = write_guideline(directory, Guideline(g.query, g.requirements, g.text, g.writer, g.model, created))
+            by_path[stored.path] = stored
+
+        many = getattr(writer, "write_many", None)
+        if many:
+            many(list(missing.values()), save)
+        else:
+            for text in missing.values():
+                save(writer.write(text))
+    out = {}
+    for q in queries:
+        out[q.id] = by_path[str(guideline_path(directory, q.text))]
         if progress:
             progress(1)
-    return out, written
+    return out, len(missing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError
@@ -19,7 +20,7 @@ class JudgeRequest:
     guideline: Guideline
     hit: Hit
     image: bytes | None = None
-    image_mime: str = "image/png"
+    image_mime: str = "image/jpeg"  # ImageLoader always re-encodes as JPEG
 
 
 class Judge(ABC):
@@ -47,6 +48,9 @@ class Judge(ABC):
     async def aclose(self) -> None:
         """Release clients."""
 
+    def attach_store(self, store: Any) -> None:
+        """Give the judge the store, for caches of its own (image captions)."""
+
 
 JudgeFactory = Callable[[str, ProjectConfig], Judge]
 _REGISTRY: dict[str, JudgeFactory] = {}
@@ -61,6 +65,7 @@ def register_judge(provider: str) -> Callable[[JudgeFactory], JudgeFactory]:
 
 
 def _load_builtin() -> None:
+    import evalharness.judges.llm  # noqa: F401
     import evalharness.judges.offline  # noqa: F401
 
 

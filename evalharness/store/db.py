@@ -117,6 +117,18 @@ judgments_t = Table(
 )
 
 
+captions_t = Table(
+    "captions", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("caption", Text, nullable=False),
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("created_at", String(40), nullable=False),
+)
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -224,6 +236,28 @@ class Store:
                                                     row.output_tokens, row.cost_usd, row.latency_ms)
         return found
 
+    def get_caption(self, key: str) -> str | None:
+        """A cached image caption (caption mode), keyed by image hash + query + model + prompt."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(captions_t.c.caption).where(captions_t.c.key == key)).first()
+        return row[0] if row else None
+
+    def put_caption(self, key: str, model: str, caption: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        self._insert_ignore(captions_t, "key", {"key": key, "model": model, "caption": caption, "input_tokens": input_tokens,
+                                               "output_tokens": output_tokens, "cost_usd": cost_usd, "created_at": utcnow()})
+
+    def _insert_ignore(self, table: Table, pk: str, row: dict[str, Any]) -> None:
+        """Insert now and commit; a row already stored under the same key wins."""
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+            with self.engine.begin() as conn:
+                conn.execute(mod.insert(table).values(**row).on_conflict_do_nothing(index_elements=[pk]))
+            return
+        with self.engine.begin() as conn:
+            if conn.execute(select(table.c[pk]).where(table.c[pk] == row[pk])).first() is None:
+                conn.execute(insert(table), [row])
+
     def put_judgment(self, key: str, query: str, doc_id: str, content: str, guideline_hash: str, j: Judgment) -> None:
         """Commit one judgment now (a second writer of the same key is ignored)."""
         row = {
@@ -232,16 +266,7 @@ class Store:
             "input_tokens": j.input_tokens, "output_tokens": j.output_tokens, "cost_usd": j.cost_usd,
             "latency_ms": j.latency_ms, "created_at": utcnow(),
         }
-        dialect = self.engine.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-            stmt = mod.insert(judgments_t).values(**row).on_conflict_do_nothing(index_elements=["cache_key"])
-            with self.engine.begin() as conn:
-                conn.execute(stmt)
-            return
-        with self.engine.begin() as conn:
-            if conn.execute(select(judgments_t.c.cache_key).where(judgments_t.c.cache_key == key)).first() is None:
-                conn.execute(insert(judgments_t), [row])
+        self._insert_ignore(judgments_t, "cache_key", row)
 
     def judgment_pool(self, guideline_hashes: Iterable[str], judge_id: str) -> dict[str, dict[str, tuple[str, str]]]:
         """Every judgment made for these guidelines by this judge: guideline -> doc_id -> (label, rationale)."""

@@ -1,0 +1,246 @@
+"""A local LLM server speaking the OpenAI chat-completions and Gemini generateContent wire formats.
+
+The real openai and google-genai SDKs point at it by base URL. It answers by a scripted rule, with
+configurable latency and injected faults (429 with Retry-After, 500, malformed JSON, hangs), counts
+requests and keeps the last ones for assertions. Run it alone for benchmarks:
+
+    python tests/llmserver.py --port 0 --latency 1.0      # prints {"url": ...} on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import random
+import re
+import sys
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PRODUCT = re.compile(r"<product_data>\s*(.*?)\s*</product_data>", re.S)
+QUERY = re.compile(r"Search query: (\".*?\")\n")
+
+
+@dataclass
+class Faults:
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_malformed: float = 0.0
+    rate_hang: float = 0.0
+    retry_after: str = "1"
+    hang_s: float = 30.0
+
+
+@dataclass
+class State:
+    api_key: str
+    latency: float = 0.0
+    faults: Faults = field(default_factory=Faults)
+    seed: int = 0
+    requests: Counter = field(default_factory=Counter)
+    recent: deque = field(default_factory=lambda: deque(maxlen=400))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self) -> float:
+        with self.lock:
+            return self.rng.random()
+
+
+def label_for(query: str, product: dict[str, Any]) -> tuple[str, str]:
+    """The scripted rule: all query words of 3+ letters in the title -> relevant, some -> substitute, none -> irrelevant."""
+    words = [w for w in re.findall(r"[a-z0-9]+", query.lower()) if len(w) >= 3]
+    title = str(product.get("title", "")).lower()
+    found = [w for w in words if w in title]
+    if words and len(found) == len(words):
+        return "relevant", f"scripted: all {len(words)} query words in the title"
+    if found:
+        return "substitute", f"scripted: {len(found)} of {len(words)} query words in the title"
+    return "irrelevant", "scripted: no query word in the title"
+
+
+def answer(prompt: str, schema_name: str | None, image: bytes | None) -> str:
+    if schema_name == "guideline":
+        q = json.loads(QUERY.search(prompt).group(1)) if QUERY.search(prompt) else prompt
+        words = q.split()
+        reqs = [{"attribute": "product_type", "value": words[-1] if words else q, "importance": "must"}]
+        reqs += [{"attribute": "color", "value": w, "importance": "should"} for w in words[:-1][:1]]
+        return json.dumps({"requirements": reqs, "guideline": f"Relevant: a {q}. Substitute: a close alternative. Irrelevant: anything else."})
+    if schema_name == "judgment":
+        blocks, q = PRODUCT.findall(prompt), QUERY.search(prompt)
+        product = json.loads(blocks[-1]) if blocks else {}  # the last block: the system prompt only names the tags
+        label, why = label_for(json.loads(q.group(1)) if q else "", product)
+        return json.dumps({"label": label, "rationale": why})
+    digest = hashlib.sha256(image or b"").hexdigest()[:8]
+    return f"A product photo ({len(image or b'')} bytes, {digest}); the product is clearly visible."
+
+
+def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/_stats"):
+                with state.lock:
+                    return self._json(200, {"requests": dict(state.requests)})
+            self._json(404, {"error": "not found"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.startswith("/_config"):
+                cfg = json.loads(body)
+                with state.lock:
+                    state.latency = cfg.get("latency", state.latency)
+                    state.faults = Faults(**cfg.get("faults", {}))
+                    state.requests.clear()
+                    state.recent.clear()
+                return self._json(200, {"ok": True})
+            gemini = ":generateContent" in self.path
+            key = self.headers.get("x-goog-api-key") if gemini else (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if key != state.api_key:
+                return self._json(401, {"error": {"message": "invalid api key", "code": 401, "status": "UNAUTHENTICATED"}})
+            req = json.loads(body)
+            with state.lock:
+                state.requests["gemini" if gemini else "openai"] += 1
+                state.recent.append({"path": self.path, "body": req})
+            if state.latency:
+                time.sleep(state.latency)
+            f = state.faults
+            r = state.draw()
+            if r < f.rate_hang:
+                time.sleep(f.hang_s)
+                return self._json(500, {"error": {"message": "hung"}})
+            r -= f.rate_hang
+            if r < f.rate_429:
+                return self._json(429, {"error": {"message": "rate limited", "code": 429, "status": "RESOURCE_EXHAUSTED"}},
+                                  {"Retry-After": f.retry_after})
+            r -= f.rate_429
+            if r < f.rate_500:
+                return self._json(500, {"error": {"message": "internal", "code": 500, "status": "INTERNAL"}})
+            r -= f.rate_500
+            malformed = r < f.rate_malformed
+            try:
+                return self._gemini(req, malformed) if gemini else self._openai(req, malformed)
+            except (KeyError, ValueError, TypeError) as exc:  # a request the server cannot read: say so, as a real API would
+                return self._json(400, {"error": {"message": f"bad request: {exc}", "code": 400, "status": "INVALID_ARGUMENT"}})
+
+        def _openai(self, req: dict[str, Any], malformed: bool) -> None:
+            texts, image = [], None
+            for m in req.get("messages", []):
+                content = m.get("content")
+                if isinstance(content, str):
+                    texts.append(content)
+                else:
+                    for part in content or []:
+                        if part.get("type") == "text":
+                            texts.append(part["text"])
+                        elif part.get("type") == "image_url":
+                            image = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+            fmt = req.get("response_format") or {}
+            schema = (fmt.get("json_schema") or {}).get("name") if fmt.get("type") == "json_schema" else None
+            text = "{label: relevant, oops" if malformed and schema else answer("\n".join(texts), schema, image)
+            prompt_tokens = sum(len(t) for t in texts) // 4 + (765 if image else 0)
+            self._json(200, {"id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()), "model": req.get("model"),
+                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4,
+                                       "total_tokens": prompt_tokens + len(text) // 4}})
+
+        def _gemini(self, req: dict[str, Any], malformed: bool) -> None:
+            texts, image = [], None
+            for content in req.get("contents", []):
+                for part in content.get("parts", []):
+                    if "text" in part:
+                        texts.append(part["text"])
+                    data = part.get("inlineData") or part.get("inline_data")
+                    if data:
+                        raw = data["data"]  # the SDK sends URL-safe base64, possibly unpadded
+                        image = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            gen = req.get("generationConfig") or {}
+            props = ((gen.get("responseSchema") or {}).get("properties") or {})
+            schema = "guideline" if "requirements" in props else "judgment" if "label" in props else None
+            text = "{label: relevant, oops" if malformed and schema else answer("\n".join(texts), schema, image)
+            prompt_tokens = sum(len(t) for t in texts) // 4 + (258 if image else 0)
+            self._json(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
+                             "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(text) // 4,
+                                               "totalTokenCount": prompt_tokens + len(text) // 4},
+                             "modelVersion": self.path.split("/models/")[-1].split(":")[0]})
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+
+
+class LLMServer:
+    """The server on 127.0.0.1 in a background thread."""
+
+    def __init__(self, api_key: str = "sk-local-test-key", latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
+                 port: int = 0) -> None:
+        self.state = State(api_key=api_key, latency=latency, faults=faults or Faults(), seed=seed)
+        self.server = _Server(("127.0.0.1", port), make_handler(self.state))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def configure(self, latency: float | None = None, faults: Faults | None = None) -> None:
+        with self.state.lock:
+            if latency is not None:
+                self.state.latency = latency
+            self.state.faults = faults or Faults()
+            self.state.requests.clear()
+            self.state.recent.clear()
+
+    @property
+    def total_requests(self) -> int:
+        with self.state.lock:
+            return sum(self.state.requests.values())
+
+    def recent(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.recent)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--api-key", default="sk-local-test-key")
+    args = ap.parse_args()
+    server = LLMServer(api_key=args.api_key, latency=args.latency, port=args.port)
+    print(json.dumps({"url": server.url}), flush=True)
+    try:
+        sys.stdin.read()  # runs until stdin closes (the parent exits)
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
