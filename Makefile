@@ -21,7 +21,6 @@ demo: $(VENV)/.installed
 	$(EH) run --engine-config v2 --baseline v1
 	$(EH) run --engine-config v0
 	$(EH) compare v1 v2 --html reports/compare-v1-v2.html --markdown reports/compare-v1-v2.md
-	@echo "report: reports/compare-v1-v2.html"
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check evalharness tests bench

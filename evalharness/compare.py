@@ -161,6 +161,7 @@ def compare_runs(
         pairs, _, _, pre_failed = build_pairs(queries, guidelines, hits, judge, images)
         all_pairs += pairs
         failed += pre_failed
+    all_pairs = list({p.key: p for p in all_pairs}.values())  # a hit in both lists is one pair
     with (stages or SilentStages()).stage("judge missing", len(all_pairs)) as advance:
         outcome = judge_pairs(judge, store, all_pairs, progress=advance)
     pool = store.judgment_pool([g.hash for g in guidelines.values()], judge.judge_id)
