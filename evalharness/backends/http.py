@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import jinja2
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext import parse as jsonpath
@@ -17,6 +16,7 @@ from evalharness.backends.base import ProgressFn, SearchBackend, register_backen
 from evalharness.backends.cluster import DEFAULT_FIELDS, lookup
 from evalharness.config import env_secret
 from evalharness.errors import EvalHarnessError
+from evalharness.httpclient import httpx
 from evalharness.models import Hit
 from evalharness.project import LoadedEngine, Project
 

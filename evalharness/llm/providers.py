@@ -72,11 +72,13 @@ class OpenAIProvider(Provider):
 
     def __init__(self, model: str, cfg: JudgeConfig) -> None:
         super().__init__(model, cfg)
-        import httpx
         import openai
 
+        from evalharness.httpclient import module_of
+
         self._openai = openai
-        limits = httpx.Limits(max_connections=max(64, cfg.max_concurrency * 2), max_keepalive_connections=max(32, cfg.max_concurrency))
+        limits = module_of(openai.DefaultAsyncHttpxClient).Limits(max_connections=max(64, cfg.max_concurrency * 2),
+                                                                  max_keepalive_connections=max(32, cfg.max_concurrency))
         self.client = openai.AsyncOpenAI(api_key=self.api_key, base_url=cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None,
                                          max_retries=0, timeout=cfg.timeout_s,
                                          http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=cfg.timeout_s))
@@ -149,8 +151,9 @@ class GeminiProvider(Provider):
     async def complete(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
                        schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
                        extra_user: str | None = None, previous: str | None = None) -> LLMReply:
-        import httpx
         from google.genai import errors
+
+        from evalharness.httpclient import TRANSPORT_ERRORS
 
         types = self._types
         parts = [types.Part.from_text(text=user)]
@@ -172,7 +175,7 @@ class GeminiProvider(Provider):
             if code in (401, 403):
                 raise EvalHarnessError("Gemini rejected the API key; check the variable named by [judge] api_key_env") from None
             raise
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise RetryableError(type(exc).__name__) from None
         usage = resp.usage_metadata
         text = resp.text or ""
