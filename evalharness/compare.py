@@ -129,6 +129,12 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def judge_spec_of(judge_id: str) -> str:
+    """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini')."""
+    provider, _, rest = judge_id.partition(":")
+    return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"
+
+
 def resolve_run(store: Store, ref: str) -> StoredRun:
     """A run id, or an engine config name meaning its latest finished run."""
     run = store.get_run(ref) or store.latest_run(ref)

@@ -146,9 +146,13 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
               for q in req.queries]
     store.save_results(run_id, stored)
 
-    with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
-        outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
-                                              max_cost=req.max_cost, progress=advance)
+    try:
+        with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
+            outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
+                                                  max_cost=req.max_cost, progress=advance)
+    except BaseException:
+        store.finish_run(run_id, "failed", {}, {}, 0.0, time.perf_counter() - started)  # judgments made so far stay stored
+        raise
     per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics)
     metrics = mean_metrics(per_query, req.metrics)
     n_hits = sum(len(h) for h in hits.values())
@@ -208,7 +212,8 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
     finally:
         backend.close()
     hits = {q.id: r for q, r in zip(req.queries, results)}
-    pairs, _, _, _ = build_pairs(req.queries, guidelines, hits, req.judge, None)
+    images = ImageLoader(project, req.judge) if req.judge.mode != "text" else None  # read locally; nothing is sent
+    pairs, _, _, _ = build_pairs(req.queries, guidelines, hits, req.judge, images)
     cached = store.cached_judgments([p.key for p in pairs if p.request.guideline.hash != "pending"])
     todo = [p for p in pairs if p.key not in cached]
     tokens_in = tokens_out = 0

@@ -90,3 +90,19 @@ def test_gate_rules_are_configurable(ran: Path, tmp_path: Path) -> None:
 
 def test_compare_unknown_run_is_a_user_error(ran: Path) -> None:
     assert_user_error(run_cli(ran, "compare", "v1", "v9"), "no stored run for 'v9'")
+
+
+def test_runs_lists_stored_runs(ran: Path) -> None:
+    result = run_cli(ran, "runs", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["engine_config"] for r in rows} == {"v0", "v1", "v2"}
+    assert all(r["status"] == "finished" and len(r["config_hash"]) == 16 for r in rows)
+    assert "v2" in run_cli(ran, "runs").stdout
+
+
+def test_compare_defaults_to_the_judge_of_the_runs() -> None:
+    from evalharness.compare import judge_spec_of
+
+    assert judge_spec_of("offline:rules-v2:text:esr3") == "offline"
+    assert judge_spec_of("openai:gpt-4o-mini:image:p0123:t0:esr3:d600:img512") == "openai:gpt-4o-mini"

@@ -72,6 +72,10 @@ def test_llm_judge_completes_in_each_mode(project: Path, llm: LLMServer, provide
         assert "<image_caption>" in sample
         caption_calls = [b for b in bodies if "product_data" not in json.dumps(b)]
         assert caption_calls  # the multimodal caption call carried the image
+        import sqlite3
+
+        captions = sqlite3.connect(project / ".evalharness" / "cache.db").execute("SELECT count(*) FROM captions").fetchone()[0]
+        assert captions == len(caption_calls)  # each caption stored once, keyed by image + query + model
     llm.configure()
     again = run_json(project, "--judge", f"{provider}:test-model")
     assert again["counts"]["judged_new"] == 0 and llm.total_requests == 0  # a cached re-run sends nothing
@@ -235,3 +239,37 @@ def test_a_killed_run_keeps_its_judgments(project: Path, llm: LLMServer) -> None
     llm.configure(latency=0.0)
     data = run_json(project, "--judge", "openai:slow", "--top-k", "10")
     assert data["counts"]["judged_cached"] >= kept - 1 and data["counts"]["judged_new"] == data["counts"]["hits"] - data["counts"]["judged_cached"]
+
+
+def test_retry_delay_honours_retry_after_and_backs_off() -> None:
+    from evalharness.judging import retry_delay
+    from evalharness.llm.providers import RetryableError
+
+    assert 3.0 <= retry_delay(RetryableError("429", retry_after=3), 0) <= 3.1
+    early = [retry_delay(RetryableError("500"), 0) for _ in range(50)]
+    late = [retry_delay(RetryableError("500"), 4) for _ in range(50)]
+    assert max(early) <= 0.375 < min(late)  # exponential: 0.25 * 2**attempt, jittered by 0.5-1.5
+    assert len(set(early)) > 1  # jitter
+
+
+def test_rate_limiter_spends_and_refills() -> None:
+    import asyncio
+
+    from evalharness.llm.ratelimit import RateLimiter
+
+    limiter = RateLimiter(requests_per_minute=600, tokens_per_minute=6000)
+
+    async def spend() -> None:
+        for _ in range(5):
+            await limiter.acquire(100)
+
+    asyncio.run(spend())
+    assert limiter.requests.tokens == pytest.approx(595, abs=1)
+    assert limiter.tokens.tokens == pytest.approx(5500, abs=10)
+
+
+def test_max_cost_needs_a_price(project: Path, llm: LLMServer) -> None:
+    configure(project, llm, "openai", queries=2)
+    assert_user_error(run_cli(project, "run", "-e", "v2", "--judge", "openai:unpriced", "--max-cost", "1", env=ENV),
+                      '[prices."unpriced"]')
+    assert llm.total_requests == 0

@@ -41,7 +41,7 @@ def _write(path: Path | None, text: str) -> None:
 
 def _run_comparison(ctx: typer.Context, baseline: str, candidate: str, metrics: list[str] | None, judge: str | None,
                     quiet: bool) -> tuple[Project, Comparison]:
-    from evalharness.compare import compare_runs, resolve_run
+    from evalharness.compare import compare_runs, judge_spec_of, resolve_run
     from evalharness.judges import make_judge
     from evalharness.metrics import parse_measures
     from evalharness.pipeline import SilentStages
@@ -51,11 +51,14 @@ def _run_comparison(ctx: typer.Context, baseline: str, candidate: str, metrics: 
     cfg = project.config
     names = metrics or list(cfg.run.metrics)
     parse_measures(names)
-    judge_obj = make_judge(judge or cfg.judge.spec, cfg)
     alpha = min((r.alpha for r in cfg.gate.rules if r.alpha is not None), default=0.05)
     store = Store(project.store_url())
     try:
         base, cand = resolve_run(store, baseline), resolve_run(store, candidate)
+        # By default, judge with what judged the runs (when both agree), else with the project's judge.
+        spec = judge or (judge_spec_of(cand.judge_id) if judge_spec_of(base.judge_id) == judge_spec_of(cand.judge_id)
+                         else cfg.judge.spec)
+        judge_obj = make_judge(spec, cfg)
         stages = SilentStages() if quiet else RichStages()
         comparison = compare_runs(project, store, base, cand, judge_obj, names, alpha=alpha, stages=stages)
     finally:
@@ -84,7 +87,7 @@ def register(app: typer.Typer) -> None:
         baseline: str = typer.Argument(..., help="Baseline engine config (its latest run) or a run id."),
         candidate: str = typer.Argument(..., help="Candidate engine config (its latest run) or a run id."),
         metrics: list[str] | None = typer.Option(None, "--metrics", "-m", help="Metrics (repeat); default: [run] metrics."),
-        judge: str | None = typer.Option(None, "--judge", "-j", help="Judge for pairs not judged yet (default: [judge] spec)."),
+        judge: str | None = typer.Option(None, "--judge", "-j", help="Judge for pairs not judged yet (default: the runs' judge)."),
         html: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),
         markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
         junit: Path | None = typer.Option(None, "--junit", help="Write the gate checks as JUnit XML here."),

@@ -75,6 +75,11 @@ def register(app: typer.Typer) -> None:
         qpath = project.resolve(queries) if queries else default_queries_path(project)
         query_set = read_query_set(qpath)
         judge_obj = make_judge(judge or cfg.judge.spec, cfg)
+        unpriced = judge_obj.paid and judge_obj.price_per_mtok() == (0.0, 0.0)
+        if max_cost is not None and unpriced:
+            model = (judge or cfg.judge.spec).partition(":")[2]
+            raise EvalHarnessError(f"--max-cost needs the model's prices: add [prices.\"{model}\"] input_per_mtok and "
+                                   "output_per_mtok to evalharness.toml")
         k = top_k or None
         store = Store(project.store_url())
         stages = SilentStages() if as_json else RichStages()
@@ -96,6 +101,8 @@ def register(app: typer.Typer) -> None:
                                   f"{e.calls} judge calls, {e.guidelines_to_write} guidelines to write, "
                                   f"~{e.input_tokens} input + {e.output_tokens} output tokens, ~${e.cost_usd:.4f} "
                                   "(dry run: nothing sent)")
+                    if unpriced:
+                        err.print("note: no [prices] entry for this model, so the cost shows as $0")
                 return
             base_outcome = run_engine(project, store, request(baseline), stages) if baseline else None
             outcome = run_engine(project, store, request(engine_config), stages)

@@ -29,6 +29,7 @@ class Judge(ABC):
     judge_id: str = ""
     max_concurrency: int = 16
     mode: str = "text"
+    paid: bool = False  # True for judges that cost money per call (LLM providers)
 
     @abstractmethod
     async def judge(self, request: JudgeRequest) -> Judgment:

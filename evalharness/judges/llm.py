@@ -7,6 +7,7 @@ cached, never counted as irrelevant). Usage and cost come from each response.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,8 @@ def parse_judgment(text: str) -> tuple[str, str]:
 class LLMJudge(Judge):
     """A judge backed by a chat model through its official SDK."""
 
+    paid = True
+
     def __init__(self, provider: str, model: str, config: ProjectConfig) -> None:
         cfg = config.judge
         self.cfg = cfg
@@ -68,6 +71,7 @@ class LLMJudge(Judge):
         self.judge_id = ":".join(parts)
         self._provider: Provider | None = None
         self._caption_provider: Provider | None = None
+        self._captions_in_flight: dict[str, asyncio.Future[tuple[str, int, int, float]]] = {}
         self.limiter = RateLimiter(cfg.requests_per_minute, cfg.tokens_per_minute)
         self.store: Store | None = None
         self.system_prompt = render("judge_system.j2", mode=self.mode)
@@ -115,6 +119,7 @@ class LLMJudge(Judge):
 
     # -- calls ---------------------------------------------------------------------------------
     async def _caption(self, request: JudgeRequest) -> tuple[str, int, int, float]:
+        """The image caption for this query: from the store, from a call already in flight, or a new call."""
         if request.image is None:
             raise JudgeOutputError("caption mode needs the product image")
         key = sha256_hex(canonical_json({"image": sha256_hex(request.image), "query": request.query.text.casefold(),
@@ -123,6 +128,18 @@ class LLMJudge(Judge):
             cached = self.store.get_caption(key)
             if cached is not None:
                 return cached, 0, 0, 0.0
+        if key in self._captions_in_flight:  # identical images (same product shot) for the same query: one call
+            caption = await asyncio.shield(self._captions_in_flight[key])
+            return caption[0], 0, 0, 0.0
+        task = asyncio.ensure_future(self._new_caption(request, key))
+        self._captions_in_flight[key] = task
+        try:
+            return await task
+        finally:
+            self._captions_in_flight.pop(key, None)
+
+    async def _new_caption(self, request: JudgeRequest, key: str) -> tuple[str, int, int, float]:
+        assert request.image is not None
         if self._caption_provider is None:
             self._caption_provider = self.provider if self.caption_model == self.model else \
                 make_provider(self.provider_name, self.caption_model, self.cfg)
