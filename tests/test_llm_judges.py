@@ -273,3 +273,26 @@ def test_max_cost_needs_a_price(project: Path, llm: LLMServer) -> None:
     assert_user_error(run_cli(project, "run", "-e", "v2", "--judge", "openai:unpriced", "--max-cost", "1", env=ENV),
                       '[prices."unpriced"]')
     assert llm.total_requests == 0
+
+
+def test_corrupt_and_missing_images_fail_their_pairs_only(project: Path, llm: LLMServer, demo_dir: Path) -> None:
+    configure(project, llm, "openai", mode="image")
+    (project / "img").mkdir()
+    (project / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not an image")
+    good = demo_dir / "images" / "P00003.png"
+    products = [{"id": "G1", "title": "Red Sneakers", "product_type": "sneakers", "image": str(good)},
+                {"id": "B1", "title": "Red Sneakers broken", "product_type": "sneakers", "image": "img/broken.png"},
+                {"id": "M1", "title": "Red Sneakers missing", "product_type": "sneakers", "image": "img/missing.png"}]
+    (project / "tiny.jsonl").write_text("".join(json.dumps(p) + "\n" for p in products))
+    (project / "engines" / "tiny.toml").write_text('backend = "tantivy"\n[tantivy]\ncatalog = "tiny.jsonl"\nfields = ["title"]\n')
+    (project / "queries" / "one.csv").write_text("id,query,count,segment\nq1,red sneakers,1,head\n")
+    result = run_cli(project, "run", "-e", "tiny", "-q", "queries/one.csv", "--judge", "openai:vision", "--json", env=ENV)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "2 pair(s) could not be judged" in result.stderr
+    data = json.loads(result.stdout)
+    reasons = {f["doc_id"]: f["reason"] for f in data["failures"]}
+    assert set(reasons) == {"B1", "M1"} and "not a readable image" in reasons["B1"] and "cannot read image" in reasons["M1"]
+    assert data["counts"]["judged_new"] == 1 and llm.total_requests == 1  # the good pair was judged and stored
+    again = json.loads(run_cli(project, "run", "-e", "tiny", "-q", "queries/one.csv", "--judge", "openai:vision", "--json",
+                               env=ENV).stdout)
+    assert again["counts"]["judged_cached"] == 1 and again["counts"]["failed"] == 2
