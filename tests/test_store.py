@@ -14,8 +14,12 @@ from evalharness.models import Guideline, Hit, Judgment, Query
 from evalharness.store import Store, content_hash, judgment_cache_key
 
 
+class Killed(BaseException):
+    """Stands for the process dying mid-run (like KeyboardInterrupt, it is no Exception and nothing catches it)."""
+
+
 class StopAfter(Judge):
-    """A judge that labels n pairs and then the process is 'killed' (KeyboardInterrupt)."""
+    """A judge that labels n pairs and then the process is 'killed'. (A real SIGKILL: test_llm_judges.)"""
 
     judge_id = "test:stop-after"
     max_concurrency = 1
@@ -26,7 +30,7 @@ class StopAfter(Judge):
     async def judge(self, request: JudgeRequest) -> Judgment:
         await asyncio.sleep(0)
         if self.n == 0:
-            raise KeyboardInterrupt
+            raise Killed
         self.n -= 1
         return Judgment("relevant", f"ok {request.hit.doc_id}", self.judge_id)
 
@@ -44,7 +48,7 @@ def _pairs(n: int, judge_id: str) -> list[Pair]:
 def test_judgments_survive_an_interrupted_run(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'c.db'}")
     pairs = _pairs(10, StopAfter.judge_id)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Killed):
         judge_pairs(StopAfter(4), store, pairs)
     fresh = Store(f"sqlite:///{tmp_path / 'c.db'}")  # a new process would see exactly this
     assert fresh.count_judgments() == 4
