@@ -30,6 +30,9 @@ def test_index_run_and_lists_equal_engine_search(project: Path, osmem_server, es
     indexed = run_cli(project, "index", "--engine-config", name)
     assert indexed.returncode == 0, indexed.stderr
     assert "indexed 2400 products" in indexed.stdout
+    # an existing index is never deleted silently
+    assert_user_error(run_cli(project, "index", "--engine-config", name), "already exists", "--recreate")
+    assert run_cli(project, "index", "--engine-config", name, "--recreate").returncode == 0
     first = run_cli(project, "run", "-e", name, "--json")
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
@@ -68,7 +71,7 @@ def test_wrong_credentials(project: Path, osmem_server, flavour: str) -> None:
     server, url = start_proxy(osmem_server.url, rewrite_es=flavour == "elasticsearch", require_auth=good)
     try:
         extra = '\n'
-        cluster_engine(project, "auth", "os-v2" if flavour == "opensearch" else "es-v2", url, "demo-auth")
+        cluster_engine(project, "auth", "os-v2" if flavour == "opensearch" else "es-v2", url, f"demo-auth-{flavour}")
         path = project / "engines" / "auth.toml"
         path.write_text(path.read_text().replace("verify_certs = true", 'verify_certs = true\nusername_env = "EH_USER"\npassword_env = "EH_PASS"')
                         + extra)

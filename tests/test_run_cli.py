@@ -120,3 +120,35 @@ def test_init_scaffolds_a_project_that_runs(tmp_path: Path, demo_dir: Path) -> N
     data = _json(run_cli(target, "run", "-e", "v2", "--json"))
     assert data["counts"]["queries"] == 3
     assert_user_error(run_cli(tmp_path, "init", str(target)), "already exists", "--force")
+
+
+def test_tantivy_index_follows_the_config_unless_indexed_by_command(project: Path, demo_dir: Path) -> None:
+    import shutil
+
+    small = project / "small.jsonl"
+    lines = (demo_dir / "catalog.jsonl").read_text().splitlines()
+    small.write_text("\n".join(lines[:300]) + "\n")
+    assert _json(run_cli(project, "run", "-e", "v1", "--json"))["counts"]["hits"] > 300
+    # an explicit `index --catalog` wins over the config's catalog ...
+    result = run_cli(project, "index", "-e", "v1", "--catalog", "small.jsonl")
+    assert result.returncode == 0 and "indexed 300 products" in result.stdout
+    ids = {h for q in _stored(project, _json(run_cli(project, "run", "-e", "v1", "--json"))["run_id"]) for h in q}
+    assert ids and all(int(d[1:]) < 300 for d in ids)
+    # ... while an index built from the config follows a change of the config
+    shutil.rmtree(project / ".evalharness" / "indexes" / "v1")
+    assert run_cli(project, "run", "-e", "v1").returncode == 0
+    cfg = project / "engines" / "v1.toml"
+    cfg.write_text(cfg.read_text().replace('catalog = "demo"', 'catalog = "small.jsonl"'))
+    ids = {h for q in _stored(project, _json(run_cli(project, "run", "-e", "v1", "--json"))["run_id"]) for h in q}
+    assert ids and all(int(d[1:]) < 300 for d in ids)
+
+
+def _stored(project: Path, run_id: str) -> list[list[str]]:
+    from evalharness.project import Project
+    from evalharness.store import Store
+
+    store = Store(Project(project).store_url())
+    try:
+        return [[h.doc_id for h in q.hits] for q in store.run_queries(run_id)]
+    finally:
+        store.close()

@@ -211,8 +211,9 @@ class ClusterBackend(SearchBackend):
     def bulk_load(self, actions: Iterator[dict[str, Any]], progress: ProgressFn | None) -> int:
         raise NotImplementedError
 
-    def index_catalog(self, catalog: Path, progress: ProgressFn | None = None) -> int:
-        """Recreate the index with the engine config's mapping and bulk-load the catalog."""
+    def index_catalog(self, catalog: Path, progress: ProgressFn | None = None, recreate: bool = False) -> int:
+        """Create the index with the engine config's mapping and bulk-load the catalog; an existing index is
+        deleted first only with recreate=True (never silently: it may be a production index)."""
         base = catalog.parent
         index = self.cfg.index
 
@@ -228,6 +229,9 @@ class ClusterBackend(SearchBackend):
 
         try:
             if self.client.indices.exists(index=index):
+                if not recreate:
+                    raise EvalHarnessError(f"index '{index}' already exists on {', '.join(self.cfg.connection.hosts)}; "
+                                           "pass --recreate to delete and rebuild it, or set another 'index'")
                 self.client.indices.delete(index=index)
             self.client.indices.create(index=index, body=self.mapping())
             n = self.bulk_load(actions(), progress)
@@ -311,11 +315,11 @@ def make_cluster_backend(engine: LoadedEngine) -> ClusterBackend:
     return ElasticsearchBackend(engine) if engine.config.backend == "elasticsearch" else OpenSearchBackend(engine)
 
 
-def index_catalog(engine: LoadedEngine, catalog: Path, progress: ProgressFn | None = None) -> int:
+def index_catalog(engine: LoadedEngine, catalog: Path, progress: ProgressFn | None = None, recreate: bool = False) -> int:
     """`evalharness index` for Elasticsearch / OpenSearch engine configs."""
     backend = make_cluster_backend(engine)
     try:
-        return backend.index_catalog(catalog, progress)
+        return backend.index_catalog(catalog, progress, recreate)
     finally:
         backend.close()
 

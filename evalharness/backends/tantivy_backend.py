@@ -29,8 +29,10 @@ def _schema() -> tantivy.Schema:
     return sb.build()
 
 
-def build_index(index_dir: Path, catalog: Path, progress: Callable[[int], None] | None = None) -> int:
-    """(Re)build a tantivy index of a catalog; returns the number of products indexed."""
+def build_index(index_dir: Path, catalog: Path, progress: Callable[[int], None] | None = None, source: str = "engine config") -> int:
+    """(Re)build a tantivy index of a catalog; returns the number of products indexed.
+
+    `source` records who chose the catalog: the engine config's [tantivy] catalog, or `evalharness index --catalog`."""
     if index_dir.exists():
         shutil.rmtree(index_dir)
     (index_dir / "data").mkdir(parents=True)
@@ -54,7 +56,8 @@ def build_index(index_dir: Path, catalog: Path, progress: Callable[[int], None] 
         progress(n % 200)
     if n == 0:
         raise EvalHarnessError(f"catalog {catalog} has no products; add JSON lines with an 'id'")
-    manifest = {"catalog": str(catalog), "catalog_sha256": file_sha256(catalog), "schema": SCHEMA_VERSION, "products": n}
+    manifest = {"catalog": str(catalog), "catalog_sha256": file_sha256(catalog), "schema": SCHEMA_VERSION, "products": n,
+                "source": source}
     (index_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return n
 
@@ -76,14 +79,18 @@ class TantivyBackend(SearchBackend):
 
     def _ensure_index(self, project: Project) -> dict[str, Any]:
         manifest_path = self.index_dir / "manifest.json"
+        catalog, source = resolve_catalog(project, self.cfg.catalog), "engine config"
         if manifest_path.exists():
             manifest = json.loads(manifest_path.read_text())
-            catalog = Path(manifest["catalog"])
-            if (manifest.get("schema") == SCHEMA_VERSION and catalog.exists()
-                    and manifest.get("catalog_sha256") == file_sha256(catalog)):
+            indexed = Path(manifest["catalog"])
+            # An index built by `evalharness index --catalog` is kept; one built from the config follows the config.
+            by_command = manifest.get("source") == "index command" and indexed.exists()
+            if by_command:
+                catalog, source = indexed, "index command"  # if the file changed on disk, rebuild from the same file
+            if (catalog == indexed and manifest.get("schema") == SCHEMA_VERSION and indexed.exists()
+                    and manifest.get("catalog_sha256") == file_sha256(indexed)):
                 return manifest
-        catalog = resolve_catalog(project, self.cfg.catalog)
-        build_index(self.index_dir, catalog)
+        build_index(self.index_dir, catalog, source=source)
         return json.loads(manifest_path.read_text())
 
     def describe(self) -> dict[str, str]:

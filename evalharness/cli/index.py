@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         engine_config: str = typer.Option(..., "--engine-config", "-e", help="Engine config whose index to fill."),
         catalog: str = typer.Option("demo", "--catalog", help="Products as JSON lines, or 'demo'."),
+        recreate: bool = typer.Option(False, "--recreate", help="Elasticsearch/OpenSearch: delete an existing index first."),
     ) -> None:
         """Index a catalog (the demo catalog by default) for an engine config."""
         project = Project(ctx.obj["project"])
@@ -27,12 +28,12 @@ def register(app: typer.Typer) -> None:
             if engine.config.backend == "tantivy":
                 from evalharness.backends.tantivy_backend import build_index
 
-                n = build_index(project.cache_dir / "indexes" / engine.name, path, advance)
+                n = build_index(project.cache_dir / "indexes" / engine.name, path, advance, source="index command")
                 where = f"tantivy index {project.cache_dir / 'indexes' / engine.name}"
             elif engine.config.backend in ("elasticsearch", "opensearch"):
                 from evalharness.backends.cluster import index_catalog
 
-                n = index_catalog(engine, path, advance)
+                n = index_catalog(engine, path, advance, recreate)
                 where = f"{engine.config.backend} index '{engine.config.index}'"
             else:
                 raise typer.BadParameter("the http backend searches an API you run; there is nothing to index",
