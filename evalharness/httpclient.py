@@ -19,6 +19,7 @@ if not MODULES:  # pragma: no cover - httpx2 is a declared dependency
     raise ImportError("evalharness needs httpx2: pip install httpx2")
 httpx = MODULES[0]
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = tuple(cls for m in MODULES for cls in (m.TimeoutException, m.TransportError))
+CONNECT_ERRORS: tuple[type[BaseException], ...] = tuple(m.ConnectError for m in MODULES)
 
 
 def module_of(client_cls: type) -> ModuleType:

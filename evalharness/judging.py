@@ -36,6 +36,9 @@ class JudgingOutcome:
     skipped_for_budget: int = 0
 
 
+UNREACHABLE_ABORT = 5  # pairs that could not connect at all, with no success yet, before a run stops
+
+
 def retry_delay(exc: BaseException, attempt: int) -> float:
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, (int, float)) and retry_after >= 0:
@@ -54,8 +57,10 @@ async def _judge_all(
     max_retries: int, max_cost: float | None, progress: Callable[[int], None] | None,
 ) -> None:
     sem = asyncio.Semaphore(max(1, judge.max_concurrency))
+    unreachable = 0
 
     async def one(pair: Pair) -> None:
+        nonlocal unreachable
         async with sem:
             if max_cost is not None and outcome.cost_usd >= max_cost:
                 outcome.skipped_for_budget += 1
@@ -79,6 +84,11 @@ async def _judge_all(
                         await asyncio.sleep(retry_delay(exc, attempt))
                         attempt += 1
                         continue
+                    if getattr(exc, "unreachable", False) and outcome.new == 0:
+                        unreachable += 1
+                        if unreachable >= UNREACHABLE_ABORT:  # nothing has ever got through: stop instead of failing every pair
+                            raise EvalHarnessError(f"the judge cannot reach its API ({describe_failure(exc)}) after "
+                                                   f"{max_retries} retries; check [judge] base_url and that the server is up") from None
                     outcome.failures[pair.key] = describe_failure(exc)
                     if progress:
                         progress(1)

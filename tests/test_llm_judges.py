@@ -296,3 +296,14 @@ def test_corrupt_and_missing_images_fail_their_pairs_only(project: Path, llm: LL
     again = json.loads(run_cli(project, "run", "-e", "tiny", "-q", "queries/one.csv", "--judge", "openai:vision", "--json",
                                env=ENV).stdout)
     assert again["counts"]["judged_cached"] == 1 and again["counts"]["failed"] == 2
+
+
+def test_unreachable_judge_stops_the_run_with_one_line(project: Path, llm: LLMServer) -> None:
+    configure(project, llm, "openai", queries=30)
+    cfg = project / "evalharness.toml"
+    cfg.write_text(cfg.read_text().replace(f'base_url = "{llm.url}/v1"', 'base_url = "http://127.0.0.1:1/v1"')
+                   .replace("max_retries = 6", "max_retries = 1"))
+    result = run_cli(project, "run", "-e", "v2", "--judge", "openai:m", env=ENV)
+    # it stops with one line instead of failing all 300 pairs one by one ("N pair(s) could not be judged")
+    assert_user_error(result, "cannot reach its API", "base_url", "after 1 retries")
+    assert "could not be judged" not in result.stderr

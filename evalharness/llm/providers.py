@@ -27,11 +27,13 @@ class LLMReply:
 
 
 class RetryableError(Exception):
-    """A transient provider failure (429, 5xx, timeout, connection); `retry_after` in seconds when the server said."""
+    """A transient provider failure (429, 5xx, timeout, connection); `retry_after` in seconds when the server said.
+    `unreachable` marks a failure to connect at all (wrong base_url, server down)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -101,8 +103,10 @@ class OpenAIProvider(Provider):
             resp = await self.client.chat.completions.create(model=self.model, messages=messages, temperature=temperature, **kwargs)
         except (openai.RateLimitError, openai.InternalServerError) as exc:
             raise RetryableError(f"{exc.status_code} from the provider", _retry_after(exc.response.headers)) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        except openai.APITimeoutError as exc:
             raise RetryableError(type(exc).__name__) from None
+        except openai.APIConnectionError:
+            raise RetryableError(f"cannot connect to {self.client.base_url}", unreachable=True) from None
         except openai.AuthenticationError:
             raise EvalHarnessError("the OpenAI-compatible server rejected the API key; check the variable named by [judge] "
                                    "api_key_env") from None
@@ -153,7 +157,7 @@ class GeminiProvider(Provider):
                        extra_user: str | None = None, previous: str | None = None) -> LLMReply:
         from google.genai import errors
 
-        from evalharness.httpclient import TRANSPORT_ERRORS
+        from evalharness.httpclient import CONNECT_ERRORS, TRANSPORT_ERRORS
 
         types = self._types
         parts = [types.Part.from_text(text=user)]
@@ -176,7 +180,7 @@ class GeminiProvider(Provider):
                 raise EvalHarnessError("Gemini rejected the API key; check the variable named by [judge] api_key_env") from None
             raise
         except TRANSPORT_ERRORS as exc:
-            raise RetryableError(type(exc).__name__) from None
+            raise RetryableError(type(exc).__name__, unreachable=isinstance(exc, CONNECT_ERRORS)) from None
         usage = resp.usage_metadata
         text = resp.text or ""
         return LLMReply(text, getattr(usage, "prompt_token_count", 0) or 0, getattr(usage, "candidates_token_count", 0) or 0)
