@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ SYNONYMS = {
 }
 STOPWORDS = {"for", "the", "a", "an", "and", "with", "in", "of", "size", "by", "to", "on"}
 _TOKEN = re.compile(r"[\w'-]+")
+_WORDLIKE = re.compile(r"[a-z][a-z' &-]{2,}")
+NEGATIONS = {"not", "no", "without", "non"}
 
 
 def _plural_variants(phrase: str) -> set[str]:
@@ -50,15 +53,17 @@ class Vocabulary:
     @classmethod
     def from_products(cls, products: Iterable[dict[str, Any]]) -> "Vocabulary":
         vocab = cls()
-        values: dict[str, set[str]] = {a: set() for a in VOCABULARY_ATTRIBUTES}
+        counts: dict[str, Counter[str]] = {a: Counter() for a in VOCABULARY_ATTRIBUTES}
         for p in products:
             for attr in VOCABULARY_ATTRIBUTES:
                 v = normalize_query(field_text(p, attr))
                 if v and len(v) <= 40:
-                    values[attr].add(v)
-        # Later attributes never overwrite earlier ones: product type wins over brand, and so on.
+                    counts[attr][v] += 1
+        # Later attributes never overwrite earlier ones: product type wins over brand, and so on. A value
+        # must look like a word (letters, 3+ characters) and occur twice, so noise ("1", "0.2x0.8in") stays out;
+        # sizes are the exception (they are read only after the word "size").
         for attr in VOCABULARY_ATTRIBUTES:
-            for v in sorted(values[attr]):
+            for v in sorted(v for v, n in counts[attr].items() if attr == "size" or (n >= 2 and _WORDLIKE.fullmatch(v))):
                 variants = _plural_variants(v) if attr == "product_type" else {v}
                 for syn in SYNONYMS.get(v, []):
                     variants |= _plural_variants(syn) if attr == "product_type" else {syn}
@@ -77,6 +82,9 @@ def extract_requirements(query: str, vocab: Vocabulary) -> list[Requirement]:
     unmatched: list[str] = []
     i = 0
     while i < len(tokens):
+        if tokens[i] in NEGATIONS:
+            i += 2  # "not clear", "without lid": a negated word is no requirement the offline rules can check
+            continue
         if tokens[i] == "size" and i + 1 < len(tokens):
             reqs.setdefault("size", Requirement("size", tokens[i + 1], IMPORTANCE_BY_ATTRIBUTE["size"]))
             i += 2
@@ -91,18 +99,20 @@ def extract_requirements(query: str, vocab: Vocabulary) -> list[Requirement]:
                 i += n
                 break
         else:
-            if tokens[i] not in STOPWORDS:
+            if tokens[i] not in STOPWORDS and not tokens[i].isdigit():  # bare numbers ("1/2") are no checkable words
                 unmatched.append(tokens[i])
             i += 1
     if "product_type" not in reqs:
         for tok in list(unmatched):
-            close = difflib.get_close_matches(tok, vocab.types(), n=1, cutoff=0.8) if len(tok) >= 3 else []
+            # a misspelling: one or two edits, so about the same length ("dres", "wacth"; not "pint" -> "prints")
+            near = [t for t in vocab.types() if abs(len(t) - len(tok)) <= 1]
+            close = difflib.get_close_matches(tok, near, n=1, cutoff=0.8) if len(tok) >= 4 else []
             if close:
                 _, value = vocab.phrases[close[0]]
                 reqs["product_type"] = Requirement("product_type", value, "must")
                 unmatched.remove(tok)
                 break
-    if not reqs and unmatched:
+    if "product_type" not in reqs and unmatched:
         reqs["keywords"] = Requirement("keywords", " ".join(unmatched), "must")
     order = ["product_type", "keywords", "brand", "color", "material", "audience", "size"]
     return sorted(reqs.values(), key=lambda r: order.index(r.attribute) if r.attribute in order else 99)

@@ -13,7 +13,7 @@ from evalharness.judges.base import Judge, JudgeRequest, register_judge
 from evalharness.models import Hit, Judgment, Requirement
 from evalharness.textnorm import normalize_query
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 _WORD = re.compile(r"[\w-]+")
 
 
@@ -49,10 +49,11 @@ def check(req: Requirement, hit: Hit) -> tuple[bool, str]:
         return (found == wanted, f"{len(found)} of {len(wanted)} query words")
     value = normalize_query(_hit_value(hit, req.attribute))
     want = normalize_query(req.value)
-    if value:
-        ok = _singular(value) == _singular(want) or _phrase_in(want, value)
-        return ok, value
-    return _phrase_in(want, f"{hit.title} {hit.category}"), "not stated"
+    if value and (_singular(value) == _singular(want) or _phrase_in(want, value)):
+        return True, value
+    if req.attribute == "product_type" and _phrase_in(want, f"{hit.title} {hit.category}"):
+        return True, value or want  # the title or category names the wanted type (category leaves are fine-grained)
+    return (False, value) if value else (_phrase_in(want, f"{hit.title} {hit.category}"), "not stated")
 
 
 class OfflineJudge(Judge):
