@@ -19,6 +19,8 @@ SEARCHABLE_FIELDS = (
 )
 ATTRIBUTE_FIELDS = ("product_type", "material", "audience", "size", "degradation")
 VOCABULARY_ATTRIBUTES = ("product_type", "brand", "color", "material", "audience", "size")
+# Ground truth a judge must never see (the demo catalog's image-quality label): not in prompts, not in cache keys.
+HIDDEN_ATTRIBUTES = ("degradation",)
 
 
 def iter_products(path: Path) -> Iterator[dict[str, Any]]:

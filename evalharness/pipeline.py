@@ -171,7 +171,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
 
 
 def default_queries_path(project: Project) -> Path:
-    """The configured query set; for the demo project it is generated from the demo query log if missing."""
+    """The configured query set ([run] queries), relative to the project."""
     return project.resolve(project.config.run.queries)
 
 

@@ -80,14 +80,13 @@ def register(app: typer.Typer) -> None:
             model = (judge or cfg.judge.spec).partition(":")[2]
             raise EvalHarnessError(f"--max-cost needs the model's prices: add [prices.\"{model}\"] input_per_mtok and "
                                    "output_per_mtok to evalharness.toml")
-        k = top_k or None
         store = Store(project.store_url())
         stages = SilentStages() if as_json else RichStages()
 
         def request(name: str) -> RunRequest:
             engine = project.engine(name)
             return RunRequest(engine=engine, queries=query_set, queries_source=str(qpath), judge=judge_obj,
-                              top_k=k or engine.config.top_k or cfg.run.top_k, metrics=list(cfg.run.metrics),
+                              top_k=top_k or engine.config.top_k or cfg.run.top_k, metrics=list(cfg.run.metrics),
                               guideline_writer=cfg.guidelines.writer, max_cost=max_cost, max_retries=cfg.judge.max_retries)
 
         try:

@@ -12,6 +12,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from evalharness.catalog import HIDDEN_ATTRIBUTES
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
@@ -23,7 +24,6 @@ from evalharness.models import LABELS, Judgment, canonical_json, sha256_hex
 if TYPE_CHECKING:
     from evalharness.store import Store
 
-HIDDEN_ATTRIBUTES = ("degradation",)
 IMAGE_TOKENS = 765  # a 512 px image in OpenAI's tile accounting; used only for --dry-run estimates
 
 

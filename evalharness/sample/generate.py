@@ -177,13 +177,3 @@ def ensure_demo_catalog(cache_dir: Path) -> DemoCatalog:
         return demo
     return write_catalog(demo.root)
 
-
-def segment_by_share(counts: list[int], head: float = 0.5, torso: float = 0.8) -> list[str]:
-    """Segment per position of counts sorted descending: head carries the first `head` share of traffic,
-    torso up to `torso`, tail the rest."""
-    total = sum(counts) or 1
-    out, cum = [], 0
-    for c in counts:
-        out.append("head" if cum < head * total else "torso" if cum < torso * total else "tail")
-        cum += c
-    return out

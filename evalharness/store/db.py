@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     select,
     update,
@@ -284,7 +285,7 @@ class Store:
 
     def count_judgments(self) -> int:
         with self.engine.connect() as conn:
-            return len(conn.execute(select(judgments_t.c.cache_key)).all())
+            return int(conn.execute(select(func.count()).select_from(judgments_t)).scalar_one())
 
     # -- runs -------------------------------------------------------------------------
     def start_run(self, run: dict[str, Any]) -> None:

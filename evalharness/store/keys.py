@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from evalharness.catalog import HIDDEN_ATTRIBUTES
 from evalharness.models import Hit, canonical_json, sha256_hex
 from evalharness.textnorm import normalize_query
 
 KEY_VERSION = 1
-# Fields a judge never sees: where the image lives (its bytes are hashed instead) and
-# image-quality ground truth of the demo catalog.
-_UNSEEN_ATTRIBUTES = ("degradation",)
 
 
 def content_hash(hit: Hit, image_sha256: str = "") -> str:
     """Hash of the product fields the judge saw, plus the image bytes' hash when it saw an image."""
     fields = hit.judged_fields()
-    fields.pop("image_url", None)
-    fields["attributes"] = {k: v for k, v in fields["attributes"].items() if k not in _UNSEEN_ATTRIBUTES}
+    fields.pop("image_url", None)  # where the image lives does not matter; its bytes are hashed when the judge sees it
+    fields["attributes"] = {k: v for k, v in fields["attributes"].items() if k not in HIDDEN_ATTRIBUTES}
     return sha256_hex(canonical_json({"fields": fields, "image": image_sha256}))
 
 
