@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -115,14 +115,20 @@ def _feed(batch: pa.RecordBatch | pa.Table, fields: Fields, counts: QueryCounts)
     counts.add_batch(q, batch.column(fields.count) if fields.count else None)
 
 
+def _opened(path: Path, what: str, opener: Callable[[], Any]) -> Any:
+    """Open a pyarrow reader; an unreadable file becomes one line naming it."""
+    try:
+        return opener()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise EvalHarnessError(f"{path}: not a readable {what} ({str(exc).splitlines()[0]})") from None
+
+
 def _batches_csv(path: Path, fields: Fields) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pcsv
 
-    try:
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=BLOCK_SIZE),
-                               convert_options=pcsv.ConvertOptions(column_types={fields.query: pa.string()}))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise EvalHarnessError(f"{path}: not a readable CSV log ({str(exc).splitlines()[0]})") from None
+    reader = _opened(path, "CSV log", lambda: pcsv.open_csv(
+        path, read_options=pcsv.ReadOptions(block_size=BLOCK_SIZE),
+        convert_options=pcsv.ConvertOptions(column_types={fields.query: pa.string()})))
     _check_columns(reader.schema.names, fields, str(path))
     yield from reader
 
@@ -130,10 +136,7 @@ def _batches_csv(path: Path, fields: Fields) -> Iterator[pa.RecordBatch]:
 def _batches_jsonl(path: Path, fields: Fields) -> Iterator[pa.RecordBatch]:
     import pyarrow.json as pjson
 
-    try:
-        reader = pjson.open_json(path, read_options=pjson.ReadOptions(block_size=BLOCK_SIZE))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise EvalHarnessError(f"{path}: not a readable JSON-lines log ({str(exc).splitlines()[0]})") from None
+    reader = _opened(path, "JSON-lines log", lambda: pjson.open_json(path, read_options=pjson.ReadOptions(block_size=BLOCK_SIZE)))
     _check_columns(reader.schema.names, fields, str(path))
     yield from reader
 
@@ -141,13 +144,9 @@ def _batches_jsonl(path: Path, fields: Fields) -> Iterator[pa.RecordBatch]:
 def _batches_parquet(path: Path, fields: Fields) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise EvalHarnessError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    pf = _opened(path, "Parquet file", lambda: pq.ParquetFile(path))
     _check_columns(pf.schema_arrow.names, fields, str(path))
-    cols = [c for c in (fields.query, fields.count, fields.time) if c]
-    yield from pf.iter_batches(batch_size=200_000, columns=cols)
+    yield from pf.iter_batches(batch_size=200_000, columns=[c for c in (fields.query, fields.count, fields.time) if c])
 
 
 def read_tabular(fmt: str, path: Path, fields: Fields, counts: QueryCounts) -> None:
