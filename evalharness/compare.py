@@ -24,6 +24,8 @@ from evalharness.store import Store, StoredRun
 from evalharness.store.db import StoredQuery
 from evalharness.textnorm import normalize_query
 
+SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
+
 
 @dataclass(frozen=True)
 class MetricComparison:
@@ -104,6 +106,18 @@ class Comparison:
     def primary(self) -> str:
         return self.metrics[0].metric
 
+    def segments(self) -> list[dict[str, Any]]:
+        """Per segment (head / torso / tail …): query count and each metric's means and delta."""
+        out = []
+        for seg in sorted({q.segment for q in self.queries if q.segment}, key=lambda s: (SEGMENT_ORDER.get(s, 9), s)):
+            qs = [q for q in self.queries if q.segment == seg]
+            row: dict[str, Any] = {"segment": seg, "queries": len(qs), "traffic": sum(q.count for q in qs)}
+            for m in self.metrics:
+                b, c = _mean([q.base[m.metric] for q in qs]), _mean([q.cand[m.metric] for q in qs])
+                row[m.metric] = {"baseline": b, "candidate": c, "delta": c - b}
+            out.append(row)
+        return out
+
     def movers(self, n: int = 10) -> list[QueryComparison]:
         """The queries whose primary metric moved most (either way)."""
         return sorted(self.queries, key=lambda q: -abs(q.delta(self.primary)))[:n]
@@ -121,6 +135,7 @@ class Comparison:
             "judged_new": self.judged_new, "cost_usd": self.cost_usd,
             "metrics": [m.to_json() for m in self.metrics],
             "overlap": {"jaccard": _mean([q.jaccard for q in self.queries]), "rbo": _mean([q.rbo for q in self.queries])},
+            "segments": self.segments(),
             "movers": [{"query_id": q.query_id, "query": q.text, "delta": q.delta(self.primary)} for q in self.movers()],
         }
 

@@ -31,6 +31,10 @@ def test_compare_json_has_statistics(ran: Path) -> None:
     assert 0 <= data["overlap"]["jaccard"] <= 1 and 0 <= data["overlap"]["rbo"] <= 1
     assert data["candidate"]["judged"] == 1.0 and data["candidate"]["unjudged_hits"] == 0
     assert len(data["movers"]) == 10
+    segments = {s["segment"]: s for s in data["segments"]}
+    assert set(segments) == {"head", "torso", "tail"} and sum(s["queries"] for s in segments.values()) == 120
+    tail = segments["tail"]["nDCG@10"]
+    assert tail["delta"] == pytest.approx(tail["candidate"] - tail["baseline"])
 
 
 def test_compare_judges_only_missing_pairs(ran: Path) -> None:

@@ -96,6 +96,7 @@ def test_demo_report_renders_offline_under_5mb(tmp_path: Path, demo_dir: Path) -
         assert rows.count() == 5
         assert "nDCG@10" in rows.first.inner_text()
         assert page.locator("svg.chart rect").count() >= 6
+        assert [r.inner_text().split()[0] for r in page.locator("#segments tbody tr").all()] == ["head", "torso", "tail"]
         n = page.locator("#queries tbody tr").count()
         assert n == 323
         page.fill("#filter", "sneakers")

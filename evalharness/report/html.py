@@ -111,6 +111,7 @@ def render_html(c: Comparison) -> str:
         c=c, data_json=safe_json(data), script=Markup(script), script_hash=f"sha256-{digest}",
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=c.cost_usd + c.baseline.cost_usd + c.candidate.cost_usd,
         chart=label_chart(c), overlap=overlap, segments=sorted({q.segment for q in c.queries if q.segment}),
+        segments_table=c.segments(),
     )
 
 

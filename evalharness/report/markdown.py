@@ -43,6 +43,13 @@ def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_pa
         lines += ["", "| check | result | detail |", "|---|---|---|"]
         for r in gate.results:
             lines.append(f"| {md_escape(r.name)} | {'pass' if r.passed else '**FAIL**'} | {md_escape(r.detail)} |")
+    segments = c.segments()
+    if segments:
+        lines += ["", f"By segment ({md_escape(c.primary)}):", "", "| segment | queries | baseline | candidate | delta |",
+                  "|---|---:|---:|---:|---:|"]
+        for row in segments:
+            v = row[c.primary]
+            lines.append(f"| {md_escape(row['segment'])} | {row['queries']} | {v['baseline']:.4f} | {v['candidate']:.4f} | {v['delta']:+.4f} |")
     movers = c.movers(5)
     if movers:
         lines += ["", f"Biggest movers ({md_escape(c.primary)}):", ""]
