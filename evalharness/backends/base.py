@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalharness.models import Hit
 
@@ -12,6 +12,15 @@ if TYPE_CHECKING:
     from evalharness.project import LoadedEngine, Project
 
 ProgressFn = Callable[[int], None]
+
+
+def mapped_hit(get: Callable[[str], Any], rank: int, score: float, attributes: dict[str, Any]) -> Hit:
+    """A Hit from a mapped search-engine document: `get(field)` returns the raw value of a Hit field."""
+    price = get("price")
+    return Hit(doc_id=str(get("doc_id")), rank=rank, score=score, title=str(get("title") or ""),
+               description=str(get("description") or ""), brand=str(get("brand") or ""), color=str(get("color") or ""),
+               category=str(get("category") or ""), price=float(price) if isinstance(price, (int, float)) else None,
+               image_url=str(get("image_url") or ""), attributes={k: v for k, v in attributes.items() if v not in (None, "")})
 
 
 class SearchBackend(ABC):

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from evalharness.backends.base import ProgressFn, SearchBackend, register_backend
+from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit, register_backend
 from evalharness.catalog import iter_products
 from evalharness.config import EngineConfig, env_secret
 from evalharness.errors import EvalHarnessError
@@ -91,10 +93,18 @@ class ClusterBackend(SearchBackend):
         raise NotImplementedError
 
     # -- errors -------------------------------------------------------------------------------
+    @property
+    def hosts(self) -> str:
+        return ", ".join(self.cfg.connection.hosts) if self.cfg.connection else ""
+
+    def _missing_index(self) -> EvalHarnessError:
+        return EvalHarnessError(f"index '{self.cfg.index}' not found on {self.hosts}; run `evalharness index --engine-config ...` "
+                                "or fix 'index' in the engine config")
+
     def translate(self, exc: BaseException) -> EvalHarnessError:
         """One actionable line for a client exception (never the credentials)."""
         kinds = self.error_types()
-        hosts = ", ".join(self.cfg.connection.hosts) if self.cfg.connection else ""
+        hosts = self.hosts
         if isinstance(exc, kinds["connection"]):
             return EvalHarnessError(f"cannot reach {self.flavour} at {hosts} ({type(exc).__name__}); check [connection] hosts "
                                     "and that the cluster is up")
@@ -102,8 +112,7 @@ class ClusterBackend(SearchBackend):
             return EvalHarnessError(f"{self.flavour} at {hosts} rejected the credentials ({getattr(exc, 'status_code', '')}); check the "
                                     "environment variables named by [connection] api_key_env / username_env / password_env")
         if isinstance(exc, kinds["not_found"]):
-            return EvalHarnessError(f"index '{self.cfg.index}' not found on {hosts}; run `evalharness index --engine-config ...` "
-                                    "or fix 'index' in the engine config")
+            return self._missing_index()
         reason = str(getattr(exc, "error", "") or exc).splitlines()[0][:200]
         return EvalHarnessError(f"{self.flavour} request failed: {type(exc).__name__}: {reason}; check the engine config's query")
 
@@ -111,9 +120,7 @@ class ClusterBackend(SearchBackend):
         err = item.get("error") or {}
         kind = err.get("type", "") if isinstance(err, dict) else str(err)
         if kind == "index_not_found_exception":
-            hosts = ", ".join(self.cfg.connection.hosts) if self.cfg.connection else ""
-            return EvalHarnessError(f"index '{self.cfg.index}' not found on {hosts}; run `evalharness index --engine-config ...` "
-                                    "or fix 'index' in the engine config")
+            return self._missing_index()
         reason = err.get("reason", kind) if isinstance(err, dict) else kind
         return EvalHarnessError(f"{self.flavour} rejected the search ({kind}: {str(reason)[:200]}); check the [query] template")
 
@@ -132,21 +139,9 @@ class ClusterBackend(SearchBackend):
         return lookup(hit.get("_source") or {}, path) if path else None
 
     def _to_hits(self, raw_hits: list[dict[str, Any]]) -> list[Hit]:
-        hits = []
-        for rank, h in enumerate(raw_hits, 1):
-            source = h.get("_source") or {}
-
-            def get(name: str, h: dict[str, Any] = h) -> Any:
-                return self._field(h, name)
-
-            price = get("price")
-            attributes = {name: lookup(source, path) for name, path in self.cfg.attributes.items()}
-            hits.append(Hit(doc_id=str(get("doc_id")), rank=rank, score=float(h.get("_score") or 0.0),
-                            title=str(get("title") or ""), description=str(get("description") or ""), brand=str(get("brand") or ""),
-                            color=str(get("color") or ""), category=str(get("category") or ""),
-                            price=float(price) if isinstance(price, (int, float)) else None, image_url=str(get("image_url") or ""),
-                            attributes={k: v for k, v in attributes.items() if v not in (None, "")}))
-        return hits
+        return [mapped_hit(partial(self._field, h), rank, float(h.get("_score") or 0.0),
+                           {name: lookup(h.get("_source") or {}, path) for name, path in self.cfg.attributes.items()})
+                for rank, h in enumerate(raw_hits, 1)]
 
     def _msearch(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         lines: list[dict[str, Any]] = []
@@ -194,7 +189,7 @@ class ClusterBackend(SearchBackend):
             return [hits for part in pool.map(run, batches) for hits in part]
 
     def describe(self) -> dict[str, str]:
-        return {"index": self.cfg.index, "hosts": ", ".join(self.cfg.connection.hosts) if self.cfg.connection else ""}
+        return {"index": self.cfg.index, "hosts": self.hosts}
 
     def close(self) -> None:
         self.client.close()
@@ -230,7 +225,7 @@ class ClusterBackend(SearchBackend):
         try:
             if self.client.indices.exists(index=index):
                 if not recreate:
-                    raise EvalHarnessError(f"index '{index}' already exists on {', '.join(self.cfg.connection.hosts)}; "
+                    raise EvalHarnessError(f"index '{index}' already exists on {self.hosts}; "
                                            "pass --recreate to delete and rebuild it, or set another 'index'")
                 self.client.indices.delete(index=index)
             self.client.indices.create(index=index, body=self.mapping())
@@ -244,17 +239,10 @@ class ClusterBackend(SearchBackend):
 
 
 def _bulk(helpers_bulk: Callable[..., Any], client: Any, actions: Iterator[dict[str, Any]], progress: ProgressFn | None) -> int:
+    """Bulk-load in chunks of 500, reporting progress per chunk."""
     total = 0
-    chunk: list[dict[str, Any]] = []
-    for action in actions:
-        chunk.append(action)
-        if len(chunk) == 500:
-            helpers_bulk(client, chunk, refresh=False)
-            total += len(chunk)
-            if progress:
-                progress(len(chunk))
-            chunk = []
-    if chunk:
+    pending = iter(actions)
+    while chunk := list(islice(pending, 500)):
         helpers_bulk(client, chunk, refresh=False)
         total += len(chunk)
         if progress:

@@ -12,7 +12,7 @@ import jinja2
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext import parse as jsonpath
 
-from evalharness.backends.base import ProgressFn, SearchBackend, register_backend
+from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit, register_backend
 from evalharness.backends.cluster import DEFAULT_FIELDS, lookup
 from evalharness.config import env_secret
 from evalharness.errors import EvalHarnessError
@@ -79,17 +79,10 @@ class HttpBackend(SearchBackend):
         hits = []
         for rank, match in enumerate(self.hits_path.find(data)[:k], 1):
             doc = match.value if isinstance(match.value, dict) else {}
-            price, score = self._get(doc, self.fields["price"]), self._get(doc, self.fields["score"])
-            attributes = {n: self._get(doc, p) for n, p in self.attributes.items()}
-            hits.append(Hit(doc_id=str(self._get(doc, self.fields["doc_id"])), rank=rank,
-                            score=float(score) if isinstance(score, (int, float)) else float(k - rank + 1),
-                            title=str(self._get(doc, self.fields["title"]) or ""),
-                            description=str(self._get(doc, self.fields["description"]) or ""),
-                            brand=str(self._get(doc, self.fields["brand"]) or ""), color=str(self._get(doc, self.fields["color"]) or ""),
-                            category=str(self._get(doc, self.fields["category"]) or ""),
-                            price=float(price) if isinstance(price, (int, float)) else None,
-                            image_url=str(self._get(doc, self.fields["image_url"]) or ""),
-                            attributes={n: v for n, v in attributes.items() if v not in (None, "")}))
+            score = self._get(doc, self.fields["score"])
+            hits.append(mapped_hit(lambda name, doc=doc: self._get(doc, self.fields[name]), rank,
+                                   float(score) if isinstance(score, (int, float)) else float(k - rank + 1),
+                                   {n: self._get(doc, p) for n, p in self.attributes.items()}))
         return hits
 
     def search_many(self, queries: Sequence[str], k: int, progress: ProgressFn | None = None) -> list[list[Hit]]:
