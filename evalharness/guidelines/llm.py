@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.judging import retry_delay
 from evalharness.llm.prompts import GUIDELINE_SCHEMA, fenced_json, prompt_hash, render
-from evalharness.llm.providers import RetryableError, make_provider
+from evalharness.llm.providers import RetryableError, complete_parsed, make_provider
 from evalharness.models import IMPORTANCE, Guideline, Requirement
 
 
@@ -51,32 +52,30 @@ class LLMGuidelineWriter:
         sem = asyncio.Semaphore(self.config.judge.max_concurrency)
         system = render("guideline_system.j2")
 
+        def parse(text: str, query: str) -> Guideline:
+            return parse_guideline_answer(query, text, self.writer_id, self.model)
+
+        def repair(problem: str) -> str:
+            return f"That answer could not be used ({problem}). Answer again with the JSON object only."
+
         async def one(query: str) -> None:
             user = render("guideline_user.j2", query_json=fenced_json(query))
             async with sem:
                 for attempt in range(self.config.judge.max_retries + 1):
                     try:
-                        reply = await provider.complete(system, user, schema=GUIDELINE_SCHEMA, schema_name="guideline",
-                                                        temperature=self.config.judge.temperature)
+                        guideline, _, _ = await complete_parsed(provider, system, user, partial(parse, query=query), repair,
+                                                                schema=GUIDELINE_SCHEMA, schema_name="guideline",
+                                                                temperature=self.config.judge.temperature)
                         break
                     except RetryableError as exc:
                         if attempt == self.config.judge.max_retries:
                             raise EvalHarnessError(f"could not write the guideline for {query!r}: the provider kept failing ({exc}); "
                                                    "run again, or write the file by hand") from None
                         await asyncio.sleep(retry_delay(exc, attempt))
-                try:
-                    save(parse_guideline_answer(query, reply.text, self.writer_id, self.model))
-                    return
-                except JudgeOutputError as first:
-                    again = await provider.complete(system, user, schema=GUIDELINE_SCHEMA, schema_name="guideline",
-                                                    temperature=self.config.judge.temperature,
-                                                    extra_user=f"That answer could not be used ({first}). Answer again with the JSON "
-                                                    "object only.", previous=reply.text[:2000])
-                    try:
-                        save(parse_guideline_answer(query, again.text, self.writer_id, self.model))
-                    except JudgeOutputError as second:
-                        raise EvalHarnessError(f"the guideline writer gave no usable answer for {query!r} ({second}); "
+                    except JudgeOutputError as exc:
+                        raise EvalHarnessError(f"the guideline writer gave no usable answer for {query!r} ({exc}); "
                                                "run again or write the guideline file by hand") from None
+            save(guideline)
 
         try:
             await asyncio.gather(*(one(q) for q in queries))

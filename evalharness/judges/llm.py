@@ -17,7 +17,7 @@ from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
 from evalharness.llm.prompts import JUDGMENT_SCHEMA, fenced_json, prompt_hash, render
-from evalharness.llm.providers import Provider, RetryableError, make_provider
+from evalharness.llm.providers import Provider, RetryableError, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
 from evalharness.models import LABELS, Judgment, canonical_json, sha256_hex
 
@@ -164,25 +164,10 @@ class LLMJudge(Judge):
         user = self.user_prompt(request, caption)
         image = request.image if self.mode == "image" else None
         await self.limiter.acquire((len(self.system_prompt) + len(user)) // 4 + (IMAGE_TOKENS if image else 0))
-        reply = await self.provider.complete(self.system_prompt, user, image=image, image_mime=request.image_mime,
-                                             schema=JUDGMENT_SCHEMA, schema_name="judgment", temperature=self.cfg.temperature)
-        tokens_in, tokens_out = reply.input_tokens, reply.output_tokens
-        try:
-            label, rationale = parse_judgment(reply.text)
-        except JudgeOutputError as first:
-            # One repair attempt: the same conversation plus what was wrong.
-            repair = render("repair.j2", problem=str(first))
-            try:
-                again = await self.provider.complete(self.system_prompt, user, image=image, image_mime=request.image_mime,
-                                                     schema=JUDGMENT_SCHEMA, schema_name="judgment", temperature=self.cfg.temperature,
-                                                     extra_user=repair, previous=reply.text[:2000])
-            except RetryableError as exc:
-                raise JudgeOutputError(f"{first}; the repair call failed too ({exc})") from None
-            tokens_in, tokens_out = tokens_in + again.input_tokens, tokens_out + again.output_tokens
-            try:
-                label, rationale = parse_judgment(again.text)
-            except JudgeOutputError as second:
-                raise JudgeOutputError(f"unusable answer after one repair: {second}") from None
+        (label, rationale), tokens_in, tokens_out = await complete_parsed(
+            self.provider, self.system_prompt, user, parse_judgment, lambda problem: render("repair.j2", problem=problem),
+            schema=JUDGMENT_SCHEMA, schema_name="judgment", temperature=self.cfg.temperature, image=image,
+            image_mime=request.image_mime)
         cost = caption_cost + self.cost(tokens_in, tokens_out, self.price)
         return Judgment(label, rationale, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
                         (time.perf_counter() - started) * 1000)

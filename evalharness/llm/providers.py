@@ -10,11 +10,13 @@ import base64
 import copy
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from evalharness.config import JudgeConfig, env_secret
-from evalharness.errors import EvalHarnessError
+from evalharness.errors import EvalHarnessError, JudgeOutputError
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
 
@@ -190,6 +192,29 @@ class GeminiProvider(Provider):
 
 
 PROVIDERS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "gemini": GeminiProvider}
+T = TypeVar("T")
+
+
+async def complete_parsed(provider: Provider, system: str, user: str, parse: Callable[[str], T], repair: Callable[[str], str], *,
+                          schema: dict[str, Any], schema_name: str, temperature: float, image: bytes | None = None,
+                          image_mime: str = "image/jpeg") -> tuple[T, int, int]:
+    """One structured call parsed strictly; an unusable answer gets one repair turn (`repair(problem)`), then
+    JudgeOutputError. Returns (parsed, input tokens, output tokens) of both calls."""
+    ask = partial(provider.complete, system, user, image=image, image_mime=image_mime, schema=schema, schema_name=schema_name,
+                  temperature=temperature)
+    reply = await ask()
+    try:
+        return parse(reply.text), reply.input_tokens, reply.output_tokens
+    except JudgeOutputError as first:
+        try:
+            again = await ask(extra_user=repair(str(first)), previous=reply.text[:2000])
+        except RetryableError as exc:
+            raise JudgeOutputError(f"{first}; the repair call failed too ({exc})") from None
+        try:
+            parsed = parse(again.text)
+        except JudgeOutputError as second:
+            raise JudgeOutputError(f"unusable answer after one repair: {second}") from None
+        return parsed, reply.input_tokens + again.input_tokens, reply.output_tokens + again.output_tokens
 
 
 def make_provider(provider: str, model: str, cfg: JudgeConfig) -> Provider:
