@@ -16,8 +16,8 @@ from evalharness.images import ImageLoader
 from evalharness.judges.base import Judge
 from evalharness.judging import judge_pairs
 from evalharness.metrics import per_query_metrics
-from evalharness.models import GRADES, Query
-from evalharness.pipeline import SilentStages, Stages, build_pairs
+from evalharness.models import Query
+from evalharness.pipeline import SilentStages, Stages, build_pairs, graded
 from evalharness.project import Project
 from evalharness.stats import PairedTest, holm, jaccard, paired_test, rbo
 from evalharness.store import Store, StoredRun
@@ -186,7 +186,7 @@ def compare_runs(
     with (stages or SilentStages()).stage("judge missing", len(all_pairs)) as advance:
         outcome = judge_pairs(judge, store, all_pairs, progress=advance)
     pool = store.judgment_pool([g.hash for g in guidelines.values()], judge.judge_id)
-    qrels = {q.id: {d: GRADES[lab] for d, (lab, _) in pool.get(guidelines[q.id].hash, {}).items()} for q in queries}
+    qrels = {q.id: graded(pool.get(guidelines[q.id].hash, {})) for q in queries}
     ids = [q.id for q in queries]
     per_base = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in base_q[k].hits] for k in common}, ids)
     per_cand = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in cand_q[k].hits] for k in common}, ids)

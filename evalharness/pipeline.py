@@ -60,7 +60,12 @@ class RunOutcome:
 def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery]) -> dict[str, dict[str, int]]:
     """Graded qrels per query id from every judgment made for its guideline by this judge (the pool)."""
     pool = store.judgment_pool([q.guideline_hash for q in queries], judge_id)
-    return {q.id: {doc: GRADES[label] for doc, (label, _) in pool.get(q.guideline_hash, {}).items()} for q in queries}
+    return {q.id: graded(pool.get(q.guideline_hash, {})) for q in queries}
+
+
+def graded(labels: dict[str, tuple[str, str]]) -> dict[str, int]:
+    """doc_id -> (label, rationale) as graded qrels: relevant 2, substitute 1, irrelevant 0."""
+    return {doc: GRADES[label] for doc, (label, _) in labels.items()}
 
 
 def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str]
