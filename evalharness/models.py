@@ -99,6 +99,7 @@ class Judgment:
     output_tokens: int = 0
     cost_usd: float = 0.0
     latency_ms: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict, compare=False)  # votes, verdicts, image fallback, ...
 
     @property
     def grade(self) -> int:

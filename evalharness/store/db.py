@@ -14,15 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
     Table,
-    Text,
     create_engine,
     event,
     func,
@@ -35,98 +27,15 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
-
-metadata = MetaData()
-
-queries_t = Table(
-    "queries", metadata,
-    Column("id", String(200), primary_key=True),
-    Column("text", Text, nullable=False),
-    Column("count", Integer, nullable=False, default=1),
-    Column("segment", String(40), nullable=False, default=""),
-)
-
-guidelines_t = Table(
-    "guidelines", metadata,
-    Column("hash", String(64), primary_key=True),
-    Column("query", Text, nullable=False),
-    Column("path", Text, nullable=False),
-    Column("writer", String(200), nullable=False),
-    Column("model", String(200), nullable=False, default=""),
-    Column("requirements", JSON, nullable=False),
-    Column("text", Text, nullable=False),
-    Column("created_at", String(40), nullable=False),
-)
-
-runs_t = Table(
-    "runs", metadata,
-    Column("run_id", String(80), primary_key=True),
-    Column("engine_config", String(200), nullable=False, index=True),
-    Column("config_hash", String(64), nullable=False),
-    Column("config", JSON, nullable=False),
-    Column("judge_id", String(400), nullable=False),
-    Column("top_k", Integer, nullable=False),
-    Column("queries_source", Text, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("started_at", String(40), nullable=False),
-    Column("finished_at", String(40)),
-    Column("metrics", JSON),
-    Column("counts", JSON),
-    Column("cost_usd", Float, default=0.0),
-    Column("elapsed_s", Float),
-)
-
-run_queries_t = Table(
-    "run_queries", metadata,
-    Column("run_id", String(80), primary_key=True),
-    Column("query_id", String(200), primary_key=True),
-    Column("text", Text, nullable=False),
-    Column("count", Integer, nullable=False),
-    Column("segment", String(40), nullable=False),
-    Column("guideline_hash", String(64), nullable=False),
-    Column("n_hits", Integer, nullable=False),
-    Column("error", Text),
-)
-
-run_results_t = Table(
-    "run_results", metadata,
-    Column("run_id", String(80), primary_key=True),
-    Column("query_id", String(200), primary_key=True),
-    Column("rank", Integer, primary_key=True),
-    Column("doc_id", String(200), nullable=False),
-    Column("score", Float, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("hit", JSON, nullable=False),
-)
-
-judgments_t = Table(
-    "judgments", metadata,
-    Column("cache_key", String(64), primary_key=True),
-    Column("judge_id", String(400), nullable=False),
-    Column("query", Text, nullable=False),
-    Column("doc_id", String(200), nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("guideline_hash", String(64), nullable=False),
-    Column("label", String(20), nullable=False),
-    Column("rationale", Text, nullable=False),
-    Column("input_tokens", Integer, nullable=False, default=0),
-    Column("output_tokens", Integer, nullable=False, default=0),
-    Column("cost_usd", Float, nullable=False, default=0.0),
-    Column("latency_ms", Float, nullable=False, default=0.0),
-    Column("created_at", String(40), nullable=False),
-    Index("ix_judgments_pool", "guideline_hash", "judge_id"),
-)
-
-
-captions_t = Table(
-    "captions", metadata,
-    Column("key", String(64), primary_key=True),
-    Column("model", String(200), nullable=False),
-    Column("caption", Text, nullable=False),
-    Column("input_tokens", Integer, nullable=False, default=0),
-    Column("output_tokens", Integer, nullable=False, default=0),
-    Column("cost_usd", Float, nullable=False, default=0.0),
-    Column("created_at", String(40), nullable=False),
+from evalharness.store.tables import (
+    captions_t,
+    guidelines_t,
+    judgments_t,
+    load_all_tables,
+    queries_t,
+    run_queries_t,
+    run_results_t,
+    runs_t,
 )
 
 
@@ -167,6 +76,11 @@ class StoredRun:
     elapsed_s: float | None
 
 
+def _as_dict(value: Any) -> dict:
+    """A JSON column's value as a dict (drivers return str or dict; NULL becomes {})."""
+    return json.loads(value) if isinstance(value, str) else (value or {})
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -196,7 +110,7 @@ class Store:
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            load_all_tables().create_all(self.engine)
         except (ArgumentError, NoSuchModuleError) as exc:
             raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable ({type(exc).__name__}); "
                                    "set [store] url to a SQLAlchemy URL such as sqlite:///.evalharness/cache.db") from None
@@ -234,7 +148,7 @@ class Store:
                 chunk = list(keys[start:start + 500])
                 for row in conn.execute(select(judgments_t).where(cols.cache_key.in_(chunk))):
                     found[row.cache_key] = Judgment(row.label, row.rationale, row.judge_id, row.input_tokens,
-                                                    row.output_tokens, row.cost_usd, row.latency_ms)
+                                                    row.output_tokens, row.cost_usd, row.latency_ms, _as_dict(row.details))
         return found
 
     def get_caption(self, key: str) -> str | None:
@@ -265,7 +179,7 @@ class Store:
             "cache_key": key, "judge_id": j.judge_id, "query": query, "doc_id": doc_id, "content_hash": content,
             "guideline_hash": guideline_hash, "label": j.label, "rationale": j.rationale,
             "input_tokens": j.input_tokens, "output_tokens": j.output_tokens, "cost_usd": j.cost_usd,
-            "latency_ms": j.latency_ms, "created_at": utcnow(),
+            "latency_ms": j.latency_ms, "created_at": utcnow(), "details": j.details or None,
         }
         self._insert_ignore(judgments_t, "cache_key", row)
 
@@ -313,8 +227,7 @@ class Store:
                 status=status, finished_at=utcnow(), metrics=metrics, counts=counts, cost_usd=cost_usd, elapsed_s=elapsed_s))
 
     def _run_from_row(self, row: Any) -> StoredRun:
-        def as_dict(v: Any) -> dict:
-            return json.loads(v) if isinstance(v, str) else (v or {})
+        as_dict = _as_dict
         return StoredRun(row.run_id, row.engine_config, row.config_hash, as_dict(row.config), row.judge_id, row.top_k,
                          row.status, row.started_at, row.finished_at, as_dict(row.metrics), as_dict(row.counts),
                          row.cost_usd or 0.0, row.elapsed_s)
