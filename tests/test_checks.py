@@ -80,13 +80,11 @@ from evalharness.checks.base import Finding
 
 class CheapCheck:
     name = "cheap_first"
-    description = "the first hit costs under 20"
+    description = "a hit in the top k costs under 20"
 
     def run(self, ctx):
-        h = ctx.hits[0] if ctx.hits else None
-        if h is not None and h.price is not None and h.price < 20:
-            return [Finding(self.name, ctx.query_id, f"first hit costs {h.price}", h.doc_id, h.rank)]
-        return []
+        return [Finding(self.name, ctx.query_id, f"costs {h.price}", h.doc_id, h.rank)
+                for h in ctx.hits[: ctx.k] if h.price is not None and h.price < 20]
 
 
 def broken():
@@ -111,7 +109,7 @@ def test_entry_point_check_is_found_and_runs(tmp_path: Path, monkeypatch: pytest
     checks = enabled_checks(ChecksConfig())
     assert "cheap_first" in [c.name for c in checks] and "duplicates" in [c.name for c in checks]
     found = run_checks([c for c in checks if c.name == "cheap_first"], [ctx(hits({"price": 5}, {"price": 50}))])
-    assert [(f.check, f.rank, f.detail) for f in found] == [("cheap_first", 1, "first hit costs 5")]
+    assert [(f.check, f.rank, f.detail) for f in found] == [("cheap_first", 1, "costs 5")]
     sys.modules.pop("eh_test_checks", None)
 
 

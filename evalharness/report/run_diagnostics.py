@@ -18,6 +18,7 @@ from scipy import stats
 from evalharness.checks.base import Finding
 from evalharness.checks.registry import findings_by_hit
 from evalharness.checks.runner import check_lists, enabled_names, finding_counts
+from evalharness.compare import SEGMENT_ORDER
 from evalharness.models import Requirement
 from evalharness.pipeline import evaluate_stored
 from evalharness.project import Project
@@ -25,8 +26,6 @@ from evalharness.querytypes import classify, type_order
 from evalharness.store import Store, StoredRun
 from evalharness.store.db import StoredQuery
 from evalharness.store.verdicts import guideline_requirements, verdict_pool
-
-SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
 
 
 @dataclass(frozen=True)
