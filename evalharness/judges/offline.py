@@ -10,6 +10,7 @@ import re
 
 from evalharness.config import ProjectConfig
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
+from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.models import Hit, Judgment, Requirement
 from evalharness.textnorm import normalize_query
 
@@ -57,17 +58,29 @@ def check(req: Requirement, hit: Hit) -> tuple[bool, str]:
 
 
 class OfflineJudge(Judge):
-    """Rule-based judge for the embedded default; deterministic and free."""
+    """Rule-based judge for the embedded default; deterministic and free. It decides on three levels and answers
+    in the project's label scheme (`LabelScheme.from_three`)."""
 
     max_concurrency = 64
 
-    def __init__(self) -> None:
+    def __init__(self, scheme: LabelScheme | None = None) -> None:
+        self.scheme = scheme or scheme_named(DEFAULT_SCHEME)
         self.judge_id = f"offline:rules-v{RULES_VERSION}:text:esr3"
+        if self.scheme.fingerprint != scheme_named(DEFAULT_SCHEME).fingerprint:
+            self.judge_id += f":ls={self.scheme.fingerprint}"
+        self._to_scheme = {three: self.scheme.from_three(three) for three in ("irrelevant", "substitute", "relevant")}
 
     async def judge(self, request: JudgeRequest) -> Judgment:
         return self.judge_sync(request)
 
     def judge_sync(self, request: JudgeRequest) -> Judgment:
+        """The three-level decision in the project's scheme."""
+        j = self.decide(request)
+        label = self._to_scheme[j.label]
+        return j if label == j.label else Judgment(label, j.rationale, j.judge_id)
+
+    def decide(self, request: JudgeRequest) -> Judgment:
+        """The rule on three levels: irrelevant / substitute / relevant."""
         hit = request.hit
         reqs = request.guideline.requirements
         results = [(r, *check(r, hit)) for r in reqs]
@@ -96,4 +109,4 @@ class OfflineJudge(Judge):
 
 @register_judge("offline")
 def _offline(model: str, config: ProjectConfig) -> Judge:
-    return OfflineJudge()
+    return OfflineJudge(scheme_of(config))
