@@ -16,7 +16,8 @@ from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judging import JudgingOutcome, Pair, judge_pairs
-from evalharness.labels.schemes import LabelScheme, scheme_of
+from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
+from evalharness.measures import MeasureContext, add_hit_measures
 from evalharness.metrics import mean_metrics, per_query_metrics
 from evalharness.models import Guideline, Hit, Query
 from evalharness.project import LoadedEngine, Project
@@ -70,12 +71,16 @@ def graded(labels: dict[str, tuple[str, str]], scheme: LabelScheme) -> dict[str,
     return {doc: scheme.gain(label) for doc, (label, _) in labels.items()}
 
 
-def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str], scheme: LabelScheme
-                    ) -> dict[str, dict[str, float]]:
-    """Per-query metric values of stored result lists against the judgment pool."""
+def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str],
+                    project: Project | None = None) -> dict[str, dict[str, float]]:
+    """Per-query metric values of stored result lists against the judgment pool (gains from the project's label
+    scheme); per-hit measures (VQ@k, ...) need the project."""
+    scheme = scheme_of(project.config) if project is not None else scheme_named(DEFAULT_SCHEME)
     qrels = qrels_from_pool(store, judge_id, queries, scheme)
     run = {q.id: [h.doc_id for h in q.hits] for q in queries}
-    return per_query_metrics(names, qrels, run, [q.id for q in queries])
+    values = per_query_metrics(names, qrels, run, [q.id for q in queries])
+    ctx = MeasureContext(project, store, judge_id) if project is not None else None
+    return add_hit_measures(values, names, ctx, queries)
 
 
 def new_run_id(engine: str) -> str:
@@ -160,7 +165,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     except BaseException:
         store.finish_run(run_id, "failed", {}, {}, 0.0, time.perf_counter() - started)  # judgments made so far stay stored
         raise
-    per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics, scheme_of(project.config))
+    per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics, project)
     metrics = mean_metrics(per_query, req.metrics)
     n_hits = sum(len(h) for h in hits.values())
     unjudged = sum(1 for p in pairs if p.key not in outcome.judgments) + len(failures)
