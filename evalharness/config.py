@@ -115,6 +115,16 @@ class LabelsConfig(Strict):
         return self
 
 
+class ImagesConfig(Strict):
+    """[images]: the image-quality scorer behind `images score` and VQ@k / LowQ@k (LLM scorers use [judge]'s
+    api_key_env, base_url, timeout_s and temperature)."""
+
+    scorer: str = "offline"
+    prompt: Literal["guided", "generic"] = "guided"
+    image_max_side: int = Field(default=512, ge=32, le=4096)
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+
+
 class GuidelineConfig(Strict):
     writer: str = "offline"
     catalog: str = "demo"
@@ -185,6 +195,7 @@ class PrivacyConfig(Strict):
 class ProjectConfig(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
     guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     run: RunConfig = Field(default_factory=RunConfig)
