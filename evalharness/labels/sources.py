@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalharness.errors import EvalHarnessError
-from evalharness.models import GRADES, LABELS
+from evalharness.labels.schemes import scheme_of
 from evalharness.store.labels import HUMAN_PREFIX, check_source, labels_for
 from evalharness.textnorm import normalize_query
 
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from evalharness.store.db import StoredQuery
 
 
-def project_labels(config: ProjectConfig | None) -> tuple[tuple[str, ...], dict[str, int]]:
-    """The project's label names (worst to best) and their qrels gains."""
-    return LABELS, dict(GRADES)
+def project_labels(config: ProjectConfig) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The project's label names (lowest gain first) and their qrels gains, from its label scheme."""
+    scheme = scheme_of(config)
+    return tuple(d.name for d in scheme.by_gain(descending=False)), scheme.gains
 
 
 def split_specs(spec: str) -> list[str]:
@@ -74,14 +75,13 @@ class SourcedQrels:
 
 
 def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judges: Mapping[str, Any],
-                     gains: Mapping[str, int] | None = None) -> SourcedQrels:
+                     gains: Mapping[str, int]) -> SourcedQrels:
     """Qrels {query_id: {doc_id: gain}} for stored queries from a source spec; the first source with a label wins.
 
     `judges` maps each non-human spec to its judge (anything with a `judge_id`): its pool is read for each
     query's guideline. Labels a source holds for documents outside the run's lists are kept too (the pool),
     so nDCG's ideal ranking uses them.
     """
-    gains = dict(gains or GRADES)
     out = SourcedQrels({q.id: {} for q in queries}, {q.id: {} for q in queries},
                        {q.id: {} for q in queries}, {q.id: {} for q in queries})
     for part in split_specs(spec):
