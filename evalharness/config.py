@@ -92,6 +92,17 @@ class GateRule(Strict):
 class GateConfig(Strict):
     rules: list[GateRule] = Field(default_factory=list)
     min_judged: float = Field(default=0.0, ge=0, le=1)
+    # Share of the baseline's queries the compared runs must share; below it the gate fails.
+    min_overlap: float = Field(default=0.95, ge=0, le=1)
+    # Fewest compared queries for the gate to pass (0: no minimum).
+    min_queries: int = Field(default=0, ge=0)
+
+
+class CompareConfig(Strict):
+    # none: every query counts once; traffic: queries weigh by their log count in every mean, CI and test.
+    weight: Literal["none", "traffic"] = "none"
+    # Measures reported but left out of the Holm correction (by name before '@' or '(').
+    holm_exclude: list[str] = Field(default_factory=lambda: ["Judged"])
 
 
 class PrivacyConfig(Strict):
@@ -104,6 +115,7 @@ class ProjectConfig(Strict):
     guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
 
