@@ -9,6 +9,7 @@ a judgment are counted as unjudged and shown, never silently scored.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -105,6 +106,7 @@ def compare_runs(
     """Judge what is missing, score every run against the shared judgment pool and test each candidate."""
     from evalharness.guidelines.cached import load_guidelines
     from evalharness.judging import judge_pairs
+    from evalharness.labels.schemes import scheme_of
     from evalharness.metrics import per_query_metrics
     from evalharness.pipeline import SilentStages, graded
 
@@ -128,11 +130,13 @@ def compare_runs(
         pool = judgment_pool(store, ghash, judge.judge_id, for_report)
 
     ids = [q.id for q in queries]
-    qrels = {q.id: graded(pool.labels.get(g, {})) for q, g in zip(queries, ghash)}
+    scheme = scheme_of(project.config)
+    qrels = {q.id: graded(pool.labels.get(g, {}), scheme) for q, g in zip(queries, ghash)}
     sides = []
     for run, name, side_q, out in zip(runs, _side_names(runs), aligned, left_out):
         doc_ids = [q.doc_ids for q in side_q]
         per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
+        _add_hit_measures(per, metrics, project, store, judge.judge_id, run, side_q, ids, ghash)
         side = Side(name, run, doc_ids, [q.content_hashes for q in side_q],
                     {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, only_here=out)
         _coverage(side, ghash, pool.labels)
@@ -143,7 +147,7 @@ def compare_runs(
     cq = [ComparedQuery(q.id, q.text, q.segment, q.count, g) for q, g in zip(base_q, ghash)]
     c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, pool.size, outcome.new,
                    outcome.cost_usd, len(lists[0]), pool_labels=pool.labels,
-                   guidelines={g.hash: g for g in guidelines.values()})
+                   guidelines={g.hash: g for g in guidelines.values()}, scheme=scheme)
     if for_report:
         c.products = products_by_content(store, [r.run_id for r in runs])
     c.failures = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
@@ -175,6 +179,27 @@ def _missing_pairs(project: Project, store: Store, runs: Sequence[StoredRun], al
                 pairs.setdefault(p.key, p)
             failed += pre_failed
     return list(pairs.values()), failed
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A query's ranked hits as per-hit measures see them (id aligned with the baseline's)."""
+
+    id: str
+    hits: list
+    guideline_hash: str
+
+
+def _add_hit_measures(per: dict[str, dict[str, float]], metrics: Sequence[str], project: Project, store: Store, judge_id: str,
+                      run: StoredRun, side_q: list[RunLists], ids: list[str], ghash: list[str]) -> None:
+    """Per-hit measures (VQ@k, AttrMatch@k, ...) need the hits: decoded only when such a measure is compared."""
+    from evalharness.measures import MeasureContext, add_hit_measures, split_measures
+
+    if not split_measures(metrics)[1]:
+        return
+    decoded = run_hits(store, run.run_id, [q.id for q in side_q])
+    ranked = [_Ranked(qid, decoded.get(q.id, []), g) for qid, q, g in zip(ids, side_q, ghash)]
+    add_hit_measures(per, metrics, MeasureContext(project, store, judge_id), ranked)
 
 
 def _coverage(side: Side, ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
 from evalharness.models import Guideline
 from evalharness.stats import PairedTest, jaccard, rbo
 from evalharness.store.db import StoredRun
@@ -131,6 +132,7 @@ class Comparison:
     pool_labels: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     guidelines: dict[str, Guideline] = field(default_factory=dict)  # by file hash
     products: dict[str, dict[str, Any]] = field(default_factory=dict)  # by content hash; loaded only for reports
+    scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
 
     @property
     def baseline(self) -> Side:

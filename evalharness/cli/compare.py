@@ -14,6 +14,7 @@ from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EXIT_GATE_FAILED, EvalHarnessError
+from evalharness.measures import higher_is_better
 from evalharness.project import Project
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def comparison_table(c: Comparison) -> Table:
         table.add_column(escape(col), justify="left" if col in ("metric", "config", "95% CI") else "right")
     for r in c.rows:
         t = r.test
-        colour = "green" if t.delta > 0 else "red" if t.delta < 0 else "white"
+        better = t.delta if higher_is_better(r.metric) else -t.delta
+        colour = "green" if better > 0 else "red" if better < 0 else "white"
         star = " *" if r.significant else ""
         holm = fmt(r.p_randomization_holm) if r.in_family else "— (not in family)"
         table.add_row(escape(r.metric), *([escape(r.candidate)] if several else []), fmt(t.mean_base), fmt(t.mean_cand),

@@ -52,10 +52,11 @@ def register(app: typer.Typer) -> None:
         baseline: str | None = typer.Option(None, "--baseline", "-b", help="Also run this engine config and show deltas."),
         queries: Path | None = typer.Option(None, "--queries", "-q", help="Query set CSV (default: [run] queries)."),
         top_k: int | None = typer.Option(None, "--top-k", "-k", min=1, max=1000, help="Hits per query to judge."),
-        judge: str | None = typer.Option(None, "--judge", "-j", help="Judge spec: offline, openai:MODEL, gemini:MODEL."),
+        judge: str | None = typer.Option(None, "--judge", "-j", help="Judge: offline, openai:MODEL, gemini:MODEL, anthropic:MODEL, vote(A, B, C)."),
         max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Stop issuing judge calls at this many USD."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Estimate calls, tokens and cost; send nothing."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+        html: Path | None = typer.Option(None, "--html", help="Also write the single-run report of this run here."),
     ) -> None:
         """Run queries against an engine config, judge the hits (cached), compute metrics and store the run."""
         from evalharness.judges import make_judge
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
         cfg = project.config
         qpath = project.resolve(queries) if queries else default_queries_path(project)
         query_set = read_query_set(qpath)
-        judge_obj = make_judge(judge or cfg.judge.spec, cfg)
+        judge_obj = make_judge(judge or cfg.judge.spec, cfg, need_key=not dry_run)
         unpriced = judge_obj.paid and judge_obj.price_per_mtok() == (0.0, 0.0)
         if max_cost is not None and unpriced:
             model = (judge or cfg.judge.spec).partition(":")[2]
@@ -110,8 +111,12 @@ def register(app: typer.Typer) -> None:
                 # each run's stored metrics stay what they were at its finish.
                 for o in (base_outcome, outcome):
                     stored = store.run_queries(o.run_id)
-                    o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics))
+                    o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics), project)
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
+            if html is not None:
+                from evalharness.cli.report import write_run_report
+
+                write_run_report(project, store, outcome.run_id, html)
         finally:
             store.close()
         if as_json:
@@ -123,6 +128,8 @@ def register(app: typer.Typer) -> None:
             out.print(_metrics_table(outcome, base_outcome))
             for o in ([base_outcome] if base_outcome else []) + [outcome]:
                 out.print(_summary(o))
+            if html is not None:
+                out.print(f"report: {project.resolve(html)}", markup=False)
         failures = outcome.failures + (base_outcome.failures if base_outcome else [])
         if failures:
             if not as_json:

@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from evalharness.comparison import Comparison
+from evalharness.labels.schemes import DEFAULT_SCHEME, UNJUDGED_COLOUR, scheme_named
 
 if TYPE_CHECKING:
     from evalharness.gate import GateResult
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 THUMB_SIDE = 64
 IMAGE_BUDGET = 24 * 1024 * 1024  # bytes of thumbnails embedded at most; later images show as "not embedded"
-LABEL_COLORS = {"relevant": "#1e8e3e", "substitute": "#f29900", "irrelevant": "#d93025", "unjudged": "#9aa0a6"}
+LABEL_COLORS = {**scheme_named(DEFAULT_SCHEME).colours, "unjudged": UNJUDGED_COLOUR}  # the default scheme's
 
 
 def _env() -> Environment:
@@ -95,6 +96,7 @@ def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -
 def label_chart(c: Comparison) -> Markup:
     """Stacked horizontal bars of label shares per configuration, as inline SVG."""
     rows = [(s.name, s.labels) for s in c.sides]
+    colours = {d.name: d.colour for d in c.scheme.by_gain()} | {"unjudged": UNJUDGED_COLOUR}  # the label scheme's, best first
     width, bar_h, left = 720, 26, 150
     parts = [f'<svg class="chart" width="{width + left}" height="{len(rows) * (bar_h + 14) + 30}" role="img" '
              f'aria-label="label distribution">']
@@ -103,21 +105,21 @@ def label_chart(c: Comparison) -> Markup:
         y = i * (bar_h + 14) + 4
         parts.append(f'<text x="0" y="{y + bar_h * 0.68}">{escape(name)}</text>')
         x = float(left)
-        for label in ("relevant", "substitute", "irrelevant", "unjudged"):
+        for label in colours:
             n = counts.get(label, 0)
             w = width * n / total
             if w <= 0:
                 continue
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{LABEL_COLORS[label]}">'
-                         f'<title>{label}: {n} ({100 * n / total:.1f}%)</title></rect>')
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colours[label]}">'
+                         f'<title>{escape(label)}: {n} ({100 * n / total:.1f}%)</title></rect>')
             if w > 44:
                 parts.append(f'<text x="{x + 5:.1f}" y="{y + bar_h * 0.68}" fill="#fff">{100 * n / total:.0f}%</text>')
             x += w
     legend_y = len(rows) * (bar_h + 14) + 20
     lx = left
-    for label, colour in LABEL_COLORS.items():
+    for label, colour in colours.items():
         parts.append(f'<rect x="{lx}" y="{legend_y - 10}" width="11" height="11" fill="{colour}"></rect>'
-                     f'<text x="{lx + 15}" y="{legend_y}">{label}</text>')
+                     f'<text x="{lx + 15}" y="{legend_y}">{escape(label)}</text>')
         lx += 110
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -207,7 +209,7 @@ def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult 
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=cost, chart=label_chart(c),
         overlaps={s.name: _mean_overlap(c, s) for s in c.candidates}, segments_table=c.groups("segment"),
         segments=[row["group"] for row in c.groups("segment")], several=len(c.candidates) > 1,
-        warnings=c.warnings + (gate.warnings if gate else []), gate=gate,
+        warnings=c.warnings + (gate.warnings if gate else []), gate=gate, label_colours=c.scheme.colours,
     )
 
 
