@@ -63,6 +63,7 @@ rating_assignments_t = Table(
     Column("item", Integer, nullable=False),
     Column("state", String(10), nullable=False),  # pending | labelled | skipped
     Column("seq", Integer),  # order of the rater's actions, for undo
+    Column("previous", String(40)),  # the label this rater's source held before the page's label (restored by undo)
     Column("updated_at", String(40)),
     Index("ix_rating_assignments_item", "sample", "rater", "item", unique=True),
 )
@@ -213,22 +214,22 @@ def progress(store: Store, name: str, rater: str) -> Progress:
     return Progress(total, counts.get("labelled", 0), counts.get("skipped", 0), nxt[0] if nxt else None, undo is not None)
 
 
-def mark(store: Store, name: str, rater: str, item: int, state: str) -> None:
+def mark(store: Store, name: str, rater: str, item: int, state: str, previous: str | None = None) -> None:
     """Record that the rater labelled or skipped an item (the newest action is the next to undo)."""
     c = rating_assignments_t.c
     with store.engine.begin() as conn:
         top = conn.execute(select(func.max(c.seq)).where(c.sample == name, c.rater == rater)).scalar()
         conn.execute(update(rating_assignments_t).where(c.sample == name, c.rater == rater, c.item == item)
-                     .values(state=state, seq=(top or 0) + 1, updated_at=utcnow()))
+                     .values(state=state, seq=(top or 0) + 1, previous=previous, updated_at=utcnow()))
 
 
-def last_action(store: Store, name: str, rater: str) -> tuple[int, str] | None:
-    """The rater's newest labelled or skipped item and its state."""
+def last_action(store: Store, name: str, rater: str) -> tuple[int, str, str | None] | None:
+    """The rater's newest labelled or skipped item, its state and the label it replaced (if any)."""
     c = rating_assignments_t.c
     with store.engine.connect() as conn:
-        row = conn.execute(select(c.item, c.state).where(c.sample == name, c.rater == rater, c.seq.is_not(None))
+        row = conn.execute(select(c.item, c.state, c.previous).where(c.sample == name, c.rater == rater, c.seq.is_not(None))
                            .order_by(c.seq.desc()).limit(1)).first()
-    return (row.item, row.state) if row else None
+    return (row.item, row.state, row.previous) if row else None
 
 
 def reopen(store: Store, name: str, rater: str, item: int) -> None:
@@ -236,7 +237,7 @@ def reopen(store: Store, name: str, rater: str, item: int) -> None:
     c = rating_assignments_t.c
     with store.engine.begin() as conn:
         conn.execute(update(rating_assignments_t).where(c.sample == name, c.rater == rater, c.item == item)
-                     .values(state="pending", seq=None, updated_at=utcnow()))
+                     .values(state="pending", seq=None, previous=None, updated_at=utcnow()))
         # shown next: move it before every other pending item of this rater
         first = conn.execute(select(func.min(c.position)).where(c.sample == name, c.rater == rater)).scalar()
         pos = conn.execute(select(c.position).where(c.sample == name, c.rater == rater, c.item == item)).scalar()

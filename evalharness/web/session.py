@@ -17,7 +17,7 @@ from evalharness.catalog import HIDDEN_ATTRIBUTES
 from evalharness.errors import EvalHarnessError
 from evalharness.store import rating
 from evalharness.store.db import Store
-from evalharness.store.labels import labels_t, put_labels
+from evalharness.store.labels import labels_for, labels_t, put_labels
 from evalharness.store.tables import guidelines_t
 from evalharness.web.scheme import RatingScheme
 
@@ -88,9 +88,10 @@ class RatingSession:
         if label not in self.scheme.names:
             raise ActionRefused(f"{label!r} is not a label of the {self.scheme.name} scheme")
         found = self._assigned(item)
+        previous = labels_for(self.store, self.source, [found.query]).get((found.query_key, found.doc_id))
         put_labels(self.store, self.source, [{"query": found.query, "doc_id": found.doc_id, "label": label,
                                               "note": note.strip()[:2000], "origin": "rate"}])
-        rating.mark(self.store, self.sample, self.rater, item, "labelled")
+        rating.mark(self.store, self.sample, self.rater, item, "labelled", previous)
         return self.state()
 
     def skip(self, item: int) -> dict[str, Any]:
@@ -99,17 +100,22 @@ class RatingSession:
         return self.state()
 
     def undo(self) -> dict[str, Any]:
-        """Take back the newest label or skip: the label is withdrawn from the store and the pair is shown again."""
+        """Take back the newest label or skip: the label is withdrawn from the store (or the label it replaced is put
+        back) and the pair is shown again."""
         last = rating.last_action(self.store, self.sample, self.rater)
         if last is None:
             raise ActionRefused("nothing to undo")
-        item, state = last
+        item, state, previous = last
         if state == "labelled":
             found = self._assigned(item)
-            c = labels_t.c
-            with self.store.engine.begin() as conn:
-                conn.execute(delete(labels_t).where(c.source == self.source, c.query_key == found.query_key,
-                                                    c.doc_id == found.doc_id, c.origin == "rate"))
+            if previous:
+                put_labels(self.store, self.source, [{"query": found.query, "doc_id": found.doc_id, "label": previous,
+                                                      "origin": "rate-undo"}])
+            else:
+                c = labels_t.c
+                with self.store.engine.begin() as conn:
+                    conn.execute(delete(labels_t).where(c.source == self.source, c.query_key == found.query_key,
+                                                        c.doc_id == found.doc_id))
         rating.reopen(self.store, self.sample, self.rater, item)
         return self.state()
 
