@@ -209,3 +209,18 @@ def test_weighted_agreement_equals_an_independent_weighted_computation(two_judge
     pe_f = float(np.sum(shares ** 2))
     assert report.fleiss["kappa_weighted"] == pytest.approx((p_o - pe_f) / (1 - pe_f), abs=1e-12)
     assert report.pairwise[0]["kappa_weighted"] != pytest.approx(report.pairwise[0]["kappa"], abs=1e-6)
+
+
+def test_sample_from_a_query_file_and_an_existing_sample_is_continued_not_redrawn(two_judge_project: Path) -> None:
+    (two_judge_project / "queries" / "few.csv").write_text("query\nbackpack\ndress\n")
+    project = Project(two_judge_project)
+    store = Store(project.store_url())
+    try:
+        rating_samples.create(store, project.root, rating_samples.SampleRequest("few", 12, "queries", "queries/few.csv", 2, [], 1, False),
+                              rating_scheme(project.config))
+        items = sample_items(store, "few")
+    finally:
+        store.close()
+    assert len(items) == 12 and {it.query_key for it in items} == {"backpack", "dress"}
+    assert_user_error(run_cli(two_judge_project, "rate", "--as", "ann", "--name", "few", "--sample", "5", "--no-open"),
+                      "already exists", "--name NEW")
