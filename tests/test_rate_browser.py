@@ -17,7 +17,9 @@ import pytest
 from conftest import REPO, make_project, run_cli
 from test_report_browser import CHROMIUM, PAYLOADS, _browser
 
+from evalharness import rating_samples
 from evalharness.models import sha256_hex
+from evalharness.raters import rater_agreement
 from evalharness.store import Store
 from evalharness.store.labels import labels_for
 from evalharness.store.rating import sample_items
@@ -281,9 +283,12 @@ def test_two_raters_at_once_and_fleiss_kappa(rated_project: Path) -> None:
     finally:
         store.close()
     assert stored_ann == given_ann and stored_bob == given_bob and len(stored_ann) == 16
-    result = run_cli(rated_project, "agreement", "--raters", "ann,bob", "--rating-sample", "pair", "--json")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    store = store_of(rated_project)
+    try:
+        report = rater_agreement(rating_samples.rated_pairs(store, "pair", ["ann", "bob"]), ["ann", "bob"],
+                                 ["irrelevant", "substitute", "relevant"], {"irrelevant": 0, "substitute": 1, "relevant": 2}).to_json()
+    finally:
+        store.close()
     # Independent Fleiss' kappa: statsmodels on the stored labels, and the textbook formula by hand.
     names = ["irrelevant", "substitute", "relevant"]
     table = np.array([[sum(1 for s in (stored_ann, stored_bob) if s[k] == n) for n in names] for k in sorted(stored_ann)], float)
