@@ -22,9 +22,9 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import compare, index, init, queries, rate, run, runs
+    from evalharness.cli import compare, index, init, queries, rate, report, run, runs
 
-    for module in (init, run, index, compare, runs, rate):
+    for module in (init, run, index, compare, runs, report, rate):
         module.register(app)
     app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
 
