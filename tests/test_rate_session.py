@@ -70,3 +70,16 @@ def test_refused_actions_change_nothing(store: Store) -> None:
     with pytest.raises(ActionRefused):
         bob.label(2, "relevant")  # bob never joined: nothing assigned
     assert labels_for(store, "human:ann", ["lamp", "red shoes"]) == {} and session.state()["labelled"] == 0
+
+
+def test_the_page_uses_the_projects_label_scheme(store: Store) -> None:
+    from evalharness.config import LabelsConfig
+
+    scheme = rating_scheme(ProjectConfig(labels=LabelsConfig(scheme="graded-0-3")))
+    assert [b["key"] for b in scheme.to_json()] == ["1", "2", "3", "4"]
+    assert scheme.names[-1] == "perfectly" and len(scheme.middle) == 2
+    session = RatingSession(store, "s", "ann", scheme)
+    with pytest.raises(ActionRefused):
+        session.label(2, "relevant")
+    session.label(2, "perfectly")
+    assert labels_for(store, "human:ann", ["lamp"]) == {("lamp", "D2"): "perfectly"}

@@ -224,3 +224,18 @@ def test_sample_from_a_query_file_and_an_existing_sample_is_continued_not_redraw
     assert len(items) == 12 and {it.query_key for it in items} == {"backpack", "dress"}
     assert_user_error(run_cli(two_judge_project, "rate", "--as", "ann", "--name", "few", "--sample", "5", "--no-open"),
                       "already exists", "--name NEW")
+
+
+def test_reasons_from_judges_votes_and_boundary_labels() -> None:
+    from evalharness.sampling import PoolPair, _votes_split, reason_of
+
+    def pair(labels: dict[str, str], split: bool = False) -> PoolPair:
+        return PoolPair("q", "q", "d", "", "", "g", "c", {}, labels, split)
+
+    middle = {"substitute"}
+    assert reason_of(pair({"offline": "relevant", "openai:m": "irrelevant"}), middle) == "disagree"
+    assert reason_of(pair({"vote(a,b,c)": "relevant"}, split=True), middle) == "disagree"
+    assert reason_of(pair({"offline": "substitute"}), middle) == "boundary"
+    assert reason_of(pair({"offline": "relevant", "openai:m": "relevant"}), middle) == "agree"
+    assert _votes_split({"votes": [{"member": "a", "label": "relevant"}, {"member": "b", "label": "irrelevant"}]})
+    assert not _votes_split({"votes": [{"member": "a", "label": "relevant"}, {"member": "b", "label": "relevant"}]})

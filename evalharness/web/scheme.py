@@ -6,14 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalharness.config import ProjectConfig
-from evalharness.models import GRADES, LABELS
-
-_DEFINITIONS = {
-    "irrelevant": "does not match what the query asks for",
-    "substitute": "not what was asked for, but a reasonable alternative",
-    "relevant": "matches the query and its requirements",
-}
-_COLOURS = {"irrelevant": "#d93025", "substitute": "#f29900", "relevant": "#1e8e3e"}
+from evalharness.labels.schemes import scheme_of
 
 
 @dataclass(frozen=True)
@@ -38,6 +31,8 @@ class RatingScheme:
 
 
 def rating_scheme(config: ProjectConfig) -> RatingScheme:
-    """The scheme in force for a project."""
-    names = tuple(sorted(LABELS, key=lambda n: GRADES[n]))
-    return RatingScheme("three-level", names, {n: float(GRADES[n]) for n in names}, dict(_DEFINITIONS), dict(_COLOURS))
+    """The scheme in force for a project ([labels] in evalharness.toml), lowest gain first."""
+    scheme = scheme_of(config)
+    ordered = scheme.by_gain(descending=False)
+    return RatingScheme(scheme.name, tuple(d.name for d in ordered), {d.name: float(d.gain) for d in ordered},
+                        {d.name: d.definition for d in ordered}, {d.name: d.colour for d in ordered})
