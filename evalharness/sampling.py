@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,10 @@ from sqlalchemy import select
 
 from evalharness.compare import judge_spec_of
 from evalharness.errors import EvalHarnessError
+from evalharness.querytypes import classify
 from evalharness.store.db import Store, StoredQuery
 from evalharness.store.tables import judgments_t
+from evalharness.store.verdicts import guideline_requirements
 from evalharness.textnorm import normalize_query
 
 DEFAULT_MULTIPLIERS = {"disagree": 4.0, "boundary": 2.0, "agree": 1.0}
@@ -80,17 +82,19 @@ def _votes_split(details: dict[str, Any]) -> bool:
     return False
 
 
-def pool_from_runs(store: Store, queries_by_run: Iterable[Sequence[StoredQuery]],
-                   query_type: Callable[[str], str] | None = None) -> list[PoolPair]:
-    """Every distinct (query, doc) pair of these stored runs' result lists, with all judges' labels for it.
+def pool_from_runs(store: Store, queries_by_run: Iterable[Sequence[StoredQuery]]) -> list[PoolPair]:
+    """Every distinct (query, doc) pair of these stored runs' result lists, with its query type (from the guideline's
+    requirements) and all judges' labels for it.
 
-    Reads the judgments of these queries' guidelines only, so the cost follows the runs, not the store.
+    Reads the guidelines and judgments of these queries only, so the cost follows the runs, not the store.
     """
+    runs = [list(queries) for queries in queries_by_run]
+    requirements = guideline_requirements(store, [q.guideline_hash for queries in runs for q in queries])
     pairs: dict[tuple[str, str], PoolPair] = {}
-    for queries in queries_by_run:
+    for queries in runs:
         for q in queries:
             key = normalize_query(q.text)
-            qtype = query_type(q.text) if query_type else ""
+            qtype = classify(q.text, requirements.get(q.guideline_hash, ()), len(q.hits))
             for hit, chash in zip(q.hits, q.content_hashes):
                 pairs.setdefault((key, hit.doc_id), PoolPair(q.text, key, hit.doc_id, q.segment, qtype, q.guideline_hash,
                                                              chash, hit.to_json()))

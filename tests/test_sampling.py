@@ -91,6 +91,9 @@ def test_disagreement_weighted_sample_picks_pairs_in_proportion_to_stored_weight
     assert reasons[True] >= 10, "the two judges should disagree on some pairs"
     assert {len(p.judge_labels) for p in pool} == {2}
     assert len(stored) == 60 and len({(it.query_key, it.doc_id) for it in stored}) == 60
+    strata = {p.stratum for p in pool}
+    assert len({s.split("|")[1] for s in strata}) >= 3  # segments x query types (from the guidelines' requirements)
+    assert {it.stratum for it in stored} == strata  # every stratum is represented
     # The stored weight is 1 / the inclusion probability the design gives: n_h * size / S_h within each stratum.
     by_stratum: dict[str, list] = {}
     for p in pool:
