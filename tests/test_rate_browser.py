@@ -229,10 +229,10 @@ def test_token_required_and_loopback_unless_host(rated_project: Path) -> None:
 
 
 def _rater_label(rater: str, query: str, doc: str) -> str:
-    """A deterministic label per rater; ann and bob agree on most pairs and differ on some."""
+    """A deterministic label per rater; cyd and dee agree on most pairs and differ on some."""
     h = int(sha256_hex(f"{query}|{doc}")[:8], 16)
     base = "123"[h % 3]
-    if rater == "bob" and h % 5 == 0:
+    if rater == "dee" and h % 5 == 0:
         base = "123"[(h + 1) % 3]
     return base
 
@@ -259,15 +259,15 @@ def test_two_raters_at_once_and_fleiss_kappa(rated_project: Path) -> None:
     from playwright.async_api import async_playwright
     from statsmodels.stats.inter_rater import fleiss_kappa
 
-    ann = RateServer(rated_project, "--as", "ann", "--name", "pair", "--sample", "16", "--raters", "ann,bob", "--per-pair", "2",
+    ann = RateServer(rated_project, "--as", "cyd", "--name", "pair", "--sample", "16", "--raters", "cyd,dee", "--per-pair", "2",
                      "--seed", "3")
-    bob = RateServer(rated_project, "--as", "bob", "--name", "pair")
+    bob = RateServer(rated_project, "--as", "dee", "--name", "pair")
 
     async def both() -> list[dict]:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
             try:
-                return await asyncio.gather(_rate_all(browser, ann.url, "ann", 16), _rate_all(browser, bob.url, "bob", 16))
+                return await asyncio.gather(_rate_all(browser, ann.url, "cyd", 16), _rate_all(browser, bob.url, "dee", 16))
             finally:
                 await browser.close()
 
@@ -279,13 +279,13 @@ def test_two_raters_at_once_and_fleiss_kappa(rated_project: Path) -> None:
     store = store_of(rated_project)
     try:
         queries = [it.query for it in sample_items(store, "pair")]
-        stored_ann, stored_bob = labels_for(store, "human:ann", queries), labels_for(store, "human:bob", queries)
+        stored_ann, stored_bob = labels_for(store, "human:cyd", queries), labels_for(store, "human:dee", queries)
     finally:
         store.close()
     assert stored_ann == given_ann and stored_bob == given_bob and len(stored_ann) == 16
     store = store_of(rated_project)
     try:
-        report = rater_agreement(rating_samples.rated_pairs(store, "pair", ["ann", "bob"]), ["ann", "bob"],
+        report = rater_agreement(rating_samples.rated_pairs(store, "pair", ["cyd", "dee"]), ["cyd", "dee"],
                                  ["irrelevant", "substitute", "relevant"], {"irrelevant": 0, "substitute": 1, "relevant": 2}).to_json()
     finally:
         store.close()
