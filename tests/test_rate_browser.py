@@ -17,9 +17,7 @@ import pytest
 from conftest import REPO, make_project, run_cli
 from test_report_browser import CHROMIUM, PAYLOADS, _browser
 
-from evalharness import rating_samples
 from evalharness.models import sha256_hex
-from evalharness.raters import rater_agreement
 from evalharness.store import Store
 from evalharness.store.labels import labels_for
 from evalharness.store.rating import sample_items
@@ -272,31 +270,38 @@ def test_two_raters_at_once_and_fleiss_kappa(rated_project: Path) -> None:
                 await browser.close()
 
     try:
-        given_ann, given_bob = asyncio.run(both())
+        given_cyd, given_dee = asyncio.run(both())
     finally:
         ann.stop()
         bob.stop()
     store = store_of(rated_project)
     try:
         queries = [it.query for it in sample_items(store, "pair")]
-        stored_ann, stored_bob = labels_for(store, "human:cyd", queries), labels_for(store, "human:dee", queries)
+        stored_cyd, stored_dee = labels_for(store, "human:cyd", queries), labels_for(store, "human:dee", queries)
     finally:
         store.close()
-    assert stored_ann == given_ann and stored_bob == given_bob and len(stored_ann) == 16
-    store = store_of(rated_project)
-    try:
-        report = rater_agreement(rating_samples.rated_pairs(store, "pair", ["cyd", "dee"]), ["cyd", "dee"],
-                                 ["irrelevant", "substitute", "relevant"], {"irrelevant": 0, "substitute": 1, "relevant": 2}).to_json()
-    finally:
-        store.close()
+    assert stored_cyd == given_cyd and stored_dee == given_dee and len(stored_cyd) == 16
+    result = run_cli(rated_project, "agreement", "--raters", "cyd,dee", "--rating-sample", "pair", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
     # Independent Fleiss' kappa: statsmodels on the stored labels, and the textbook formula by hand.
     names = ["irrelevant", "substitute", "relevant"]
-    table = np.array([[sum(1 for s in (stored_ann, stored_bob) if s[k] == n) for n in names] for k in sorted(stored_ann)], float)
+    table = np.array([[sum(1 for s in (stored_cyd, stored_dee) if s[k] == n) for n in names] for k in sorted(stored_cyd)], float)
     p_j = table.sum(axis=0) / table.sum()
     p_i = (np.square(table).sum(axis=1) - 2) / 2
     by_hand = (p_i.mean() - np.square(p_j).sum()) / (1 - np.square(p_j).sum())
     assert report["fleiss"]["kappa"] == pytest.approx(fleiss_kappa(table), abs=1e-12)
     assert report["fleiss"]["kappa"] == pytest.approx(by_hand, abs=1e-12)
     assert report["fleiss"]["pairs"] == 16
-    agree = np.mean([stored_ann[k] == stored_bob[k] for k in stored_ann])
+    agree = np.mean([stored_cyd[k] == stored_dee[k] for k in stored_cyd])
     assert report["pairwise"][0]["agreement"] == pytest.approx(agree)
+    result = run_cli(rated_project, "agreement", "--raters", "cyd,dee", "--rating-sample", "pair", "--gold", "pairgold")
+    assert result.returncode == 0, result.stderr
+    assert "Fleiss' kappa" in result.stdout and "stored as human:pairgold" in result.stdout
+    store = store_of(rated_project)
+    try:
+        gold = labels_for(store, "human:pairgold", queries)
+    finally:
+        store.close()
+    ties = {k for k in stored_cyd if stored_cyd[k] != stored_dee[k]}
+    assert gold == {k: (v if k not in ties else min(v, stored_dee[k], key=names.index)) for k, v in stored_cyd.items()}
