@@ -159,11 +159,18 @@ def _alpha(multi: Sequence[RatedPair], raters: Sequence[str], labels: Sequence[s
     return out
 
 
+def check_raters(raters: Sequence[str], tie: str) -> None:
+    """At least two distinct raters and a known tie rule."""
+    if len(set(raters)) < 2:
+        raise EvalHarnessError("--raters needs at least two names, e.g. --raters ann,bob")
+    if tie not in TIE_RULES:
+        raise EvalHarnessError(f"--tie {tie!r} is not a tie rule; use one of: {', '.join(TIE_RULES)}")
+
+
 def rater_agreement(rated: Sequence[RatedPair], raters: Sequence[str], labels: Sequence[str],
                     gains: dict[str, float], tie: str = "lower") -> RaterAgreement:
     """Every figure `agreement --raters` shows. `labels` lists the scheme's labels by increasing gain."""
-    if len(raters) < 2:
-        raise EvalHarnessError("--raters needs at least two names, e.g. --raters ann,bob")
+    check_raters(raters, tie)
     unknown = {label for p in rated for label in p.ratings.values()} - set(labels)
     if unknown:
         raise EvalHarnessError(f"labels {', '.join(sorted(unknown))} are not in the project's label scheme "

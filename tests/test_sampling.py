@@ -242,3 +242,11 @@ def test_reasons_from_judges_votes_and_boundary_labels() -> None:
     assert reason_of(pair({"offline": "relevant", "openai:m": "relevant"}), middle) == "agree"
     assert _votes_split({"votes": [{"member": "a", "label": "relevant"}, {"member": "b", "label": "irrelevant"}]})
     assert not _votes_split({"votes": [{"member": "a", "label": "relevant"}, {"member": "b", "label": "relevant"}]})
+
+
+def test_agreement_between_raters_bad_input(two_judge_project: Path) -> None:
+    assert_user_error(run_cli(two_judge_project, "agreement"), "--human NAME", "--raters")
+    assert_user_error(run_cli(two_judge_project, "agreement", "--raters", "ann"), "at least two")
+    assert_user_error(run_cli(two_judge_project, "agreement", "--raters", "ann,bob", "--rating-sample", "nope"), "no rating sample")
+    assert_user_error(run_cli(two_judge_project, "agreement", "--raters", "ann,bob", "--rating-sample", "few", "--tie", "coin"),
+                      "--tie 'coin'")

@@ -120,11 +120,13 @@ def rater_agreement(project_root: Path, raters: str, rating_sample: str, tie: st
 
     from evalharness import rating_samples
     from evalharness.cli.ui import fmt
+    from evalharness.raters import check_raters
     from evalharness.raters import rater_agreement as compute
     from evalharness.store import Store
     from evalharness.web.scheme import rating_scheme
 
     names = [check_name(r.strip(), "--raters") for r in raters.split(",") if r.strip()]
+    check_raters(names, tie)
     if gold is not None:
         check_name(gold, "--gold")
     project = Project(project_root)
