@@ -74,6 +74,10 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None) -> str:
         reqs = [{"attribute": "product_type", "value": words[-1] if words else q, "importance": "must"}]
         reqs += [{"attribute": "color", "value": w, "importance": "should"} for w in words[:-1][:1]]
         return json.dumps({"requirements": reqs, "guideline": f"Relevant: a {q}. Substitute: a close alternative. Irrelevant: anything else."})
+    if schema_name == "image_quality":  # scripted: a score from the image bytes' hash, the prompt named in the reasoning
+        score = 1 + hashlib.sha256(image or b"").digest()[0] % 5
+        prompt_kind = "guided" if "Shoppers care about" in prompt else "generic"
+        return json.dumps({"reasoning": f"scripted {prompt_kind}: score {score}", "aspects": ["sharp"], "score": score})
     if schema_name == "judgment":
         blocks, q = PRODUCT.findall(prompt), QUERY.search(prompt)
         product = json.loads(blocks[-1]) if blocks else {}  # the last block: the system prompt only names the tags
@@ -179,7 +183,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                         image = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
             gen = req.get("generationConfig") or {}
             props = ((gen.get("responseSchema") or {}).get("properties") or {})
-            schema = "guideline" if "requirements" in props else "judgment" if "label" in props else None
+            schema = ("guideline" if "requirements" in props else "judgment" if "label" in props
+                      else "image_quality" if "aspects" in props else None)
             text = "{label: relevant, oops" if malformed and schema else answer("\n".join(texts), schema, image)
             prompt_tokens = sum(len(t) for t in texts) // 4 + (258 if image else 0)
             self._json(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],

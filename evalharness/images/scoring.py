@@ -23,14 +23,6 @@ from evalharness.store import Store
 from evalharness.store.image_scores import get_scores, known_file_hashes, put_score, remember_file_hashes
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    """One image of one product (a product may have several)."""
-
-    product_id: str
-    ref: str
-
-
 @dataclass
 class ScoringOutcome:
     """Scores by image reference, failures by reference, and what the new scores cost."""
