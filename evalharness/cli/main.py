@@ -27,6 +27,9 @@ def _register() -> None:
     for module in (init, run, index, compare, runs, report):
         module.register(app)
     app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
+    from evalharness.cli import images  # noqa: E402 - one line per command group
+
+    app.add_typer(images.app, name="images", help="Image quality 1-5 with reasons, and agreement with people.")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.loading import downscale
 from evalharness.images.offline import ASPECTS
 from evalharness.images.scorers import ImageScore
+from evalharness.llm.prices import FREE, price_of
 from evalharness.llm.providers import PROVIDERS, Provider, RetryableError, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
 from evalharness.models import sha256_hex
@@ -32,7 +33,7 @@ IMAGE_QUALITY_SCHEMA: dict[str, Any] = {
     "properties": {
         "reasoning": {"type": "string"},
         "aspects": {"type": "array", "items": {"type": "string", "enum": list(ASPECTS)}},
-        "score": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
+        "score": {"type": "integer"},  # 1-5, checked by the parser (Gemini schemas take string enums only)
     },
     "required": ["reasoning", "aspects", "score"],
     "additionalProperties": False,
@@ -90,8 +91,7 @@ class LLMImageScorer:
         templates = "\x00".join(_source(n) for n in (f"system_{prompt}.j2", "user.j2", "repair.j2"))
         self.scorer_id = ":".join([provider, model, prompt, f"p{sha256_hex(templates)[:12]}", f"t{self.cfg.temperature:g}",
                                    f"img{self.max_side}"])
-        price = config.prices.get(model)
-        self.price = (price.input_per_mtok, price.output_per_mtok) if price else (0.0, 0.0)
+        self.price = price_of(model, config) or FREE
         self.limiter = RateLimiter(self.cfg.requests_per_minute, self.cfg.tokens_per_minute)
         self._provider_name, self._model = provider, model
         self._provider: Provider | None = make_provider(provider, model, self.cfg)  # a missing key fails before any work
@@ -102,11 +102,11 @@ class LLMImageScorer:
         if self._provider is None:
             self._provider = make_provider(self._provider_name, self._model, self.cfg)
         await self.limiter.acquire((len(self.system) + len(self.user)) // 4 + IMAGE_TOKENS)
-        (reasoning, aspects, score), tokens_in, tokens_out = await complete_parsed(
+        (reasoning, aspects, score), tokens_in, tokens_out, cached = await complete_parsed(
             self._provider, self.system, self.user, parse_image_quality, lambda problem: _render("repair.j2", problem=problem),
             schema=IMAGE_QUALITY_SCHEMA, schema_name=SCHEMA_NAME, temperature=self.cfg.temperature, image=image,
             image_mime="image/jpeg")
-        cost = (tokens_in * self.price[0] + tokens_out * self.price[1]) / 1e6
+        cost = self.price.cost(tokens_in, tokens_out, cached)
         return ImageScore(score, aspects, _short(reasoning), reasoning, {"prompt": self.prompt,
                           "latency_ms": round((time.perf_counter() - started) * 1000, 1)}, tokens_in, tokens_out, cost)
 
