@@ -21,6 +21,9 @@ demo: $(VENV)/.installed
 	$(EH) run --engine-config v2 --baseline v1
 	$(EH) run --engine-config v0
 	$(EH) compare v1 v2 --html reports/compare-v1-v2.html --markdown reports/compare-v1-v2.md
+	$(EH) run --engine-config v2-photos
+	$(EH) compare v2 v2-photos --html reports/compare-v2-v2-photos.html --markdown reports/compare-v2-v2-photos.md
+	-$(EH) gate --baseline v2 --candidate v2-photos --markdown reports/gate-v2-photos.md --junit reports/gate-v2-photos.xml
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check evalharness tests bench

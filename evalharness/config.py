@@ -58,6 +58,9 @@ class JudgeConfig(Strict):
     description_budget: int = Field(default=600, ge=0)
     image_max_side: int = Field(default=512, ge=32, le=4096)
     caption_model: str = ""
+    # Caption mode: models that vote whether a caption is informative for the query ("openai:m" or "vote(a, b, c)");
+    # an uninformative caption is dropped and the pair judged on its text only (the decision is cached).
+    caption_check: str = ""
     # Where the judgment's rationale goes in the structured answer: before the label (chain of thought), after, or none.
     reasoning: Literal["before", "after", "none"] = "before"
     # Few-shot examples (JSONL: query, product fields or doc_id, label, rationale); up to examples_per_label per label.
@@ -224,12 +227,23 @@ class ProjectConfig(Strict):
         return self._root
 
 
+class FieldValueFactor(Strict):
+    """Rescore the BM25 top `window` by a numeric product field, like Elasticsearch's field_value_factor:
+    score * (1 + factor * modifier(value)); a missing or non-numeric value counts as 0."""
+
+    field: str
+    factor: float = Field(default=1.0, ge=0)
+    modifier: Literal["none", "log1p", "sqrt"] = "none"
+    window: int = Field(default=100, ge=1, le=10_000)
+
+
 class TantivyConfig(Strict):
     catalog: str = "demo"
     fields: list[str] = Field(default_factory=lambda: ["title"], min_length=1)
     boosts: dict[str, float] = Field(default_factory=dict)
     fuzzy: list[str] = Field(default_factory=list)
     conjunction: bool = False
+    field_value_factor: FieldValueFactor | None = None
 
     @field_validator("fields", "fuzzy")
     @classmethod

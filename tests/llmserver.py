@@ -110,6 +110,14 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
         reqs = [{"attribute": "product_type", "value": words[-1] if words else q, "importance": "must"}]
         reqs += [{"attribute": "color", "value": w, "importance": "should"} for w in words[:-1][:1]]
         return json.dumps({"requirements": reqs, "guideline": f"Relevant: a {q}. Substitute: a close alternative. Irrelevant: anything else."})
+    if schema_name == "caption_check":  # members named reject-* reject every caption, picky-* those of half the images
+        digest = re.search(r"bytes, ([0-9a-f]{8})", prompt)
+        informative = not (model.startswith("reject") or (model.startswith("picky") and bool(digest) and digest.group(1)[0] < "8"))
+        return json.dumps({"reasoning": f"scripted: {model}", "informative": informative})
+    if schema_name == "image_quality":  # scripted: a score from the image bytes' hash, the prompt named in the reasoning
+        score = 1 + hashlib.sha256(image or b"").digest()[0] % 5
+        prompt_kind = "guided" if "Shoppers care about" in prompt else "generic"
+        return json.dumps({"reasoning": f"scripted {prompt_kind}: score {score}", "aspects": ["sharp"], "score": score})
     if schema_name == "judgment":
         blocks, q = PRODUCT.findall(prompt.rpartition("<product_data>")[1] + prompt.rpartition("<product_data>")[2]), QUERY.search(prompt)
         product = json.loads(blocks[-1]) if blocks else {}  # the last block: the system prompt only names the tags
@@ -237,7 +245,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                         image = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
             gen = req.get("generationConfig") or {}
             props = ((gen.get("responseSchema") or {}).get("properties") or {})
-            schema = "guideline" if "requirements" in props else "judgment" if "label" in props else None
+            schema = ("guideline" if "requirements" in props else "judgment" if "label" in props
+                      else "image_quality" if "aspects" in props else "caption_check" if "informative" in props else None)
             rs = gen.get("responseSchema") or {}
             order = rs.get("propertyOrdering") or rs.get("property_ordering") or list(props)  # protobuf JSON accepts both
             text = "{label: relevant, oops" if malformed and schema else \

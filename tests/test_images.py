@@ -94,3 +94,22 @@ def test_vq_and_lowq_in_a_run_equal_the_cached_scores_of_its_hits(tmp_path: Path
         assert outcome.per_query[q.id]["LowQ@5"] == pytest.approx(low)
     assert 1.0 <= outcome.metrics["VQ@5"] <= 5.0
     store.close()
+
+
+def test_gate_on_lowq_fails_the_config_that_surfaces_poor_photos(tmp_path: Path, demo_dir: Path) -> None:
+    """Done-when 3: compare prints VQ@10 and LowQ@10 with CIs and p-values; the LowQ@10 rule fails v2-photos."""
+    from conftest import run_cli
+
+    project = make_project(tmp_path / "proj", demo_dir, n_queries=40)
+    for engine in ("v2", "v2-photos"):
+        assert run_cli(project, "run", "-e", engine).returncode == 0
+    data = json.loads(run_cli(project, "compare", "v2", "v2-photos", "--json").stdout)
+    metrics = {m["metric"]: m for m in data["metrics"]}
+    vq, low = metrics["VQ@10"], metrics["LowQ@10"]
+    assert vq["delta"] < 0 < low["delta"]
+    for m in (vq, low):
+        assert m["ci95"][0] <= m["delta"] <= m["ci95"][1] and 0 <= m["p_randomization"] <= 1
+    gate = run_cli(project, "gate", "--baseline", "v2", "--candidate", "v2-photos")
+    assert gate.returncode == 1, gate.stderr
+    lines = {line.split(" did not regress")[0]: line for line in gate.stdout.splitlines() if "did not regress" in line}
+    assert lines["FAIL LowQ@10"] and "pass nDCG@10" in lines

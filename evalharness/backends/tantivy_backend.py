@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import tantivy
 
 from evalharness.backends.base import SearchBackend, register_backend
 from evalharness.catalog import SEARCHABLE_FIELDS, field_text, file_sha256, iter_products, product_to_hit, resolve_catalog
+from evalharness.config import FieldValueFactor
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit
 from evalharness.project import LoadedEngine, Project
@@ -62,6 +64,14 @@ def build_index(index_dir: Path, catalog: Path, progress: Callable[[int], None] 
     return n
 
 
+def field_value_boost(product: dict[str, Any], fvf: FieldValueFactor) -> float:
+    """1 + factor * modifier(value) for a product's numeric field (0 when missing or not a number)."""
+    value = product.get(fvf.field)
+    x = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0.0
+    x = {"none": x, "log1p": math.log1p(x), "sqrt": math.sqrt(x)}[fvf.modifier]
+    return 1.0 + fvf.factor * x
+
+
 class TantivyBackend(SearchBackend):
     """BM25 over the fields an engine config picks, with per-field boosts and optional fuzzy matching."""
 
@@ -103,12 +113,14 @@ class TantivyBackend(SearchBackend):
         fuzzy = {f: (False, 1, True) for f in self.cfg.fuzzy}
         parsed = self.index.parse_query(text, list(self.cfg.fields), field_boosts=dict(self.cfg.boosts),
                                         fuzzy_fields=fuzzy, conjunction_by_default=self.cfg.conjunction)
-        result = self.searcher.search(parsed, limit=k)
+        fvf = self.cfg.field_value_factor
+        result = self.searcher.search(parsed, limit=max(k, fvf.window) if fvf else k)
         scored = []
         for score, address in result.hits:
             doc_id = self.searcher.doc(address)["id"][0]
-            scored.append((float(score), doc_id))
+            scored.append((float(score) * (field_value_boost(self.products[doc_id], fvf) if fvf else 1.0), doc_id))
         scored.sort(key=lambda x: (-x[0], x[1]))
+        scored = scored[:k]
         base = self.catalog.parent
         return [product_to_hit(self.products[d], rank, s, base) for rank, (s, d) in enumerate(scored, 1)]
 

@@ -30,6 +30,9 @@ def _register() -> None:
     agreement.register(app)
     app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
     app.add_typer(prompts.app, name="prompts", help="Own the judge's prompt templates: copy them into prompts/.")
+    from evalharness.cli import images  # noqa: E402 - one line per command group
+
+    app.add_typer(images.app, name="images", help="Image quality 1-5 with reasons, and agreement with people.")
 
 
 def main() -> None:

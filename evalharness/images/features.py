@@ -116,7 +116,7 @@ def measure(data: bytes) -> ImageFeatures:
     bg_gray = filters.gaussian(color.rgb2gray(srgb), sigma=1)[outside]
     return ImageFeatures(
         width=width, height=height,
-        laplacian_var=float(filters.laplace(gray).var()),
+        laplacian_var=float(ndi.laplace(gray).var()),
         noise_sigma=float(restoration.estimate_sigma(gray)),
         brightness=float(gray.mean()),
         clipped_dark=float((gray < 0.02).mean()),

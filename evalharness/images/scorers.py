@@ -66,6 +66,7 @@ _REGISTRY: dict[str, ScorerFactory | str] = {
     "offline": "evalharness.images.offline:make_offline_scorer",
     "openai": "evalharness.images.llm:make_llm_scorer",
     "gemini": "evalharness.images.llm:make_llm_scorer",
+    "anthropic": "evalharness.images.llm:make_llm_scorer",
 }
 
 

@@ -23,14 +23,6 @@ from evalharness.store import Store
 from evalharness.store.image_scores import get_scores, known_file_hashes, put_score, remember_file_hashes
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    """One image of one product (a product may have several)."""
-
-    product_id: str
-    ref: str
-
-
 @dataclass
 class ScoringOutcome:
     """Scores by image reference, failures by reference, and what the new scores cost."""
@@ -85,7 +77,8 @@ def hash_images(store: Store, loader: ImageLoader, refs: Sequence[str]) -> tuple
 async def _score_missing(scorer: ImageScorer, store: Store, loader: ImageLoader, todo: dict[str, str], outcome: ScoringOutcome,
                          max_retries: int, advance: Callable[[int], None]) -> tuple[dict[str, ImageScore], dict[str, str]]:
     """Score each sha in `todo` (sha -> one ref holding those bytes); returns (sha -> score, sha -> failure)."""
-    from evalharness.judging import describe_failure, retry_delay
+    from evalharness.judging import describe_failure
+    from evalharness.llm.retry import retry_delay
 
     sem = asyncio.Semaphore(max(1, scorer.max_concurrency))
     done: dict[str, ImageScore] = {}

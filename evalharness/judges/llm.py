@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from evalharness.catalog import HIDDEN_ATTRIBUTES
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
+from evalharness.images.captions import CaptionChecker
 from evalharness.judges.answer import answer_shape, judgment_schema, parse_judgment
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
 from evalharness.judges.examples import load_examples
@@ -65,6 +66,9 @@ class LLMJudge(Judge):
             parts.append(f"img{cfg.image_max_side}")
         if self.mode == "caption":
             parts.append(f"cap={self.caption_model}")
+        self.caption_check = CaptionChecker(cfg.caption_check, config) if self.mode == "caption" and cfg.caption_check else None
+        if self.caption_check is not None:
+            parts.append(f"cc={sha256_hex(self.caption_check.checker_id)[:8]}")
         if sample:
             parts.append(f"s{sample}")
         self.judge_id = ":".join(parts)
@@ -110,6 +114,8 @@ class LLMJudge(Judge):
 
     def attach_store(self, store: Store) -> None:
         self.store = store
+        if self.caption_check is not None:
+            self.caption_check.store = store
 
     def price_per_mtok(self) -> tuple[float, float]:
         return (self.price_table.input, self.price_table.output) if self.has_price else (0.0, 0.0)
@@ -191,6 +197,14 @@ class LLMJudge(Judge):
         caption, caption_in, caption_out, caption_cost = None, 0, 0, 0.0
         if self.mode == "caption":
             caption, caption_in, caption_out, caption_cost = await self._caption(request)
+        details: dict[str, Any] = {}
+        note = ""
+        if caption is not None and self.caption_check is not None:  # CASLIE: an uninformative caption is dropped
+            decision = await self.caption_check.check(request.query.text, caption)
+            caption_cost += decision.cost_usd
+            details["caption_check"] = {"kept": decision.keep, "votes": decision.votes, "cached": decision.cached}
+            note = f" [{decision.describe()}]"
+            caption = caption if decision.keep else None
         user = self.user_prompt(request, caption)
         image = request.image if self.mode == "image" else None
         await self.limiter.acquire((len(self.system_prompt) + len(user)) // 4 + (IMAGE_TOKENS if image else 0))
@@ -205,8 +219,8 @@ class LLMJudge(Judge):
             exc.output_tokens += caption_out
             raise
         cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
-        return Judgment(label, rationale, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
-                        (time.perf_counter() - started) * 1000)
+        return Judgment(label, rationale + note, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
+                        (time.perf_counter() - started) * 1000, details)
 
     def should_retry(self, exc: BaseException) -> bool:
         return isinstance(exc, RetryableError)
@@ -214,6 +228,8 @@ class LLMJudge(Judge):
     async def aclose(self) -> None:
         for p in {id(p): p for p in (self._provider, self._caption_provider) if p is not None}.values():
             await p.aclose()
+        if self.caption_check is not None:
+            await self.caption_check.aclose()
         self._provider = self._caption_provider = None
 
 

@@ -14,7 +14,7 @@ from evalharness.sample.images import draw_product
 DEFAULT_SEED = 20240917
 DEFAULT_PRODUCTS = 2400
 DEGRADED_SHARE = 0.18
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,16 @@ def generate_products(n: int, seed: int) -> list[dict]:
         p["description"] = _description(rng, p)
         p["image"] = f"images/{p['id']}.png"
         products.append(p)
+    _discounts(products, random.Random(seed + 3))
     return products
+
+
+def _discounts(products: list[dict], rng: random.Random) -> None:
+    """A `discount` (percent) per product: like marketplace clearance listings, products with a poor photo are
+    mostly deeply discounted, the others seldom are (an engine that boosts discounts surfaces poor photos)."""
+    for p in products:
+        deep = rng.random() < (0.85 if p["degradation"] != "none" else 0.08)
+        p["discount"] = rng.randint(25, 60) if deep else rng.randint(0, 20)
 
 
 def _queries(rng: random.Random, products: list[dict]) -> list[str]:

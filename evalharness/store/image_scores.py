@@ -1,4 +1,5 @@
-"""Image-quality scores, cached by (image bytes hash, scorer id), and a memo of local files' hashes.
+"""Image-quality scores, cached by (image bytes hash, scorer id); a memo of local files' hashes; caption-check
+decisions (caption mode), cached by (query, caption, checker).
 
 A score is reused by every run, comparison and `images score` that meets the same image bytes with the same
 scorer, whatever the product or path. The file memo (path, size, mtime -> sha256) spares re-reading and
@@ -12,7 +13,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Integer, String, Table, Text, delete, insert, select
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Integer, String, Table, Text, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from evalharness.models import sha256_hex
 from evalharness.store.tables import metadata
@@ -43,6 +45,15 @@ image_files_t = Table(
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("image_sha", String(64), nullable=False),
+)
+
+caption_checks_t = Table(
+    "caption_checks", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("checker", String(400), nullable=False),
+    Column("keep", Boolean, nullable=False),
+    Column("votes", JSON, nullable=False),
+    Column("cost_usd", Float, nullable=False, default=0.0),
 )
 
 CHUNK = 500
@@ -76,10 +87,25 @@ def put_score(store: Store, image_sha: str, scorer_id: str, s: ImageScore) -> No
            "reasoning": s.reasoning, "details": s.details or None, "input_tokens": s.input_tokens,
            "output_tokens": s.output_tokens, "cost_usd": s.cost_usd, "created_at": utcnow()}
     c = image_scores_t.c
-    with store.engine.begin() as conn:
-        exists = conn.execute(select(c.score).where(c.image_sha == image_sha, c.scorer_id == scorer_id)).first()
-        if exists is None:
-            conn.execute(insert(image_scores_t), [row])
+    try:
+        with store.engine.begin() as conn:
+            if conn.execute(select(c.score).where(c.image_sha == image_sha, c.scorer_id == scorer_id)).first() is None:
+                conn.execute(insert(image_scores_t), [row])
+    except IntegrityError:
+        pass  # another process stored the same (image, scorer) meanwhile: its score stands
+
+
+def get_caption_check(store: Store, key: str) -> tuple[bool, dict[str, bool]] | None:
+    """A cached caption-check decision: (keep, votes by member), or None."""
+    with store.engine.connect() as conn:
+        row = conn.execute(select(caption_checks_t).where(caption_checks_t.c.key == key)).first()
+    return None if row is None else (bool(row.keep), dict(_json(row.votes)))
+
+
+def put_caption_check(store: Store, key: str, checker: str, keep: bool, votes: dict[str, bool], cost_usd: float) -> None:
+    """Commit one caption-check decision (a decision already stored under the key wins)."""
+    store._insert_ignore(caption_checks_t, "key", {"key": key, "checker": checker, "keep": keep, "votes": votes,
+                                                  "cost_usd": cost_usd})
 
 
 def known_file_hashes(store: Store, stats: Mapping[str, tuple[int, int]]) -> dict[str, str]:

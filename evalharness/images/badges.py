@@ -1,0 +1,58 @@
+"""Image-quality badges for reports: the cached scores of the images a report shows, and each configuration's
+worst images. Nothing is scored here: a report shows what runs, comparisons or `images score` already stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from evalharness.images.loading import ImageLoader
+from evalharness.images.scorers import ImageScore, make_scorer
+from evalharness.images.scoring import hash_images
+from evalharness.project import Project
+from evalharness.store import Store
+from evalharness.store.image_scores import get_scores
+
+
+def cached_image_scores(project: Project, refs: Iterable[str]) -> dict[str, ImageScore]:
+    """image reference -> its stored score by the project's [images] scorer (images never scored are absent)."""
+    wanted = [r for r in dict.fromkeys(refs) if r]
+    if not wanted:
+        return {}
+    scorer_id = make_scorer(project.config.images.scorer, project.config).scorer_id
+    store = Store(project.store_url())
+    try:
+        hashes, _ = hash_images(store, ImageLoader(project), wanted)
+        by_sha = get_scores(store, list(hashes.values()), scorer_id)
+    finally:
+        store.close()
+    return {ref: by_sha[sha] for ref, sha in hashes.items() if sha in by_sha}
+
+
+@dataclass(frozen=True)
+class WorstImage:
+    """One of the lowest-scoring images a configuration shows, and in how many of its result lists."""
+
+    doc_id: str
+    title: str
+    image: str
+    score: int
+    rationale: str
+    lists: int
+
+
+def worst_images(hits: Sequence[Sequence[Mapping[str, object]]], scores: Mapping[str, ImageScore], n: int = 8) -> list[WorstImage]:
+    """The n lowest-scoring distinct products among result lists (each hit a mapping with doc_id, title, image_url);
+    ties: the product shown in more lists first."""
+    seen: dict[str, dict[str, object]] = {}
+    lists: dict[str, int] = {}
+    for result in hits:
+        for doc in {str(h.get("doc_id")): h for h in result}.values():
+            ref = str(doc.get("image_url") or "")
+            if ref in scores:
+                key = str(doc.get("doc_id"))
+                seen.setdefault(key, dict(doc))
+                lists[key] = lists.get(key, 0) + 1
+    ranked = sorted(seen, key=lambda d: (scores[str(seen[d].get("image_url"))].score, -lists[d], d))[:n]
+    return [WorstImage(d, str(seen[d].get("title") or ""), str(seen[d].get("image_url")), scores[str(seen[d].get("image_url"))].score,
+                       scores[str(seen[d].get("image_url"))].rationale, lists[d]) for d in ranked]
