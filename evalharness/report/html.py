@@ -147,15 +147,17 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None) -> dict[str, Any]
     label_names = sorted({lab for labels in c.pool_labels.values() for lab, _ in labels.values()})
     code = {name: str(i) for i, name in enumerate(label_names)}
 
+    by_ref: dict[str, int] = {}
+
     def image_index(ref: str) -> int:
+        """One entry per distinct thumbnail (identical images share one), -1 when none can be embedded."""
         nonlocal image_bytes
-        if ref in images.index:
-            return images.index[ref]
-        url = thumbnail(ref, cache_dir=thumbs_dir) if image_bytes < IMAGE_BUDGET else None
-        if url is None:
-            return -1
-        image_bytes += len(url)
-        return images.add(ref, url)
+        if ref not in by_ref:
+            url = thumbnail(ref, cache_dir=thumbs_dir) if image_bytes < IMAGE_BUDGET else None
+            if url is not None and url not in images.index:
+                image_bytes += len(url)
+            by_ref[ref] = -1 if url is None else images.add(url)
+        return by_ref[ref]
 
     def product(chash: str, doc_id: str) -> int:
         def make() -> list[Any]:
