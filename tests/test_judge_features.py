@@ -228,7 +228,7 @@ def test_429_carries_retry_after_and_is_retried(project: Path, llm: LLMServer, p
     from evalharness.llm.providers import RetryableError, make_provider
 
     base = f"{llm.url}/v1" if provider == "openai" else llm.url
-    monkeypatch.setenv("EH_LLM_KEY", KEY)  # this process only: run_cli passes os.environ on to later tests
+    monkeypatch.setenv("EH_LLM_KEY", KEY)  # not os.environ: a leaked key would satisfy later missing-key tests
     p = make_provider(provider, "m", JudgeConfig(api_key_env="EH_LLM_KEY", base_url=base, timeout_s=5))
     llm.configure(faults=Faults(sequence=["429"], retry_after="7"))
 
