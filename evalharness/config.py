@@ -252,6 +252,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise EvalHarnessError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise EvalHarnessError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    except UnicodeDecodeError as exc:
+        raise EvalHarnessError(f"{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); TOML files are UTF-8, re-save it so") from None
 
 
 def load_model(path: Path, model: type[BaseModel], data: dict[str, Any] | None = None) -> Any:

@@ -19,6 +19,7 @@ from evalharness.judging import JudgingOutcome, Pair, judge_pairs
 from evalharness.metrics import mean_metrics, per_query_metrics
 from evalharness.models import GRADES, Guideline, Hit, Query
 from evalharness.project import LoadedEngine, Project
+from evalharness.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
 from evalharness.store import Store, content_hash, judgment_cache_key
 from evalharness.store.db import StoredQuery
 
@@ -50,9 +51,12 @@ class RunOutcome:
     elapsed_s: float
     cost_usd: float
     failures: list[dict[str, str]] = field(default_factory=list)
+    status: str = FINISHED
+    catalog: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "engine_config": self.engine_config, "config_hash": self.config_hash,
+                "status": self.status, "catalog": self.catalog,
                 "judge_id": self.judge_id, "metrics": self.metrics, "counts": self.counts,
                 "cost_usd": round(self.cost_usd, 6), "elapsed_s": round(self.elapsed_s, 3), "failures": self.failures}
 
@@ -125,6 +129,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     """Run one engine configuration end to end and store the run."""
     stages = stages or SilentStages()
     started = time.perf_counter()
+    store.mark_stale_runs(process_gone)  # rows left `running` by a killed process on this host
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
     with stages.stage("guidelines", len(req.queries)) as advance:
         guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
@@ -143,9 +148,11 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     pairs, hashes, where, failures = build_pairs(req.queries, guidelines, hits, req.judge, images)
 
     run_id = new_run_id(req.engine.name)
+    catalog = described.get("catalog") or (f"{req.engine.config.backend} index {req.engine.config.index}"
+                                           if req.engine.config.index else described.get("url", ""))
     store.start_run({"run_id": run_id, "engine_config": req.engine.name, "config_hash": req.engine.hash,
                      "config": {"engine": req.engine.config.model_dump(mode="json"), "backend": described,
-                                "path": str(req.engine.path)},
+                                "path": str(req.engine.path), "catalog": catalog, "process": this_process()},
                      "judge_id": req.judge.judge_id, "top_k": req.top_k, "queries_source": req.queries_source})
     stored = [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, hits[q.id], hashes[q.id])
               for q in req.queries]
@@ -155,8 +162,11 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
         with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
             outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
                                                   max_cost=req.max_cost, progress=advance)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: judgments made so far stay stored
+        store.finish_run(run_id, INTERRUPTED, {}, {}, 0.0, time.perf_counter() - started)
+        raise
     except BaseException:
-        store.finish_run(run_id, "failed", {}, {}, 0.0, time.perf_counter() - started)  # judgments made so far stay stored
+        store.finish_run(run_id, FAILED, {}, {}, 0.0, time.perf_counter() - started)
         raise
     per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics)
     metrics = mean_metrics(per_query, req.metrics)
@@ -170,9 +180,10 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
               "skipped_budget": outcome.skipped_for_budget, "unjudged_hits": unjudged,
               "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
     elapsed = time.perf_counter() - started
-    store.finish_run(run_id, "finished", metrics, counts, outcome.cost_usd, elapsed)
+    status = final_status(n_hits, n_hits - unjudged)
+    store.finish_run(run_id, status, metrics, counts, outcome.cost_usd, elapsed)
     return RunOutcome(run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
-                      elapsed, outcome.cost_usd, failures)
+                      elapsed, outcome.cost_usd, failures, status=status, catalog=catalog)
 
 
 def default_queries_path(project: Project) -> Path:

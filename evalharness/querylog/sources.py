@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evalharness.catalog import not_utf8
 from evalharness.errors import EvalHarnessError
 from evalharness.querylog.aggregate import QueryCounts
 from evalharness.textnorm import normalize_query
@@ -199,12 +200,14 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats)
     qid_to_query: dict[str, str] = {}
     pending: list[tuple[str, str]] = []
     query_field = fields.query if fields.query != "query" else "user_query"
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
             try:
-                doc = json.loads(line)
+                doc = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise not_utf8(path, lineno, exc, "UBI log") from None
             except json.JSONDecodeError:
                 raise EvalHarnessError(f"{path}:{lineno}: not valid JSON; a UBI file is bulk NDJSON (action line, document)") from None
             if not isinstance(doc, dict) or set(doc) <= {"index", "create"}:
