@@ -163,6 +163,8 @@ class HttpConfig(Strict):
     hits_path: str = "$.hits[*]"
     timeout_s: float = Field(default=10.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
+    max_retries: int = Field(default=3, ge=0, le=10)  # timeouts, dropped connections, 429 and 5xx
+    backoff_s: float = Field(default=0.5, ge=0, le=60)  # first retry's delay; doubles per attempt, jittered
 
 
 HIT_FIELDS = ("doc_id", "title", "description", "brand", "color", "category", "price", "image_url", "score")
