@@ -56,7 +56,9 @@ def pull(
         raise EvalHarnessError(f"--sample '{sample}' must be frequency or uniform")
     if (since or until) and not time_field and fmt != "ubi":
         raise EvalHarnessError("--since/--until need --time-field")
-    project = Project(ctx.obj["project"])
+    project = Project.at(ctx)
+    if fmt != "sql" and not source.startswith(("http://", "https://")):
+        source = str(project.resolve(source))  # like --out, --queries and --catalog: relative to the project
     fields = Fields(query_field, count_field, time_field or ("timestamp" if fmt == "ubi" else None),
                     _date(since, "--since"), _date(until, "--until"))
     req = PullRequest(source=source, fmt=fmt, fields=fields, privacy=project.config.privacy.patterns, min_count=min_count,
