@@ -24,7 +24,7 @@ DEFAULT_PRIVACY_PATTERNS = {
     "email": r"[^@\s]+@[^@\s]+\.[a-z]{2,}",
     "card": r"\b(?:\d[ -]?){13,19}\b",
     "phone": r"^\+?[\d\s().-]{7,}$",
-    "order_id": r"\b(?:order|ord|#)\s*[-#:]?\s*\d{5,}\b",
+    "order_id": r"\b(?:order|ord)[\s#:.-]*(?:(?:no|nr|number)\.?[\s#:.-]*)?(?:\d{2,4}[-/])*\d{5,}\b|#\s*\d{5,}\b",
 }
 
 
