@@ -24,7 +24,7 @@ DEFAULT_PRIVACY_PATTERNS = {
     "email": r"[^@\s]+@[^@\s]+\.[a-z]{2,}",
     "card": r"\b(?:\d[ -]?){13,19}\b",
     "phone": r"^\+?[\d\s().-]{7,}$",
-    "order_id": r"\b(?:order|ord|#)\s*[-#:]?\s*\d{5,}\b",
+    "order_id": r"\b(?:order|ord)[\s#:.-]*(?:(?:no|nr|number)\.?[\s#:.-]*)?(?:\d{2,4}[-/])*\d{5,}\b|#\s*\d{5,}\b",
 }
 
 
@@ -191,6 +191,8 @@ class HttpConfig(Strict):
     hits_path: str = "$.hits[*]"
     timeout_s: float = Field(default=10.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
+    max_retries: int = Field(default=3, ge=0, le=10)  # timeouts, dropped connections, 429 and 5xx
+    backoff_s: float = Field(default=0.5, ge=0, le=60)  # first retry's delay; doubles per attempt, jittered
 
 
 HIT_FIELDS = ("doc_id", "title", "description", "brand", "color", "category", "price", "image_url", "score")

@@ -71,7 +71,8 @@ class Project:
         """The store URL with a relative SQLite path resolved against the project root."""
         url = self.config.store.url
         prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        if (url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:"
+                and not url.startswith(prefix + "file:")):  # a `file:` URI (e.g. ?mode=ro&uri=true) is taken as written
             return prefix + str(self.resolve(url[len(prefix):]))
         return url
 

@@ -6,6 +6,8 @@ every judgment's cache key, so editing one guideline re-judges only that query.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -65,11 +67,25 @@ def parse_guideline(path: Path) -> Guideline:
     )
 
 
-def write_guideline(directory: Path, g: Guideline) -> Guideline:
-    """Write a new guideline file (atomically) and return it with its hash and path."""
+def write_guideline(directory: Path, g: Guideline, overwrite: bool = False) -> Guideline:
+    """Write a guideline file atomically and return it (as on disk) with its hash and path.
+
+    Without `overwrite` an existing file is never replaced: when two runs write the same query's guideline
+    at once, the first file wins and both use it (so both judge against the same guideline hash)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = guideline_path(directory, g.query)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_guideline(g), encoding="utf-8")
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(render_guideline(g))
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic, and fails instead of replacing a file someone else wrote
+            except FileExistsError:
+                pass
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return parse_guideline(path)

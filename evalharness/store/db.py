@@ -149,10 +149,19 @@ def _read_only_error(ctx: Any) -> Exception | None:
     text = str(ctx.original_exception).lower()
     if "readonly database" in text or "read-only" in text or "unable to open database file" in text:
         url = ctx.engine.url if ctx.engine is not None else None
-        where = url.database if url is not None and url.get_backend_name() == "sqlite" else _safe_url(str(url))
+        sqlite = url is not None and url.get_backend_name() == "sqlite"
+        where = (url.database or "").removeprefix("file:") if sqlite else _safe_url(str(url))
         return EvalHarnessError(f"the store {where} is read-only ({str(ctx.original_exception).splitlines()[0]}); make the "
                                 "file and its folder writable, or set [store] url in evalharness.toml to a writable store")
     return None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a plain SQLite URL (None for other URLs, :memory: and `file:` URIs)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return None if path.startswith("file:") else Path(path)
 
 
 def _safe_url(url: str) -> str:
@@ -171,8 +180,9 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            file = sqlite_file(url)
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
