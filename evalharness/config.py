@@ -55,6 +55,7 @@ class JudgeConfig(Strict):
     description_budget: int = Field(default=600, ge=0)
     image_max_side: int = Field(default=512, ge=32, le=4096)
     caption_model: str = ""
+    image_fallback: Literal["text", "fail"] = "text"  # an image that cannot be read: judge the text, or fail the pair
 
 
 class GuidelineConfig(Strict):
