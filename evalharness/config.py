@@ -58,6 +58,7 @@ class JudgeConfig(Strict):
     description_budget: int = Field(default=600, ge=0)
     image_max_side: int = Field(default=512, ge=32, le=4096)
     caption_model: str = ""
+    image_fallback: Literal["text", "fail"] = "text"  # an image that cannot be read: judge the text, or fail the pair
     # Where the judgment's rationale goes in the structured answer: before the label (chain of thought), after, or none.
     reasoning: Literal["before", "after", "none"] = "before"
     # Few-shot examples (JSONL: query, product fields or doc_id, label, rationale); up to examples_per_label per label.

@@ -15,6 +15,7 @@ from evalharness.backends import make_backend
 from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.judges.fallback import ImageOrText
 from evalharness.judging import JudgingOutcome, Pair, judge_pairs
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.measures import MeasureContext, add_hit_measures
@@ -95,22 +96,26 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                 judge: Judge, images: ImageLoader | None
                 ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
     """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
-    judged (an unreadable image): those are listed as failed, never labelled."""
+    judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
+    text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key."""
     pairs, hashes, where, failed = [], {}, {}, []
+    fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
     for q in queries:
         g = guidelines[q.id]
         hashes[q.id] = []
         for hit in hits[q.id]:
-            image, image_sha = (None, "")
+            image, image_sha, judge_id = None, "", judge.judge_id
             if images is not None:
                 try:
                     image, image_sha = images.load(hit.image_url)
                 except ImageUnavailable as exc:
-                    hashes[q.id].append(content_hash(hit, "unavailable"))
-                    failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
-                    continue
+                    if fallback is None:
+                        hashes[q.id].append(content_hash(hit, "unavailable"))
+                        failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
+                        continue
+                    judge_id = fallback  # the text-mode key: never mistaken for an image judgment
             chash = content_hash(hit, image_sha)
-            key = judgment_cache_key(q.text, chash, g.hash, judge.judge_id)
+            key = judgment_cache_key(q.text, chash, g.hash, judge_id)
             hashes[q.id].append(chash)
             pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash))
             where[key] = f"{q.id}\t{hit.doc_id}"
@@ -184,6 +189,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
         failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})
     counts = {"queries": len(req.queries), "hits": n_hits, "zero_hit_queries": sum(1 for h in hits.values() if not h),
               "judged_new": outcome.new, "judged_cached": outcome.cached, "failed": len(failures),
+              "image_fallbacks": sum(1 for p in pairs if p.request.image is None) if images is not None else 0,
               "skipped_budget": outcome.skipped_for_budget, "unjudged_hits": unjudged,
               "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
     elapsed = time.perf_counter() - started

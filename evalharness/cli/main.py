@@ -41,11 +41,12 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import compare, index, init, queries, report, run, runs
+    from evalharness.cli import compare, guidelines, index, init, queries, report, run, runs
 
     for module in (init, run, index, compare, runs, report):
         module.register(app)
     app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
+    app.add_typer(guidelines.app, name="guidelines", help="Rewrite per-query guidelines on request.")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

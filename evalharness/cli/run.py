@@ -39,6 +39,8 @@ def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
 def _summary(o: RunOutcome) -> str:
     c = o.counts
     cost = f", cost ${o.cost_usd:.4f}" if o.cost_usd else ""
+    if c.get("image_fallbacks"):
+        cost += f", {c['image_fallbacks']} judged on text (image unreadable)"
     return (f"{o.engine_config} (catalog {o.catalog}): {c['queries']} queries ({c['zero_hit_queries']} with no hits), "
             f"{c['hits']} hits, {c['judged_new']} judged now, {c['judged_cached']} from cache, {c['failed']} failed{cost}, "
             f"{o.elapsed_s:.1f}s — run {o.run_id} {o.status}")
@@ -86,6 +88,11 @@ def register(app: typer.Typer) -> None:
         qpath = project.resolve(queries) if queries else default_queries_path(project)
         query_set = read_query_set(qpath)
         judge_obj = make_judge(judge or cfg.judge.spec, cfg, need_key=not dry_run)
+        if judge_obj.mode != "text" and cfg.judge.image_fallback == "text":
+            from evalharness.judges.fallback import ImageOrText
+
+            text_cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"mode": "text"})})
+            judge_obj = ImageOrText(judge_obj, make_judge(judge or cfg.judge.spec, text_cfg, need_key=not dry_run))
         unpriced = judge_obj.paid and judge_obj.price_per_mtok() == (0.0, 0.0)
         if max_cost is not None and unpriced:
             model = (judge or cfg.judge.spec).partition(":")[2]
