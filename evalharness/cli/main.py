@@ -51,12 +51,13 @@ def _register() -> None:
         labels,
         prompts,
         queries,
+        rate,
         report,
         run,
         runs,
     )
 
-    for module in (init, run, index, compare, runs, report, disagreements):
+    for module in (init, run, index, compare, runs, report, disagreements, rate):
         module.register(app)
     labels.register(app)
     agreement.register(app)
