@@ -29,7 +29,7 @@ def test_version_and_short_help(tmp_path: Path) -> None:
 
 def test_help_text_with_brackets_is_printed_literally(tmp_path: Path) -> None:
     assert "(default: [run] queries)" in _eh(tmp_path, "run", "--help").stdout
-    assert "[[gate.rules]]" in _eh(tmp_path, "gate", "--help").stdout
+    assert "(default: [guidelines] writer)" in _eh(tmp_path, "guidelines", "regenerate", "--help").stdout
 
 
 def test_project_option_after_the_command(project: Path, tmp_path: Path) -> None:
