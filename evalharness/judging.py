@@ -36,6 +36,7 @@ class JudgingOutcome:
     skipped_for_budget: int = 0
 
 
+INTERRUPT_GRACE_S = 5.0  # how long an interrupted run waits for judge calls already in flight
 UNREACHABLE_ABORT = 5  # pairs that could not connect at all, with no success yet, before a run stops
 
 
@@ -51,10 +52,13 @@ async def _judge_all(
 ) -> None:
     sem = asyncio.Semaphore(max(1, judge.max_concurrency))
     unreachable = 0
+    stopping = False
 
     async def one(pair: Pair) -> None:
         nonlocal unreachable
         async with sem:
+            if stopping:  # interrupted: start no new call
+                return
             if max_cost is not None and outcome.cost_usd >= max_cost:
                 outcome.skipped_for_budget += 1
                 if progress:
@@ -99,9 +103,21 @@ async def _judge_all(
             if progress:
                 progress(1)
 
+    tasks = [asyncio.ensure_future(one(p)) for p in pairs]
     try:
-        await asyncio.gather(*(one(p) for p in pairs))
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    except asyncio.CancelledError:  # Ctrl-C / SIGTERM: calls already sent may finish (and be stored) for a moment
+        stopping = True
+        in_flight = [t for t in tasks if not t.done()]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=INTERRUPT_GRACE_S)
+        raise
     finally:
+        for task in tasks:
+            task.cancel()
         await judge.aclose()
 
 
