@@ -22,11 +22,12 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import compare, index, init, queries, run, runs
+    from evalharness.cli import compare, index, init, queries, run, runs, store
 
     for module in (init, run, index, compare, runs):
         module.register(app)
     app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
+    app.add_typer(store.app, name="store", help="Maintain the store (schema upgrades).")
 
 
 def main() -> None:

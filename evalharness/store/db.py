@@ -1,7 +1,8 @@
 """SQLAlchemy tables and the Store that reads and writes them.
 
-SQLite (WAL) by default, any SQLAlchemy URL accepted (PostgreSQL for teams). Judgments
-are committed one by one as they arrive so a killed run keeps what it paid for.
+SQLite (WAL) by default, any SQLAlchemy URL accepted (PostgreSQL for teams). Alembic owns
+the schema (store/schema.py, store/migrations/); judgments are written in small groups by one writer
+(store/writer.py) so a killed run keeps what it paid for.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
+from evalharness.store.schema import ensure_current
+from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
     captions_t,
     guidelines_t,
     judgments_t,
-    load_all_tables,
     queries_t,
     run_queries_t,
     run_results_t,
@@ -102,15 +104,22 @@ def _safe_url(url: str) -> str:
 class Store:
     """Reads and writes the evalharness tables through one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = False) -> None:
+        """Open the store; an empty one is created at the newest schema. A store at an older schema revision is
+        refused with a one-line error, unless `upgrade` (the `store upgrade` command): then it is migrated in place
+        and `schema_change` holds (revision before, revision after)."""
         self.url = url
+        self.schema_change: tuple[str | None, str] | None = None
         try:
             if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
                 Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            load_all_tables().create_all(self.engine)
+            if upgrade:
+                self.schema_change = upgrade_schema(self.engine)
+            else:
+                ensure_current(self.engine, _safe_url(url))
         except (ArgumentError, NoSuchModuleError) as exc:
             raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable ({type(exc).__name__}); "
                                    "set [store] url to a SQLAlchemy URL such as sqlite:///.evalharness/cache.db") from None
