@@ -7,7 +7,7 @@ counted as unjudged and shown, never silently scored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evalharness.errors import EvalHarnessError
@@ -15,6 +15,7 @@ from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader
 from evalharness.judges.base import Judge
 from evalharness.judging import judge_pairs
+from evalharness.measures import MeasureContext, add_hit_measures
 from evalharness.metrics import per_query_metrics
 from evalharness.models import Query
 from evalharness.pipeline import SilentStages, Stages, build_pairs, graded
@@ -190,6 +191,9 @@ def compare_runs(
     ids = [q.id for q in queries]
     per_base = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in base_q[k].hits] for k in common}, ids)
     per_cand = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in cand_q[k].hits] for k in common}, ids)
+    ctx = MeasureContext(project, store, judge.judge_id)
+    add_hit_measures(per_base, metrics, ctx, [replace(base_q[k], id=cand_q[k].id) for k in common])
+    add_hit_measures(per_cand, metrics, ctx, [cand_q[k] for k in common])
 
     tests = [paired_test([per_base[i][m] for i in ids], [per_cand[i][m] for i in ids], seed=seed) for m in metrics]
     adj_t = holm([t.p_ttest for t in tests])

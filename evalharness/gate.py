@@ -8,6 +8,7 @@ from typing import Any
 from evalharness.compare import Comparison
 from evalharness.config import GateConfig
 from evalharness.errors import EvalHarnessError
+from evalharness.measures import higher_is_better
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def evaluate_gate(comparison: Comparison, gate: GateConfig) -> GateResult:
             raise EvalHarnessError(f"gate rule metric '{rule.metric}' is not among the compared metrics "
                                    f"({', '.join(by_metric)}); add it to [run] metrics")
         t = mc.test
-        drop = -t.delta
+        drop = -t.delta if higher_is_better(rule.metric) else t.delta  # how much worse (LowQ@k: a rise is worse)
         rel_drop = drop / t.mean_base if t.mean_base else 0.0
         too_far = []
         if rule.max_drop is not None and drop > rule.max_drop:

@@ -1,7 +1,8 @@
 """IR metrics through ir-measures on graded qrels (relevant=2, substitute=1, irrelevant=0).
 
 Measures are values in ir-measures' string form (`nDCG@10`, `P(rel=2)@10`, `Judged@10`). A query
-with zero hits, or with no judged hit, still counts and scores 0: it is never dropped.
+with zero hits, or with no judged hit, still counts and scores 0: it is never dropped. Per-hit measures
+that ir-measures lacks (`VQ@10`, `LowQ@10`, ...) parse here too; evalharness.measures computes them.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from typing import Any
 import ir_measures
 
 from evalharness.errors import EvalHarnessError
+from evalharness.measures import parse_hit_measure, split_measures
 
 # gdeval (a perl script) computes ERR in ir-measures and fails on these machines: not offered.
 UNSUPPORTED = ("ERR",)
 
 
 def parse_measures(names: Iterable[str]) -> list[Any]:
-    """Parse measure names; a bad name gives one line with examples."""
+    """Parse measure names (ir-measures' and the per-hit registry's); a bad name gives one line with examples."""
     out = []
     for name in names:
+        hit_measure = parse_hit_measure(name)
+        if hit_measure is not None:
+            out.append(hit_measure)
+            continue
         if any(name.startswith(u) for u in UNSUPPORTED):
             raise EvalHarnessError(f"measure '{name}' is not supported (ir-measures routes it to gdeval); "
                                    "use nDCG@k, P(rel=N)@k, RR(rel=N), AP(rel=N), R@k or Judged@k")
@@ -29,7 +35,7 @@ def parse_measures(names: Iterable[str]) -> list[Any]:
             out.append(ir_measures.parse_measure(name))
         except (ValueError, NameError, SyntaxError, TypeError, AttributeError):
             raise EvalHarnessError(f"unknown measure '{name}'; use ir-measures names such as nDCG@10, P(rel=2)@10, "
-                                   "RR(rel=2), Judged@10") from None
+                                   "RR(rel=2), Judged@10, VQ@10, LowQ@10") from None
     return out
 
 
@@ -39,7 +45,9 @@ def per_query_metrics(
     run: Mapping[str, Sequence[str]],
     query_ids: Sequence[str],
 ) -> dict[str, dict[str, float]]:
-    """Metric values per query id: names -> values; every query of query_ids present (0 when absent)."""
+    """ir-measures values per query id: names -> values; every query of query_ids present (0 when absent).
+    Per-hit measures among `names` are left out: `measures.add_hit_measures` fills them in."""
+    names, _ = split_measures(names)
     measures = parse_measures(names)
     by_str = {str(m): name for m, name in zip(measures, names)}
     values: dict[str, dict[str, float]] = {qid: {name: 0.0 for name in names} for qid in query_ids}

@@ -16,6 +16,7 @@ from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judging import JudgingOutcome, Pair, judge_pairs
+from evalharness.measures import MeasureContext, add_hit_measures
 from evalharness.metrics import mean_metrics, per_query_metrics
 from evalharness.models import GRADES, Guideline, Hit, Query
 from evalharness.project import LoadedEngine, Project
@@ -68,12 +69,15 @@ def graded(labels: dict[str, tuple[str, str]]) -> dict[str, int]:
     return {doc: GRADES[label] for doc, (label, _) in labels.items()}
 
 
-def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str]
-                    ) -> dict[str, dict[str, float]]:
-    """Per-query metric values of stored result lists against the judgment pool."""
+def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str],
+                    project: Project | None = None) -> dict[str, dict[str, float]]:
+    """Per-query metric values of stored result lists against the judgment pool; per-hit measures (VQ@k, ...)
+    need the project."""
     qrels = qrels_from_pool(store, judge_id, queries)
     run = {q.id: [h.doc_id for h in q.hits] for q in queries}
-    return per_query_metrics(names, qrels, run, [q.id for q in queries])
+    values = per_query_metrics(names, qrels, run, [q.id for q in queries])
+    ctx = MeasureContext(project, store, judge_id) if project is not None else None
+    return add_hit_measures(values, names, ctx, queries)
 
 
 def new_run_id(engine: str) -> str:
@@ -158,7 +162,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     except BaseException:
         store.finish_run(run_id, "failed", {}, {}, 0.0, time.perf_counter() - started)  # judgments made so far stay stored
         raise
-    per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics)
+    per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics, project)
     metrics = mean_metrics(per_query, req.metrics)
     n_hits = sum(len(h) for h in hits.values())
     unjudged = sum(1 for p in pairs if p.key not in outcome.judgments) + len(failures)

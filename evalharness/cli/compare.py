@@ -12,6 +12,7 @@ from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EXIT_GATE_FAILED
+from evalharness.measures import higher_is_better
 from evalharness.project import Project
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ def comparison_table(c: Comparison) -> Table:
         table.add_column(col, justify="left" if col in ("metric", "95% CI") else "right")
     for m in c.metrics:
         t = m.test
-        colour = "green" if t.delta > 0 else "red" if t.delta < 0 else "white"
+        better = t.delta if higher_is_better(m.metric) else -t.delta
+        colour = "green" if better > 0 else "red" if better < 0 else "white"
         star = " *" if m.significant else ""
         table.add_row(m.metric, fmt(t.mean_base), fmt(t.mean_cand), f"[{colour}]{signed(t.delta)}{star}[/]",
                       f"[{signed(t.ci_low)}, {signed(t.ci_high)}]", fmt(t.p_ttest), fmt(t.p_randomization),

@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
                 # Both sides scored against the same judgment pool (the union of both runs' judgments).
                 for o in (base_outcome, outcome):
                     stored = store.run_queries(o.run_id)
-                    o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics))
+                    o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics), project)
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
                     store.update_metrics(o.run_id, o.metrics)
         finally:

@@ -47,7 +47,8 @@ class ImageLoader:
         self.timeout_s = timeout_s
         self.load = lru_cache(maxsize=1024)(self._load)
 
-    def _raw(self, ref: str) -> bytes:
+    def raw(self, ref: str) -> bytes:
+        """The original bytes of a local path, file:// or http(s) URL (remote ones cached on disk)."""
         if not ref:
             raise ImageUnavailable("the hit has no image")
         if ref.startswith(("http://", "https://")):
@@ -70,5 +71,5 @@ class ImageLoader:
 
     def _load(self, ref: str) -> tuple[bytes, str]:
         """(downscaled JPEG bytes, sha256 of the original bytes)."""
-        raw = self._raw(ref)
+        raw = self.raw(ref)
         return downscale(raw, self.max_side), sha256_hex(raw)

@@ -1,0 +1,209 @@
+"""Per-hit measures that ir-measures does not have: a registry, parsed from the same string form.
+
+A measure family (`VQ`, `LowQ`, `AttrMatch`, `ReqMet`, ...) turns per-hit values of a ranked list into one
+number per query: `VQ@10` is the mean image score of the top 10, `AttrMatch(color)@10` the share of the top 10
+whose colour matches the query. The per-hit values come from a *provider* (image scores, requirement verdicts),
+called once per evaluation for every measure that needs it. Names parse from ir-measures' form
+`Family@k` or `Family(arg)@k`, so they are valid wherever a metric name is: `[run] metrics`, `--metrics`,
+`[[gate.rules]]`, the store and the reports; per-query values feed the same paired statistics as nDCG.
+
+Built-in families are listed here; their providers live with the feature that knows the values and are
+imported only when a measure is computed (`"module:function"`), so validating a config stays cheap.
+A feature adds its own with `register_family` / `register_provider`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from evalharness.errors import EvalHarnessError
+
+if TYPE_CHECKING:
+    from evalharness.models import Hit
+    from evalharness.project import Project
+    from evalharness.store import Store
+
+_FORM = re.compile(r"^(?P<family>[A-Za-z][A-Za-z0-9_]*)(?:\((?P<arg>[^()]*)\))?@(?P<k>\d+)$")
+
+
+class RankedQuery(Protocol):
+    """What a measure sees of one query: its id, its ranked hits and its guideline (StoredQuery fits)."""
+
+    id: str
+    hits: Sequence[Hit]
+    guideline_hash: str
+
+
+@dataclass(frozen=True)
+class MeasureContext:
+    """What providers may use: the project (config, cache folder), the store and the judge of the evaluation."""
+
+    project: Project
+    store: Store
+    judge_id: str = ""
+
+
+@dataclass(frozen=True)
+class HitMeasure:
+    """One parsed measure, e.g. VQ@10 or AttrMatch(color)@10; `name` is its canonical string."""
+
+    family: str
+    k: int
+    arg: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}({self.arg})@{self.k}" if self.arg else f"{self.family}@{self.k}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# compute(per-hit values of the top k, in rank order, measure) -> the query's value; a query with no hits gets [].
+Compute = Callable[[Sequence[Any], HitMeasure], float]
+# provider(context, queries, measures) -> query id -> one value per hit, in rank order (None: no value for that hit).
+Provider = Callable[[MeasureContext, Sequence[RankedQuery], Sequence[HitMeasure]], Mapping[str, Sequence[Any]]]
+
+
+@dataclass(frozen=True)
+class MeasureFamily:
+    """A family of per-hit measures and how to compute one query's value from its per-hit values."""
+
+    name: str
+    provider: str
+    compute: Compute
+    description: str
+    higher_is_better: bool = True
+    arg: str = ""  # what the parenthesised argument means ("" = the family takes none)
+    validate_arg: Callable[[str], str | None] | None = field(default=None, compare=False)  # returns a problem or None
+
+
+def _known(values: Sequence[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None]
+
+
+def mean_known(values: Sequence[Any], measure: HitMeasure) -> float:
+    """Mean of the hits that have a value; 0 when none has (a query with no hits scores 0, as everywhere)."""
+    known = _known(values)
+    return sum(known) / len(known) if known else 0.0
+
+
+def share_low(values: Sequence[Any], measure: HitMeasure, threshold: float = 2.0) -> float:
+    """Share of the hits that have a value whose value is at most `threshold`; 0 when none has a value."""
+    known = _known(values)
+    return sum(1 for v in known if v <= threshold) / len(known) if known else 0.0
+
+
+_FAMILIES: dict[str, MeasureFamily] = {}
+_PROVIDERS: dict[str, Provider | str] = {}
+
+
+def register_family(family: MeasureFamily) -> MeasureFamily:
+    """Add (or replace) a measure family."""
+    _FAMILIES[family.name] = family
+    return family
+
+
+def register_provider(name: str, provider: Provider | str) -> None:
+    """Add a provider of per-hit values: a function or a lazy 'module:function' reference."""
+    _PROVIDERS[name] = provider
+
+
+
+def families() -> dict[str, MeasureFamily]:
+    """The registered families by name."""
+    return dict(_FAMILIES)
+
+
+def parse_hit_measure(name: str) -> HitMeasure | None:
+    """The per-hit measure a name denotes; None when the name is not of a registered family (leave it to
+    ir-measures); EvalHarnessError when it is one of ours but malformed."""
+    m = _FORM.match(name.strip())
+    if m is None:
+        return None
+    family = _FAMILIES.get(m["family"])
+    if family is None:
+        return None
+    arg = (m["arg"] or "").strip()
+    k = int(m["k"])
+    if k < 1:
+        raise EvalHarnessError(f"measure '{name}': k must be at least 1, e.g. {family.name}@10")
+    if family.arg and not arg:
+        raise EvalHarnessError(f"measure '{name}' needs an argument ({family.arg}), e.g. {family.name}(color)@10")
+    if not family.arg and m["arg"] is not None:
+        raise EvalHarnessError(f"measure '{name}' takes no argument; write {family.name}@{k}")
+    if arg and family.validate_arg is not None:
+        problem = family.validate_arg(arg)
+        if problem:
+            raise EvalHarnessError(f"measure '{name}': {problem}")
+    return HitMeasure(family.name, k, arg)
+
+
+def is_hit_measure(name: str) -> bool:
+    """Whether the name belongs to a registered per-hit family (malformed ones raise)."""
+    return parse_hit_measure(name) is not None
+
+
+def higher_is_better(name: str) -> bool:
+    """Direction of a metric: False for measures where a rise is a regression (LowQ@k); True otherwise."""
+    m = parse_hit_measure(name)
+    return True if m is None else _FAMILIES[m.family].higher_is_better
+
+
+def split_measures(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(ir-measures names, per-hit measure names), each in the given order."""
+    ir, ours = [], []
+    for name in names:
+        (ours if is_hit_measure(name) else ir).append(name)
+    return ir, ours
+
+
+def _provider(name: str) -> Provider:
+    found = _PROVIDERS.get(name)
+    if found is None:
+        raise EvalHarnessError(f"no provider of per-hit values named '{name}' is registered")
+    if isinstance(found, str):
+        module, _, attr = found.partition(":")
+        found = getattr(importlib.import_module(module), attr)
+        _PROVIDERS[name] = found
+    return found
+
+
+def hit_measure_values(names: Sequence[str], ctx: MeasureContext, queries: Sequence[RankedQuery]
+                       ) -> dict[str, dict[str, float]]:
+    """Per-query values of per-hit measures: query id -> name -> value; every query present, each provider
+    called once for all the measures that use it."""
+    parsed = {name: parse_hit_measure(name) for name in names}
+    missing = [n for n, m in parsed.items() if m is None]
+    if missing:
+        raise EvalHarnessError(f"'{missing[0]}' is not a per-hit measure; known families: {', '.join(sorted(_FAMILIES))}")
+    out: dict[str, dict[str, float]] = {q.id: {} for q in queries}
+    by_provider: dict[str, list[tuple[str, HitMeasure]]] = {}
+    for name, m in parsed.items():
+        assert m is not None
+        by_provider.setdefault(_FAMILIES[m.family].provider, []).append((name, m))
+    for provider_name, measures in by_provider.items():
+        values = _provider(provider_name)(ctx, queries, [m for _, m in measures])
+        for q in queries:
+            per_hit = list(values.get(q.id, ()))
+            for name, m in measures:
+                out[q.id][name] = float(_FAMILIES[m.family].compute(per_hit[: m.k], m))
+    return out
+
+
+def add_hit_measures(per_query: dict[str, dict[str, float]], names: Sequence[str], ctx: MeasureContext | None,
+                     queries: Sequence[RankedQuery]) -> dict[str, dict[str, float]]:
+    """Fill the per-hit measures among `names` into per-query values computed by ir-measures (in place, returned).
+    Without a context, a per-hit measure is an error rather than a silent 0."""
+    _, ours = split_measures(names)
+    if not ours:
+        return per_query
+    if ctx is None:
+        raise EvalHarnessError(f"{ours[0]} needs per-hit values (image scores, verdicts) that this command does not compute")
+    for qid, values in hit_measure_values(ours, ctx, queries).items():
+        per_query.setdefault(qid, {}).update(values)
+    return per_query
