@@ -92,6 +92,32 @@ class GateRule(Strict):
 class GateConfig(Strict):
     rules: list[GateRule] = Field(default_factory=list)
     min_judged: float = Field(default=0.0, ge=0, le=1)
+    max_findings: dict[str, int] = Field(default_factory=dict)  # "duplicates@10" -> most findings the candidate may have
+
+    @field_validator("max_findings")
+    @classmethod
+    def _check_at_k(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, limit in value.items():
+            name, _, k = key.partition("@")
+            if not name or not k.isdigit() or int(k) < 1 or limit < 0:
+                raise ValueError(f"{key!r} = {limit}: use \"<check>@<k>\" = <max findings>, e.g. \"duplicates@10\" = 0")
+        return value
+
+
+class ChecksConfig(Strict):
+    """Rule checks without an LLM; `enabled` None means every built-in and every installed plugin."""
+
+    enabled: list[str] | None = None
+    duplicate_similarity: float = Field(default=0.92, gt=0, le=1)
+    price_z: float = Field(default=3.5, gt=0)
+    price_ratio: float = Field(default=2.5, ge=1)
+    min_results: int = Field(default=3, ge=1)
+
+
+class QueryTypesConfig(Strict):
+    """How queries get their type: `offline` (from the guideline's requirements) or an LLM spec (cached)."""
+
+    classifier: str = "offline"
 
 
 class PrivacyConfig(Strict):
@@ -105,6 +131,8 @@ class ProjectConfig(Strict):
     run: RunConfig = Field(default_factory=RunConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    query_types: QueryTypesConfig = Field(default_factory=QueryTypesConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
 
 

@@ -22,9 +22,9 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import compare, index, init, queries, run, runs, store
+    from evalharness.cli import compare, index, init, queries, report, run, runs, store
 
-    for module in (init, run, index, compare, runs):
+    for module in (init, run, index, compare, runs, report):
         module.register(app)
     app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
     app.add_typer(store.app, name="store", help="Maintain the store (schema upgrades).")

@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
         max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Stop issuing judge calls at this many USD."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Estimate calls, tokens and cost; send nothing."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+        html: Path | None = typer.Option(None, "--html", help="Also write the single-run report of this run here."),
     ) -> None:
         """Run queries against an engine config, judge the hits (cached), compute metrics and store the run."""
         from evalharness.judges import make_judge
@@ -112,6 +113,10 @@ def register(app: typer.Typer) -> None:
                     o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics), project)
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
                     store.update_metrics(o.run_id, o.metrics)
+            if html is not None:
+                from evalharness.cli.report import write_run_report
+
+                write_run_report(project, store, outcome.run_id, html)
         finally:
             store.close()
         if as_json:
@@ -123,6 +128,8 @@ def register(app: typer.Typer) -> None:
             out.print(_metrics_table(outcome, base_outcome))
             for o in ([base_outcome] if base_outcome else []) + [outcome]:
                 out.print(_summary(o))
+            if html is not None:
+                out.print(f"report: {project.resolve(html)}", markup=False)
         failures = outcome.failures + (base_outcome.failures if base_outcome else [])
         if failures:
             if not as_json:

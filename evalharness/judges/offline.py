@@ -1,7 +1,9 @@
 """The offline judge: a deterministic rule over the guideline's requirements. Not an LLM.
 
 Wrong product type (a violated 'must') -> irrelevant; right type but a 'should' requirement
-violated -> substitute; all satisfied -> relevant. The rationale names the deciding requirement.
+violated -> substitute; all satisfied -> relevant. The rationale names the deciding requirement, and
+`details["verdicts"]` says for each requirement whether the hit meets it (`met` / `not met` / `unknown`:
+the hit does not state the attribute and its text does not name it).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from evalharness.config import ProjectConfig
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
 from evalharness.models import Hit, Judgment, Requirement
 from evalharness.textnorm import normalize_query
+from evalharness.verdicts import verdict_entry
 
-RULES_VERSION = "3"
+RULES_VERSION = "4"
 _WORD = re.compile(r"[\w-]+")
 
 
@@ -68,30 +71,35 @@ class OfflineJudge(Judge):
         return self.judge_sync(request)
 
     def judge_sync(self, request: JudgeRequest) -> Judgment:
-        hit = request.hit
         reqs = request.guideline.requirements
-        results = [(r, *check(r, hit)) for r in reqs]
+        results = [(r, *check(r, request.hit)) for r in reqs]
+        label, rationale = self._decide(results)
+        verdicts = [verdict_entry(r, "met" if ok else "unknown" if got == "not stated" else "not met") for r, ok, got in results]
+        return Judgment(label, rationale, self.judge_id, details={"verdicts": verdicts})
+
+    @staticmethod
+    def _decide(results: list[tuple[Requirement, bool, str]]) -> tuple[str, str]:
+        """(label, rationale) from each requirement's (met?, what the hit has)."""
         must_failed = [x for x in results if x[0].importance == "must" and not x[1]]
         should_failed = [x for x in results if x[0].importance == "should" and not x[1]]
-        if not reqs:
-            return Judgment("irrelevant", "no requirement could be derived from the query", self.judge_id)
+        if not results:
+            return ("irrelevant", "no requirement could be derived from the query")
         if must_failed:
             r, _, got = must_failed[0]
             if r.attribute == "keywords":
                 found, wanted = (int(x) for x in got.split()[::2][:2])
                 label = "substitute" if 2 * found >= wanted else "irrelevant"
-                return Judgment(label, f"matches {got} (\"{r.value}\")", self.judge_id)
-            return Judgment("irrelevant", f"{r.attribute} is '{got}', the query needs '{r.value}' (must)", self.judge_id)
+                return label, f"matches {got} (\"{r.value}\")"
+            return ("irrelevant", f"{r.attribute} is '{got}', the query needs '{r.value}' (must)")
         musts = [x for x in results if x[0].importance == "must"]
         if not musts and len(should_failed) == len(results):
             r, _, got = should_failed[0]
-            return Judgment("irrelevant", f"none of the requirements met; {r.attribute} is '{got}', wanted '{r.value}'",
-                            self.judge_id)
+            return ("irrelevant", f"none of the requirements met; {r.attribute} is '{got}', wanted '{r.value}'")
         if should_failed:
             r, _, got = should_failed[0]
-            return Judgment("substitute", f"{r.attribute} is '{got}', the query asks for '{r.value}' (should)", self.judge_id)
+            return ("substitute", f"{r.attribute} is '{got}', the query asks for '{r.value}' (should)")
         met = ", ".join(f"{r.attribute} '{r.value}'" for r, _, _ in results)
-        return Judgment("relevant", f"meets every requirement: {met}", self.judge_id)
+        return ("relevant", f"meets every requirement: {met}")
 
 
 @register_judge("offline")

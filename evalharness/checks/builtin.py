@@ -1,0 +1,112 @@
+"""The built-in rule checks: near-duplicates, price outliers, zero and few results, a wrong type above the right ones."""
+
+from __future__ import annotations
+
+import difflib
+import statistics
+
+from evalharness.checks.base import CheckContext, Finding
+from evalharness.judges.offline import check as requirement_check
+from evalharness.models import Hit
+from evalharness.textnorm import normalize_query
+
+
+def _title_key(hit: Hit) -> str:
+    return " ".join(sorted(normalize_query(f"{hit.brand} {hit.title}").split()))
+
+
+class NearDuplicates:
+    """Two hits in the top k that are the same product: equal image, or titles (with brand) nearly equal."""
+
+    name = "duplicates"
+    description = "near-duplicate results in one list (same image, or titles at least this similar)"
+
+    def __init__(self, similarity: float = 0.92) -> None:
+        self.similarity = similarity
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        seen: list[Hit] = []
+        out = []
+        for hit in ctx.hits[: ctx.k]:
+            for earlier in seen:
+                same_image = bool(hit.image_url) and hit.image_url == earlier.image_url
+                a, b = _title_key(hit), _title_key(earlier)
+                similar = bool(a) and difflib.SequenceMatcher(None, a, b).ratio() >= self.similarity
+                if same_image or similar:
+                    why = "same image as" if same_image else "near-identical title to"
+                    out.append(Finding(self.name, ctx.query_id, f"{why} #{earlier.rank} ({earlier.doc_id})", hit.doc_id, hit.rank))
+                    break
+            seen.append(hit)
+        return out
+
+
+class PriceOutliers:
+    """A hit whose price is far from the list's median: a robust z-score (over the median absolute deviation) above
+    `z` *and* at least `ratio` times above or below the median, so a tight list's ordinary spread is not flagged."""
+
+    name = "price_outliers"
+    description = "a price far from the rest of the list (robust z-score and ratio to the median both beyond limits)"
+
+    def __init__(self, z: float = 3.5, ratio: float = 2.5, min_priced: int = 4) -> None:
+        self.z = z
+        self.ratio = ratio
+        self.min_priced = min_priced
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        priced = [(h, float(h.price)) for h in ctx.hits[: ctx.k] if isinstance(h.price, (int, float)) and h.price > 0]
+        if len(priced) < self.min_priced:
+            return []
+        median = statistics.median(p for _, p in priced)
+        mad = statistics.median(abs(p - median) for _, p in priced)
+        out = []
+        for hit, p in priced:
+            far = max(p / median, median / p) >= self.ratio
+            robust = mad == 0 or 0.6745 * abs(p - median) / mad > self.z  # most prices equal: the ratio decides
+            if far and robust:
+                out.append(Finding(self.name, ctx.query_id, f"price {p:g} vs median {median:g} of the list", hit.doc_id, hit.rank))
+        return out
+
+
+class ZeroResults:
+    """The query returned nothing."""
+
+    name = "zero_results"
+    description = "the query returned no result"
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        return [Finding(self.name, ctx.query_id, "no result")] if not ctx.hits else []
+
+
+class FewResults:
+    """The query returned some, but fewer than `min_results`, results."""
+
+    name = "few_results"
+    description = "the query returned fewer results than the minimum"
+
+    def __init__(self, min_results: int = 3) -> None:
+        self.min_results = min_results
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        n = len(ctx.hits)
+        return [Finding(self.name, ctx.query_id, f"{n} result(s), fewer than {self.min_results}")] \
+            if 0 < n < self.min_results else []
+
+
+class WrongTypeAbove:
+    """A hit of another product type ranked above every hit of the wanted type (there is at least one right one)."""
+
+    name = "wrong_type_above"
+    description = "a hit of another product type ranked above every hit of the wanted type"
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        req = next((r for r in ctx.requirements if r.attribute == "product_type"), None)
+        if req is None:
+            return []
+        hits = list(ctx.hits[: ctx.k])
+        verdicts = [requirement_check(req, h) for h in hits]
+        first_right = next((i for i, (ok, _) in enumerate(verdicts) if ok), None)
+        if first_right is None:
+            return []
+        right = hits[first_right]
+        return [Finding(self.name, ctx.query_id, f"type '{got}' above the first '{req.value}' (#{right.rank})", h.doc_id, h.rank)
+                for h, (ok, got) in zip(hits[:first_right], verdicts[:first_right]) if not ok and got != "not stated"]

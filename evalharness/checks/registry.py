@@ -1,0 +1,82 @@
+"""The check registry: the built-in checks and those installed through the `evalharness.checks` entry point group.
+
+An entry point names a class or a function that takes no argument and returns a check (an object with `name`,
+`description` and `run(ctx) -> list[Finding]`), or the check object itself:
+
+    [project.entry-points."evalharness.checks"]
+    sku_prefix = "mypkg.checks:SkuPrefixCheck"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from importlib.metadata import entry_points
+
+from evalharness.checks.base import Check, CheckContext, Finding
+from evalharness.checks.builtin import FewResults, NearDuplicates, PriceOutliers, WrongTypeAbove, ZeroResults
+from evalharness.config import ChecksConfig
+from evalharness.errors import EvalHarnessError
+
+ENTRY_POINT_GROUP = "evalharness.checks"
+
+
+def builtin_checks(cfg: ChecksConfig) -> dict[str, Check]:
+    """The built-in checks with the thresholds from [checks]."""
+    checks: list[Check] = [NearDuplicates(cfg.duplicate_similarity), PriceOutliers(cfg.price_z, cfg.price_ratio), ZeroResults(),
+                           FewResults(cfg.min_results), WrongTypeAbove()]
+    return {c.name: c for c in checks}
+
+
+def plugin_checks() -> dict[str, Check]:
+    """Checks installed by other packages under the `evalharness.checks` entry point group."""
+    found: dict[str, Check] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point '{ep.name} = {ep.value}' ({ENTRY_POINT_GROUP})"
+        try:
+            obj = ep.load()
+            check = obj() if isinstance(obj, type) or not isinstance(obj, Check) else obj
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported in one line, never ignored
+            raise EvalHarnessError(f"cannot load check {where}: {type(exc).__name__}: {exc}; fix or uninstall the package") from None
+        if not isinstance(check, Check):
+            raise EvalHarnessError(f"check {where} is not a check; it needs name, description and run(ctx) -> list[Finding]")
+        found[check.name] = check
+    return found
+
+
+def enabled_checks(cfg: ChecksConfig) -> list[Check]:
+    """The checks [checks] enables (default: every built-in and every installed plugin), in a stable order."""
+    available = {**builtin_checks(cfg), **plugin_checks()}
+    names = list(available) if cfg.enabled is None else cfg.enabled
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise EvalHarnessError(f"evalharness.toml: [checks] enabled names unknown check(s) {', '.join(unknown)}; "
+                               f"available: {', '.join(available)}")
+    return [available[n] for n in names]
+
+
+def run_checks(checks: Sequence[Check], contexts: Iterable[CheckContext]) -> list[Finding]:
+    """Every check over every list; a check that raises stops with one line naming it."""
+    out: list[Finding] = []
+    for ctx in contexts:
+        for check in checks:
+            try:
+                out.extend(check.run(ctx))
+            except Exception as exc:  # noqa: BLE001 - a plugin's error becomes one actionable line
+                raise EvalHarnessError(f"check '{check.name}' failed on query {ctx.query_id!r}: {type(exc).__name__}: {exc}; "
+                                       "fix the check or remove it from [checks] enabled") from None
+    return out
+
+
+def count_findings(findings: Iterable[Finding], name: str, k: int | None = None) -> int:
+    """Findings of one check, on hits ranked within k (list-level findings always count)."""
+    return sum(1 for f in findings if f.check == name and (k is None or f.rank <= k))
+
+
+def findings_by_hit(findings: Iterable[Finding]) -> dict[tuple[str, str], list[Finding]]:
+    """(query_id, doc_id) -> findings on that hit; list-level findings under doc_id ''."""
+    out: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        out.setdefault((f.query_id, f.doc_id), []).append(f)
+    return out
+
+

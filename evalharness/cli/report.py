@@ -1,0 +1,64 @@
+"""`evalharness report RUN`: the single-run diagnostics report (HTML, and a summary on the terminal or as JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from evalharness.cli.ui import fmt, out
+from evalharness.project import Project
+
+if TYPE_CHECKING:
+    from evalharness.report.run_diagnostics import RunDiagnostics
+    from evalharness.store import Store
+
+
+def write_run_report(project: Project, store: Store, run_ref: str, html: Path) -> tuple[Path, RunDiagnostics]:
+    """Build the diagnostics of a run (id or engine config name) and write its HTML report; used by `run --html` too."""
+    from evalharness.compare import resolve_run
+    from evalharness.report.run_diagnostics import build_run_diagnostics
+    from evalharness.report.run_report import write_run_html
+
+    diagnostics = build_run_diagnostics(project, store, resolve_run(store, run_ref))
+    return write_run_html(diagnostics, project.resolve(html)), diagnostics
+
+
+def diagnostics_table(d: RunDiagnostics) -> Table:
+    """Metrics with CIs, then one line per query type, for the terminal."""
+    table = Table(title=f"{d.run.engine_config} — run {d.run.run_id} ({d.queries} queries)")
+    for col in ("metric", "mean", "95% CI", "queries"):
+        table.add_column(col, justify="left" if col in ("metric", "95% CI") else "right")
+    for m in d.metrics:
+        table.add_row(m.name, fmt(m.mean), f"[{fmt(m.ci_low)}, {fmt(m.ci_high)}]", str(m.n))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        ctx: typer.Context,
+        run: str = typer.Argument(..., help="Run id, or an engine config name (its latest finished run)."),
+        html: Path | None = typer.Option(None, "--html", help="Where to write the report (default reports/run-<run id>.html)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as one JSON object."),
+    ) -> None:
+        """Write the single-run report: metrics with CIs, labels, checks, per-type and per-segment tables, worst queries."""
+        from evalharness.compare import resolve_run
+        from evalharness.store import Store
+
+        project = Project(ctx.obj["project"])
+        store = Store(project.store_url())
+        try:
+            path = html or Path("reports") / f"run-{resolve_run(store, run).run_id}.html"
+            written, d = write_run_report(project, store, run, path)
+        finally:
+            store.close()
+        if as_json:
+            out.print_json(json.dumps({**d.to_json(), "report": str(written)}))
+            return
+        out.print(diagnostics_table(d))
+        out.print("checks: " + (", ".join(f"{k} {v}" for k, v in d.checks.items()) or "none enabled"), markup=False)
+        out.print(f"report: {written}", markup=False)

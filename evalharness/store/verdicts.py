@@ -1,0 +1,50 @@
+"""Reads for diagnostics: guideline requirements and the per-requirement verdicts stored with judgments.
+
+No table of its own: verdicts live in `judgments.details["verdicts"]` (part of the cached answer) and
+requirements in `guidelines.requirements`. Both reads cost what the queries asked about, never the store's size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from evalharness.models import Requirement
+from evalharness.store.tables import guidelines_t, judgments_t
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def guideline_requirements(store: Any, hashes: Iterable[str]) -> dict[str, tuple[Requirement, ...]]:
+    """guideline hash -> its requirements, for the guidelines recorded in the store."""
+    wanted = sorted(set(hashes))
+    out: dict[str, tuple[Requirement, ...]] = {}
+    c = guidelines_t.c
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            for row in conn.execute(select(c.hash, c.requirements).where(c.hash.in_(wanted[start:start + 500]))):
+                out[row.hash] = tuple(Requirement(r["attribute"], r["value"], r.get("importance", "must"))
+                                      for r in _json(row.requirements) or [])
+    return out
+
+
+def verdict_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """guideline hash -> doc_id -> the verdicts of that judge's judgment (the newest when several)."""
+    wanted = sorted(set(hashes))
+    pool: dict[str, dict[str, list[dict[str, str]]]] = {}
+    c = judgments_t.c
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            stmt = (select(c.guideline_hash, c.doc_id, c.details)
+                    .where(c.guideline_hash.in_(wanted[start:start + 500]), c.judge_id == judge_id).order_by(c.created_at))
+            for row in conn.execute(stmt):
+                details = _json(row.details) or {}
+                verdicts = details.get("verdicts") if isinstance(details, dict) else None
+                if isinstance(verdicts, list):
+                    pool.setdefault(row.guideline_hash, {})[row.doc_id] = verdicts
+    return pool

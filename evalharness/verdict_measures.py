@@ -1,0 +1,53 @@
+"""Attribute metrics from per-requirement verdicts: `AttrMatch(<attribute>)@k` and `ReqMet@k`.
+
+- `AttrMatch(color)@10`: the share of the top 10 positions holding a hit that meets the query's requirement on
+  colour (like P@k, an empty position or an unjudged hit does not meet it; `unknown` does not either). Only
+  queries whose guideline has a colour requirement are in its population; the others have no value.
+- `ReqMet@10`: over the top 10 positions, the mean share of the query's *must* requirements a hit meets; queries
+  without a must requirement have no value.
+
+Verdicts come from the judgment pool of the evaluation's judge (the same cached answers that give the labels),
+requirements from the guidelines the store recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from evalharness.models import Requirement
+from evalharness.store.verdicts import guideline_requirements, verdict_pool
+from evalharness.verdicts import hit_meets
+
+Verdicts = Sequence[Mapping[str, str]]
+
+
+def attr_match(per_hit: Sequence[Verdicts | None], requirements: Sequence[Requirement], attribute: str, k: int) -> float | None:
+    """AttrMatch(attribute)@k of one query; None when the query has no requirement on the attribute."""
+    if not any(r.attribute == attribute for r in requirements):
+        return None
+    return sum(1 for v in per_hit[:k] if v and hit_meets(v, attribute)) / k
+
+
+def req_met(per_hit: Sequence[Verdicts | None], requirements: Sequence[Requirement], k: int) -> float | None:
+    """ReqMet@k of one query; None when the query has no must requirement."""
+    musts = {(r.attribute, r.value) for r in requirements if r.importance == "must"}
+    if not musts:
+        return None
+    total = 0.0
+    for verdicts in per_hit[:k]:
+        if verdicts:
+            met = {(v.get("attribute"), v.get("value")) for v in verdicts if v.get("verdict") == "met"}
+            total += len(musts & met) / len(musts)
+    return total / k
+
+
+def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any]
+                     ) -> tuple[dict[str, list[Verdicts | None]], dict[str, tuple[Requirement, ...]]]:
+    """query id -> each hit's verdicts in rank order (None: unjudged or judged without verdicts), and
+    query id -> its guideline's requirements."""
+    hashes = [q.guideline_hash for q in queries]
+    pool = verdict_pool(store, hashes, judge_id)
+    reqs = guideline_requirements(store, hashes)
+    per_hit = {q.id: [pool.get(q.guideline_hash, {}).get(h.doc_id) for h in q.hits] for q in queries}
+    return per_hit, {q.id: reqs.get(q.guideline_hash, ()) for q in queries}

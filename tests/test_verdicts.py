@@ -1,0 +1,77 @@
+"""Per-requirement verdicts from the offline judge, the attribute measures built on them, and query types."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalharness.errors import JudgeOutputError
+from evalharness.judges.base import JudgeRequest
+from evalharness.judges.offline import OfflineJudge
+from evalharness.models import Guideline, Hit, Query, Requirement
+from evalharness.querytypes import classify
+from evalharness.verdict_measures import attr_match, req_met
+from evalharness.verdicts import parse_verdicts, verdict_schema
+
+REQS = (Requirement("product_type", "sneakers", "must"), Requirement("color", "red", "should"),
+        Requirement("material", "leather", "should"))
+GUIDE = Guideline("red leather sneakers", REQS, "", "offline", hash="h")
+
+
+def verdicts(hit: Hit) -> list[tuple[str, str]]:
+    j = OfflineJudge().judge_sync(JudgeRequest(Query("q", GUIDE.query), GUIDE, hit))
+    return [(v["attribute"], v["verdict"]) for v in j.details["verdicts"]]
+
+
+def test_offline_judge_gives_a_verdict_per_requirement() -> None:
+    assert verdicts(Hit("d", 1, 1.0, color="red", attributes={"product_type": "sneakers", "material": "leather"})) == [
+        ("product_type", "met"), ("color", "met"), ("material", "met")]
+    assert verdicts(Hit("d", 1, 1.0, color="blue", attributes={"product_type": "sneakers"})) == [
+        ("product_type", "met"), ("color", "not met"), ("material", "unknown")]  # material neither stated nor named
+    assert verdicts(Hit("d", 1, 1.0, title="Leather boots", attributes={"product_type": "boots"})) == [
+        ("product_type", "not met"), ("color", "unknown"), ("material", "met")]
+
+
+def test_llm_verdicts_are_parsed_strictly() -> None:
+    good = [{"attribute": "product_type", "value": "sneakers", "verdict": "met"},
+            {"attribute": "color", "value": "red", "verdict": "not met"},
+            {"attribute": "material", "value": "leather", "verdict": "unknown"}]
+    assert [v["verdict"] for v in parse_verdicts(good, REQS)] == ["met", "not met", "unknown"]
+    with pytest.raises(JudgeOutputError, match="3 requirements"):
+        parse_verdicts(good[:2], REQS)
+    with pytest.raises(JudgeOutputError, match="not one of"):
+        parse_verdicts([*good[:2], {"verdict": "maybe"}], REQS)
+    schema = verdict_schema(REQS)
+    assert schema["minItems"] == schema["maxItems"] == 3
+    assert schema["items"]["properties"]["verdict"]["enum"] == ["met", "not met", "unknown"]
+
+
+def _v(**by_attr: str) -> list[dict[str, str]]:
+    values = {"product_type": "sneakers", "color": "red", "material": "leather"}
+    return [{"attribute": a, "value": values[a], "verdict": v.replace("_", " ")} for a, v in by_attr.items()]
+
+
+def test_attr_match_and_req_met_per_query() -> None:
+    per_hit = [_v(product_type="met", color="met"), _v(product_type="met", color="not_met"), None,
+               _v(product_type="not_met", color="met")]
+    assert attr_match(per_hit, REQS, "color", 4) == pytest.approx(2 / 4)
+    assert attr_match(per_hit, REQS, "color", 10) == pytest.approx(2 / 10)  # like P@k: empty positions do not match
+    assert attr_match(per_hit, REQS, "brand", 10) is None  # no brand requirement: not in the population
+    assert req_met(per_hit, REQS, 4) == pytest.approx(2 / 4)
+    assert req_met([], REQS, 10) == 0.0  # a query with no hits scores 0
+    assert req_met(per_hit, (Requirement("color", "red", "should"),), 10) is None
+
+
+@pytest.mark.parametrize(("query", "reqs", "n_hits", "expected"), [
+    ("lamp", [("product_type", "lamp", "must")], 10, "product-type only"),
+    ("kestrel lamp", [("product_type", "lamp", "must"), ("brand", "kestrel", "should")], 10, "brand"),
+    ("black lamp", [("product_type", "lamp", "must"), ("color", "black", "should")], 10, "attribute"),
+    ("kestrel black lamp", [("product_type", "lamp", "must"), ("brand", "kestrel", "should"), ("color", "black", "should")], 10,
+     "multi-attribute"),
+    ("lammp", [("product_type", "lamp", "must")], 10, "misspelled"),
+    ("lamps", [("product_type", "lamp", "must")], 10, "product-type only"),
+    ("trainers", [("product_type", "sneakers", "must")], 10, "product-type only"),  # a synonym is no typo
+    ("garden gnome", [("keywords", "garden gnome", "must")], 3, "other"),
+    ("lamp", [("product_type", "lamp", "must")], 0, "zero-result"),
+])
+def test_query_types(query: str, reqs: list, n_hits: int, expected: str) -> None:
+    assert classify(query, [Requirement(*r) for r in reqs], n_hits) == expected
