@@ -57,6 +57,16 @@ class JudgeConfig(Strict):
     caption_model: str = ""
 
 
+class ImagesConfig(Strict):
+    """[images]: the image-quality scorer behind `images score` and VQ@k / LowQ@k (LLM scorers use [judge]'s
+    api_key_env, base_url, timeout_s and temperature)."""
+
+    scorer: str = "offline"
+    prompt: Literal["guided", "generic"] = "guided"
+    image_max_side: int = Field(default=512, ge=32, le=4096)
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+
+
 class GuidelineConfig(Strict):
     writer: str = "offline"
     catalog: str = "demo"
@@ -127,6 +137,7 @@ class PrivacyConfig(Strict):
 class ProjectConfig(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
     guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     gate: GateConfig = Field(default_factory=GateConfig)

@@ -99,7 +99,9 @@ def share_low(values: Sequence[Any], measure: HitMeasure, threshold: float = 2.0
 
 
 _FAMILIES: dict[str, MeasureFamily] = {}
-_PROVIDERS: dict[str, Provider | str] = {}
+_PROVIDERS: dict[str, Provider | str] = {
+    "image_scores": "evalharness.images.measures:image_scores_per_hit",
+}
 
 
 def register_family(family: MeasureFamily) -> MeasureFamily:
@@ -112,6 +114,12 @@ def register_provider(name: str, provider: Provider | str) -> None:
     """Add a provider of per-hit values: a function or a lazy 'module:function' reference."""
     _PROVIDERS[name] = provider
 
+
+
+register_family(MeasureFamily("VQ", "image_scores", mean_known,
+                              "mean image-quality score (1-5) of the top k hits whose image could be scored"))
+register_family(MeasureFamily("LowQ", "image_scores", share_low, "share of the top k hits (with a scored image) "
+                              "whose image scores 2 or less", higher_is_better=False))
 
 
 def families() -> dict[str, MeasureFamily]:

@@ -108,11 +108,15 @@ def test_a_release_store_asks_for_an_upgrade_then_opens_with_every_judgment(proj
     listed = run_cli(project, "runs", "--json")
     assert listed.returncode == 0, listed.stderr
     assert sorted(r["run_id"] for r in json.loads(listed.stdout)) == [r[0] for r in runs_before]
-    # The upgraded store serves its judgments as cache hits to the same run.
-    rerun = run_cli(project, "run", "-e", "v1", "--top-k", "5", "-q", str(project / "queries" / "release.csv"), "--json")
-    assert rerun.returncode == 0, rerun.stderr
-    counts = json.loads(rerun.stdout)["counts"]
-    assert counts["judged_new"] == 0 and counts["judged_cached"] == 40
+    store = Store(f"sqlite:///{db}")  # every judgment is served again, with its label, rationale and judge
+    try:
+        cached = store.cached_judgments([k for k, *_ in before])
+        assert sorted((k, j.label, j.rationale, j.judge_id) for k, j in cached.items()) == before
+        queries = store.run_queries(runs_before[0][0])
+        pool = store.judgment_pool([q.guideline_hash for q in queries], before[0][3])
+        assert sum(len(v) for v in pool.values()) > 0
+    finally:
+        store.close()
 
 
 def test_a_store_newer_than_the_code_is_refused_in_one_line(tmp_path: Path) -> None:

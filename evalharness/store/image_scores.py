@@ -1,0 +1,110 @@
+"""Image-quality scores, cached by (image bytes hash, scorer id), and a memo of local files' hashes.
+
+A score is reused by every run, comparison and `images score` that meets the same image bytes with the same
+scorer, whatever the product or path. The file memo (path, size, mtime -> sha256) spares re-reading and
+re-hashing a local image whose file has not changed, so looking up the scores of a run's hits costs a stat per
+image, not a read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, BigInteger, Column, Float, Integer, String, Table, Text, delete, insert, select
+
+from evalharness.models import sha256_hex
+from evalharness.store.tables import metadata
+
+if TYPE_CHECKING:
+    from evalharness.images.scorers import ImageScore
+    from evalharness.store.db import Store
+
+image_scores_t = Table(
+    "image_scores", metadata,
+    Column("image_sha", String(64), primary_key=True),
+    Column("scorer_id", String(300), primary_key=True),
+    Column("score", Integer, nullable=False),
+    Column("aspects", JSON, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("reasoning", Text, nullable=False, default=""),
+    Column("details", JSON),
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("created_at", String(40), nullable=False),
+)
+
+image_files_t = Table(
+    "image_files", metadata,
+    Column("path_key", String(64), primary_key=True),  # sha256 of the path: paths can exceed index limits
+    Column("path", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("image_sha", String(64), nullable=False),
+)
+
+CHUNK = 500
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def get_scores(store: Store, shas: Sequence[str], scorer_id: str) -> dict[str, ImageScore]:
+    """Cached scores of these image hashes by this scorer."""
+    from evalharness.images.scorers import ImageScore
+
+    found: dict[str, ImageScore] = {}
+    c = image_scores_t.c
+    unique = sorted(set(shas))
+    with store.engine.connect() as conn:
+        for start in range(0, len(unique), CHUNK):
+            stmt = select(image_scores_t).where(c.scorer_id == scorer_id, c.image_sha.in_(unique[start:start + CHUNK]))
+            for row in conn.execute(stmt):
+                found[row.image_sha] = ImageScore(row.score, list(_json(row.aspects) or []), row.rationale, row.reasoning or "",
+                                                  dict(_json(row.details) or {}), row.input_tokens, row.output_tokens, row.cost_usd)
+    return found
+
+
+def put_score(store: Store, image_sha: str, scorer_id: str, s: ImageScore) -> None:
+    """Commit one score now; a score already stored under the same key wins (concurrent scorers agree on it)."""
+    from evalharness.store.db import utcnow
+
+    row = {"image_sha": image_sha, "scorer_id": scorer_id, "score": s.score, "aspects": s.aspects, "rationale": s.rationale,
+           "reasoning": s.reasoning, "details": s.details or None, "input_tokens": s.input_tokens,
+           "output_tokens": s.output_tokens, "cost_usd": s.cost_usd, "created_at": utcnow()}
+    c = image_scores_t.c
+    with store.engine.begin() as conn:
+        exists = conn.execute(select(c.score).where(c.image_sha == image_sha, c.scorer_id == scorer_id)).first()
+        if exists is None:
+            conn.execute(insert(image_scores_t), [row])
+
+
+def known_file_hashes(store: Store, stats: Mapping[str, tuple[int, int]]) -> dict[str, str]:
+    """path -> image sha256 for the local files whose (size, mtime_ns) still match the memo."""
+    keys = {sha256_hex(path): path for path in stats}
+    found: dict[str, str] = {}
+    c = image_files_t.c
+    key_list = sorted(keys)
+    with store.engine.connect() as conn:
+        for start in range(0, len(key_list), CHUNK):
+            for row in conn.execute(select(image_files_t).where(c.path_key.in_(key_list[start:start + CHUNK]))):
+                path = keys[row.path_key]
+                if stats[path] == (row.size, row.mtime_ns):
+                    found[path] = row.image_sha
+    return found
+
+
+def remember_file_hashes(store: Store, rows: Iterable[tuple[str, int, int, str]]) -> None:
+    """Record (path, size, mtime_ns, sha256) of files just hashed, replacing what was known of those paths."""
+    values = [{"path_key": sha256_hex(p), "path": p, "size": size, "mtime_ns": mtime, "image_sha": sha}
+              for p, size, mtime, sha in rows]
+    if not values:
+        return
+    with store.engine.begin() as conn:
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start:start + CHUNK]
+            conn.execute(delete(image_files_t).where(image_files_t.c.path_key.in_([v["path_key"] for v in chunk])))
+            conn.execute(insert(image_files_t), chunk)
