@@ -15,6 +15,7 @@ from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader
 from evalharness.judges.base import Judge
 from evalharness.judging import judge_pairs
+from evalharness.labels.schemes import LabelScheme, scheme_named, scheme_of
 from evalharness.measures import MeasureContext, add_hit_measures
 from evalharness.metrics import per_query_metrics
 from evalharness.models import Query
@@ -102,6 +103,7 @@ class Comparison:
     labels_base: dict[str, int] = field(default_factory=dict)
     labels_cand: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    scheme: LabelScheme = field(default_factory=lambda: scheme_named("three-level"))  # label names and colours
 
     @property
     def primary(self) -> str:
@@ -147,6 +149,8 @@ def _mean(values: Sequence[float]) -> float:
 
 def judge_spec_of(judge_id: str) -> str:
     """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini')."""
+    if judge_id.startswith("vote("):
+        return judge_id.rpartition("#")[0]
     provider, _, rest = judge_id.partition(":")
     return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"
 
@@ -187,7 +191,7 @@ def compare_runs(
     with (stages or SilentStages()).stage("judge missing", len(all_pairs)) as advance:
         outcome = judge_pairs(judge, store, all_pairs, progress=advance)
     pool = store.judgment_pool([g.hash for g in guidelines.values()], judge.judge_id)
-    qrels = {q.id: graded(pool.get(guidelines[q.id].hash, {})) for q in queries}
+    qrels = {q.id: graded(pool.get(guidelines[q.id].hash, {}), scheme_of(project.config)) for q in queries}
     ids = [q.id for q in queries]
     per_base = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in base_q[k].hits] for k in common}, ids)
     per_cand = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in cand_q[k].hits] for k in common}, ids)
@@ -225,4 +229,4 @@ def compare_runs(
     return Comparison(baseline, candidate, judge.judge_id, mcs, qcs, alpha, share(judged["base"]), share(judged["cand"]),
                       judged["base"][1] - judged["base"][0], judged["cand"][1] - judged["cand"][0], outcome.new,
                       outcome.cost_usd, len(base_q) - len(common), len(cand_q) - len(common),
-                      label_counts["base"], label_counts["cand"], reasons)
+                      label_counts["base"], label_counts["cand"], reasons, scheme_of(project.config))

@@ -15,7 +15,7 @@ except ModuleNotFoundError:  # Python 3.10
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from evalharness.errors import EvalHarnessError, register_secret
 
@@ -37,8 +37,11 @@ class StoreConfig(Strict):
 
 
 class PriceConfig(Strict):
+    """`[prices."MODEL"]`: USD per million tokens; overrides the built-in table (evalharness/llm/prices.py)."""
+
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
 
 
 class JudgeConfig(Strict):
@@ -55,6 +58,61 @@ class JudgeConfig(Strict):
     description_budget: int = Field(default=600, ge=0)
     image_max_side: int = Field(default=512, ge=32, le=4096)
     caption_model: str = ""
+    # Where the judgment's rationale goes in the structured answer: before the label (chain of thought), after, or none.
+    reasoning: Literal["before", "after", "none"] = "before"
+    # Few-shot examples (JSONL: query, product fields or doc_id, label, rationale); up to examples_per_label per label.
+    examples: str = ""
+    examples_per_label: int = Field(default=1, ge=0, le=10)
+    # Anthropic: structured output by a forced tool call or by JSON in the text.
+    structured: Literal["tool", "json"] = "tool"
+    # Ensembles: spec = "vote" takes these members (or write spec = "vote(a, b, c)"); samples > 1 = self-consistency.
+    ensemble: list[str] = Field(default_factory=list)
+    tie: str = "lowest"
+    samples: int = Field(default=1, ge=1, le=25)
+
+
+class CustomLabel(Strict):
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    gain: int = Field(ge=0)
+    definition: str = Field(min_length=1, max_length=300)
+    colour: str = Field(default="", pattern=r"^(#[0-9a-fA-F]{6})?$")
+    anchor: Literal["", "irrelevant", "substitute", "relevant"] = ""
+
+
+class LabelsConfig(Strict):
+    """`[labels]`: the label scheme (names, integer gains, definitions); see evalharness/labels/schemes.py."""
+
+    scheme: Literal["three-level", "esci", "graded-0-3", "binary", "custom"] = "three-level"
+    gains: dict[str, int] = Field(default_factory=dict)
+    custom: list[CustomLabel] = Field(default_factory=list)
+
+    @field_validator("gains", mode="before")
+    @classmethod
+    def _integer_gains(cls, value: Any) -> Any:
+        for name, gain in (value or {}).items():
+            if not isinstance(gain, int) or isinstance(gain, bool) or gain < 0:
+                raise ValueError(f"gain of {name!r} must be a non-negative integer (qrels are integers; nDCG is unchanged "
+                                 "by scaling, so write ESCI's 1/0.1/0.01/0 as 100/10/1/0)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LabelsConfig":
+        from evalharness.labels.schemes import BUILTIN
+
+        if self.scheme == "custom":
+            names = [c.name for c in self.custom]
+            if len(names) < 2 or len(set(names)) != len(names):
+                raise ValueError("scheme 'custom' needs at least two [[labels.custom]] entries with distinct names")
+            if self.gains:
+                raise ValueError("with scheme 'custom' put each gain in its [[labels.custom]] entry, not in gains")
+        else:
+            if self.custom:
+                raise ValueError(f"[[labels.custom]] entries need scheme = \"custom\" (scheme is {self.scheme!r})")
+            unknown = sorted(set(self.gains) - set(BUILTIN[self.scheme].names))
+            if unknown:
+                raise ValueError(f"gains name {', '.join(unknown)}, not labels of {self.scheme!r} "
+                                 f"({', '.join(BUILTIN[self.scheme].names)})")
+        return self
 
 
 class ImagesConfig(Strict):
@@ -139,12 +197,19 @@ class ProjectConfig(Strict):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     query_types: QueryTypesConfig = Field(default_factory=QueryTypesConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    _root: Path | None = PrivateAttr(default=None)
+
+    @property
+    def root(self) -> Path | None:
+        """The project folder this config was read from (None for a config built in code): project prompts live there."""
+        return self._root
 
 
 class TantivyConfig(Strict):
@@ -305,9 +370,9 @@ def load_model(path: Path, model: type[BaseModel], data: dict[str, Any] | None =
 def load_project_config(root: Path) -> ProjectConfig:
     """Read evalharness.toml from a project folder (defaults if the file is absent)."""
     path = root / "evalharness.toml"
-    if not path.exists():
-        return ProjectConfig()
-    return load_model(path, ProjectConfig)
+    config = load_model(path, ProjectConfig) if path.exists() else ProjectConfig()
+    config._root = root
+    return config
 
 
 def env_secret(var: str, purpose: str) -> str:

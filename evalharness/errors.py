@@ -21,7 +21,15 @@ class EvalHarnessError(Exception):
 
 
 class JudgeOutputError(Exception):
-    """The judge answered, but not with a usable label (malformed or refused)."""
+    """The judge answered, but not with a usable label (malformed or refused).
+
+    Calls that were answered were paid for: their tokens and cost ride on the exception, so the run's cost and the
+    --max-cost budget count them although no judgment is stored."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 class BudgetExceeded(Exception):

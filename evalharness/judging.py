@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
 from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.llm.retry import retry_delay
 from evalharness.models import Judgment
 from evalharness.store import Store
 
@@ -37,13 +37,6 @@ class JudgingOutcome:
 
 
 UNREACHABLE_ABORT = 5  # pairs that could not connect at all, with no success yet, before a run stops
-
-
-def retry_delay(exc: BaseException, attempt: int) -> float:
-    retry_after = getattr(exc, "retry_after", None)
-    if isinstance(retry_after, (int, float)) and retry_after >= 0:
-        return min(float(retry_after), 60.0) + random.uniform(0, 0.1)
-    return min(0.25 * (2 ** attempt), 20.0) * random.uniform(0.5, 1.5)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -76,6 +69,9 @@ async def _judge_all(
                     raise  # a wrong key or an unreachable provider stops the run; judgments made so far are stored
                 except JudgeOutputError as exc:
                     outcome.failures[pair.key] = describe_failure(exc)
+                    outcome.cost_usd += exc.cost_usd  # a malformed answer was still paid for
+                    outcome.input_tokens += exc.input_tokens
+                    outcome.output_tokens += exc.output_tokens
                     if progress:
                         progress(1)
                     return

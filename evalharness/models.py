@@ -7,8 +7,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-LABELS = ("irrelevant", "substitute", "relevant")
-GRADES = {"irrelevant": 0, "substitute": 1, "relevant": 2}
 IMPORTANCE = ("must", "should", "nice")
 
 
@@ -100,7 +98,3 @@ class Judgment:
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict, compare=False)  # votes, verdicts, image fallback, ...
-
-    @property
-    def grade(self) -> int:
-        return GRADES[self.label]

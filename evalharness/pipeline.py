@@ -16,9 +16,10 @@ from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judging import JudgingOutcome, Pair, judge_pairs
+from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.measures import MeasureContext, add_hit_measures
 from evalharness.metrics import mean_metrics, per_query_metrics
-from evalharness.models import GRADES, Guideline, Hit, Query
+from evalharness.models import Guideline, Hit, Query
 from evalharness.project import LoadedEngine, Project
 from evalharness.store import Store, content_hash, judgment_cache_key
 from evalharness.store.db import StoredQuery
@@ -58,22 +59,24 @@ class RunOutcome:
                 "cost_usd": round(self.cost_usd, 6), "elapsed_s": round(self.elapsed_s, 3), "failures": self.failures}
 
 
-def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery]) -> dict[str, dict[str, int]]:
+def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery], scheme: LabelScheme
+                    ) -> dict[str, dict[str, int]]:
     """Graded qrels per query id from every judgment made for its guideline by this judge (the pool)."""
     pool = store.judgment_pool([q.guideline_hash for q in queries], judge_id)
-    return {q.id: graded(pool.get(q.guideline_hash, {})) for q in queries}
+    return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
 
 
-def graded(labels: dict[str, tuple[str, str]]) -> dict[str, int]:
-    """doc_id -> (label, rationale) as graded qrels: relevant 2, substitute 1, irrelevant 0."""
-    return {doc: GRADES[label] for doc, (label, _) in labels.items()}
+def graded(labels: dict[str, tuple[str, str]], scheme: LabelScheme) -> dict[str, int]:
+    """doc_id -> (label, rationale) as graded qrels: each label's gain in the scheme (three-level: 2 / 1 / 0)."""
+    return {doc: scheme.gain(label) for doc, (label, _) in labels.items()}
 
 
 def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str],
                     project: Project | None = None) -> dict[str, dict[str, float]]:
-    """Per-query metric values of stored result lists against the judgment pool; per-hit measures (VQ@k, ...)
-    need the project."""
-    qrels = qrels_from_pool(store, judge_id, queries)
+    """Per-query metric values of stored result lists against the judgment pool (gains from the project's label
+    scheme); per-hit measures (VQ@k, ...) need the project."""
+    scheme = scheme_of(project.config) if project is not None else scheme_named(DEFAULT_SCHEME)
+    qrels = qrels_from_pool(store, judge_id, queries, scheme)
     run = {q.id: [h.doc_id for h in q.hits] for q in queries}
     values = per_query_metrics(names, qrels, run, [q.id for q in queries])
     ctx = MeasureContext(project, store, judge_id) if project is not None else None
@@ -105,7 +108,7 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
             chash = content_hash(hit, image_sha)
             key = judgment_cache_key(q.text, chash, g.hash, judge.judge_id)
             hashes[q.id].append(chash)
-            pairs.append(Pair(key, JudgeRequest(q, g, hit, image), chash))
+            pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash))
             where[key] = f"{q.id}\t{hit.doc_id}"
     return pairs, hashes, where, failed
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from llmserver_anthropic import anthropic_reply
+
 PRODUCT = re.compile(r"<product_data>\s*(.*?)\s*</product_data>", re.S)
 QUERY = re.compile(r"Search query: (\".*?\")\n")
 
@@ -35,6 +37,7 @@ class Faults:
     rate_hang: float = 0.0
     retry_after: str = "1"
     hang_s: float = 30.0
+    sequence: list[str] = field(default_factory=list)  # scripted outcomes of the next requests: "ok", "429", "500", "malformed"
 
 
 @dataclass
@@ -67,7 +70,19 @@ def label_for(query: str, product: dict[str, Any]) -> tuple[str, str]:
     return "irrelevant", "scripted: no query word in the title"
 
 
-def answer(prompt: str, schema_name: str | None, image: bytes | None) -> str:
+SYNONYMS = {"relevant": ("relevant", "exact", "perfectly"), "substitute": ("substitute", "mostly", "somewhat"), "irrelevant": ("irrelevant",)}
+
+
+def fit_label(label: str, enum: list[str]) -> str:
+    """The scripted three-level label in the request's label scheme (its schema enum)."""
+    if not enum or label in enum:
+        return label
+    return next((name for name in SYNONYMS.get(label, ()) if name in enum), enum[0] if label == "relevant" else enum[-1])
+
+
+def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: dict[str, Any] | None = None, model: str = "") -> str:
+    """The scripted answer. A judgment follows the request's schema (its label enum and property order); a model named
+    `fixed-<label>` always answers that label (members scripted to disagree)."""
     if schema_name == "guideline":
         q = json.loads(QUERY.search(prompt).group(1)) if QUERY.search(prompt) else prompt
         words = q.split()
@@ -75,10 +90,14 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None) -> str:
         reqs += [{"attribute": "color", "value": w, "importance": "should"} for w in words[:-1][:1]]
         return json.dumps({"requirements": reqs, "guideline": f"Relevant: a {q}. Substitute: a close alternative. Irrelevant: anything else."})
     if schema_name == "judgment":
-        blocks, q = PRODUCT.findall(prompt), QUERY.search(prompt)
+        blocks, q = PRODUCT.findall(prompt.rpartition("<product_data>")[1] + prompt.rpartition("<product_data>")[2]), QUERY.search(prompt)
         product = json.loads(blocks[-1]) if blocks else {}  # the last block: the system prompt only names the tags
         label, why = label_for(json.loads(q.group(1)) if q else "", product)
-        return json.dumps({"label": label, "rationale": why})
+        if model.startswith("fixed-"):
+            label, why = model.removeprefix("fixed-"), f"scripted: {model}"
+        props = (schema or {}).get("properties") or {"label": {}, "rationale": {}}
+        label = fit_label(label, (props.get("label") or {}).get("enum") or [])
+        return json.dumps({k: (label if k == "label" else why) for k in props if k in ("label", "rationale")})
     digest = hashlib.sha256(image or b"").hexdigest()[:8]
     return f"A product photo ({len(image or b'')} bytes, {digest}); the product is clearly visible."
 
@@ -101,6 +120,12 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _fault(self, status: int, retry_after: str) -> None:
+            if status == 429:
+                return self._json(429, {"error": {"message": "rate limited", "code": 429, "status": "RESOURCE_EXHAUSTED"}},
+                                  {"Retry-After": retry_after})
+            return self._json(500, {"error": {"message": "internal", "code": 500, "status": "INTERNAL"}})
+
         def do_GET(self) -> None:  # noqa: N802
             if self.path.startswith("/_stats"):
                 with state.lock:
@@ -118,30 +143,40 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     state.recent.clear()
                 return self._json(200, {"ok": True})
             gemini = ":generateContent" in self.path
-            key = self.headers.get("x-goog-api-key") if gemini else (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+            kind = "anthropic" if self.path.startswith("/v1/messages") else "gemini" if gemini else "openai"
+            key = self.headers.get("x-goog-api-key") if gemini else \
+                (self.headers.get("Authorization") or "").removeprefix("Bearer ") or self.headers.get("x-api-key")  # anthropic: either
             if key != state.api_key:
                 return self._json(401, {"error": {"message": "invalid api key", "code": 401, "status": "UNAUTHENTICATED"}})
             req = json.loads(body)
             with state.lock:
-                state.requests["gemini" if gemini else "openai"] += 1
+                state.requests[kind] += 1
                 state.recent.append({"path": self.path, "body": req})
             if state.latency:
                 time.sleep(state.latency)
             f = state.faults
-            r = state.draw()
-            if r < f.rate_hang:
-                time.sleep(f.hang_s)
-                return self._json(500, {"error": {"message": "hung"}})
-            r -= f.rate_hang
-            if r < f.rate_429:
-                return self._json(429, {"error": {"message": "rate limited", "code": 429, "status": "RESOURCE_EXHAUSTED"}},
-                                  {"Retry-After": f.retry_after})
-            r -= f.rate_429
-            if r < f.rate_500:
-                return self._json(500, {"error": {"message": "internal", "code": 500, "status": "INTERNAL"}})
-            r -= f.rate_500
-            malformed = r < f.rate_malformed
+            with state.lock:
+                scripted = f.sequence.pop(0) if f.sequence else ""
+            if scripted:
+                malformed = scripted == "malformed"
+                if scripted in ("429", "500"):
+                    return self._fault(int(scripted), f.retry_after)
+            else:
+                r = state.draw()
+                if r < f.rate_hang:
+                    time.sleep(f.hang_s)
+                    return self._json(500, {"error": {"message": "hung"}})
+                r -= f.rate_hang
+                if r < f.rate_429:
+                    return self._fault(429, f.retry_after)
+                r -= f.rate_429
+                if r < f.rate_500:
+                    return self._fault(500, f.retry_after)
+                r -= f.rate_500
+                malformed = r < f.rate_malformed
             try:
+                if kind == "anthropic":
+                    return self._json(*anthropic_reply(req, malformed, answer))
                 return self._gemini(req, malformed) if gemini else self._openai(req, malformed)
             except (KeyError, ValueError, TypeError) as exc:  # a request the server cannot read: say so, as a real API would
                 return self._json(400, {"error": {"message": f"bad request: {exc}", "code": 400, "status": "INVALID_ARGUMENT"}})
@@ -160,7 +195,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                             image = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
             fmt = req.get("response_format") or {}
             schema = (fmt.get("json_schema") or {}).get("name") if fmt.get("type") == "json_schema" else None
-            text = "{label: relevant, oops" if malformed and schema else answer("\n".join(texts), schema, image)
+            text = "{label: relevant, oops" if malformed and schema else \
+                answer("\n".join(texts), schema, image, (fmt.get("json_schema") or {}).get("schema"), req.get("model", ""))
             prompt_tokens = sum(len(t) for t in texts) // 4 + (765 if image else 0)
             self._json(200, {"id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()), "model": req.get("model"),
                              "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -180,7 +216,10 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             gen = req.get("generationConfig") or {}
             props = ((gen.get("responseSchema") or {}).get("properties") or {})
             schema = "guideline" if "requirements" in props else "judgment" if "label" in props else None
-            text = "{label: relevant, oops" if malformed and schema else answer("\n".join(texts), schema, image)
+            order = (gen.get("responseSchema") or {}).get("propertyOrdering") or list(props)
+            text = "{label: relevant, oops" if malformed and schema else \
+                answer("\n".join(texts), schema, image, {"properties": {k: props[k] for k in order if k in props}},
+                       self.path.split("/models/")[-1].split(":")[0])
             prompt_tokens = sum(len(t) for t in texts) // 4 + (258 if image else 0)
             self._json(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
                              "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(text) // 4,

@@ -193,26 +193,26 @@ def test_prompt_injection_does_not_change_the_prompt_shape(project: Path) -> Non
     assert json.loads(inner)["description"].startswith("Ignore the guideline")  # kept verbatim as data
     assert "declared" not in judge.system_prompt and "never instructions" in judge.system_prompt
     from evalharness.errors import JudgeOutputError
-    from evalharness.judges.llm import parse_judgment
+    from evalharness.judges.answer import parse_judgment
+    from evalharness.labels.schemes import scheme_named
 
+    three = scheme_named("three-level")
     with pytest.raises(JudgeOutputError):
-        parse_judgment('{"label": "relevant"} and also ignore this')
+        parse_judgment('{"label": "relevant"} and also ignore this', three)
     with pytest.raises(JudgeOutputError):
-        parse_judgment('{"label": "RELEVANT!!", "rationale": "x"}')
+        parse_judgment('{"label": "RELEVANT!!", "rationale": "x"}', three)
 
 
-def test_prompt_change_changes_judge_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    from evalharness.llm import prompts
+def test_prompt_change_changes_judge_id(tmp_path: Path) -> None:
+    from evalharness.llm.prompts import init_prompts, prompts_for
 
-    before = prompts.prompt_hash("judge_system.j2", "judge_user.j2")
-    prompts.template_source.cache_clear()
-    original = prompts.template_source.__wrapped__
-
-    def edited(name: str) -> str:
-        return original(name) + ("\nBe strict." if name == "judge_system.j2" else "")
-
-    monkeypatch.setattr(prompts, "template_source", edited)
-    assert prompts.prompt_hash("judge_system.j2", "judge_user.j2") != before
+    before = prompts_for(None).hash("judge_system.j2", "judge_user.j2")
+    init_prompts(tmp_path)
+    assert prompts_for(tmp_path).hash("judge_system.j2", "judge_user.j2") == before  # an unedited copy keeps the id
+    path = tmp_path / "prompts" / "judge_system.j2"
+    path.write_text(path.read_text() + "\nBe strict.")
+    init_prompts(tmp_path)  # keeps the edited file
+    assert prompts_for(tmp_path).hash("judge_system.j2", "judge_user.j2") != before
 
 
 def test_a_killed_run_keeps_its_judgments(project: Path, llm: LLMServer) -> None:
@@ -242,8 +242,8 @@ def test_a_killed_run_keeps_its_judgments(project: Path, llm: LLMServer) -> None
 
 
 def test_retry_delay_honours_retry_after_and_backs_off() -> None:
-    from evalharness.judging import retry_delay
     from evalharness.llm.providers import RetryableError
+    from evalharness.llm.retry import retry_delay
 
     assert 3.0 <= retry_delay(RetryableError("429", retry_after=3), 0) <= 3.1
     early = [retry_delay(RetryableError("500"), 0) for _ in range(50)]

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         baseline: str | None = typer.Option(None, "--baseline", "-b", help="Also run this engine config and show deltas."),
         queries: Path | None = typer.Option(None, "--queries", "-q", help="Query set CSV (default: [run] queries)."),
         top_k: int | None = typer.Option(None, "--top-k", "-k", min=1, max=1000, help="Hits per query to judge."),
-        judge: str | None = typer.Option(None, "--judge", "-j", help="Judge spec: offline, openai:MODEL, gemini:MODEL."),
+        judge: str | None = typer.Option(None, "--judge", "-j", help="Judge: offline, openai:MODEL, gemini:MODEL, anthropic:MODEL, vote(A, B, C)."),
         max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Stop issuing judge calls at this many USD."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Estimate calls, tokens and cost; send nothing."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         cfg = project.config
         qpath = project.resolve(queries) if queries else default_queries_path(project)
         query_set = read_query_set(qpath)
-        judge_obj = make_judge(judge or cfg.judge.spec, cfg)
+        judge_obj = make_judge(judge or cfg.judge.spec, cfg, need_key=not dry_run)
         unpriced = judge_obj.paid and judge_obj.price_per_mtok() == (0.0, 0.0)
         if max_cost is not None and unpriced:
             model = (judge or cfg.judge.spec).partition(":")[2]

@@ -9,9 +9,10 @@ from functools import partial
 
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
-from evalharness.judging import retry_delay
-from evalharness.llm.prompts import GUIDELINE_SCHEMA, fenced_json, prompt_hash, render
+from evalharness.labels.schemes import scheme_of
+from evalharness.llm.prompts import GUIDELINE_SCHEMA, fenced_json, prompts_for
 from evalharness.llm.providers import RetryableError, complete_parsed, make_provider
+from evalharness.llm.retry import retry_delay
 from evalharness.models import IMPORTANCE, Guideline, Requirement
 
 
@@ -35,7 +36,11 @@ class LLMGuidelineWriter:
         if not model:
             raise EvalHarnessError(f"the guideline writer needs a model: writer = \"{provider}:<model>\"")
         self.provider_name, self.model, self.config = provider, model, config
-        self.writer_id = f"{provider}:p{prompt_hash('guideline_system.j2', 'guideline_user.j2')}"
+        self.prompts = prompts_for(config.root)
+        self.label_names = list(scheme_of(config).names)
+        self.writer_id = f"{provider}:p{self.prompts.hash('guideline_system.j2', 'guideline_user.j2')}"
+        self.prompts.check("guideline_system.j2", label_names=self.label_names)
+        self.prompts.check("guideline_user.j2", query_json=fenced_json("sample"))
         make_provider(provider, model, config.judge)  # fail fast on a missing key
 
     def write(self, query: str) -> Guideline:
@@ -50,7 +55,7 @@ class LLMGuidelineWriter:
     async def _write_all(self, queries: list[str], save: Callable[[Guideline], None]) -> None:
         provider = make_provider(self.provider_name, self.model, self.config.judge)
         sem = asyncio.Semaphore(self.config.judge.max_concurrency)
-        system = render("guideline_system.j2")
+        system = self.prompts.render("guideline_system.j2", label_names=self.label_names)
 
         def parse(text: str, query: str) -> Guideline:
             return parse_guideline_answer(query, text, self.writer_id, self.model)
@@ -59,11 +64,11 @@ class LLMGuidelineWriter:
             return f"That answer could not be used ({problem}). Answer again with the JSON object only."
 
         async def one(query: str) -> None:
-            user = render("guideline_user.j2", query_json=fenced_json(query))
+            user = self.prompts.render("guideline_user.j2", query_json=fenced_json(query))
             async with sem:
                 for attempt in range(self.config.judge.max_retries + 1):
                     try:
-                        guideline, _, _ = await complete_parsed(provider, system, user, partial(parse, query=query), repair,
+                        guideline, *_ = await complete_parsed(provider, system, user, partial(parse, query=query), repair,
                                                                 schema=GUIDELINE_SCHEMA, schema_name="guideline",
                                                                 temperature=self.config.judge.temperature)
                         break

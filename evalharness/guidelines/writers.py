@@ -10,6 +10,7 @@ from evalharness.catalog import iter_products, resolve_catalog
 from evalharness.errors import EvalHarnessError
 from evalharness.guidelines.files import guideline_path, parse_guideline, write_guideline
 from evalharness.guidelines.offline import OfflineGuidelineWriter, Vocabulary
+from evalharness.llm.providers import PROVIDERS
 from evalharness.models import Guideline, Query
 from evalharness.project import Project
 
@@ -28,11 +29,11 @@ def make_writer(spec: str, project: Project) -> GuidelineWriter:
     if provider == "offline":
         catalog = resolve_catalog(project, project.config.guidelines.catalog)
         return OfflineGuidelineWriter(Vocabulary.from_products(iter_products(catalog)))
-    if provider in ("openai", "gemini"):
+    if provider in PROVIDERS:
         from evalharness.guidelines.llm import LLMGuidelineWriter
 
         return LLMGuidelineWriter(provider, model, project.config)
-    raise EvalHarnessError(f"unknown guideline writer '{spec}'; use offline, openai:<model> or gemini:<model>")
+    raise EvalHarnessError(f"unknown guideline writer '{spec}'; use offline, openai:<model>, gemini:<model> or anthropic:<model>")
 
 
 def ensure_guidelines(

@@ -21,6 +21,7 @@ class JudgeRequest:
     hit: Hit
     image: bytes | None = None
     image_mime: str = "image/jpeg"  # ImageLoader always re-encodes as JPEG
+    content_hash: str = ""  # of the fields and image the judge sees (store.content_hash); ensembles key members by it
 
 
 class Judge(ABC):
@@ -46,6 +47,14 @@ class Judge(ABC):
     def price_per_mtok(self) -> tuple[float, float]:
         return (0.0, 0.0)
 
+    def check_ready(self) -> None:
+        """Fail now (one line) if the judge cannot work, e.g. a missing API key; skipped by --dry-run."""
+
+    def sampled(self, sample: int) -> "Judge":
+        """The `sample`-th of n self-consistency samples, with a judge id of its own."""
+        raise EvalHarnessError(f"'{self.judge_id}' gives one answer per pair: self-consistency (n > 1) needs an LLM judge "
+                               "at a temperature above 0")
+
     async def aclose(self) -> None:
         """Release clients."""
 
@@ -70,11 +79,28 @@ def _load_builtin() -> None:
     import evalharness.judges.offline  # noqa: F401
 
 
-def make_judge(spec: str, config: ProjectConfig) -> Judge:
-    """Build a judge from a spec; unknown providers give a one-line error listing the known ones."""
+def make_judge(spec: str, config: ProjectConfig, *, need_key: bool = True) -> Judge:
+    """Build a judge from a spec ('offline', 'openai:MODEL', 'vote(a, b, c, tie=lowest)', 'vote(openai:m, n=5)');
+    unknown providers give a one-line error listing the known ones. `need_key=False` (--dry-run) builds a judge
+    that can estimate and name itself without an API key."""
     _load_builtin()
+    spec = spec.strip()
+    samples = config.judge.samples
+    if spec == "vote" or spec.startswith("vote(") or (samples > 1 and not spec.startswith("vote")):
+        from evalharness.judges.vote import make_vote_judge
+
+        judge = make_vote_judge(spec, config)
+    else:
+        judge = _make_single(spec, config)
+    if need_key:
+        judge.check_ready()
+    return judge
+
+
+def _make_single(spec: str, config: ProjectConfig) -> Judge:
     provider, _, model = spec.partition(":")
     factory = _REGISTRY.get(provider)
     if factory is None:
-        raise EvalHarnessError(f"unknown judge '{spec}'; use one of: {', '.join(sorted(_REGISTRY))} (e.g. offline, openai:gpt-4o-mini)")
+        raise EvalHarnessError(f"unknown judge '{spec}'; use one of: {', '.join(sorted(_REGISTRY))}, vote(...) "
+                               "(e.g. offline, openai:gpt-4o-mini, anthropic:claude-haiku-4-5)")
     return factory(model, config)

@@ -1,81 +1,106 @@
-"""LLM judges: `openai:<model>` and `gemini:<model>`, in text, image or caption mode.
+"""LLM judges: `openai:<model>`, `gemini:<model>` and `anthropic:<model>`, in text, image or caption mode.
 
-Prompt: the query's guideline, and the product as fenced JSON declared as data. Answer: structured
-output {label, rationale}, parsed strictly; one repair attempt, then the pair is failed (never
-cached, never counted as irrelevant). Usage and cost come from each response.
+Prompt: the project's templates (prompts/, else the package's), with the label scheme's names and definitions,
+the query, the guideline and the product as fenced JSON declared as data, and optional few-shot examples.
+Answer: structured output {rationale, label} (rationale first by default), parsed strictly; one repair attempt,
+then the pair is failed (never cached, never counted as irrelevant) — but the tokens it used are still counted.
+Usage and cost come from each response and the price table.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from evalharness.catalog import HIDDEN_ATTRIBUTES
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
+from evalharness.judges.answer import answer_shape, judgment_schema, parse_judgment
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
-from evalharness.llm.prompts import JUDGMENT_SCHEMA, fenced_json, prompt_hash, render
+from evalharness.judges.examples import load_examples
+from evalharness.labels.schemes import scheme_of
+from evalharness.llm.prices import FREE, price_of
+from evalharness.llm.prompts import fenced_json, prompts_for
 from evalharness.llm.providers import Provider, RetryableError, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
-from evalharness.models import LABELS, Judgment, canonical_json, sha256_hex
+from evalharness.models import Judgment, canonical_json, sha256_hex
 
 if TYPE_CHECKING:
     from evalharness.store import Store
 
 IMAGE_TOKENS = 765  # a 512 px image in OpenAI's tile accounting; used only for --dry-run estimates
-
-
-def parse_judgment(text: str) -> tuple[str, str]:
-    """Strictly parse {"label", "rationale"}; raise JudgeOutputError with what was wrong."""
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        raise JudgeOutputError("the answer is not JSON") from None
-    if not isinstance(data, dict):
-        raise JudgeOutputError("the answer is not a JSON object")
-    label = data.get("label")
-    rationale = data.get("rationale")
-    if label not in LABELS:
-        raise JudgeOutputError(f"label {str(label)[:40]!r} is not one of {', '.join(LABELS)}")
-    if not isinstance(rationale, str) or not rationale.strip():
-        raise JudgeOutputError("the rationale is missing")
-    return label, rationale.strip()
+OUTPUT_TOKENS = {"before": 60, "after": 60, "none": 12}  # --dry-run estimate of an answer's length
 
 
 class LLMJudge(Judge):
-    """A judge backed by a chat model through its official SDK."""
+    """A judge backed by a chat model through its official SDK. `sample` > 0 marks one of n self-consistency
+    samples: its own judge id, so each sample is cached on its own."""
 
     paid = True
 
-    def __init__(self, provider: str, model: str, config: ProjectConfig) -> None:
+    def __init__(self, provider: str, model: str, config: ProjectConfig, sample: int = 0) -> None:
+        if not model:
+            raise EvalHarnessError(f"the {provider} judge needs a model: --judge {provider}:<model>")
         cfg = config.judge
-        self.cfg = cfg
-        self.provider_name = provider
-        self.model = model
+        self.config, self.cfg = config, cfg
+        self.provider_name, self.model, self.sample = provider, model, sample
         self.mode = cfg.mode
         self.max_concurrency = cfg.max_concurrency
         self.caption_model = cfg.caption_model or model
-        price = config.prices.get(model)
-        self.price = (price.input_per_mtok, price.output_per_mtok) if price else (0.0, 0.0)
-        self.caption_price = (config.prices[self.caption_model].input_per_mtok, config.prices[self.caption_model].output_per_mtok) \
-            if self.caption_model in config.prices else (0.0, 0.0)
-        self.has_price = price is not None
+        self.scheme = scheme_of(config)
+        self.reasoning = cfg.reasoning
+        self.schema = judgment_schema(self.scheme, self.reasoning)
+        self.prompts = prompts_for(config.root)
+        self.examples = load_examples(config, self.scheme)
+        price = price_of(model, config)
+        self.price_table, self.has_price = price or FREE, price is not None
+        self.caption_price = price_of(self.caption_model, config) or FREE
         names = ["judge_system.j2", "judge_user.j2", "repair.j2"] + (["caption.j2"] if self.mode == "caption" else [])
-        parts = [provider, model, self.mode, f"p{prompt_hash(*names)}", f"t{cfg.temperature:g}", "esr3", f"d{cfg.description_budget}"]
+        parts = [provider, model, self.mode, f"p{self.prompts.hash(*names)}", f"t{cfg.temperature:g}", "esr3",
+                 f"d{cfg.description_budget}", f"ls={self.scheme.fingerprint}", f"r{self.reasoning[0]}"]
+        if self.examples is not None:
+            parts.append(f"x{self.examples.hash}")
         if self.mode == "image":
             parts.append(f"img{cfg.image_max_side}")
         if self.mode == "caption":
             parts.append(f"cap={self.caption_model}")
+        if sample:
+            parts.append(f"s{sample}")
         self.judge_id = ":".join(parts)
         self._provider: Provider | None = None
         self._caption_provider: Provider | None = None
         self._captions_in_flight: dict[str, asyncio.Future[tuple[str, int, int, float]]] = {}
         self.limiter = RateLimiter(cfg.requests_per_minute, cfg.tokens_per_minute)
         self.store: Store | None = None
-        self.system_prompt = render("judge_system.j2", mode=self.mode)
-        self.provider  # noqa: B018 - build the client now: a missing key fails before any work
+        self.shape = answer_shape(self.scheme, self.reasoning)
+        self.system_prompt = self.prompts.render("judge_system.j2", mode=self.mode, labels=self._labels(),
+                                                 reasoning=self.reasoning, answer_shape=self.shape,
+                                                 examples=self.examples is not None)
+        self._check_templates()
+
+    def _labels(self) -> list[dict[str, Any]]:
+        return [{"name": d.name, "definition": d.definition, "gain": d.gain} for d in self.scheme.labels]
+
+    def _check_templates(self) -> None:
+        """Render every template once with sample values: a broken project template fails before any call."""
+        sample = fenced_json("sample")
+        self.prompts.check("judge_user.j2", query_json=sample, guideline_json=sample, requirements_json=sample,
+                           product_json=sample, caption_json=sample if self.mode == "caption" else "",
+                           examples_json=sample if self.examples is not None else "")
+        self.prompts.check("repair.j2", problem="sample", answer_shape=self.shape, labels=self._labels())
+        if self.mode == "caption":
+            self.prompts.check("caption.j2", query_json=sample)
+
+    def check_ready(self) -> None:
+        """Build the client now: a missing key fails before any work (not needed for --dry-run)."""
+        self.provider  # noqa: B018
+
+    def sampled(self, sample: int) -> Judge:
+        if self.cfg.temperature <= 0:
+            raise EvalHarnessError("self-consistency (n > 1 samples) needs [judge] temperature above 0, e.g. 0.7; "
+                                   "at 0 every sample gives the same answer")
+        return LLMJudge(self.provider_name, self.model, self.config, sample)
 
     @property
     def provider(self) -> Provider:
@@ -87,7 +112,7 @@ class LLMJudge(Judge):
         self.store = store
 
     def price_per_mtok(self) -> tuple[float, float]:
-        return self.price
+        return (self.price_table.input, self.price_table.output) if self.has_price else (0.0, 0.0)
 
     # -- prompts ------------------------------------------------------------------------------
     def product_fields(self, request: JudgeRequest) -> dict[str, Any]:
@@ -103,19 +128,22 @@ class LLMJudge(Judge):
         return {k: v for k, v in fields.items() if v not in (None, "")}
 
     def user_prompt(self, request: JudgeRequest, caption: str | None = None) -> str:
+        """The user message: every piece of query, guideline, catalog and example text is fenced JSON."""
         g = request.guideline
         reqs = [{"attribute": r.attribute, "value": r.value, "importance": r.importance} for r in g.requirements]
-        return render("judge_user.j2", query_json=fenced_json(request.query.text), guideline_text=g.text,
-                      requirements_json=fenced_json(reqs), product_json=fenced_json(self.product_fields(request)),
-                      caption_json=fenced_json(caption) if caption is not None else "")
+        examples = [e.to_prompt() for e in self.examples.pick(request.hit)] if self.examples is not None else []
+        return self.prompts.render("judge_user.j2", query_json=fenced_json(request.query.text), guideline_json=fenced_json(g.text),
+                                   requirements_json=fenced_json(reqs), product_json=fenced_json(self.product_fields(request)),
+                                   caption_json=fenced_json(caption) if caption is not None else "",
+                                   examples_json=fenced_json(examples) if examples else "")
+
+    def repair_prompt(self, problem: str) -> str:
+        return self.prompts.render("repair.j2", problem=problem, answer_shape=self.shape, labels=self._labels())
 
     def estimate_tokens(self, request: JudgeRequest) -> tuple[int, int]:
         chars = len(self.system_prompt) + len(self.user_prompt(request, "" if self.mode == "caption" else None))
         image = IMAGE_TOKENS if self.mode in ("image", "caption") else 0
-        return chars // 4 + image + (IMAGE_TOKENS + 60 if self.mode == "caption" else 0), 60
-
-    def cost(self, reply_in: int, reply_out: int, price: tuple[float, float]) -> float:
-        return (reply_in * price[0] + reply_out * price[1]) / 1e6
+        return chars // 4 + image + (IMAGE_TOKENS + 60 if self.mode == "caption" else 0), OUTPUT_TOKENS[self.reasoning]
 
     # -- calls ---------------------------------------------------------------------------------
     async def _caption(self, request: JudgeRequest) -> tuple[str, int, int, float]:
@@ -123,7 +151,7 @@ class LLMJudge(Judge):
         if request.image is None:
             raise JudgeOutputError("caption mode needs the product image")
         key = sha256_hex(canonical_json({"image": sha256_hex(request.image), "query": request.query.text.casefold(),
-                                         "model": self.caption_model, "prompt": prompt_hash("caption.j2")}))
+                                         "model": self.caption_model, "prompt": self.prompts.hash("caption.j2")}))
         if self.store is not None:
             cached = self.store.get_caption(key)
             if cached is not None:
@@ -145,13 +173,15 @@ class LLMJudge(Judge):
                 make_provider(self.provider_name, self.caption_model, self.cfg)
         await self.limiter.acquire(IMAGE_TOKENS + 100)
         reply = await self._caption_provider.complete("You describe product images accurately and briefly.",
-                                                      render("caption.j2", query_json=fenced_json(request.query.text)),
+                                                      self.prompts.render("caption.j2", query_json=fenced_json(request.query.text)),
                                                       image=request.image, image_mime=request.image_mime,
                                                       temperature=self.cfg.temperature)
+        cost = self.caption_price.cost(reply.input_tokens, reply.output_tokens, reply.cached_tokens)
         caption = reply.text.strip()
         if not caption:
-            raise JudgeOutputError("the caption model returned no text")
-        cost = self.cost(reply.input_tokens, reply.output_tokens, self.caption_price)
+            exc = JudgeOutputError("the caption model returned no text")
+            exc.input_tokens, exc.output_tokens, exc.cost_usd = reply.input_tokens, reply.output_tokens, cost
+            raise exc
         if self.store is not None:
             self.store.put_caption(key, self.caption_model, caption, reply.input_tokens, reply.output_tokens, cost)
         return caption, reply.input_tokens, reply.output_tokens, cost
@@ -164,11 +194,17 @@ class LLMJudge(Judge):
         user = self.user_prompt(request, caption)
         image = request.image if self.mode == "image" else None
         await self.limiter.acquire((len(self.system_prompt) + len(user)) // 4 + (IMAGE_TOKENS if image else 0))
-        (label, rationale), tokens_in, tokens_out = await complete_parsed(
-            self.provider, self.system_prompt, user, parse_judgment, lambda problem: render("repair.j2", problem=problem),
-            schema=JUDGMENT_SCHEMA, schema_name="judgment", temperature=self.cfg.temperature, image=image,
-            image_mime=request.image_mime)
-        cost = caption_cost + self.cost(tokens_in, tokens_out, self.price)
+        try:
+            (label, rationale), tokens_in, tokens_out, cached = await complete_parsed(
+                self.provider, self.system_prompt, user, lambda text: parse_judgment(text, self.scheme, self.reasoning),
+                self.repair_prompt, schema=self.schema, schema_name="judgment", temperature=self.cfg.temperature,
+                image=image, image_mime=request.image_mime)
+        except JudgeOutputError as exc:  # paid for, unusable: the cost still reaches the run and the budget
+            exc.cost_usd = caption_cost + self.price_table.cost(exc.input_tokens, exc.output_tokens, exc.cached_tokens)
+            exc.input_tokens += caption_in
+            exc.output_tokens += caption_out
+            raise
+        cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
         return Judgment(label, rationale, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
                         (time.perf_counter() - started) * 1000)
 
@@ -183,11 +219,9 @@ class LLMJudge(Judge):
 
 def _factory(provider: str):
     def build(model: str, config: ProjectConfig) -> Judge:
-        if not model:
-            raise EvalHarnessError(f"the {provider} judge needs a model: --judge {provider}:<model>")
         return LLMJudge(provider, model, config)
     return build
 
 
-register_judge("openai")(_factory("openai"))
-register_judge("gemini")(_factory("gemini"))
+for _name in ("openai", "gemini", "anthropic"):
+    register_judge(_name)(_factory(_name))

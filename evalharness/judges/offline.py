@@ -12,6 +12,7 @@ import re
 
 from evalharness.config import ProjectConfig
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
+from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.models import Hit, Judgment, Requirement
 from evalharness.textnorm import normalize_query
 from evalharness.verdicts import verdict_entry
@@ -60,22 +61,28 @@ def check(req: Requirement, hit: Hit) -> tuple[bool, str]:
 
 
 class OfflineJudge(Judge):
-    """Rule-based judge for the embedded default; deterministic and free."""
+    """Rule-based judge for the embedded default; deterministic and free. It decides on three levels and answers
+    in the project's label scheme (`LabelScheme.from_three`)."""
 
     max_concurrency = 64
 
-    def __init__(self) -> None:
+    def __init__(self, scheme: LabelScheme | None = None) -> None:
+        self.scheme = scheme or scheme_named(DEFAULT_SCHEME)
         self.judge_id = f"offline:rules-v{RULES_VERSION}:text:esr3"
+        if self.scheme.fingerprint != scheme_named(DEFAULT_SCHEME).fingerprint:
+            self.judge_id += f":ls={self.scheme.fingerprint}"
+        self._to_scheme = {three: self.scheme.from_three(three) for three in ("irrelevant", "substitute", "relevant")}
 
     async def judge(self, request: JudgeRequest) -> Judgment:
         return self.judge_sync(request)
 
     def judge_sync(self, request: JudgeRequest) -> Judgment:
+        """The three-level decision, answered in the project's scheme, with each requirement's verdict."""
         reqs = request.guideline.requirements
         results = [(r, *check(r, request.hit)) for r in reqs]
         label, rationale = self._decide(results)
         verdicts = [verdict_entry(r, "met" if ok else "unknown" if got == "not stated" else "not met") for r, ok, got in results]
-        return Judgment(label, rationale, self.judge_id, details={"verdicts": verdicts})
+        return Judgment(self._to_scheme[label], rationale, self.judge_id, details={"verdicts": verdicts})
 
     @staticmethod
     def _decide(results: list[tuple[Requirement, bool, str]]) -> tuple[str, str]:
@@ -104,4 +111,4 @@ class OfflineJudge(Judge):
 
 @register_judge("offline")
 def _offline(model: str, config: ProjectConfig) -> Judge:
-    return OfflineJudge()
+    return OfflineJudge(scheme_of(config))

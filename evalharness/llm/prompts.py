@@ -1,25 +1,27 @@
-"""Prompt templates (jinja2 files in the package) and the fencing of untrusted text."""
+"""Prompt templates (jinja2) and the fencing of untrusted text.
+
+The package ships the templates in evalharness/judges/prompts/; `evalharness prompts init` copies them into the
+project's prompts/ folder, and a template there wins over the package's. The hash of the templates a judge uses
+is part of its judge id, so editing one re-judges exactly the pairs it shapes. Rendering is strict: an unknown
+variable is a one-line error naming the file, raised before any call (`Prompts.check`).
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from evalharness.errors import EvalHarnessError
 from evalharness.models import sha256_hex
 
-JUDGMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "label": {"type": "string", "enum": ["irrelevant", "substitute", "relevant"]},
-        "rationale": {"type": "string"},
-    },
-    "required": ["label", "rationale"],
-    "additionalProperties": False,
-}
+TEMPLATES = ("judge_system.j2", "judge_user.j2", "repair.j2", "caption.j2", "guideline_system.j2", "guideline_user.j2")
+PROJECT_DIR = "prompts"
+
 GUIDELINE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -36,23 +38,79 @@ GUIDELINE_SCHEMA: dict[str, Any] = {
 
 
 @cache
-def template_source(name: str) -> str:
+def package_source(name: str) -> str:
+    """A template as shipped in the package."""
     return resources.files("evalharness.judges").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
+class Prompts:
+    """The templates of one project: prompts/NAME in the project if present, else the package's."""
+
+    def __init__(self, project_dir: Path | None = None) -> None:
+        self.dir = project_dir
+        self._sources: dict[str, str] = {}
+        self.env = jinja2.Environment(loader=jinja2.FunctionLoader(self.source), undefined=jinja2.StrictUndefined,
+                                      autoescape=False, keep_trailing_newline=False)  # noqa: S701 - prompts, not HTML
+
+    def path(self, name: str) -> str:
+        """Where a template comes from, for messages."""
+        own = self.dir / name if self.dir is not None else None
+        return str(own) if own is not None and own.is_file() else f"the package's {name}"
+
+    def source(self, name: str) -> str:
+        if name not in self._sources:
+            own = self.dir / name if self.dir is not None else None
+            if own is not None and own.is_file():
+                try:
+                    self._sources[name] = own.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise EvalHarnessError(f"{own}: cannot read the prompt template ({type(exc).__name__}); save it as UTF-8 text") from None
+            else:
+                self._sources[name] = package_source(name)
+        return self._sources[name]
+
+    def render(self, name: str, **values: Any) -> str:
+        """Render strictly; an unknown variable or a syntax error is one line naming the file."""
+        try:
+            return self.env.get_template(name).render(**values).strip()
+        except jinja2.UndefinedError as exc:
+            raise EvalHarnessError(f"{self.path(name)}: {exc.message}; the variables it can use are: "
+                                   f"{', '.join(sorted(values))} (see `evalharness prompts init`)") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise EvalHarnessError(f"{self.path(name)}:{exc.lineno}: template syntax error: {exc.message}") from None
+
+    def check(self, name: str, **values: Any) -> None:
+        """Render once with sample values so that a broken template fails before any call is made."""
+        self.render(name, **values)
+
+    def hash(self, *names: str) -> str:
+        """Hash of the templates that shape an answer: part of the judge id."""
+        return sha256_hex("\x00".join(self.source(n) for n in names))[:12]
+
+
 @cache
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FunctionLoader(template_source), undefined=jinja2.StrictUndefined,
-                              autoescape=False, keep_trailing_newline=False)  # noqa: S701 - prompts, not HTML
+def _prompts_for(project_dir: Path | None) -> Prompts:
+    return Prompts(project_dir)
 
 
-def render(name: str, **values: Any) -> str:
-    return _env().get_template(name).render(**values).strip()
+def prompts_for(root: Path | None) -> Prompts:
+    """The prompts of a project root (its prompts/ folder), or the package's when root is None."""
+    return _prompts_for(root / PROJECT_DIR if root is not None else None)
 
 
-def prompt_hash(*names: str) -> str:
-    """Hash of the templates that shape an answer: part of the judge id, so editing a prompt re-judges exactly its pairs."""
-    return sha256_hex("\x00".join(template_source(n) for n in names))[:12]
+def init_prompts(root: Path, force: bool = False) -> list[Path]:
+    """Copy the package's templates into the project's prompts/ folder; existing files are kept unless force."""
+    target = root / PROJECT_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TEMPLATES:
+        path = target / name
+        if path.exists() and not force:
+            continue
+        path.write_text(package_source(name), encoding="utf-8")  # byte for byte: an unedited copy keeps the judge id
+        written.append(path)
+    _prompts_for.cache_clear()
+    return written
 
 
 def fenced_json(value: Any) -> str:

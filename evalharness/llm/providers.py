@@ -1,31 +1,41 @@
-"""Provider adapters over the official SDKs: openai (OpenAI and every OpenAI-compatible server) and google-genai.
+"""LLM providers through their official SDKs: openai (OpenAI and every OpenAI-compatible server), google-genai
+and anthropic.
 
-Each does one structured (or free-text) call and reports token usage; SDK-level retries are turned off
-so that the harness's own backoff (with Retry-After) is the only one.
+Each provider separates three steps so that live calls and batch files share one request shape:
+`build_request(...)` returns the wire-format request body (a JSON-able dict), `send(body)` sends it through the
+SDK, and `parse_response(data)` reads a wire-format response (text and token usage). SDK-level retries are
+off, so the harness's own backoff (with Retry-After) is the only one.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import os
+import asyncio
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, TypeVar
 
 from evalharness.config import JudgeConfig, env_secret
 from evalharness.errors import EvalHarnessError, JudgeOutputError
+from evalharness.llm.retry import retry_delay
 
-DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+PROVIDERS = {  # provider name -> "module:class", imported on first use (each SDK loads only when needed)
+    "openai": "evalharness.llm.openai_provider:OpenAIProvider",
+    "gemini": "evalharness.llm.gemini_provider:GeminiProvider",
+    "anthropic": "evalharness.llm.anthropic_provider:AnthropicProvider",
+}
 
 
 @dataclass(frozen=True)
 class LLMReply:
+    """A model's answer: its text (for a forced tool call, the tool input as JSON) and token usage."""
+
     text: str
     input_tokens: int
     output_tokens: int
+    cached_tokens: int = 0  # input tokens the provider served from its prompt cache (billed at the cached price)
 
 
 class RetryableError(Exception):
@@ -38,7 +48,8 @@ class RetryableError(Exception):
         self.unreachable = unreachable
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after_of(headers: Any) -> float | None:
+    """Seconds from a Retry-After header (None when absent or not a number)."""
     try:
         value = headers.get("retry-after") if headers is not None else None
         return float(value) if value is not None else None
@@ -60,162 +71,81 @@ class Provider(ABC):
         self.api_key = env_secret(var, f"the {self.name} judge")
 
     @abstractmethod
-    async def complete(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
-                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
-                       extra_user: str | None = None, previous: str | None = None) -> LLMReply:
-        """One call; raises RetryableError for transient failures."""
+    def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
+                      schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
+                      extra_user: str | None = None, previous: str | None = None) -> dict[str, Any]:
+        """The wire-format request body (what a batch file line carries). `extra_user`/`previous` add a repair turn."""
+
+    @abstractmethod
+    async def send(self, body: dict[str, Any]) -> LLMReply:
+        """Send one request body; raises RetryableError for transient failures."""
+
+    @abstractmethod
+    def parse_response(self, data: dict[str, Any]) -> LLMReply:
+        """Text and usage of a wire-format response body."""
+
+    async def complete(self, system: str, user: str, **kwargs: Any) -> LLMReply:
+        """build_request + send."""
+        return await self.send(self.build_request(system, user, **kwargs))
 
     async def aclose(self) -> None:
         """Release the HTTP client."""
 
 
-class OpenAIProvider(Provider):
-    """Chat Completions with `response_format` json_schema; base_url for vLLM, Ollama, llama.cpp, LM Studio, Azure."""
-
-    name = "openai"
-
-    def __init__(self, model: str, cfg: JudgeConfig) -> None:
-        super().__init__(model, cfg)
-        import openai
-
-        from evalharness.httpclient import module_of
-
-        self._openai = openai
-        limits = module_of(openai.DefaultAsyncHttpxClient).Limits(max_connections=max(64, cfg.max_concurrency * 2),
-                                                                  max_keepalive_connections=max(32, cfg.max_concurrency))
-        self.client = openai.AsyncOpenAI(api_key=self.api_key, base_url=cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None,
-                                         max_retries=0, timeout=cfg.timeout_s,
-                                         http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=cfg.timeout_s))
-
-    async def complete(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
-                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
-                       extra_user: str | None = None, previous: str | None = None) -> LLMReply:
-        openai = self._openai
-        content: Any = user
-        if image is not None:
-            url = f"data:{image_mime};base64,{base64.b64encode(image).decode()}"
-            content = [{"type": "text", "text": user}, {"type": "image_url", "image_url": {"url": url}}]
-        messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": content}]
-        if extra_user is not None:
-            messages += [{"role": "assistant", "content": previous or ""}, {"role": "user", "content": extra_user}]
-        kwargs: dict[str, Any] = {}
-        if schema is not None:
-            kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": schema_name, "strict": True, "schema": schema}}
-        try:
-            resp = await self.client.chat.completions.create(model=self.model, messages=messages, temperature=temperature, **kwargs)
-        except (openai.RateLimitError, openai.InternalServerError) as exc:
-            raise RetryableError(f"{exc.status_code} from the provider", _retry_after(exc.response.headers)) from None
-        except openai.APITimeoutError as exc:
-            raise RetryableError(type(exc).__name__) from None
-        except openai.APIConnectionError:
-            raise RetryableError(f"cannot connect to {self.client.base_url}", unreachable=True) from None
-        except openai.AuthenticationError:
-            raise EvalHarnessError("the OpenAI-compatible server rejected the API key; check the variable named by [judge] "
-                                   "api_key_env") from None
-        except openai.APIStatusError as exc:
-            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
-                raise RetryableError(f"{exc.status_code} from the provider", _retry_after(exc.response.headers)) from None
-            raise
-        choice = resp.choices[0] if resp.choices else None
-        text = (choice.message.content or "") if choice else ""
-        usage = resp.usage
-        return LLMReply(text, getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
-
-    async def aclose(self) -> None:
-        await self.client.close()
-
-
-def _gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Gemini's response_schema (an OpenAPI subset) has no additionalProperties."""
-    out = copy.deepcopy(schema)
-    stack = [out]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            node.pop("additionalProperties", None)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return out
-
-
-class GeminiProvider(Provider):
-    """google-genai generateContent with response_schema; inline image bytes."""
-
-    name = "gemini"
-
-    def __init__(self, model: str, cfg: JudgeConfig) -> None:
-        super().__init__(model, cfg)
-        from google import genai
-        from google.genai import types
-
-        self._types = types
-        options = types.HttpOptions(base_url=cfg.base_url or None, timeout=int(cfg.timeout_s * 1000),
-                                    retry_options=types.HttpRetryOptions(attempts=1))
-        self.client = genai.Client(api_key=self.api_key, http_options=options)
-
-    async def complete(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
-                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
-                       extra_user: str | None = None, previous: str | None = None) -> LLMReply:
-        from google.genai import errors
-
-        from evalharness.httpclient import CONNECT_ERRORS, TRANSPORT_ERRORS
-
-        types = self._types
-        parts = [types.Part.from_text(text=user)]
-        if image is not None:
-            parts.append(types.Part.from_bytes(data=image, mime_type=image_mime))
-        contents = [types.Content(role="user", parts=parts)]
-        if extra_user is not None:
-            contents += [types.Content(role="model", parts=[types.Part.from_text(text=previous or "")]),
-                         types.Content(role="user", parts=[types.Part.from_text(text=extra_user)])]
-        config = types.GenerateContentConfig(system_instruction=system, temperature=temperature,
-                                             response_mime_type="application/json" if schema else None,
-                                             response_schema=_gemini_schema(schema) if schema else None)
-        try:
-            resp = await self.client.aio.models.generate_content(model=self.model, contents=contents, config=config)
-        except errors.APIError as exc:
-            code = getattr(exc, "code", 0) or 0
-            if code in (408, 429) or code >= 500:
-                raise RetryableError(f"{code} from the provider", _retry_after(getattr(getattr(exc, "response", None), "headers", None))) from None
-            if code in (401, 403):
-                raise EvalHarnessError("Gemini rejected the API key; check the variable named by [judge] api_key_env") from None
-            raise
-        except TRANSPORT_ERRORS as exc:
-            raise RetryableError(type(exc).__name__, unreachable=isinstance(exc, CONNECT_ERRORS)) from None
-        usage = resp.usage_metadata
-        text = resp.text or ""
-        return LLMReply(text, getattr(usage, "prompt_token_count", 0) or 0, getattr(usage, "candidates_token_count", 0) or 0)
-
-    async def aclose(self) -> None:
-        await self.client.aio.aclose()
-
-
-PROVIDERS: dict[str, type[Provider]] = {"openai": OpenAIProvider, "gemini": GeminiProvider}
 T = TypeVar("T")
+
+
+async def _send_retrying(provider: Provider, body: dict[str, Any], retries: int) -> LLMReply:
+    """Send with backoff on transient errors (the repair call is retried like any call)."""
+    for attempt in range(retries + 1):
+        try:
+            return await provider.send(body)
+        except RetryableError as exc:
+            if attempt == retries:
+                raise
+            await asyncio.sleep(retry_delay(exc, attempt))
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 async def complete_parsed(provider: Provider, system: str, user: str, parse: Callable[[str], T], repair: Callable[[str], str], *,
                           schema: dict[str, Any], schema_name: str, temperature: float, image: bytes | None = None,
-                          image_mime: str = "image/jpeg") -> tuple[T, int, int]:
-    """One structured call parsed strictly; an unusable answer gets one repair turn (`repair(problem)`), then
-    JudgeOutputError. Returns (parsed, input tokens, output tokens) of both calls."""
-    ask = partial(provider.complete, system, user, image=image, image_mime=image_mime, schema=schema, schema_name=schema_name,
-                  temperature=temperature)
-    reply = await ask()
+                          image_mime: str = "image/jpeg", repair_retries: int | None = None) -> tuple[T, int, int, int]:
+    """One structured call parsed strictly; an unusable answer gets one repair turn (`repair(problem)`, retried on
+    transient errors), then JudgeOutputError carrying the tokens already paid for (`input_tokens`, `output_tokens`,
+    `cached_tokens`). Returns (parsed, input tokens, output tokens, cached input tokens) of both calls."""
+    kwargs: dict[str, Any] = {"image": image, "image_mime": image_mime, "schema": schema, "schema_name": schema_name,
+                              "temperature": temperature}
+    reply = await provider.send(provider.build_request(system, user, **kwargs))
     try:
-        return parse(reply.text), reply.input_tokens, reply.output_tokens
+        return parse(reply.text), reply.input_tokens, reply.output_tokens, reply.cached_tokens
     except JudgeOutputError as first:
+        paid = (reply.input_tokens, reply.output_tokens, reply.cached_tokens)
+        body = provider.build_request(system, user, extra_user=repair(str(first)), previous=reply.text[:2000], **kwargs)
+        retries = provider.cfg.max_retries if repair_retries is None else repair_retries
         try:
-            again = await ask(extra_user=repair(str(first)), previous=reply.text[:2000])
+            again = await _send_retrying(provider, body, retries)
         except RetryableError as exc:
-            raise JudgeOutputError(f"{first}; the repair call failed too ({exc})") from None
+            raise with_usage(JudgeOutputError(f"{first}; the repair call failed too ({exc})"), *paid) from None
+        paid = (paid[0] + again.input_tokens, paid[1] + again.output_tokens, paid[2] + again.cached_tokens)
         try:
             parsed = parse(again.text)
         except JudgeOutputError as second:
-            raise JudgeOutputError(f"unusable answer after one repair: {second}") from None
-        return parsed, reply.input_tokens + again.input_tokens, reply.output_tokens + again.output_tokens
+            raise with_usage(JudgeOutputError(f"unusable answer after one repair: {second}"), *paid) from None
+        return parsed, *paid
+
+
+def with_usage(exc: JudgeOutputError, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> JudgeOutputError:
+    """Attach the tokens of calls that were paid for but gave no usable answer (the judge adds their cost)."""
+    exc.input_tokens = input_tokens
+    exc.output_tokens = output_tokens
+    exc.cached_tokens = cached_tokens
+    return exc
+
+
+def provider_class(provider: str) -> type[Provider]:
+    module, _, cls = PROVIDERS[provider].partition(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
 
 def make_provider(provider: str, model: str, cfg: JudgeConfig) -> Provider:
-    return PROVIDERS[provider](model, cfg)
+    return provider_class(provider)(model, cfg)

@@ -20,9 +20,9 @@ from markupsafe import Markup, escape
 from PIL import Image, UnidentifiedImageError
 
 from evalharness.compare import Comparison, SideHit
+from evalharness.labels.schemes import UNJUDGED_COLOUR
 
 THUMB_SIDE = 64
-LABEL_COLORS = {"relevant": "#1e8e3e", "substitute": "#f29900", "irrelevant": "#d93025", "unjudged": "#9aa0a6"}
 
 
 def _env() -> Environment:
@@ -60,6 +60,7 @@ def _hit(h: SideHit) -> dict[str, Any]:
 def label_chart(c: Comparison) -> Markup:
     """Stacked horizontal bars of label shares per configuration, as inline SVG."""
     rows = [(c.baseline.engine_config, c.labels_base), (c.candidate.engine_config, c.labels_cand)]
+    colours = {d.name: d.colour for d in c.scheme.by_gain()} | {"unjudged": UNJUDGED_COLOUR}  # the label scheme's, best first
     width, bar_h, left = 720, 26, 150
     parts = [f'<svg class="chart" width="{width + left}" height="{len(rows) * (bar_h + 14) + 30}" role="img" '
              f'aria-label="label distribution">']
@@ -68,21 +69,21 @@ def label_chart(c: Comparison) -> Markup:
         y = i * (bar_h + 14) + 4
         parts.append(f'<text x="0" y="{y + bar_h * 0.68}">{escape(name)}</text>')
         x = float(left)
-        for label in ("relevant", "substitute", "irrelevant", "unjudged"):
+        for label in colours:
             n = counts.get(label, 0)
             w = width * n / total
             if w <= 0:
                 continue
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{LABEL_COLORS[label]}">'
-                         f'<title>{label}: {n} ({100 * n / total:.1f}%)</title></rect>')
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colours[label]}">'
+                         f'<title>{escape(label)}: {n} ({100 * n / total:.1f}%)</title></rect>')
             if w > 44:
                 parts.append(f'<text x="{x + 5:.1f}" y="{y + bar_h * 0.68}" fill="#fff">{100 * n / total:.0f}%</text>')
             x += w
     legend_y = len(rows) * (bar_h + 14) + 20
     lx = left
-    for label, colour in LABEL_COLORS.items():
+    for label, colour in colours.items():
         parts.append(f'<rect x="{lx}" y="{legend_y - 10}" width="11" height="11" fill="{colour}"></rect>'
-                     f'<text x="{lx + 15}" y="{legend_y}">{label}</text>')
+                     f'<text x="{lx + 15}" y="{legend_y}">{escape(label)}</text>')
         lx += 110
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -111,7 +112,7 @@ def render_html(c: Comparison) -> str:
         c=c, data_json=safe_json(data), script=Markup(script), script_hash=f"sha256-{digest}",
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=c.cost_usd + c.baseline.cost_usd + c.candidate.cost_usd,
         chart=label_chart(c), overlap=overlap, segments=sorted({q.segment for q in c.queries if q.segment}),
-        segments_table=c.segments(),
+        segments_table=c.segments(), label_colours=c.scheme.colours,
     )
 
 

@@ -133,7 +133,7 @@ def build_run_diagnostics(project: Project, store: Store, run: StoredRun, names:
     names = list(names or project.config.run.metrics)
     queries = store.run_queries(run.run_id)
     judge_id = run.judge_id
-    per_query = evaluate_stored(store, judge_id, queries, names)
+    per_query = evaluate_stored(store, judge_id, queries, names, project)
     hashes = [q.guideline_hash for q in queries]
     pool = store.judgment_pool(hashes, judge_id)
     verdicts = verdict_pool(store, hashes, judge_id)

@@ -1,0 +1,51 @@
+"""The judgment's structured answer: one function builds its JSON schema (the label scheme's enum, the rationale
+before or after the label), one parses an answer strictly against it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from evalharness.errors import JudgeOutputError
+from evalharness.labels.schemes import LabelScheme
+
+
+def judgment_schema(scheme: LabelScheme, reasoning: str = "before") -> dict[str, Any]:
+    """JSON schema of a judgment: {"rationale", "label"} in that order by default (reasoning first), or the label
+    first (`after`), or the label alone (`none`). Property order is the order models generate in."""
+    label = {"type": "string", "enum": list(scheme.names)}
+    rationale = {"type": "string"}
+    if reasoning == "none":
+        properties: dict[str, Any] = {"label": label}
+    elif reasoning == "after":
+        properties = {"label": label, "rationale": rationale}
+    else:
+        properties = {"rationale": rationale, "label": label}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def answer_shape(scheme: LabelScheme, reasoning: str = "before") -> str:
+    """The answer's shape in words, for the prompts (follows the schema's order)."""
+    label = '"label": ' + " | ".join(f'"{n}"' for n in scheme.names)
+    rationale = '"rationale": one or two sentences naming the requirement that decided'
+    parts = {"none": [label], "after": [label, rationale]}.get(reasoning, [rationale, label])
+    return "{" + ", ".join(parts) + "}"
+
+
+def parse_judgment(text: str, scheme: LabelScheme, reasoning: str = "before") -> tuple[str, str]:
+    """Strictly parse an answer into (label, rationale); raise JudgeOutputError saying what was wrong."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        raise JudgeOutputError("the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise JudgeOutputError("the answer is not a JSON object")
+    label = data.get("label")
+    if label not in scheme.names:
+        raise JudgeOutputError(f"label {str(label)[:40]!r} is not one of {', '.join(scheme.names)}")
+    if reasoning == "none":
+        return label, ""
+    rationale = data.get("rationale")
+    if not isinstance(rationale, str) or not rationale.strip():
+        raise JudgeOutputError("the rationale is missing")
+    return label, rationale.strip()

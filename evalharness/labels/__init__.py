@@ -1,0 +1,1 @@
+"""Labels: label schemes (names, gains, definitions), label sources and import/export formats."""

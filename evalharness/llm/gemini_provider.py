@@ -1,0 +1,102 @@
+"""Gemini generateContent (`responseSchema`, inline image bytes) through the official google-genai SDK."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+from evalharness.config import JudgeConfig
+from evalharness.errors import EvalHarnessError
+from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
+
+
+def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Gemini's response schema (an OpenAPI subset) has no additionalProperties; property order is explicit."""
+    out = copy.deepcopy(schema)
+    stack = [out]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            node.pop("additionalProperties", None)
+            if isinstance(node.get("properties"), dict) and "propertyOrdering" not in node:
+                node["propertyOrdering"] = list(node["properties"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return out
+
+
+class GeminiProvider(Provider):
+    """The request body is generateContent's REST form (what a batch line carries); `send` hands it to the SDK."""
+
+    name = "gemini"
+
+    def __init__(self, model: str, cfg: JudgeConfig) -> None:
+        super().__init__(model, cfg)
+        from google import genai
+        from google.genai import types
+
+        self._types = types
+        options = types.HttpOptions(base_url=cfg.base_url or None, timeout=int(cfg.timeout_s * 1000),
+                                    retry_options=types.HttpRetryOptions(attempts=1))
+        self.client = genai.Client(api_key=self.api_key, http_options=options)
+
+    def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
+                      schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
+                      extra_user: str | None = None, previous: str | None = None) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": user}]
+        if image is not None:
+            parts.append({"inlineData": {"mimeType": image_mime, "data": base64.b64encode(image).decode()}})
+        contents = [{"role": "user", "parts": parts}]
+        if extra_user is not None:
+            contents += [{"role": "model", "parts": [{"text": previous or ""}]}, {"role": "user", "parts": [{"text": extra_user}]}]
+        config: dict[str, Any] = {"temperature": temperature}
+        if schema is not None:
+            config.update(responseMimeType="application/json", responseSchema=gemini_schema(schema))
+        return {"model": self.model, "contents": contents, "systemInstruction": {"parts": [{"text": system}]},
+                "generationConfig": config}
+
+    def _sdk_args(self, body: dict[str, Any]) -> dict[str, Any]:
+        types = self._types
+        contents = []
+        for c in body["contents"]:
+            parts = [types.Part.from_bytes(data=base64.b64decode(p["inlineData"]["data"]), mime_type=p["inlineData"]["mimeType"])
+                     if "inlineData" in p else types.Part.from_text(text=p["text"]) for p in c["parts"]]
+            contents.append(types.Content(role=c["role"], parts=parts))
+        gen = body.get("generationConfig") or {}
+        system = "".join(p["text"] for p in (body.get("systemInstruction") or {}).get("parts", []))
+        config = types.GenerateContentConfig(system_instruction=system or None, temperature=gen.get("temperature"),
+                                             response_mime_type=gen.get("responseMimeType"), response_schema=gen.get("responseSchema"))
+        return {"model": body["model"], "contents": contents, "config": config}
+
+    async def send(self, body: dict[str, Any]) -> LLMReply:
+        from google.genai import errors
+
+        from evalharness.httpclient import CONNECT_ERRORS, TRANSPORT_ERRORS
+
+        try:
+            resp = await self.client.aio.models.generate_content(**self._sdk_args(body))
+        except errors.APIError as exc:
+            code = getattr(exc, "code", 0) or 0
+            if code in (408, 429) or code >= 500:
+                raise RetryableError(f"{code} from the provider", retry_after_of(getattr(getattr(exc, "response", None), "headers", None))) from None
+            if code in (401, 403):
+                raise EvalHarnessError("Gemini rejected the API key; check the variable named by [judge] api_key_env") from None
+            raise
+        except TRANSPORT_ERRORS as exc:
+            raise RetryableError(type(exc).__name__, unreachable=isinstance(exc, CONNECT_ERRORS)) from None
+        usage = resp.usage_metadata
+        return LLMReply(resp.text or "", getattr(usage, "prompt_token_count", 0) or 0, getattr(usage, "candidates_token_count", 0) or 0,
+                        getattr(usage, "cached_content_token_count", 0) or 0)
+
+    def parse_response(self, data: dict[str, Any]) -> LLMReply:
+        candidates = data.get("candidates") or []
+        parts = ((candidates[0].get("content") or {}).get("parts") or []) if candidates else []
+        text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+        usage = data.get("usageMetadata") or {}
+        return LLMReply(text, usage.get("promptTokenCount") or 0, usage.get("candidatesTokenCount") or 0,
+                        usage.get("cachedContentTokenCount") or 0)
+
+    async def aclose(self) -> None:
+        await self.client.aio.aclose()

@@ -1,0 +1,75 @@
+"""OpenAI Chat Completions (`response_format` json_schema) for OpenAI and every OpenAI-compatible server
+(vLLM, Ollama, llama.cpp, LM Studio, Azure) through the official openai SDK."""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+
+from evalharness.config import JudgeConfig
+from evalharness.errors import EvalHarnessError
+from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
+
+
+class OpenAIProvider(Provider):
+    """Chat Completions; images as data URLs; the raw wire response is read (no SDK model per call)."""
+
+    name = "openai"
+
+    def __init__(self, model: str, cfg: JudgeConfig) -> None:
+        super().__init__(model, cfg)
+        import openai
+
+        from evalharness.httpclient import module_of
+
+        self._openai = openai
+        limits = module_of(openai.DefaultAsyncHttpxClient).Limits(max_connections=max(64, cfg.max_concurrency * 2),
+                                                                  max_keepalive_connections=max(32, cfg.max_concurrency))
+        self.client = openai.AsyncOpenAI(api_key=self.api_key, base_url=cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                                         max_retries=0, timeout=cfg.timeout_s,
+                                         http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=cfg.timeout_s))
+
+    def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
+                      schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
+                      extra_user: str | None = None, previous: str | None = None) -> dict[str, Any]:
+        content: Any = user
+        if image is not None:
+            url = f"data:{image_mime};base64,{base64.b64encode(image).decode()}"
+            content = [{"type": "text", "text": user}, {"type": "image_url", "image_url": {"url": url}}]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        if extra_user is not None:
+            messages += [{"role": "assistant", "content": previous or ""}, {"role": "user", "content": extra_user}]
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature}
+        if schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": schema_name, "strict": True, "schema": schema}}
+        return body
+
+    async def send(self, body: dict[str, Any]) -> LLMReply:
+        openai = self._openai
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(**body)
+        except (openai.RateLimitError, openai.InternalServerError) as exc:
+            raise RetryableError(f"{exc.status_code} from the provider", retry_after_of(exc.response.headers)) from None
+        except openai.APITimeoutError as exc:
+            raise RetryableError(type(exc).__name__) from None
+        except openai.APIConnectionError:
+            raise RetryableError(f"cannot connect to {self.client.base_url}", unreachable=True) from None
+        except openai.AuthenticationError:
+            raise EvalHarnessError("the OpenAI-compatible server rejected the API key; check the variable named by [judge] "
+                                   "api_key_env") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+                raise RetryableError(f"{exc.status_code} from the provider", retry_after_of(exc.response.headers)) from None
+            raise
+        return self.parse_response(raw.http_response.json())
+
+    def parse_response(self, data: dict[str, Any]) -> LLMReply:
+        choices = data.get("choices") or []
+        text = ((choices[0].get("message") or {}).get("content") or "") if choices else ""
+        usage = data.get("usage") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        return LLMReply(text, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, cached)
+
+    async def aclose(self) -> None:
+        await self.client.close()
