@@ -160,6 +160,15 @@ class Store:
                                                     row.output_tokens, row.cost_usd, row.latency_ms, _as_dict(row.details))
         return found
 
+    def judged_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these cache keys have a stored judgment (keys only: nothing decoded)."""
+        found: set[str] = set()
+        col = judgments_t.c.cache_key
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                found.update(r[0] for r in conn.execute(select(col).where(col.in_(list(keys[start:start + 500])))))
+        return found
+
     def get_caption(self, key: str) -> str | None:
         """A cached image caption (caption mode), keyed by image hash + query + model + prompt."""
         with self.engine.connect() as conn:
