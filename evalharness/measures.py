@@ -80,6 +80,19 @@ class MeasureFamily:
     higher_is_better: bool = True
     arg: str = ""  # what the parenthesised argument means ("" = the family takes none)
     validate_arg: Callable[[str], str | None] | None = field(default=None, compare=False)  # returns a problem or None
+    # compute(per-hit values, measure, query info) for families that also read what the query asks for (see QueryHits)
+    query_compute: Callable[[Sequence[Any], HitMeasure, Any], float] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class QueryHits:
+    """What a provider may return for a query instead of a plain sequence: per-hit values plus query-level
+    information (AttrMatch needs the query's requirements, also when it has no hit). A family computes NaN
+    for a query outside its population (AttrMatch(color) for a query that names no colour); means and
+    paired tests then leave that query out."""
+
+    hits: Sequence[Any]
+    query: Any = None
 
 
 def _known(values: Sequence[Any]) -> list[float]:
@@ -114,6 +127,31 @@ def register_provider(name: str, provider: Provider | str) -> None:
     """Add a provider of per-hit values: a function or a lazy 'module:function' reference."""
     _PROVIDERS[name] = provider
 
+
+def _lazy(ref: str) -> Callable[..., Any]:
+    """A function imported from 'module:function' only when first called (config validation stays cheap)."""
+    def call(*args: Any) -> Any:
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)(*args)
+    return call
+
+
+def _needs_query(values: Sequence[Any], measure: HitMeasure) -> float:
+    raise EvalHarnessError(f"{measure} needs the query's requirements; its provider must return QueryHits")
+
+
+def _attribute_name(arg: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", arg) else "the argument is an attribute name such as color or brand"
+
+
+register_provider("verdicts", "evalharness.verdict_measures:verdicts_provider")
+register_family(MeasureFamily(
+    "AttrMatch", "verdicts", _needs_query, "share of the top k meeting the query's requirement on the attribute "
+    "(queries with such a requirement only)", arg="attribute", validate_arg=_attribute_name,
+    query_compute=_lazy("evalharness.verdict_measures:compute_attr_match")))
+register_family(MeasureFamily(
+    "ReqMet", "verdicts", _needs_query, "mean share of the query's must requirements met over the top k",
+    query_compute=_lazy("evalharness.verdict_measures:compute_req_met")))
 
 
 register_family(MeasureFamily("VQ", "image_scores", mean_known,
@@ -197,9 +235,14 @@ def hit_measure_values(names: Sequence[str], ctx: MeasureContext, queries: Seque
     for provider_name, measures in by_provider.items():
         values = _provider(provider_name)(ctx, queries, [m for _, m in measures])
         for q in queries:
-            per_hit = list(values.get(q.id, ()))
+            raw = values.get(q.id, ())
+            info = raw.query if isinstance(raw, QueryHits) else None
+            per_hit = list(raw.hits if isinstance(raw, QueryHits) else raw)
             for name, m in measures:
-                out[q.id][name] = float(_FAMILIES[m.family].compute(per_hit[: m.k], m))
+                family = _FAMILIES[m.family]
+                value = family.compute(per_hit[: m.k], m) if family.query_compute is None else \
+                    family.query_compute(per_hit[: m.k], m, info)
+                out[q.id][name] = float(value)
     return out
 
 

@@ -7,6 +7,7 @@ that ir-measures lacks (`VQ@10`, `LowQ@10`, ...) parse here too; evalharness.mea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from statistics import fmean
 from typing import Any
@@ -60,8 +61,13 @@ def per_query_metrics(
     return values
 
 
-def mean_metrics(per_query: Mapping[str, Mapping[str, float]], names: Sequence[str]) -> dict[str, float]:
-    """Mean of each metric over all queries (zero-hit queries included)."""
+def mean_metrics(per_query: Mapping[str, Mapping[str, float]], names: Sequence[str]) -> dict[str, float | None]:
+    """Mean of each metric over all queries (zero-hit queries included). A NaN marks a query outside a measure's
+    population (AttrMatch(color)@k of a query that names no colour) and is left out; None when no query is in it."""
     if not per_query:
         return {name: 0.0 for name in names}
-    return {name: fmean(v[name] for v in per_query.values()) for name in names}
+    out: dict[str, float | None] = {}
+    for name in names:
+        values = [v[name] for v in per_query.values() if not math.isnan(v[name])]
+        out[name] = fmean(values) if values else None
+    return out

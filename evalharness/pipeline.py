@@ -46,7 +46,7 @@ class RunOutcome:
     engine_config: str
     config_hash: str
     judge_id: str
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     per_query: dict[str, dict[str, float]]
     counts: dict[str, int]
     elapsed_s: float

@@ -12,6 +12,7 @@ requirements from the guidelines the store recorded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,3 +52,24 @@ def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any]
     reqs = guideline_requirements(store, hashes)
     per_hit = {q.id: [pool.get(q.guideline_hash, {}).get(h.doc_id) for h in q.hits] for q in queries}
     return per_hit, {q.id: reqs.get(q.guideline_hash, ()) for q in queries}
+
+
+def verdicts_provider(ctx: Any, queries: Sequence[Any], measures: Sequence[Any]) -> dict[str, Any]:
+    """The `verdicts` provider of the measure registry: each query's per-hit verdicts (from the judge of the
+    evaluation) with its guideline's requirements as query-level information."""
+    from evalharness.measures import QueryHits
+
+    per_hit, requirements = verdicts_per_hit(ctx.store, ctx.judge_id, queries)
+    return {qid: QueryHits(values, requirements[qid]) for qid, values in per_hit.items()}
+
+
+def compute_attr_match(per_hit: Sequence[Any], measure: Any, requirements: Sequence[Requirement]) -> float:
+    """AttrMatch(attribute)@k for the registry; NaN outside the population (no requirement on the attribute)."""
+    value = attr_match(per_hit, requirements, measure.arg, measure.k)
+    return math.nan if value is None else value
+
+
+def compute_req_met(per_hit: Sequence[Any], measure: Any, requirements: Sequence[Requirement]) -> float:
+    """ReqMet@k for the registry; NaN outside the population (no must requirement)."""
+    value = req_met(per_hit, requirements, measure.k)
+    return math.nan if value is None else value

@@ -95,4 +95,4 @@ def test_offline_judge_answers_in_the_scheme() -> None:
     esci = make_judge("offline", ProjectConfig.model_validate({"labels": {"scheme": "esci"}}))
     labels = [[j.judge_sync(JudgeRequest(Query("q", g.query), g, h)).label for h in hits] for j in (three, esci)]  # type: ignore[attr-defined]
     assert labels == [["relevant", "substitute", "irrelevant"], ["exact", "substitute", "irrelevant"]]
-    assert three.judge_id == "offline:rules-v3:text:esr3" and esci.judge_id != three.judge_id  # the scheme is in the id
+    assert three.judge_id == "offline:rules-v4:text:esr3" and esci.judge_id != three.judge_id  # the scheme is in the id

@@ -75,3 +75,46 @@ def test_attr_match_and_req_met_per_query() -> None:
 ])
 def test_query_types(query: str, reqs: list, n_hits: int, expected: str) -> None:
     assert classify(query, [Requirement(*r) for r in reqs], n_hits) == expected
+
+
+def test_attribute_metrics_in_a_run_survive_a_cached_rerun(project) -> None:
+    import json
+
+    from conftest import run_cli
+
+    from evalharness.project import Project
+    from evalharness.store import Store
+    from evalharness.store.verdicts import verdict_pool
+
+    toml = project / "evalharness.toml"
+    toml.write_text(toml.read_text().replace('"Judged@10"]', '"Judged@10", "AttrMatch(color)@10", "ReqMet@10"]'))
+    first = run_cli(project, "run", "-e", "v2", "--json")
+    assert first.returncode == 0, first.stderr
+    again = run_cli(project, "run", "-e", "v2", "--json")
+    assert again.returncode == 0, again.stderr
+    a, b = json.loads(first.stdout), json.loads(again.stdout)
+    assert b["counts"]["judged_new"] == 0 and b["counts"]["judged_cached"] == b["counts"]["hits"]
+    assert 0 < a["metrics"]["AttrMatch(color)@10"] < 1 and 0 < a["metrics"]["ReqMet@10"] <= 1
+    assert a["metrics"] == b["metrics"]
+    store = Store(Project(project).store_url())
+    try:
+        pool = verdict_pool(store, [q.guideline_hash for q in store.run_queries(b["run_id"])], b["judge_id"])
+    finally:
+        store.close()
+    entries = [v for docs in pool.values() for verdicts in docs.values() for v in verdicts]
+    assert entries and {v["verdict"] for v in entries} <= {"met", "not met", "unknown"}
+    assert {"product_type", "color"} <= {v["attribute"] for v in entries}
+
+
+def test_attribute_measure_names_parse_like_metrics() -> None:
+    from evalharness.errors import EvalHarnessError
+    from evalharness.measures import higher_is_better, parse_hit_measure
+    from evalharness.metrics import parse_measures
+
+    assert str(parse_hit_measure("AttrMatch(color)@10")) == "AttrMatch(color)@10"
+    assert str(parse_hit_measure("ReqMet@5")) == "ReqMet@5" and higher_is_better("ReqMet@5")
+    assert len(parse_measures(["nDCG@10", "AttrMatch(brand)@10", "ReqMet@10"])) == 3
+    for bad, fragment in (("AttrMatch@10", "needs an argument"), ("ReqMet(color)@10", "takes no argument"),
+                          ("AttrMatch(col or)@10", "attribute name")):
+        with pytest.raises(EvalHarnessError, match=fragment):
+            parse_measures([bad])

@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 def write_run_report(project: Project, store: Store, run_ref: str, html: Path) -> tuple[Path, RunDiagnostics]:
     """Build the diagnostics of a run (id or engine config name) and write its HTML report; used by `run --html` too."""
     from evalharness.compare import resolve_run
+    from evalharness.labels.schemes import scheme_of
     from evalharness.report.run_diagnostics import build_run_diagnostics
     from evalharness.report.run_report import write_run_html
 
     diagnostics = build_run_diagnostics(project, store, resolve_run(store, run_ref))
-    return write_run_html(diagnostics, project.resolve(html)), diagnostics
+    return write_run_html(diagnostics, scheme_of(project.config), project.resolve(html)), diagnostics
 
 
 def diagnostics_table(d: RunDiagnostics) -> Table:

@@ -30,9 +30,10 @@ def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
         if base is None:
             table.add_row(name, fmt(value))
         else:
-            delta = value - base.metrics[name]
-            colour = "green" if delta > 0 else "red" if delta < 0 else "white"
-            table.add_row(name, fmt(base.metrics[name]), fmt(value), f"[{colour}]{signed(delta)}[/]")
+            before = base.metrics[name]
+            delta = None if value is None or before is None else value - before
+            colour = "green" if (delta or 0) > 0 else "red" if (delta or 0) < 0 else "white"
+            table.add_row(name, fmt(before), fmt(value), f"[{colour}]{signed(delta)}[/]")
     return table
 
 

@@ -7,6 +7,7 @@ per-segment tables, and the worst queries with their hits, requirements, verdict
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class RunDiagnostics:
 def summarize(name: str, values: Sequence[float | None], seed: int = 0) -> MetricSummary:
     """Mean and 95 % bootstrap CI (10,000 resamples, percentile) of the values that exist."""
     x = np.asarray([v for v in values if v is not None], dtype=float)
+    x = x[~np.isnan(x)]  # NaN: the query is outside the measure's population
     if x.size == 0:
         return MetricSummary(name, 0.0, 0.0, 0.0, 0)
     mean = float(x.mean())
@@ -116,10 +118,14 @@ def group_means(per_query: Mapping[str, Mapping[str, float | None]], groups: Map
         ids = [q for q, name in groups.items() if name == g]
         row: dict[str, Any] = {"group": g, "queries": len(ids), "traffic": sum(counts.get(q, 0) for q in ids)}
         for n in names:
-            vals = [per_query[q][n] for q in ids if per_query[q].get(n) is not None]
+            vals = [v for q in ids if (v := per_query[q].get(n)) is not None and not math.isnan(v)]
             row[n] = sum(vals) / len(vals) if vals else None  # type: ignore[arg-type]
         rows.append(row)
     return rows
+
+
+def _or_zero(value: float | None) -> float:
+    return 0.0 if value is None or math.isnan(value) else value
 
 
 def query_types(queries: Sequence[StoredQuery], requirements: Mapping[str, Sequence[Requirement]]) -> dict[str, str]:
@@ -149,7 +155,7 @@ def build_run_diagnostics(project: Project, store: Store, run: StoredRun, names:
     types = query_types(queries, requirements)
     counts = {q.id: q.count for q in queries}
     primary = names[0]
-    worst_ids = sorted(queries, key=lambda q: (per_query[q.id].get(primary) or 0.0, -q.count))[:n_worst]
+    worst_ids = sorted(queries, key=lambda q: (_or_zero(per_query[q.id].get(primary)), -q.count))[:n_worst]
     worst = []
     for q in worst_ids:
         judged = pool.get(q.guideline_hash, {})
