@@ -220,16 +220,15 @@ def test_prices_table_and_overrides() -> None:
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini", "anthropic"])
-def test_429_carries_retry_after_and_is_retried(project: Path, llm: LLMServer, provider: str) -> None:
+def test_429_carries_retry_after_and_is_retried(project: Path, llm: LLMServer, provider: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
     from evalharness.config import JudgeConfig
     from evalharness.llm.providers import RetryableError, make_provider
 
     base = f"{llm.url}/v1" if provider == "openai" else llm.url
-    import os
-
-    os.environ["EH_LLM_KEY"] = KEY
+    monkeypatch.setenv("EH_LLM_KEY", KEY)  # not os.environ: a leaked key would satisfy later missing-key tests
     p = make_provider(provider, "m", JudgeConfig(api_key_env="EH_LLM_KEY", base_url=base, timeout_s=5))
     llm.configure(faults=Faults(sequence=["429"], retry_after="7"))
 
