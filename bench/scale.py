@@ -180,7 +180,7 @@ def cached_rerun(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
 
 
 # -- (c) concurrent runners on PostgreSQL --------------------------------------------------------------
-def start_postgres(tmp: Path) -> tuple[list[str], Path, str] | None:
+def start_postgres() -> tuple[list[str], Path, str] | None:
     def find(name: str) -> str | None:
         found = shutil.which(name)
         candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
@@ -189,8 +189,7 @@ def start_postgres(tmp: Path) -> tuple[list[str], Path, str] | None:
     initdb, pg_ctl = find("initdb"), find("pg_ctl")
     if not initdb or not pg_ctl:
         return None
-    data = tmp / "pg"
-    data.mkdir()
+    data = Path(tempfile.mkdtemp(prefix="evalharness-bench-pg-"))  # its own folder: the postgres user must reach it
     prefix: list[str] = []
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
@@ -208,10 +207,10 @@ def runners(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
     from evalharness.sample import ensure_demo_catalog
     from evalharness.store import Store
 
-    started = start_postgres(tmp)
+    started = start_postgres()
     if started is None:
         return {"skipped": "PostgreSQL server binaries not installed (apt-get install postgresql)"}
-    pg_ctl, _, url = started
+    pg_ctl, pg_data, url = started
     proc, llm_url = start_llm_server(0.2)
     try:
         demo = ensure_demo_catalog(cache)
@@ -238,6 +237,7 @@ def runners(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
         proc.stdin.close()
         proc.wait(timeout=30)
         subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(pg_data, ignore_errors=True)
     return {"runners": args.runners, "pairs_per_runner": counts[0].get("hits"), "distinct_pairs_judged": distinct,
             "paid_calls": paid, "exit_codes": codes, "wall_s": round(wall, 1), "per_runner": counts,
             "target": "paid_calls == distinct_pairs_judged"}
