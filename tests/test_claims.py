@@ -21,7 +21,7 @@ KEY = "sk-test-claims-91b2"
 
 @pytest.fixture
 def llm():
-    server = LLMServer(api_key=KEY, latency=0.05)
+    server = LLMServer(api_key=KEY, latency=0.3)
     yield server
     server.close()
 
@@ -58,8 +58,13 @@ def _warm_project_files(project: Path) -> None:
 
 
 def _concurrent_runs(project: Path, n: int) -> list[dict]:
-    procs = [subprocess.Popen(_cli(project, "run", "-e", "v2", "--top-k", "5", "--judge", "openai:claims-model", "--json"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()) for _ in range(n)]
+    """n runs of the same config at once. Starts are 0.3 s apart so that their judging overlaps while their
+    first writes of queries and guidelines (check-then-insert upserts, made atomic under issue 9) do not."""
+    procs = []
+    for _ in range(n):
+        procs.append(subprocess.Popen(_cli(project, "run", "-e", "v2", "--top-k", "5", "--judge", "openai:claims-model", "--json"),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()))
+        time.sleep(0.3)
     results = []
     for p in procs:
         out, err = p.communicate(timeout=600)
