@@ -184,7 +184,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics, project)
     metrics = mean_metrics(per_query, req.metrics)
     n_hits = sum(len(h) for h in hits.values())
-    unjudged = sum(1 for p in pairs if p.key not in outcome.judgments) + len(failures)
+    unjudged = outcome.unjudged + len(failures)
     for key, reason in outcome.failures.items():
         qid, doc_id = where[key].split("\t")
         failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})

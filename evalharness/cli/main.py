@@ -55,6 +55,7 @@ def _register() -> None:
         report,
         run,
         runs,
+        store,
     )
 
     for module in (init, run, index, compare, runs, report, disagreements, rate):
@@ -67,6 +68,7 @@ def _register() -> None:
 
     app.add_typer(images.app, name="images", help="Image quality 1-5 with reasons, and agreement with people.")
     app.add_typer(guidelines.app, name="guidelines", help="Rewrite per-query guidelines on request.")
+    app.add_typer(store.app, name="store", help="Maintain the store (schema upgrades).")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -1,14 +1,14 @@
 """SQLAlchemy tables and the Store that reads and writes them.
 
-SQLite (WAL) by default, any SQLAlchemy URL accepted (PostgreSQL for teams). Judgments
-are committed one by one as they arrive so a killed run keeps what it paid for.
+SQLite (WAL) by default, any SQLAlchemy URL accepted (PostgreSQL for teams). Alembic owns
+the schema (store/schema.py, store/migrations/); judgments are written in small groups by one writer
+(store/writer.py) so a killed run keeps what it paid for.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,20 +27,19 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import (
     ArgumentError,
-    IntegrityError,
     NoSuchModuleError,
     OperationalError,
-    ProgrammingError,
     SQLAlchemyError,
 )
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
+from evalharness.store.schema import ensure_current
+from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
     captions_t,
     guidelines_t,
     judgments_t,
-    load_all_tables,
     queries_t,
     run_queries_t,
     run_results_t,
@@ -128,22 +127,6 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
             conn.execute(update(table).where(*where).values({c: row[c] for c in overwrite}))
 
 
-def create_schema(engine: Engine, attempts: int = 5) -> None:
-    """Create missing tables; a concurrent process creating them at the same moment is not an error.
-
-    `create_all` checks, then creates: two first runs can both see a table missing and one CREATE fails
-    with "already exists". Checking again then finds it, so the race is retried a few times."""
-    for attempt in range(attempts):
-        try:
-            load_all_tables().create_all(engine)
-            return
-        except (OperationalError, ProgrammingError, IntegrityError) as exc:
-            text = str(getattr(exc, "orig", exc)).lower()
-            if attempt == attempts - 1 or not ("already exists" in text or "duplicate" in text):
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
 def _read_only_error(ctx: Any) -> Exception | None:
     """A write refused because the store is read-only becomes one line naming the store and the fix."""
     text = str(ctx.original_exception).lower()
@@ -177,8 +160,12 @@ def _safe_url(url: str) -> str:
 class Store:
     """Reads and writes the evalharness tables through one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = False) -> None:
+        """Open the store; an empty one is created at the newest schema. A store at an older schema revision is
+        refused with a one-line error, unless `upgrade` (the `store upgrade` command): then it is migrated in place
+        and `schema_change` holds (revision before, revision after)."""
         self.url = url
+        self.schema_change: tuple[str | None, str] | None = None
         try:
             file = sqlite_file(url)
             if file is not None:
@@ -187,7 +174,10 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "handle_error", _read_only_error)
-            create_schema(self.engine)
+            if upgrade:
+                self.schema_change = upgrade_schema(self.engine)
+            else:
+                ensure_current(self.engine, _safe_url(url))
         except EvalHarnessError:
             raise
         except (ArgumentError, NoSuchModuleError) as exc:
@@ -223,6 +213,15 @@ class Store:
                 for row in conn.execute(select(judgments_t).where(cols.cache_key.in_(chunk))):
                     found[row.cache_key] = Judgment(row.label, row.rationale, row.judge_id, row.input_tokens,
                                                     row.output_tokens, row.cost_usd, row.latency_ms, _as_dict(row.details))
+        return found
+
+    def judged_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these cache keys have a stored judgment (keys only: nothing decoded)."""
+        found: set[str] = set()
+        col = judgments_t.c.cache_key
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                found.update(r[0] for r in conn.execute(select(col).where(col.in_(list(keys[start:start + 500])))))
         return found
 
     def get_caption(self, key: str) -> str | None:
