@@ -74,6 +74,10 @@ def register(app: typer.Typer) -> None:
         )
         from evalharness.store import Store
 
+        if labels:
+            from evalharness.labels.sources import check_spec
+
+            check_spec(labels)  # a bad --labels fails before searching and judging
         project = Project(ctx.obj["project"])
         cfg = project.config
         qpath = project.resolve(queries) if queries else default_queries_path(project)

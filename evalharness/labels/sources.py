@@ -52,6 +52,15 @@ def split_specs(spec: str) -> list[str]:
     return parts
 
 
+def check_spec(spec: str) -> list[str]:
+    """Parse a --labels spec and check its human sources' names before any work is done."""
+    parts = split_specs(spec)
+    for part in parts:
+        if is_human(part):
+            check_source(part)
+    return parts
+
+
 def is_human(spec: str) -> bool:
     return spec.startswith(HUMAN_PREFIX)
 
