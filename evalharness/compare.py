@@ -104,7 +104,7 @@ def holm_family(metric: str, exclude: Sequence[str]) -> bool:
 def compare_runs(
     project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
     metrics: Sequence[str], *, alpha: float = 0.05, weight: str = "none", holm_exclude: Sequence[str] = DEFAULT_HOLM_EXCLUDE,
-    stages: object | None = None, seed: int = 0, for_report: bool = True,
+    stages: object | None = None, seed: int = 0, for_report: bool = True, labels: str | None = None,
 ) -> Comparison:
     """Judge what is missing, score every run against the shared judgment pool and test each candidate."""
     from evalharness.guidelines.cached import load_guidelines
@@ -135,6 +135,10 @@ def compare_runs(
     ids = [q.id for q in queries]
     scheme = scheme_of(project.config)
     qrels = {q.id: graded(pool.labels.get(g, {}), scheme) for q, g in zip(queries, ghash)}
+    if labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
+        from evalharness.labels.sources import qrels_for_queries
+
+        qrels = qrels_for_queries(project.config, store, labels, queries, ghash)
     sides = []
     for run, name, side_q, out in zip(runs, _side_names(runs), aligned, left_out):
         doc_ids = [q.doc_ids for q in side_q]

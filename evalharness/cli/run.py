@@ -86,6 +86,10 @@ def register(app: typer.Typer) -> None:
         )
         from evalharness.store import Store
 
+        if labels:
+            from evalharness.labels.sources import check_spec
+
+            check_spec(labels)  # a bad --labels fails before searching and judging
         project = Project.at(ctx)
         cfg = project.config
         qpath = project.resolve(queries) if queries else default_queries_path(project)
