@@ -70,6 +70,22 @@ def label_for(query: str, product: dict[str, Any]) -> tuple[str, str]:
     return "irrelevant", "scripted: no query word in the title"
 
 
+REQUIREMENTS = re.compile(r"Requirements: (\[.*?\])\n")
+
+
+def verdicts_for(prompt: str, product: dict[str, Any]) -> list[dict[str, str]]:
+    """Scripted per-requirement verdicts: the value in the product's field (or title) -> met, another value stated
+    -> not met, nothing stated -> unknown."""
+    found = REQUIREMENTS.search(prompt)
+    out = []
+    for r in json.loads(found.group(1)) if found else []:
+        have = str(product.get(r["attribute"]) or (product.get("attributes") or {}).get(r["attribute"]) or "").lower()
+        value = str(r["value"]).lower()
+        verdict = "met" if value in have or value in str(product.get("title", "")).lower() else "not met" if have else "unknown"
+        out.append({"attribute": r["attribute"], "value": r["value"], "verdict": verdict})
+    return out
+
+
 SYNONYMS = {"relevant": ("relevant", "exact", "perfectly"), "substitute": ("substitute", "mostly", "somewhat"), "irrelevant": ("irrelevant",)}
 
 
@@ -97,7 +113,8 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
             label, why = model.removeprefix("fixed-"), f"scripted: {model}"
         props = (schema or {}).get("properties") or {"label": {}, "rationale": {}}
         label = fit_label(label, (props.get("label") or {}).get("enum") or [])
-        return json.dumps({k: (label if k == "label" else why) for k in props if k in ("label", "rationale")})
+        values = {"label": label, "rationale": why, "requirement_verdicts": verdicts_for(prompt, product)}
+        return json.dumps({k: values[k] for k in props if k in values})
     digest = hashlib.sha256(image or b"").hexdigest()[:8]
     return f"A product photo ({len(image or b'')} bytes, {digest}); the product is clearly visible."
 
