@@ -100,6 +100,7 @@ async def _judge_all(
                 progress(1)
 
     try:
+        await judge.preflight()  # key and model checked once, before the fan-out
         await asyncio.gather(*(one(p) for p in pairs))
     finally:
         await judge.aclose()

@@ -69,6 +69,7 @@ class LLMJudge(Judge):
             parts.append(f"s{sample}")
         self.judge_id = ":".join(parts)
         self._provider: Provider | None = None
+        self._preflight_done = False
         self._caption_provider: Provider | None = None
         self._captions_in_flight: dict[str, asyncio.Future[tuple[str, int, int, float]]] = {}
         self.limiter = RateLimiter(cfg.requests_per_minute, cfg.tokens_per_minute)
@@ -208,6 +209,14 @@ class LLMJudge(Judge):
         cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
         return Judgment(label, rationale, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
                         (time.perf_counter() - started) * 1000, {"verdicts": verdicts})
+
+    async def preflight(self) -> None:
+        """One check of key and model before the first judgment request (the caption model too, when another)."""
+        if not self._preflight_done:
+            await self.provider.preflight()
+            if self.mode == "caption" and self.caption_model != self.model:
+                await make_provider(self.provider_name, self.caption_model, self.cfg).preflight()
+            self._preflight_done = True
 
     def should_retry(self, exc: BaseException) -> bool:
         return isinstance(exc, RetryableError)
