@@ -1,232 +1,246 @@
-"""Compare two stored runs: paired statistics per metric, per-query deltas, list overlap, judged coverage.
+"""Compare stored runs: N candidates against one baseline, paired statistics per candidate x metric.
 
-Only pairs never judged before are sent to the judge; hits that still lack a judgment are
-counted as unjudged and shown, never silently scored.
+Works from what the store already knows: each run's ranked doc ids and content hashes, and one pass
+over the judgment pool of the compared guidelines, which also says which (guideline, content) pairs
+were never judged. Only those are decoded, built into pairs and sent to the judge; hits that still lack
+a judgment are counted as unjudged and shown, never silently scored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass
 
+import numpy as np
+
+from evalharness.comparison import ComparedQuery, Comparison, MetricRow, Side
 from evalharness.errors import EvalHarnessError
-from evalharness.guidelines.writers import ensure_guidelines
-from evalharness.images import ImageLoader
 from evalharness.judges.base import Judge
-from evalharness.judging import judge_pairs
-from evalharness.labels.schemes import LabelScheme, scheme_named, scheme_of
-from evalharness.measures import MeasureContext, add_hit_measures
-from evalharness.metrics import per_query_metrics
 from evalharness.models import Query
-from evalharness.pipeline import SilentStages, Stages, build_pairs, graded
 from evalharness.project import Project
-from evalharness.stats import PairedTest, holm, jaccard, paired_test, rbo
+from evalharness.stats import holm, paired_tests
 from evalharness.store import Store, StoredRun
-from evalharness.store.db import StoredQuery
-from evalharness.textnorm import normalize_query
+from evalharness.store.runread import RunLists, judgment_pool, newest_run, products_by_content, run_hits, run_lists
 
-SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
-
-
-@dataclass(frozen=True)
-class MetricComparison:
-    """One metric: paired test plus Holm-adjusted p-values across the compared metrics."""
-
-    metric: str
-    test: PairedTest
-    p_ttest_holm: float
-    p_randomization_holm: float
-    significant: bool
-
-    def to_json(self) -> dict[str, Any]:
-        t = self.test
-        return {"metric": self.metric, "baseline": t.mean_base, "candidate": t.mean_cand, "delta": t.delta,
-                "relative_delta": t.rel_delta, "ci95": [t.ci_low, t.ci_high], "p_ttest": t.p_ttest,
-                "p_randomization": t.p_randomization, "p_ttest_holm": self.p_ttest_holm,
-                "p_randomization_holm": self.p_randomization_holm, "significant": self.significant,
-                "wins": t.wins, "ties": t.ties, "losses": t.losses, "n": t.n}
-
-
-@dataclass
-class SideHit:
-    """A hit as shown in the report: its fields, label and rationale."""
-
-    doc_id: str
-    rank: int
-    title: str
-    image_url: str
-    label: str | None
-    rationale: str
-    brand: str = ""
-    color: str = ""
-    price: float | None = None
-
-
-@dataclass
-class QueryComparison:
-    """Per-query metric values on both sides and the two result lists."""
-
-    query_id: str
-    text: str
-    segment: str
-    count: int
-    base: dict[str, float]
-    cand: dict[str, float]
-    jaccard: float
-    rbo: float
-    base_hits: list[SideHit]
-    cand_hits: list[SideHit]
-
-    def delta(self, metric: str) -> float:
-        return self.cand[metric] - self.base[metric]
-
-
-@dataclass
-class Comparison:
-    """Everything a report, the gate and --json need."""
-
-    baseline: StoredRun
-    candidate: StoredRun
-    judge_id: str
-    metrics: list[MetricComparison]
-    queries: list[QueryComparison]
-    alpha: float
-    judged_base: float
-    judged_cand: float
-    unjudged_base: int
-    unjudged_cand: int
-    judged_new: int
-    cost_usd: float
-    only_in_base: int = 0
-    only_in_cand: int = 0
-    labels_base: dict[str, int] = field(default_factory=dict)
-    labels_cand: dict[str, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    scheme: LabelScheme = field(default_factory=lambda: scheme_named("three-level"))  # label names and colours
-
-    @property
-    def primary(self) -> str:
-        return self.metrics[0].metric
-
-    def segments(self) -> list[dict[str, Any]]:
-        """Per segment (head / torso / tail …): query count and each metric's means and delta."""
-        out = []
-        for seg in sorted({q.segment for q in self.queries if q.segment}, key=lambda s: (SEGMENT_ORDER.get(s, 9), s)):
-            qs = [q for q in self.queries if q.segment == seg]
-            row: dict[str, Any] = {"segment": seg, "queries": len(qs), "traffic": sum(q.count for q in qs)}
-            for m in self.metrics:
-                b, c = _mean([q.base[m.metric] for q in qs]), _mean([q.cand[m.metric] for q in qs])
-                row[m.metric] = {"baseline": b, "candidate": c, "delta": c - b}
-            out.append(row)
-        return out
-
-    def movers(self, n: int = 10) -> list[QueryComparison]:
-        """The queries whose primary metric moved most (either way)."""
-        return sorted(self.queries, key=lambda q: -abs(q.delta(self.primary)))[:n]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "baseline": {"run_id": self.baseline.run_id, "engine_config": self.baseline.engine_config,
-                         "config_hash": self.baseline.config_hash, "judged": self.judged_base,
-                         "unjudged_hits": self.unjudged_base, "labels": self.labels_base},
-            "candidate": {"run_id": self.candidate.run_id, "engine_config": self.candidate.engine_config,
-                          "config_hash": self.candidate.config_hash, "judged": self.judged_cand,
-                          "unjudged_hits": self.unjudged_cand, "labels": self.labels_cand},
-            "judge_id": self.judge_id, "alpha": self.alpha, "queries": len(self.queries),
-            "only_in_baseline": self.only_in_base, "only_in_candidate": self.only_in_cand,
-            "judged_new": self.judged_new, "cost_usd": self.cost_usd,
-            "metrics": [m.to_json() for m in self.metrics],
-            "overlap": {"jaccard": _mean([q.jaccard for q in self.queries]), "rbo": _mean([q.rbo for q in self.queries])},
-            "segments": self.segments(),
-            "movers": [{"query_id": q.query_id, "query": q.text, "delta": q.delta(self.primary)} for q in self.movers()],
-        }
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+CLEAN_STATUSES = ("finished",)
+DEFAULT_HOLM_EXCLUDE = ("Judged",)
 
 
 def judge_spec_of(judge_id: str) -> str:
     """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini')."""
-    if judge_id.startswith("vote("):
-        return judge_id.rpartition("#")[0]
     provider, _, rest = judge_id.partition(":")
     return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"
 
 
+def judge_mode_of(judge_id: str) -> str:
+    """The mode (text, image, caption) recorded in a judge id, or '' when it cannot be read."""
+    parts = judge_id.split(":")
+    return parts[2] if len(parts) > 2 and parts[2] in ("text", "image", "caption") else ""
+
+
 def resolve_run(store: Store, ref: str) -> StoredRun:
-    """A run id, or an engine config name meaning its latest finished run."""
-    run = store.get_run(ref) or store.latest_run(ref)
+    """A run id, or an engine config name meaning its newest run (whatever its status)."""
+    run = store.get_run(ref) or newest_run(store, ref)
     if run is None:
         raise EvalHarnessError(f"no stored run for '{ref}'; run `evalharness run --engine-config {ref}` first")
     return run
 
 
-def _side(stored: StoredQuery, labels: dict[str, tuple[str, str]]) -> list[SideHit]:
-    return [SideHit(h.doc_id, h.rank, h.title, h.image_url, *(labels.get(h.doc_id) or (None, "not judged")),
-                    brand=h.brand, color=h.color, price=h.price) for h in stored.hits]
+def check_clean(run: StoredRun, allow_partial: bool) -> None:
+    """Refuse a run that did not finish cleanly (partial, failed, interrupted, running) unless allowed."""
+    if run.status in CLEAN_STATUSES or allow_partial:
+        return
+    raise EvalHarnessError(f"run {run.run_id} is '{run.status}', not finished, so its results are incomplete; "
+                           f"run `evalharness run -e {run.engine_config}` again, or pass --allow-partial to compare it anyway")
+
+
+def match_queries(runs: Sequence[list[RunLists]]) -> tuple[list[int], list[list[RunLists]], list[int]]:
+    """Align every run's queries with the baseline's: by id, then by exact text (never by a normalized form).
+
+    Returns the baseline indices present in every run, each run's aligned queries, and per run how many
+    of its queries are left out.
+    """
+    base = runs[0]
+    mappings: list[dict[int, RunLists]] = [{i: q for i, q in enumerate(base)}]
+    for other in runs[1:]:
+        by_id = {q.id: q for q in other}
+        by_text: dict[str, list[RunLists]] = {}
+        for q in other:
+            by_text.setdefault(q.text, []).append(q)
+        used: set[str] = set()
+        mapping: dict[int, RunLists] = {}
+        for i, b in enumerate(base):
+            q = by_id.get(b.id)
+            if q is not None:
+                mapping[i] = q
+                used.add(q.id)
+        for i, b in enumerate(base):
+            if i not in mapping:
+                q = next((q for q in by_text.get(b.text, ()) if q.id not in used), None)
+                if q is not None:
+                    mapping[i] = q
+                    used.add(q.id)
+        mappings.append(mapping)
+    common = [i for i in range(len(base)) if all(i in m for m in mappings)]
+    aligned = [[m[i] for i in common] for m in mappings]
+    left_out = [len(r) - len(common) for r in runs]
+    return common, aligned, left_out
+
+
+def _side_names(runs: Sequence[StoredRun]) -> list[str]:
+    """Display names: the engine config, or the run id when two compared runs share an engine config."""
+    configs = [r.engine_config for r in runs]
+    return [r.engine_config if configs.count(r.engine_config) == 1 else r.run_id for r in runs]
+
+
+def holm_family(metric: str, exclude: Sequence[str]) -> bool:
+    """Whether a metric enters the Holm correction (Judged@k is reported but left out by default)."""
+    return metric.split("@")[0].split("(")[0] not in exclude
 
 
 def compare_runs(
-    project: Project, store: Store, baseline: StoredRun, candidate: StoredRun, judge: Judge, metrics: Sequence[str],
-    alpha: float = 0.05, stages: Stages | None = None, seed: int = 0,
+    project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
+    metrics: Sequence[str], *, alpha: float = 0.05, weight: str = "none", holm_exclude: Sequence[str] = DEFAULT_HOLM_EXCLUDE,
+    stages: object | None = None, seed: int = 0, for_report: bool = True,
 ) -> Comparison:
-    """Judge what is missing, score both runs against the shared judgment pool and test the differences."""
-    base_q = {normalize_query(q.text): q for q in store.run_queries(baseline.run_id)}
-    cand_q = {normalize_query(q.text): q for q in store.run_queries(candidate.run_id)}
-    common = [k for k in cand_q if k in base_q]
+    """Judge what is missing, score every run against the shared judgment pool and test each candidate."""
+    from evalharness.guidelines.cached import load_guidelines
+    from evalharness.judging import judge_pairs
+    from evalharness.labels.schemes import scheme_of
+    from evalharness.metrics import per_query_metrics
+    from evalharness.pipeline import SilentStages, graded
+
+    runs = [baseline, *candidates]
+    lists = [run_lists(store, r.run_id) for r in runs]
+    common, aligned, left_out = match_queries(lists)
     if not common:
-        raise EvalHarnessError(f"runs {baseline.run_id} and {candidate.run_id} share no query; compare runs of the same query set")
-    queries = [Query(cand_q[k].id, cand_q[k].text, cand_q[k].count, cand_q[k].segment) for k in common]
-    guidelines, _ = ensure_guidelines(project, queries, project.config.guidelines.writer)
-    images = ImageLoader(project, judge) if judge.mode != "text" else None
-    all_pairs, failed = [], []
-    for side in (base_q, cand_q):
-        hits = {cand_q[k].id: side[k].hits for k in common}
-        pairs, _, _, pre_failed = build_pairs(queries, guidelines, hits, judge, images)
-        all_pairs += pairs
-        failed += pre_failed
-    all_pairs = list({p.key: p for p in all_pairs}.values())  # a hit in both lists is one pair
-    with (stages or SilentStages()).stage("judge missing", len(all_pairs)) as advance:
-        outcome = judge_pairs(judge, store, all_pairs, progress=advance)
-    pool = store.judgment_pool([g.hash for g in guidelines.values()], judge.judge_id)
-    qrels = {q.id: graded(pool.get(guidelines[q.id].hash, {}), scheme_of(project.config)) for q in queries}
+        raise EvalHarnessError(f"runs {', '.join(r.run_id for r in runs)} share no query (by id or exact text); "
+                               "compare runs of the same query set")
+    base_q = aligned[0]
+    queries = [Query(q.id, q.text, q.count, q.segment) for q in base_q]
+    guidelines = load_guidelines(project, store, queries, project.config.guidelines.writer)
+    ghash = [guidelines[q.id].hash for q in queries]
+
+    pool = judgment_pool(store, ghash, judge.judge_id, for_report)
+    pairs, failed = _missing_pairs(project, store, runs, aligned, queries, guidelines, ghash, judge, pool.covered)
+    stages = stages or SilentStages()
+    with stages.stage("judge missing", len(pairs)) as advance:  # type: ignore[attr-defined]
+        outcome = judge_pairs(judge, store, pairs, progress=advance)
+    if outcome.new:
+        pool = judgment_pool(store, ghash, judge.judge_id, for_report)
+
     ids = [q.id for q in queries]
-    per_base = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in base_q[k].hits] for k in common}, ids)
-    per_cand = per_query_metrics(metrics, qrels, {cand_q[k].id: [h.doc_id for h in cand_q[k].hits] for k in common}, ids)
-    ctx = MeasureContext(project, store, judge.judge_id)
-    add_hit_measures(per_base, metrics, ctx, [replace(base_q[k], id=cand_q[k].id) for k in common])
-    add_hit_measures(per_cand, metrics, ctx, [cand_q[k] for k in common])
+    scheme = scheme_of(project.config)
+    qrels = {q.id: graded(pool.labels.get(g, {}), scheme) for q, g in zip(queries, ghash)}
+    sides = []
+    for run, name, side_q, out in zip(runs, _side_names(runs), aligned, left_out):
+        doc_ids = [q.doc_ids for q in side_q]
+        per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
+        _add_hit_measures(per, metrics, project, store, judge.judge_id, run, side_q, ids, ghash)
+        side = Side(name, run, doc_ids, [q.content_hashes for q in side_q],
+                    {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, only_here=out)
+        _coverage(side, ghash, pool.labels)
+        sides.append(side)
 
-    tests = [paired_test([per_base[i][m] for i in ids], [per_cand[i][m] for i in ids], seed=seed) for m in metrics]
-    adj_t = holm([t.p_ttest for t in tests])
-    adj_r = holm([t.p_randomization for t in tests])
-    mcs = [MetricComparison(m, t, pt, pr, pr < alpha) for m, t, pt, pr in zip(metrics, tests, adj_t, adj_r)]
+    weights = np.array([float(q.count) for q in queries]) if weight == "traffic" else None
+    rows = _tests(sides, list(metrics), weights, alpha, holm_exclude, seed)
+    cq = [ComparedQuery(q.id, q.text, q.segment, q.count, g) for q, g in zip(base_q, ghash)]
+    c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, pool.size, outcome.new,
+                   outcome.cost_usd, len(lists[0]), pool_labels=pool.labels,
+                   guidelines={g.hash: g for g in guidelines.values()}, scheme=scheme)
+    if for_report:
+        c.products = products_by_content(store, [r.run_id for r in runs])
+    c.failures = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
+    c.warnings = _warnings(c, judge.judge_id)
+    return c
 
-    qcs = []
-    judged = {"base": [0, 0], "cand": [0, 0]}
-    label_counts: dict[str, dict[str, int]] = {"base": {}, "cand": {}}
-    for k, q in zip(common, queries):
-        labels = pool.get(guidelines[q.id].hash, {})
-        b, c = base_q[k], cand_q[k]
-        for name, stored in (("base", b), ("cand", c)):
-            for h in stored.hits:
-                lab = labels.get(h.doc_id)
-                judged[name][1] += 1
-                if lab:
-                    judged[name][0] += 1
-                key = lab[0] if lab else "unjudged"
-                label_counts[name][key] = label_counts[name].get(key, 0) + 1
-        bd, cd = [h.doc_id for h in b.hits], [h.doc_id for h in c.hits]
-        qcs.append(QueryComparison(q.id, q.text, q.segment, q.count, per_base[q.id], per_cand[q.id],
-                                   jaccard(bd, cd), rbo(bd, cd), _side(b, labels), _side(c, labels)))
 
-    def share(x: list[int]) -> float:
-        return x[0] / x[1] if x[1] else 1.0
+def _missing_pairs(project: Project, store: Store, runs: Sequence[StoredRun], aligned: list[list[RunLists]],
+                   queries: list[Query], guidelines: dict, ghash: list[str], judge: Judge, covered: set[tuple[str, str]]
+                   ) -> tuple[list, list[dict[str, str]]]:
+    """Pairs never judged: found from stored content hashes; only their queries' hits are decoded."""
+    from evalharness.images import ImageLoader
+    from evalharness.pipeline import build_pairs
 
-    reasons = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
-    return Comparison(baseline, candidate, judge.judge_id, mcs, qcs, alpha, share(judged["base"]), share(judged["cand"]),
-                      judged["base"][1] - judged["base"][0], judged["cand"][1] - judged["cand"][0], outcome.new,
-                      outcome.cost_usd, len(base_q) - len(common), len(cand_q) - len(common),
-                      label_counts["base"], label_counts["cand"], reasons, scheme_of(project.config))
+    images = ImageLoader(project, judge) if judge.mode != "text" else None
+    pairs: dict[str, object] = {}
+    failed: list[dict[str, str]] = []
+    for run, side_q in zip(runs, aligned):
+        hashes_usable = (judge_mode_of(run.judge_id) == "text") == (judge.mode == "text") and judge_mode_of(run.judge_id) != ""
+        need = [i for i, q in enumerate(side_q)
+                if not hashes_usable or any((ghash[i], h) not in covered for h in q.content_hashes)]
+        if not need:
+            continue
+        decoded = run_hits(store, run.run_id, [side_q[i].id for i in need])
+        for i in need:
+            q = queries[i]
+            built, _, _, pre_failed = build_pairs([q], guidelines, {q.id: decoded.get(side_q[i].id, [])}, judge, images)
+            for p in built:
+                pairs.setdefault(p.key, p)
+            failed += pre_failed
+    return list(pairs.values()), failed
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A query's ranked hits as per-hit measures see them (id aligned with the baseline's)."""
+
+    id: str
+    hits: list
+    guideline_hash: str
+
+
+def _add_hit_measures(per: dict[str, dict[str, float]], metrics: Sequence[str], project: Project, store: Store, judge_id: str,
+                      run: StoredRun, side_q: list[RunLists], ids: list[str], ghash: list[str]) -> None:
+    """Per-hit measures (VQ@k, AttrMatch@k, ...) need the hits: decoded only when such a measure is compared."""
+    from evalharness.measures import MeasureContext, add_hit_measures, split_measures
+
+    if not split_measures(metrics)[1]:
+        return
+    decoded = run_hits(store, run.run_id, [q.id for q in side_q])
+    ranked = [_Ranked(qid, decoded.get(q.id, []), g) for qid, q, g in zip(ids, side_q, ghash)]
+    add_hit_measures(per, metrics, MeasureContext(project, store, judge_id), ranked)
+
+
+def _coverage(side: Side, ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]) -> None:
+    counts: dict[str, int] = {}
+    total = judged = 0
+    for g, docs in zip(ghash, side.doc_ids):
+        known = labels.get(g, {})
+        for doc in docs:
+            lab = known.get(doc)
+            key = lab[0] if lab else "unjudged"
+            counts[key] = counts.get(key, 0) + 1
+            judged += lab is not None
+            total += 1
+    side.labels, side.unjudged, side.judged = counts, total - judged, judged / total if total else 1.0
+
+
+def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, alpha: float, exclude: Sequence[str],
+           seed: int) -> list[MetricRow]:
+    base, cands = sides[0], sides[1:]
+    x = np.column_stack([base.values[m] for _ in cands for m in metrics])
+    y = np.column_stack([c.values[m] for c in cands for m in metrics])
+    tests = paired_tests(x, y, weights, seed=seed, alpha=alpha)
+    keys = [(c.name, m) for c in cands for m in metrics]
+    family = [k for k, (_, m) in enumerate(keys) if holm_family(m, exclude)]
+    adj_t = dict(zip(family, holm([tests[k].p_ttest for k in family])))
+    adj_r = dict(zip(family, holm([tests[k].p_randomization for k in family])))
+    rows = []
+    for k, ((cand, metric), t) in enumerate(zip(keys, tests)):
+        p = adj_r.get(k, t.p_randomization)
+        rows.append(MetricRow(cand, metric, t, adj_t.get(k), adj_r.get(k), p < alpha))
+    return rows
+
+
+def _warnings(c: Comparison, judge_id: str) -> list[str]:
+    out = []
+    other = [s for s in c.sides if s.run.judge_id != judge_id]
+    if other:
+        was = "; ".join(f"{s.name} by {s.run.judge_id}" for s in other)
+        out.append(f"judge differs: this comparison labels with {judge_id}, but {was} was judged")
+    if any(s.only_here for s in c.sides):
+        left = ", ".join(f"{s.name} {s.only_here}" for s in c.sides if s.only_here)
+        out.append(f"query sets differ: {len(c.queries)} queries compared ({c.overlap:.1%} of the baseline's "
+                   f"{c.baseline_queries}); left out: {left}")
+    return out

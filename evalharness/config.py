@@ -160,6 +160,10 @@ class GateRule(Strict):
 class GateConfig(Strict):
     rules: list[GateRule] = Field(default_factory=list)
     min_judged: float = Field(default=0.0, ge=0, le=1)
+    # Share of the baseline's queries the compared runs must share; below it the gate fails.
+    min_overlap: float = Field(default=0.95, ge=0, le=1)
+    # Fewest compared queries for the gate to pass (0: no minimum).
+    min_queries: int = Field(default=0, ge=0)
     max_findings: dict[str, int] = Field(default_factory=dict)  # "duplicates@10" -> most findings the candidate may have
 
     @field_validator("max_findings")
@@ -170,6 +174,13 @@ class GateConfig(Strict):
             if not name or not k.isdigit() or int(k) < 1 or limit < 0:
                 raise ValueError(f"{key!r} = {limit}: use \"<check>@<k>\" = <max findings>, e.g. \"duplicates@10\" = 0")
         return value
+
+
+class CompareConfig(Strict):
+    # none: every query counts once; traffic: queries weigh by their log count in every mean, CI and test.
+    weight: Literal["none", "traffic"] = "none"
+    # Measures reported but left out of the Holm correction (by name before '@' or '(').
+    holm_exclude: list[str] = Field(default_factory=lambda: ["Judged"])
 
 
 class ChecksConfig(Strict):
@@ -200,6 +211,7 @@ class ProjectConfig(Strict):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     query_types: QueryTypesConfig = Field(default_factory=QueryTypesConfig)

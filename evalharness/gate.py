@@ -1,14 +1,21 @@
-"""The CI gate: rules from evalharness.toml applied to a Comparison. Exit 0 pass, 1 fail (2 is a tool error)."""
+"""The CI gate: rules from evalharness.toml applied to a Comparison. Exit 0 pass, 1 fail (2 is a tool error).
+
+Besides each rule, the gate checks that enough of the baseline's queries were compared
+([gate] min_overlap), that there are enough queries at all ([gate] min_queries) and that the
+candidate's hits are judged ([gate] min_judged); it warns when a rule's bound is below the minimum
+effect the query set can detect at 80 % power.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from evalharness.compare import Comparison
+from evalharness.comparison import Comparison
 from evalharness.config import GateConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.measures import higher_is_better
+from evalharness.stats import POWER, min_detectable_effect
 
 
 @dataclass(frozen=True)
@@ -18,9 +25,11 @@ class RuleResult:
     name: str
     passed: bool
     detail: str
+    min_detectable_effect: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+        return {"name": self.name, "passed": self.passed, "detail": self.detail,
+                "min_detectable_effect": self.min_detectable_effect}
 
 
 @dataclass(frozen=True)
@@ -28,45 +37,70 @@ class GateResult:
     """All rules' results; the gate passes only if each rule passes."""
 
     results: list[RuleResult]
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.results)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"passed": self.passed, "results": [r.to_json() for r in self.results], "warnings": self.warnings}
+
 
 def evaluate_gate(comparison: Comparison, gate: GateConfig) -> GateResult:
-    """Check each rule: a drop beyond its bound fails (only when significant, if the rule sets alpha)."""
-    by_metric = {m.metric: m for m in comparison.metrics}
-    results = []
+    """Check each rule for each candidate: a drop beyond its bound fails (only when significant, if the rule sets alpha)."""
     if not gate.rules:
         raise EvalHarnessError("evalharness.toml has no [[gate.rules]]; add one, e.g. metric = \"nDCG@10\", max_drop = 0.01")
-    for rule in gate.rules:
-        mc = by_metric.get(rule.metric)
-        if mc is None:
-            raise EvalHarnessError(f"gate rule metric '{rule.metric}' is not among the compared metrics "
-                                   f"({', '.join(by_metric)}); add it to [run] metrics")
-        t = mc.test
-        drop = -t.delta if higher_is_better(rule.metric) else t.delta  # how much worse (LowQ@k: a rise is worse)
-        rel_drop = drop / t.mean_base if t.mean_base else 0.0
-        too_far = []
-        if rule.max_drop is not None and drop > rule.max_drop:
-            too_far.append(f"drop {drop:.4f} > max_drop {rule.max_drop}")
-        if rule.max_relative_drop is not None and rel_drop > rule.max_relative_drop:
-            too_far.append(f"relative drop {rel_drop:.1%} > max_relative_drop {rule.max_relative_drop:.1%}")
-        p = mc.p_randomization_holm
-        name = f"{rule.metric} did not regress"
-        base = f"{t.mean_base:.4f} -> {t.mean_cand:.4f} (delta {t.delta:+.4f}, Holm p={p:.4f})"
-        if not too_far:
-            results.append(RuleResult(name, True, f"{base}: within bounds"))
-        elif rule.alpha is not None and p >= rule.alpha:
-            results.append(RuleResult(name, True, f"{base}: {'; '.join(too_far)} but not significant at alpha={rule.alpha}"))
-        else:
-            sig = f", significant at alpha={rule.alpha}" if rule.alpha is not None else ""
-            results.append(RuleResult(name, False, f"{base}: {'; '.join(too_far)}{sig}"))
-    if gate.min_judged > 0:
-        share = comparison.judged_cand
-        ok = share >= gate.min_judged
-        results.append(RuleResult("candidate hits are judged", ok,
-                                  f"{share:.1%} of the candidate's hits judged ({comparison.unjudged_cand} unjudged); "
-                                  f"minimum {gate.min_judged:.0%}"))
-    return GateResult(results)
+    results: list[RuleResult] = []
+    warnings: list[str] = []
+    several = len(comparison.candidates) > 1
+    n = len(comparison.queries)
+    for cand in comparison.candidates:
+        prefix = f"{cand.name}: " if several else ""
+        by_metric = {r.metric: r for r in comparison.rows_for(cand.name)}
+        for rule in gate.rules:
+            row = by_metric.get(rule.metric)
+            if row is None:
+                raise EvalHarnessError(f"gate rule metric '{rule.metric}' is not among the compared metrics "
+                                       f"({', '.join(by_metric)}); add it to [run] metrics")
+            t = row.test
+            drop = -t.delta if higher_is_better(rule.metric) else t.delta  # how much worse (LowQ@k: a rise is worse)
+            rel_drop = drop / t.mean_base if t.mean_base else 0.0
+            too_far = []
+            if rule.max_drop is not None and drop > rule.max_drop:
+                too_far.append(f"drop {drop:.4f} > max_drop {rule.max_drop}")
+            if rule.max_relative_drop is not None and rel_drop > rule.max_relative_drop:
+                too_far.append(f"relative drop {rel_drop:.1%} > max_relative_drop {rule.max_relative_drop:.1%}")
+            alpha = rule.alpha if rule.alpha is not None else comparison.alpha
+            se = t.se
+            mde = min_detectable_effect(se, t.n, alpha)
+            bounds = [b for b in (rule.max_drop, rule.max_relative_drop * t.mean_base if rule.max_relative_drop is not None else None)
+                      if b is not None]
+            bound = min(bounds)
+            if mde > bound:
+                warnings.append(f"{prefix}{rule.metric}: with {n} queries the minimum detectable effect at alpha={alpha} and "
+                                f"{POWER:.0%} power is {mde:.4f}, above the rule's bound {bound:.4f}: a real regression of "
+                                "that size can pass unseen; compare more queries or set [gate] min_queries")
+            p = row.p_decision
+            name = f"{prefix}{rule.metric} did not regress"
+            base = f"{t.mean_base:.4f} -> {t.mean_cand:.4f} (delta {t.delta:+.4f}, {'Holm ' if row.in_family else ''}p={p:.4f})"
+            if not too_far:
+                results.append(RuleResult(name, True, f"{base}: within bounds", mde))
+            elif rule.alpha is not None and p >= rule.alpha:
+                results.append(RuleResult(name, True, f"{base}: {'; '.join(too_far)} but not significant at alpha={rule.alpha}", mde))
+            else:
+                sig = f", significant at alpha={rule.alpha}" if rule.alpha is not None else ""
+                results.append(RuleResult(name, False, f"{base}: {'; '.join(too_far)}{sig}", mde))
+        if gate.min_judged > 0:
+            ok = cand.judged >= gate.min_judged
+            results.append(RuleResult(f"{prefix}candidate hits are judged", ok,
+                                      f"{cand.judged:.1%} of the candidate's hits judged ({cand.unjudged} unjudged); "
+                                      f"minimum {gate.min_judged:.0%}"))
+    if gate.min_overlap > 0:
+        ok = comparison.overlap >= gate.min_overlap
+        results.append(RuleResult("query sets overlap", ok,
+                                  f"{n} of the baseline's {comparison.baseline_queries} queries compared "
+                                  f"({comparison.overlap:.1%}); minimum {gate.min_overlap:.0%}"))
+    if gate.min_queries > 0:
+        results.append(RuleResult("enough queries", n >= gate.min_queries, f"{n} queries compared; minimum {gate.min_queries}"))
+    return GateResult(results, warnings)

@@ -1,4 +1,11 @@
-"""Paired statistics for comparing two systems over the same queries (scipy), Holm correction, list overlap."""
+"""Paired statistics for comparing systems over the same queries, Holm correction, power, list overlap.
+
+Resampling stays flat in memory: bootstrap resamples and randomization sign flips are drawn in
+chunks and turned into sums by one matrix product per chunk, for every column (candidate x metric)
+at once. A fixed seed gives identical results, and a column's result does not depend on the other
+columns. Optional per-query weights (e.g. traffic) enter every mean, interval and test.
+scipy is imported only where a distribution function is needed.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 N_RESAMPLES = 10_000
 TIE_TOLERANCE = 1e-12
+CHUNK_CELLS = 2_000_000  # resamples x queries drawn at once (about 16 MB of float64)
+POWER = 0.8
 
 
 @dataclass(frozen=True)
 class PairedTest:
-    """Paired difference (candidate - baseline) of one metric over queries."""
+    """Paired difference (candidate - baseline) of one metric over queries (weighted means when weighted)."""
 
     n: int
     mean_base: float
@@ -28,41 +36,149 @@ class PairedTest:
     wins: int
     ties: int
     losses: int
+    se: float = 0.0  # standard error of the (weighted) mean difference
+    mde: float = 0.0  # minimum detectable |delta| at the test's alpha and 80 % power
 
 
-def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(y - x, axis=axis)
+def _weights(w: Sequence[float] | np.ndarray | None, n: int) -> np.ndarray:
+    if w is None:
+        return np.ones(n)
+    arr = np.asarray(w, dtype=float)
+    if arr.shape != (n,) or (arr < 0).any() or arr.sum() <= 0:
+        raise ValueError("weights need one non-negative value per query and a positive sum")
+    return arr
 
 
-def paired_test(base: Sequence[float], cand: Sequence[float], seed: int = 0, confidence: float = 0.95) -> PairedTest:
-    """Bootstrap CI of the mean paired difference, paired t-test and paired randomization test p-values."""
-    x = np.asarray(base, dtype=float)
-    y = np.asarray(cand, dtype=float)
-    if x.shape != y.shape or x.size == 0:
-        raise ValueError("paired_test needs two non-empty samples of the same length")
+def weighted_se(d: np.ndarray, w: np.ndarray) -> float:
+    """Standard error of the weighted mean of d (sandwich form; equals s/sqrt(n) for equal weights)."""
+    n = d.size
+    if n < 2:
+        return 0.0
+    mean = float(np.dot(w, d) / w.sum())
+    return float(np.sqrt(n / (n - 1) * np.sum((w * (d - mean)) ** 2)) / w.sum())
+
+
+def min_detectable_effect(se: float, n: int, alpha: float = 0.05, power: float = POWER) -> float:
+    """The smallest true mean difference a two-sided paired t-test at `alpha` detects with `power`.
+
+    Solves power(delta) = P(|T| > t_crit) for T ~ noncentral t(df = n - 1, nc = delta / se) with scipy.
+    """
+    if n < 2 or se <= 0:
+        return 0.0
+    from scipy import optimize, stats
+
+    df = n - 1
+    crit = stats.t.ppf(1 - alpha / 2, df)
+
+    def gap(nc: float) -> float:
+        lower = float(stats.nct.cdf(-crit, df, nc))  # negligible, and NaN far out in the tail
+        return float(stats.nct.sf(crit, df, nc)) + (0.0 if np.isnan(lower) else lower) - power
+
+    hi = crit + 10.0
+    while gap(hi) < 0:
+        hi *= 2
+    return float(optimize.brentq(gap, 0.0, hi, xtol=1e-10)) * se
+
+
+def _t_pvalue(delta: float, se: float, n: int) -> float:
+    from scipy import stats
+
+    if se == 0:
+        return 1.0 if delta == 0 else 0.0
+    return float(2 * stats.t.sf(abs(delta / se), n - 1))
+
+
+def _two_sided(null: np.ndarray, observed: np.ndarray, exact: bool) -> np.ndarray:
+    """scipy.stats.permutation_test's two-sided p-value from a null distribution (rows) per column."""
+    gamma = np.abs(np.finfo(float).eps * 100 * observed)  # scipy's relative tolerance for ties
+    adjustment = 0 if exact else 1
+    less = ((null <= observed + gamma).sum(axis=0) + adjustment) / (null.shape[0] + adjustment)
+    greater = ((null >= observed - gamma).sum(axis=0) + adjustment) / (null.shape[0] + adjustment)
+    return np.clip(2 * np.minimum(less, greater), 0, 1)
+
+
+def _chunks(total: int, n: int) -> list[int]:
+    size = max(1, CHUNK_CELLS // max(n, 1))
+    return [min(size, total - s) for s in range(0, total, size)]
+
+
+def bootstrap_ci(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = N_RESAMPLES,
+                 confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval of the weighted mean of each column of d (queries x columns)."""
+    n = d.shape[0]
+    rng = np.random.default_rng(seed)
+    wd = d * w[:, None]
+    means = np.empty((n_resamples, d.shape[1]))
+    row = 0
+    for size in _chunks(n_resamples, n):
+        idx = rng.integers(0, n, size=(size, n))
+        counts = np.bincount((idx + n * np.arange(size)[:, None]).ravel(), minlength=size * n).reshape(size, n).astype(float)
+        means[row:row + size] = (counts @ wd) / (counts @ w)[:, None]
+        row += size
+    tail = (1 - confidence) / 2
+    return np.percentile(means, 100 * tail, axis=0), np.percentile(means, 100 * (1 - tail), axis=0)
+
+
+def randomization_p(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = N_RESAMPLES) -> np.ndarray:
+    """Two-sided paired randomization (sign-flip) p-value of the weighted mean of each column of d.
+
+    Exact (all 2**n sign assignments) when that is no more than n_resamples, as scipy does.
+    """
+    n = d.shape[0]
+    wd = d * w[:, None] / w.sum()
+    observed = wd.sum(axis=0)
+    if 2 ** n <= n_resamples:
+        bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
+        return _two_sided((1 - 2 * bits.astype(float)) @ wd, observed, exact=True)
+    rng = np.random.default_rng(seed)
+    nulls = []
+    for size in _chunks(n_resamples, n):
+        bits = np.unpackbits(rng.integers(0, 256, size=(size, (n + 7) // 8), dtype=np.uint8), axis=1)[:, :n]
+        nulls.append((1 - 2 * bits.astype(float)) @ wd)
+    return _two_sided(np.vstack(nulls), observed, exact=False)
+
+
+def paired_tests(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | np.ndarray | None = None, seed: int = 0,
+                 alpha: float = 0.05, confidence: float = 0.95, n_resamples: int = N_RESAMPLES) -> list[PairedTest]:
+    """One PairedTest per column of base/cand (queries x columns), sharing resamples across columns."""
+    x, y = np.atleast_2d(np.asarray(base, dtype=float).T).T, np.atleast_2d(np.asarray(cand, dtype=float).T).T
+    if x.shape != y.shape or x.shape[0] == 0:
+        raise ValueError("paired tests need two non-empty samples of the same shape")
+    n = x.shape[0]
+    w = _weights(weights, n)
     d = y - x
-    delta = float(d.mean())
-    mean_base = float(x.mean())
-    rel = delta / mean_base if mean_base else None
-    wins = int((d > TIE_TOLERANCE).sum())
-    losses = int((d < -TIE_TOLERANCE).sum())
-    ties = int(d.size - wins - losses)
-    if d.size < 2 or np.allclose(d, d[0]):
-        # Constant differences: every bootstrap resample has the same mean. All zero: nothing to reject.
-        # A constant non-zero shift: the t statistic is infinite (p=0) and the exact randomization p-value
-        # is 2 / 2**n (only the two all-same-sign assignments are as extreme).
-        if delta == 0 or d.size < 2:
-            p_t = p_r = 1.0
+    varied = [j for j in range(d.shape[1]) if n >= 2 and not np.allclose(d[:, j], d[0, j])]
+    lows = highs = ps = np.zeros(0)
+    if varied:
+        lows, highs = bootstrap_ci(d[:, varied], w, seed, n_resamples, confidence)
+        ps = randomization_p(d[:, varied], w, seed, n_resamples)
+    out = []
+    for j in range(d.shape[1]):
+        dj = d[:, j]
+        mean_base, mean_cand = float(np.dot(w, x[:, j]) / w.sum()), float(np.dot(w, y[:, j]) / w.sum())
+        delta = float(np.dot(w, dj) / w.sum())
+        wins, losses = int((dj > TIE_TOLERANCE).sum()), int((dj < -TIE_TOLERANCE).sum())
+        se = weighted_se(dj, w)
+        if j in varied:
+            k = varied.index(j)
+            lo, hi, p_r = float(lows[k]), float(highs[k]), float(ps[k])
+            p_t = _t_pvalue(delta, se, n)
         else:
-            p_t, p_r = 0.0, float(2.0 ** (1 - d.size))
-        return PairedTest(int(d.size), mean_base, float(y.mean()), delta, rel, delta, delta, p_t, p_r, wins, ties, losses)
-    boot = stats.bootstrap((d,), np.mean, n_resamples=N_RESAMPLES, confidence_level=confidence, method="percentile",
-                           vectorized=True, rng=np.random.default_rng(seed))
-    t = stats.ttest_rel(y, x)
-    perm = stats.permutation_test((x, y), _mean_diff, permutation_type="samples", n_resamples=N_RESAMPLES,
-                                  vectorized=True, alternative="two-sided", rng=np.random.default_rng(seed))
-    return PairedTest(int(d.size), mean_base, float(y.mean()), delta, rel, float(boot.confidence_interval.low),
-                      float(boot.confidence_interval.high), float(t.pvalue), float(perm.pvalue), wins, ties, losses)
+            # Constant differences: every resample has the same mean. All zero: nothing to reject.
+            # A constant non-zero shift: the t statistic is infinite (p=0) and the exact randomization p-value
+            # is 2 / 2**n (only the two all-same-sign assignments are as extreme).
+            lo = hi = delta
+            p_t, p_r = (1.0, 1.0) if delta == 0 or n < 2 else (0.0, float(2.0 ** (1 - n)))
+        out.append(PairedTest(n, mean_base, mean_cand, delta, delta / mean_base if mean_base else None, lo, hi, p_t, p_r,
+                              wins, n - wins - losses, losses, se, min_detectable_effect(se, n, alpha)))
+    return out
+
+
+def paired_test(base: Sequence[float], cand: Sequence[float], seed: int = 0, confidence: float = 0.95,
+                weights: Sequence[float] | None = None, alpha: float = 0.05) -> PairedTest:
+    """Bootstrap CI of the mean paired difference, paired t-test and paired randomization test p-values."""
+    return paired_tests(np.asarray(base, dtype=float)[:, None], np.asarray(cand, dtype=float)[:, None], weights, seed,
+                        alpha, confidence)[0]
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

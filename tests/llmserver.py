@@ -258,7 +258,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             gen = req.get("generationConfig") or {}
             props = ((gen.get("responseSchema") or {}).get("properties") or {})
             schema = "guideline" if "requirements" in props else "judgment" if "label" in props else None
-            order = (gen.get("responseSchema") or {}).get("propertyOrdering") or list(props)
+            rs = gen.get("responseSchema") or {}
+            order = rs.get("propertyOrdering") or rs.get("property_ordering") or list(props)  # protobuf JSON accepts both
             text = "{label: relevant, oops" if malformed and schema else \
                 answer("\n".join(texts), schema, image, {"properties": {k: props[k] for k in order if k in props}},
                        self.path.split("/models/")[-1].split(":")[0])

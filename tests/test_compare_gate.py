@@ -21,19 +21,25 @@ def test_compare_json_has_statistics(ran: Path) -> None:
     result = run_cli(ran, "compare", "v1", "v2", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["baseline"]["engine_config"] == "v1" and data["candidate"]["engine_config"] == "v2"
+    cand = data["candidates"][0]
+    assert data["baseline"]["engine_config"] == "v1" and cand["engine_config"] == "v2"
     assert data["queries"] == 120 and data["judged_new"] == 0  # everything was judged by the runs
+    assert data["warnings"] == [] and data["query_overlap"] == 1.0
+    assert data["pool"]["judgments"] > 0 and "scored on the shared pool of" in data["pool"]["note"]
     ndcg = data["metrics"][0]
-    assert ndcg["metric"] == "nDCG@10" and ndcg["delta"] > 0 and ndcg["significant"]
+    assert ndcg["metric"] == "nDCG@10" and ndcg["candidate"] == "v2" and ndcg["delta"] > 0 and ndcg["significant"]
     assert ndcg["ci95"][0] <= ndcg["delta"] <= ndcg["ci95"][1]
     assert ndcg["p_randomization_holm"] >= ndcg["p_randomization"]
     assert ndcg["wins"] + ndcg["ties"] + ndcg["losses"] == 120
-    assert 0 <= data["overlap"]["jaccard"] <= 1 and 0 <= data["overlap"]["rbo"] <= 1
-    assert data["candidate"]["judged"] == 1.0 and data["candidate"]["unjudged_hits"] == 0
-    assert len(data["movers"]) == 10
-    segments = {s["segment"]: s for s in data["segments"]}
+    assert ndcg["min_detectable_effect"] > 0
+    judged = next(m for m in data["metrics"] if m["metric"] == "Judged@10")
+    assert judged["in_holm_family"] is False and judged["p_randomization_holm"] is None
+    assert 0 <= cand["overlap"]["jaccard"] <= 1 and 0 <= cand["overlap"]["rbo"] <= 1
+    assert cand["judged"] == 1.0 and cand["unjudged_hits"] == 0
+    assert len(cand["movers"]) == 10
+    segments = {s["group"]: s for s in data["segments"]}
     assert set(segments) == {"head", "torso", "tail"} and sum(s["queries"] for s in segments.values()) == 120
-    tail = segments["tail"]["nDCG@10"]
+    tail = segments["tail"]["metrics"]["v2"]["nDCG@10"]
     assert tail["delta"] == pytest.approx(tail["candidate"] - tail["baseline"])
 
 
@@ -63,7 +69,7 @@ def test_gate_passes_for_v2_and_fails_for_v0(ran: Path) -> None:
     assert bad.returncode == 1, bad.stderr
     assert "FAIL" in (ran / "reports" / "v0.md").read_text()
     suite = ET.parse(ran / "reports" / "v0.xml").getroot().find("testsuite")
-    assert suite is not None and int(suite.get("failures")) >= 1 and int(suite.get("tests")) == 3
+    assert suite is not None and int(suite.get("failures")) >= 1 and int(suite.get("tests")) == 4
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert "nDCG@10 did not regress" in failed
 

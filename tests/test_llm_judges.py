@@ -41,7 +41,7 @@ def run_json(project: Path, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("provider", ["openai", "gemini"])
+@pytest.mark.parametrize("provider", ["openai", "gemini", "anthropic"])
 @pytest.mark.parametrize("mode", ["text", "image", "caption"])
 def test_llm_judge_completes_in_each_mode(project: Path, llm: LLMServer, provider: str, mode: str) -> None:
     configure(project, llm, provider, mode)
@@ -60,6 +60,13 @@ def test_llm_judge_completes_in_each_mode(project: Path, llm: LLMServer, provide
         assert judge_calls[0]["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"] == ["irrelevant", "substitute", "relevant"]
         assert judge_calls[0]["temperature"] == 0
         has_image = any(isinstance(m["content"], list) and any(p["type"] == "image_url" for p in m["content"]) for m in judge_calls[0]["messages"])
+    elif provider == "anthropic":
+        assert judge_calls[0]["tool_choice"] == {"type": "tool", "name": "judgment"}
+        assert judge_calls[0]["tools"][0]["input_schema"]["properties"]["label"]["enum"] == ["irrelevant", "substitute", "relevant"]
+        assert judge_calls[0]["max_tokens"] > 0 and "system" in judge_calls[0]
+        blocks = [b for m in judge_calls[0]["messages"] for b in m["content"]]
+        has_image = any(b["type"] == "image" and b["source"]["type"] == "base64" and b["source"]["media_type"] == "image/jpeg"
+                        for b in blocks)
     else:
         assert judge_calls[0]["generationConfig"]["responseMimeType"] == "application/json"
         assert "label" in judge_calls[0]["generationConfig"]["responseSchema"]["properties"]
@@ -67,7 +74,7 @@ def test_llm_judge_completes_in_each_mode(project: Path, llm: LLMServer, provide
     assert has_image == (mode == "image")
     if mode == "image":
         url = judge_calls[0]["messages"][1]["content"][1]["image_url"]["url"] if provider == "openai" else ""
-        assert provider == "gemini" or url.startswith("data:image/jpeg;base64,")
+        assert provider != "openai" or url.startswith("data:image/jpeg;base64,")
     if mode == "caption":
         assert "<image_caption>" in sample
         caption_calls = [b for b in bodies if "product_data" not in json.dumps(b)]

@@ -81,8 +81,8 @@ def test_runs_and_comparisons_compute_per_hit_measures(tmp_path: Path, demo_dir:
     assert v2.metrics["Cheap(60)@5"] == pytest.approx(sum(v["Cheap(60)@5"] for v in v2.per_query.values()) / 40)
 
     base, cand = store.get_run(outcomes["v1"].run_id), store.get_run(v2.run_id)
-    c = compare_runs(project, store, base, cand, judge, names)
-    mc = {m.metric: m for m in c.metrics}["Cheap(60)@5"]
+    c = compare_runs(project, store, base, [cand], judge, names)
+    mc = {m.metric: m for m in c.rows}["Cheap(60)@5"]
     assert mc.test.n == 40 and mc.test.mean_cand == pytest.approx(v2.metrics["Cheap(60)@5"])
     assert mc.test.ci_low <= mc.test.delta <= mc.test.ci_high
     # A rise of a lower-is-better measure is what the gate calls a regression.

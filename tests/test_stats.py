@@ -51,3 +51,70 @@ def test_overlap_measures() -> None:
     assert 0.8 < swapped < 1.0
     # top-weighted: a disagreement at the top costs more than one at the bottom
     assert rbo(list("abcdef"), list("bacdef")) < rbo(list("abcdef"), list("abcdfe"))
+
+
+def test_weighted_test_equals_hand_computation() -> None:
+    import itertools
+
+    from evalharness.stats import paired_tests
+
+    w = np.array([5.0, 1, 1, 2, 8, 1, 1, 3, 1, 1, 2, 1])
+    x, y = np.array(BASE), np.array(CAND)
+    d = y - x
+    (t,) = paired_tests(x[:, None], y[:, None], w, seed=3)
+    assert t.mean_base == pytest.approx(np.sum(w * x) / w.sum()) and t.delta == pytest.approx(np.sum(w * d) / w.sum())
+    # weighted t: sandwich standard error, n - 1 degrees of freedom
+    mean = np.sum(w * d) / w.sum()
+    se = np.sqrt(len(d) / (len(d) - 1) * np.sum((w * (d - mean)) ** 2)) / w.sum()
+    assert t.p_ttest == pytest.approx(2 * stats.t.sf(abs(mean / se), len(d) - 1))
+    # exact weighted sign-flip test, enumerated by hand
+    observed = abs(np.sum(w * d))
+    flips = [abs(np.sum(w * d * np.array(s))) for s in itertools.product((1, -1), repeat=len(d))]
+    assert t.p_randomization == pytest.approx(sum(f >= observed - 1e-12 for f in flips) / len(flips))
+    assert t.ci_low < t.delta < t.ci_high
+    # equal weights give the unweighted test
+    assert paired_tests(x[:, None], y[:, None], np.ones(12), seed=7)[0] == paired_test(BASE, CAND, seed=7)
+
+
+def test_large_sample_matches_scipy_within_resampling_noise_and_seed_is_stable() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random(3000)
+    y = np.clip(x + rng.normal(0.01, 0.2, 3000), 0, 1)
+    ours = paired_test(x, y, seed=5)
+    assert paired_test(x, y, seed=5) == ours  # fixed seed -> identical
+    d = y - x
+    boot = stats.bootstrap((d,), np.mean, n_resamples=N_RESAMPLES, method="percentile", rng=np.random.default_rng(5))
+    perm = stats.permutation_test((x, y), lambda a, b, axis: np.mean(b - a, axis=axis), permutation_type="samples",
+                                  n_resamples=N_RESAMPLES, vectorized=True, rng=np.random.default_rng(5))
+    se = d.std(ddof=1) / np.sqrt(d.size)
+    assert abs(ours.ci_low - boot.confidence_interval.low) < 0.05 * se * 4
+    assert abs(ours.ci_high - boot.confidence_interval.high) < 0.05 * se * 4
+    assert abs(ours.p_randomization - perm.pvalue) < 0.02
+
+
+def test_resampling_memory_stays_flat() -> None:
+    import tracemalloc
+
+    from evalharness.stats import paired_tests
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((10_000, 5)), rng.random((10_000, 5))
+    tracemalloc.start()
+    paired_tests(x, y, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 200 * 1024 * 1024, peak
+
+
+def test_minimum_detectable_effect_has_80_percent_power_by_simulation() -> None:
+    from evalharness.stats import min_detectable_effect
+
+    n, sd, alpha = 30, 0.2, 0.05
+    mde = min_detectable_effect(sd / np.sqrt(n), n, alpha)
+    # independent check: simulate paired differences with that true mean and count t-test rejections
+    sims = np.random.default_rng(11).normal(mde, sd, size=(40_000, n))
+    p = stats.ttest_1samp(sims, 0.0, axis=1).pvalue
+    assert (p < alpha).mean() == pytest.approx(0.8, abs=0.01)
+    # large n: the normal approximation (z_{1-alpha/2} + z_{0.8}) * se
+    se = 0.01
+    assert min_detectable_effect(se, 5000, alpha) == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * se, rel=2e-3)

@@ -22,11 +22,14 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import compare, index, init, queries, report, run, runs
+    from evalharness.cli import agreement, compare, disagreements, index, init, labels, prompts, queries, report, run, runs
 
-    for module in (init, run, index, compare, runs, report):
+    for module in (init, run, index, compare, runs, report, disagreements):
         module.register(app)
+    labels.register(app)
+    agreement.register(app)
     app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
+    app.add_typer(prompts.app, name="prompts", help="Own the judge's prompt templates: copy them into prompts/.")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
-    table = Table(title="Metrics" if base is None else f"{base.engine_config} vs {cand.engine_config}")
+    table = Table(title="Metrics" if base is None else f"{base.engine_config} vs {cand.engine_config} (scored on the shared pool)")
     table.add_column("metric")
     if base is not None:
         table.add_column(base.engine_config, justify="right")
@@ -108,12 +108,12 @@ def register(app: typer.Typer) -> None:
             base_outcome = run_engine(project, store, request(baseline), stages) if baseline else None
             outcome = run_engine(project, store, request(engine_config), stages)
             if base_outcome is not None:
-                # Both sides scored against the same judgment pool (the union of both runs' judgments).
+                # Both sides shown scored against the same judgment pool (the union of both runs' judgments);
+                # each run's stored metrics stay what they were at its finish.
                 for o in (base_outcome, outcome):
                     stored = store.run_queries(o.run_id)
                     o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics), project)
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
-                    store.update_metrics(o.run_id, o.metrics)
             if html is not None:
                 from evalharness.cli.report import write_run_report
 

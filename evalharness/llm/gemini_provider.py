@@ -66,8 +66,9 @@ class GeminiProvider(Provider):
             contents.append(types.Content(role=c["role"], parts=parts))
         gen = body.get("generationConfig") or {}
         system = "".join(p["text"] for p in (body.get("systemInstruction") or {}).get("parts", []))
+        schema = types.Schema.model_validate(gen["responseSchema"]) if gen.get("responseSchema") else None  # keeps propertyOrdering
         config = types.GenerateContentConfig(system_instruction=system or None, temperature=gen.get("temperature"),
-                                             response_mime_type=gen.get("responseMimeType"), response_schema=gen.get("responseSchema"))
+                                             response_mime_type=gen.get("responseMimeType"), response_schema=schema)
         return {"model": body["model"], "contents": contents, "config": config}
 
     async def send(self, body: dict[str, Any]) -> LLMReply:

@@ -1,7 +1,12 @@
 """The self-contained HTML comparison report: inline CSS and JS, thumbnails as data URLs, no network.
 
+Hit data is stored compactly so the report stays usable at 10,000 queries: products once per distinct
+content (across queries and configs), rationales and guidelines once per distinct text, per query only
+indices; thumbnails are encoded once per image and cached on disk between reports; the script builds
+the query table and each drill-down on demand.
+
 Every piece of user text is escaped: jinja2 autoescapes the server-rendered parts, the embedded JSON
-has '<', '>' and '&' escaped, the script builds the tables with textContent only, and a
+has '<', '>' and '&' escaped, the script builds the page with textContent only, and a
 Content-Security-Policy admits only the report's own script (by hash) and data: images.
 """
 
@@ -13,16 +18,21 @@ import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
-from PIL import Image, UnidentifiedImageError
 
-from evalharness.compare import Comparison, SideHit
-from evalharness.labels.schemes import UNJUDGED_COLOUR
+from evalharness.comparison import Comparison
+from evalharness.labels.schemes import DEFAULT_SCHEME, UNJUDGED_COLOUR, scheme_named
+
+if TYPE_CHECKING:
+    from evalharness.gate import GateResult
+    from evalharness.project import Project
 
 THUMB_SIDE = 64
+IMAGE_BUDGET = 24 * 1024 * 1024  # bytes of thumbnails embedded at most; later images show as "not embedded"
+LABEL_COLORS = {**scheme_named(DEFAULT_SCHEME).colours, "unjudged": UNJUDGED_COLOUR}  # the default scheme's
 
 
 def _env() -> Environment:
@@ -37,12 +47,11 @@ def safe_json(value: Any) -> Markup:
     return Markup(text)
 
 
-def thumbnail(ref: str, side: int = THUMB_SIDE) -> str | None:
-    """A small JPEG data URL for a local image; None for remote or unreadable images (the report stays offline)."""
-    if not ref or "://" in ref.removeprefix("file://"):
-        return None
+def _encode(path: Path, side: int) -> str | None:
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with Image.open(Path(ref.removeprefix("file://"))) as img:
+        with Image.open(path) as img:
             img = img.convert("RGB")
             img.thumbnail((side, side))
             buf = io.BytesIO()
@@ -52,14 +61,41 @@ def thumbnail(ref: str, side: int = THUMB_SIDE) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _hit(h: SideHit) -> dict[str, Any]:
-    return {"doc_id": h.doc_id, "rank": h.rank, "title": h.title, "label": h.label, "rationale": h.rationale,
-            "brand": h.brand, "color": h.color, "price": h.price}
+def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -> str | None:
+    """A small JPEG data URL for a local image; None for remote or unreadable images (the report stays offline).
+
+    With a cache_dir, the encoded thumbnail is kept on disk under the image's path, size and mtime.
+    """
+    if not ref or "://" in ref.removeprefix("file://"):
+        return None
+    path = Path(ref.removeprefix("file://"))
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if cache_dir is None:
+        return _encode(path, side)
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{side}".encode()).hexdigest()
+    cached = cache_dir / key[:2] / f"{key}.txt"
+    try:
+        return cached.read_text(encoding="ascii")
+    except OSError:
+        pass
+    url = _encode(path, side)
+    if url is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp")
+            tmp.write_text(url, encoding="ascii")
+            tmp.replace(cached)
+        except OSError:
+            pass  # a read-only cache only costs the encoding next time
+    return url
 
 
 def label_chart(c: Comparison) -> Markup:
     """Stacked horizontal bars of label shares per configuration, as inline SVG."""
-    rows = [(c.baseline.engine_config, c.labels_base), (c.candidate.engine_config, c.labels_cand)]
+    rows = [(s.name, s.labels) for s in c.sides]
     colours = {d.name: d.colour for d in c.scheme.by_gain()} | {"unjudged": UNJUDGED_COLOUR}  # the label scheme's, best first
     width, bar_h, left = 720, 26, 150
     parts = [f'<svg class="chart" width="{width + left}" height="{len(rows) * (bar_h + 14) + 30}" role="img" '
@@ -89,34 +125,102 @@ def label_chart(c: Comparison) -> Markup:
     return Markup("".join(parts))
 
 
-def render_html(c: Comparison) -> str:
-    """The report as one HTML string."""
-    images: dict[str, str] = {}
+class _Interner:
+    """Values listed once; callers keep indices."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.index: dict[Any, int] = {}
+
+    def add(self, key: Any, make: Any = None) -> int:
+        found = self.index.get(key)
+        if found is None:
+            found = self.index[key] = len(self.items)
+            self.items.append(make() if callable(make) else key if make is None else make)
+        return found
+
+
+def report_data(c: Comparison, thumbs_dir: Path | None = None) -> dict[str, Any]:
+    """The report's embedded data: compact, de-duplicated, indices per query."""
+    products, strings, guides, images = _Interner(), _Interner(), _Interner(), _Interner()
+    image_bytes = 0
+    label_names = sorted({lab for labels in c.pool_labels.values() for lab, _ in labels.values()})
+    code = {name: str(i) for i, name in enumerate(label_names)}
+
+    def image_index(ref: str) -> int:
+        nonlocal image_bytes
+        if ref in images.index:
+            return images.index[ref]
+        url = thumbnail(ref, cache_dir=thumbs_dir) if image_bytes < IMAGE_BUDGET else None
+        if url is None:
+            return -1
+        image_bytes += len(url)
+        return images.add(ref, url)
+
+    def product(chash: str, doc_id: str) -> int:
+        def make() -> list[Any]:
+            p = c.products.get(chash) or {}
+            return [doc_id, p.get("title", ""), p.get("brand", ""), p.get("color", ""), p.get("price"),
+                    image_index(str(p.get("image_url") or ""))]
+        return products.add(chash or f"doc:{doc_id}", make)
+
     queries = []
-    for q in c.queries:
-        for h in q.base_hits + q.cand_hits:
-            if h.doc_id not in images:
-                thumb = thumbnail(h.image_url)
-                if thumb:
-                    images[h.doc_id] = thumb
-        queries.append({"id": q.query_id, "text": q.text, "segment": q.segment, "count": q.count, "base": q.base,
-                        "cand": q.cand, "jaccard": q.jaccard, "rbo": q.rbo,
-                        "base_hits": [_hit(h) for h in q.base_hits], "cand_hits": [_hit(h) for h in q.cand_hits]})
-    data = {"primary": c.primary, "baseline": c.baseline.engine_config, "candidate": c.candidate.engine_config,
-            "queries": queries, "images": images}
+    sides = c.sides
+    overlaps = [c.list_overlap(cand) for cand in c.candidates]
+    for qi, q in enumerate(c.queries):
+        known = c.pool_labels.get(q.guideline_hash, {})
+        h: list[int] = []
+        slot: dict[int, int] = {}
+        labels, rationales, positions = [], [], []
+        for side in sides:
+            pos = []
+            for doc, chash in zip(side.doc_ids[qi], side.content_hashes[qi]):
+                p = product(chash, doc)
+                if p not in slot:
+                    slot[p] = len(h)
+                    h.append(p)
+                    lab = known.get(doc)
+                    labels.append(code[lab[0]] if lab else "-")
+                    rationales.append(strings.add(lab[1]) if lab else -1)
+                pos.append(slot[p])
+            positions.append(pos)
+        g = c.guidelines.get(q.guideline_hash)
+        gi = guides.add(q.guideline_hash, (lambda g=g: {"text": g.text if g else "", "writer": g.writer if g else "",
+                                                       "req": [[r.attribute, r.value, r.importance] for r in g.requirements] if g else []}))
+        queries.append({"i": q.id, "t": q.text, "s": q.segment, "n": q.count, "g": gi,
+                        "v": [[round(float(s.values[m][qi]), 4) for m in c.metric_names] for s in sides],
+                        "o": [[round(jac[qi], 4), round(rb[qi], 4)] for jac, rb in overlaps],
+                        "h": h, "l": "".join(labels), "r": rationales, "p": positions})
+    configs = [{"name": s.name, "run_id": s.run.run_id, "description": s.description, "catalog": s.catalog,
+                "judge_id": s.run.judge_id, "status": s.run.status} for s in sides]
+    return {"primary": c.primary, "metrics": c.metric_names, "configs": configs, "labels": label_names,
+            "queries": queries, "products": products.items, "images": images.items, "strings": strings.items,
+            "guidelines": guides.items}
+
+
+def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult | None = None) -> str:
+    """The report as one HTML string."""
     env = _env()
     script = env.loader.get_source(env, "report.js")[0]  # type: ignore[union-attr]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    overlap = c.to_json()["overlap"]
+    cost = c.cost_usd + sum(s.run.cost_usd for s in c.sides)
     return env.get_template("compare.html.j2").render(
-        c=c, data_json=safe_json(data), script=Markup(script), script_hash=f"sha256-{digest}",
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=c.cost_usd + c.baseline.cost_usd + c.candidate.cost_usd,
-        chart=label_chart(c), overlap=overlap, segments=sorted({q.segment for q in c.queries if q.segment}),
-        segments_table=c.segments(), label_colours=c.scheme.colours,
+        c=c, data_json=safe_json(report_data(c, thumbs_dir)), script=Markup(script), script_hash=f"sha256-{digest}",
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=cost, chart=label_chart(c),
+        overlaps={s.name: _mean_overlap(c, s) for s in c.candidates}, segments_table=c.groups("segment"),
+        segments=[row["group"] for row in c.groups("segment")], several=len(c.candidates) > 1,
+        warnings=c.warnings + (gate.warnings if gate else []), gate=gate, label_colours=c.scheme.colours,
     )
 
 
-def write_html(c: Comparison, path: Path) -> Path:
+def _mean_overlap(c: Comparison, cand: Any) -> dict[str, float]:
+    jac, rb = c.list_overlap(cand)
+    return {"jaccard": sum(jac) / len(jac) if jac else 0.0, "rbo": sum(rb) / len(rb) if rb else 0.0}
+
+
+def write_html(c: Comparison, path: Path, project: Project | None = None, gate: GateResult | None = None) -> Path:
+    """Write the report; thumbnails are cached under the project's .evalharness/thumbs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(c), encoding="utf-8")
+    thumbs = project.cache_dir / "thumbs" if project is not None else None
+    path.write_text(render_html(c, thumbs, gate), encoding="utf-8")
     return path

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from evalharness.compare import Comparison
+from evalharness.comparison import Comparison
 from evalharness.gate import GateResult
 
 
 def gate_junit(c: Comparison, gate: GateResult) -> str:
     """JUnit XML text for a gate result (ElementTree escapes all text)."""
     failures = sum(1 for r in gate.results if not r.passed)
-    suite = ET.Element("testsuite", name=f"evalharness gate {c.baseline.engine_config} -> {c.candidate.engine_config}",
+    suite = ET.Element("testsuite", name=f"evalharness gate {c.baseline.name} -> {', '.join(s.name for s in c.candidates)}",
                        tests=str(len(gate.results)), failures=str(failures), errors="0")
     for r in gate.results:
         case = ET.SubElement(suite, "testcase", classname="evalharness.gate", name=r.name)

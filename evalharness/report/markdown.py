@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from evalharness.compare import Comparison
+import re
+
+from evalharness.comparison import Comparison
 from evalharness.gate import GateResult
 
 _MD_SPECIAL = str.maketrans({**{c: f"\\{c}" for c in "\\`*_[]|~"}, "<": "&lt;", ">": "&gt;", "&": "&amp;"})
+_TICKS = re.compile(r"`+")
 
 
 def md_escape(text: str) -> str:
@@ -13,49 +16,69 @@ def md_escape(text: str) -> str:
     return " ".join(str(text).split()).translate(_MD_SPECIAL)
 
 
+def md_code(text: str) -> str:
+    """User text as one inline code span: a fence longer than any backtick run inside, on one line.
+
+    Backslash escapes do not work inside code spans, so the fence itself must outgrow the text's backticks;
+    a pipe is replaced by a lookalike so the span cannot split a table row.
+    """
+    body = " ".join(str(text).split()).replace("|", "¦")
+    longest = max((len(m) for m in _TICKS.findall(body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") or not body.strip() else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
 def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_path: str = "") -> str:
     """A compact Markdown summary of a comparison (and the gate result, if given)."""
-    b, k = c.baseline, c.candidate
-    lines = []
-    if gate is not None:
-        lines.append(f"## Search quality gate: {'✅ PASS' if gate.passed else '❌ FAIL'}")
-    else:
-        lines.append("## Search quality comparison")
-    lines += [
-        "",
-        f"Baseline **{md_escape(b.engine_config)}** (`{b.config_hash}`, run `{b.run_id}`) vs candidate "
-        f"**{md_escape(k.engine_config)}** (`{k.config_hash}`, run `{k.run_id}`); {len(c.queries)} queries; "
-        f"judge `{md_escape(c.judge_id)}`.",
-        "",
-        "| metric | baseline | candidate | delta | 95% CI | p (t) | p (rand.) | p Holm | W/T/L |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---|",
-    ]
-    for m in c.metrics:
-        t = m.test
-        mark = " *" if m.significant else ""
-        lines.append(f"| {md_escape(m.metric)} | {t.mean_base:.4f} | {t.mean_cand:.4f} | {t.delta:+.4f}{mark} | "
-                     f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}] | {t.p_ttest:.4f} | {t.p_randomization:.4f} | "
-                     f"{m.p_randomization_holm:.4f} | {t.wins}/{t.ties}/{t.losses} |")
+    several = len(c.candidates) > 1
+    lines = [f"## Search quality gate: {'✅ PASS' if gate.passed else '❌ FAIL'}" if gate is not None
+             else "## Search quality comparison", ""]
+    b = c.baseline
+    cands = "; ".join(f"**{md_escape(s.name)}** ({md_code(s.run.config_hash)}, run {md_code(s.run.run_id)})" for s in c.candidates)
+    weighted = " weighted by traffic" if c.weight == "traffic" else ""
+    lines += [f"Baseline **{md_escape(b.name)}** ({md_code(b.run.config_hash)}, run {md_code(b.run.run_id)}) vs candidate"
+              f"{'s' if several else ''} {cands}; {len(c.queries)} queries{weighted}; judge {md_code(c.judge_id)}; "
+              f"{md_escape(c.pool_note)}.", ""]
+    for w in c.warnings + (gate.warnings if gate is not None else []):
+        lines.append(f"> ⚠️ {md_escape(w)}")
+    if c.warnings or (gate is not None and gate.warnings):
+        lines.append("")
+    head = "| metric |" + (" config |" if several else "") + " baseline | candidate | delta | 95% CI | p (t) | p (rand.) | p Holm | W/T/L |"
+    lines += [head, "|---|" + ("---|" if several else "") + "---:|---:|---:|---|---:|---:|---:|---|"]
+    for r in c.rows:
+        t = r.test
+        mark = " *" if r.significant else ""
+        holm = f"{r.p_randomization_holm:.4f}" if r.p_randomization_holm is not None else "— (not in family)"
+        cfg = f" {md_escape(r.candidate)} |" if several else ""
+        lines.append(f"| {md_escape(r.metric)} |{cfg} {t.mean_base:.4f} | {t.mean_cand:.4f} | {t.delta:+.4f}{mark} | "
+                     f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}] | {t.p_ttest:.4f} | {t.p_randomization:.4f} | {holm} | "
+                     f"{t.wins}/{t.ties}/{t.losses} |")
+    judged = ", ".join(f"{md_escape(s.name)} {s.judged:.1%} ({s.unjudged} unjudged)" for s in c.sides)
     lines += ["", f"\\* significant at alpha={c.alpha} after Holm correction (paired randomization test).",
-              f"Judged hits: baseline {c.judged_base:.1%}, candidate {c.judged_cand:.1%} "
-              f"({c.unjudged_cand} candidate hits unjudged)."]
+              f"Judged hits: {judged}."]
     if gate is not None:
         lines += ["", "| check | result | detail |", "|---|---|---|"]
-        for r in gate.results:
-            lines.append(f"| {md_escape(r.name)} | {'pass' if r.passed else '**FAIL**'} | {md_escape(r.detail)} |")
-    segments = c.segments()
-    if segments:
-        lines += ["", f"By segment ({md_escape(c.primary)}):", "", "| segment | queries | baseline | candidate | delta |",
-                  "|---|---:|---:|---:|---:|"]
-        for row in segments:
-            v = row[c.primary]
-            lines.append(f"| {md_escape(row['segment'])} | {row['queries']} | {v['baseline']:.4f} | {v['candidate']:.4f} | {v['delta']:+.4f} |")
-    movers = c.movers(5)
-    if movers:
-        lines += ["", f"Biggest movers ({md_escape(c.primary)}):", ""]
-        for q in movers:
-            lines.append(f"- {md_escape(q.text)}: {q.base[c.primary]:.3f} → {q.cand[c.primary]:.3f} "
-                         f"({q.delta(c.primary):+.3f})")
+        for res in gate.results:
+            lines.append(f"| {md_escape(res.name)} | {'pass' if res.passed else '**FAIL**'} | {md_escape(res.detail)} |")
+    groups = c.groups("segment")
+    if groups:
+        lines += ["", f"By segment ({md_escape(c.primary)}):", "",
+                  "| segment |" + (" config |" if several else "") + " queries | baseline | candidate | delta |",
+                  "|---|" + ("---|" if several else "") + "---:|---:|---:|---:|"]
+        for row in groups:
+            for name, per in row["metrics"].items():
+                v = per[c.primary]
+                cfg = f" {md_escape(name)} |" if several else ""
+                lines.append(f"| {md_escape(row['group'])} |{cfg} {row['queries']} | {v['baseline']:.4f} | {v['candidate']:.4f} | "
+                             f"{v['delta']:+.4f} |")
+    for cand in c.candidates:
+        movers = c.movers(cand, 5)
+        if movers:
+            lines += ["", f"Biggest movers ({md_escape(c.primary)}, {md_escape(cand.name)}):", ""]
+            base, new = c.baseline.values[c.primary], cand.values[c.primary]
+            for i in movers:
+                lines.append(f"- {md_escape(c.queries[i].text)}: {base[i]:.3f} → {new[i]:.3f} ({new[i] - base[i]:+.3f})")
     if report_path:
-        lines += ["", f"Full report: `{report_path}`"]
+        lines += ["", f"Full report: {md_code(report_path)}"]
     return "\n".join(lines) + "\n"

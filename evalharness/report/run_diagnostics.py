@@ -19,7 +19,7 @@ from scipy import stats
 from evalharness.checks.base import Finding
 from evalharness.checks.registry import findings_by_hit
 from evalharness.checks.runner import check_lists, enabled_names, finding_counts
-from evalharness.compare import SEGMENT_ORDER
+from evalharness.comparison import SEGMENT_ORDER
 from evalharness.models import Requirement
 from evalharness.pipeline import evaluate_stored
 from evalharness.project import Project

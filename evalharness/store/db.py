@@ -265,8 +265,3 @@ class Store:
                                    [Hit.from_json(r.hit if isinstance(r.hit, dict) else json.loads(r.hit)) for r in rows],
                                    [r.content_hash for r in rows], q.error))
         return out
-
-    def update_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
-        """Replace a run's stored metrics (after re-scoring against a larger judgment pool)."""
-        with self.engine.begin() as conn:
-            conn.execute(update(runs_t).where(runs_t.c.run_id == run_id).values(metrics=metrics))

@@ -1,0 +1,218 @@
+"""The Comparison: one baseline and N candidates over the same queries, as plain data for every output.
+
+Shape (kept open for more measures, label sources and groupings):
+- `sides`: the baseline then each candidate, each with per-query values by metric name (numpy arrays
+  aligned with `queries`) and its ranked doc ids;
+- `rows`: one MetricRow per (candidate, metric) with its paired test and Holm-adjusted p-values;
+- `groups(by)`: means per group of queries for any query attribute (segment today, query type later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
+from evalharness.models import Guideline
+from evalharness.stats import PairedTest, jaccard, rbo
+from evalharness.store.db import StoredRun
+
+SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
+
+
+@dataclass
+class ComparedQuery:
+    """A query present in every compared run (matched by id, then by exact text)."""
+
+    id: str
+    text: str
+    segment: str
+    count: int
+    guideline_hash: str
+    attrs: dict[str, str] = field(default_factory=dict)  # more attributes to group by (e.g. query type)
+
+
+@dataclass
+class Side:
+    """One run in a comparison: per-query values and ranked doc ids aligned with Comparison.queries."""
+
+    name: str
+    run: StoredRun
+    doc_ids: list[list[str]]
+    content_hashes: list[list[str]]
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    judged: float = 1.0
+    unjudged: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
+    only_here: int = 0  # queries of this run left out because another compared run lacks them
+
+    @property
+    def description(self) -> str:
+        return str((self.run.config.get("engine") or {}).get("description") or "")
+
+    @property
+    def catalog(self) -> str:
+        """The catalog the run searched, as the run recorded it (older runs: from the engine config)."""
+        cfg = self.run.config
+        backend = cfg.get("backend") if isinstance(cfg.get("backend"), dict) else {}
+        engine = cfg.get("engine") if isinstance(cfg.get("engine"), dict) else {}
+        tantivy = engine.get("tantivy") if isinstance(engine.get("tantivy"), dict) else {}
+        found = cfg.get("catalog") or backend.get("catalog") or tantivy.get("catalog") or engine.get("index") or ""
+        if isinstance(found, dict):
+            found = found.get("path") or found.get("name") or ""
+        return str(found)
+
+    def run_json(self) -> dict[str, Any]:
+        r = self.run
+        return {"name": self.name, "run_id": r.run_id, "engine_config": r.engine_config, "config_hash": r.config_hash,
+                "status": r.status, "judge_id": r.judge_id, "description": self.description, "catalog": self.catalog,
+                "judged": self.judged, "unjudged_hits": self.unjudged, "labels": self.labels,
+                "queries_left_out": self.only_here, "stored_metrics": r.metrics}
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One candidate x metric: paired test, Holm-adjusted p-values (None when outside the Holm family)."""
+
+    candidate: str
+    metric: str
+    test: PairedTest
+    p_ttest_holm: float | None
+    p_randomization_holm: float | None
+    significant: bool
+
+    @property
+    def in_family(self) -> bool:
+        return self.p_randomization_holm is not None
+
+    @property
+    def p_decision(self) -> float:
+        """The p-value significance is decided on: Holm-adjusted in the family, raw outside it."""
+        return self.p_randomization_holm if self.p_randomization_holm is not None else self.test.p_randomization
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.test
+        return {"candidate": self.candidate, "metric": self.metric, "baseline": t.mean_base, "candidate_mean": t.mean_cand,
+                "delta": t.delta, "relative_delta": t.rel_delta, "ci95": [t.ci_low, t.ci_high], "p_ttest": t.p_ttest,
+                "p_randomization": t.p_randomization, "p_ttest_holm": self.p_ttest_holm,
+                "p_randomization_holm": self.p_randomization_holm, "in_holm_family": self.in_family,
+                "significant": self.significant, "wins": t.wins, "ties": t.ties, "losses": t.losses, "n": t.n,
+                "min_detectable_effect": t.mde}
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> float:
+    if values.size == 0:
+        return 0.0
+    if weights is None:
+        return float(values.mean())
+    return float(np.dot(values, weights) / weights.sum()) if weights.sum() else 0.0
+
+
+@dataclass
+class Comparison:
+    """Everything a report, the gate and --json need."""
+
+    sides: list[Side]
+    queries: list[ComparedQuery]
+    metric_names: list[str]
+    rows: list[MetricRow]
+    judge_id: str
+    alpha: float
+    weight: str = "none"
+    weights: np.ndarray | None = None
+    pool_size: int = 0
+    judged_new: int = 0
+    cost_usd: float = 0.0
+    baseline_queries: int = 0
+    warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    pool_labels: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    guidelines: dict[str, Guideline] = field(default_factory=dict)  # by file hash
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)  # by content hash; loaded only for reports
+    scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
+
+    @property
+    def baseline(self) -> Side:
+        return self.sides[0]
+
+    @property
+    def candidates(self) -> list[Side]:
+        return self.sides[1:]
+
+    @property
+    def primary(self) -> str:
+        return self.metric_names[0]
+
+    @property
+    def overlap(self) -> float:
+        """Share of the baseline's queries that are compared."""
+        return len(self.queries) / self.baseline_queries if self.baseline_queries else 1.0
+
+    @property
+    def pool_note(self) -> str:
+        return (f"scored on the shared pool of {self.pool_size} judgments by {self.judge_id} "
+                "(stored run metrics are frozen at each run's finish and can differ)")
+
+    def side(self, name: str) -> Side:
+        return next(s for s in self.sides if s.name == name)
+
+    def rows_for(self, candidate: str) -> list[MetricRow]:
+        return [r for r in self.rows if r.candidate == candidate]
+
+    def mean(self, side: Side, metric: str, mask: np.ndarray | None = None) -> float:
+        values, weights = side.values[metric], self.weights
+        if mask is not None:
+            values, weights = values[mask], (weights[mask] if weights is not None else None)
+        return weighted_mean(values, weights)
+
+    def list_overlap(self, cand: Side) -> tuple[list[float], list[float]]:
+        """Per-query Jaccard and RBO of a candidate's lists against the baseline's."""
+        base = self.baseline.doc_ids
+        return ([jaccard(b, c) for b, c in zip(base, cand.doc_ids)], [rbo(b, c) for b, c in zip(base, cand.doc_ids)])
+
+    def groups(self, by: str = "segment", order: Callable[[str], Any] | None = None) -> list[dict[str, Any]]:
+        """Per group of queries (a ComparedQuery attribute or attrs key): size, traffic and each metric's means."""
+        keys = [getattr(q, by, None) if hasattr(q, by) else q.attrs.get(by) for q in self.queries]
+        names = sorted({k for k in keys if k}, key=order or (lambda s: (SEGMENT_ORDER.get(s, 9), s)))
+        out = []
+        key_arr = np.array([k or "" for k in keys], dtype=object)
+        for name in names:
+            mask = key_arr == name
+            row: dict[str, Any] = {"by": by, "group": name, "queries": int(mask.sum()),
+                                   "traffic": int(sum(q.count for q, m in zip(self.queries, mask) if m)), "metrics": {}}
+            for cand in self.candidates:
+                per: dict[str, Any] = {}
+                for metric in self.metric_names:
+                    b, c = self.mean(self.baseline, metric, mask), self.mean(cand, metric, mask)
+                    per[metric] = {"baseline": b, "candidate": c, "delta": c - b}
+                row["metrics"][cand.name] = per
+            out.append(row)
+        return out
+
+    def movers(self, cand: Side, n: int = 10) -> list[int]:
+        """Indices of the queries whose primary metric moved most (either way) for a candidate."""
+        d = cand.values[self.primary] - self.baseline.values[self.primary]
+        return [int(i) for i in np.argsort(-np.abs(d), kind="stable")[:n]]
+
+    def to_json(self) -> dict[str, Any]:
+        cands = []
+        for cand in self.candidates:
+            jac, rb = self.list_overlap(cand)
+            d = cand.values[self.primary] - self.baseline.values[self.primary]
+            cands.append({**cand.run_json(), "overlap": {"jaccard": _avg(jac), "rbo": _avg(rb)},
+                          "movers": [{"query_id": self.queries[i].id, "query": self.queries[i].text, "delta": float(d[i])}
+                                     for i in self.movers(cand)]})
+        return {
+            "baseline": self.baseline.run_json(), "candidates": cands, "judge_id": self.judge_id, "alpha": self.alpha,
+            "weight": self.weight, "queries": len(self.queries), "baseline_queries": self.baseline_queries,
+            "query_overlap": self.overlap, "pool": {"judgments": self.pool_size, "note": self.pool_note},
+            "warnings": self.warnings, "judged_new": self.judged_new, "cost_usd": self.cost_usd,
+            "metrics": [r.to_json() for r in self.rows], "segments": self.groups("segment"), "failures": self.failures[:100],
+        }
+
+
+def _avg(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0

@@ -1,0 +1,56 @@
+"""Guidelines for many queries, parsed once per command and cached by file hash.
+
+A guideline file's sha256 is its identity (it is in every cache key), so a file whose hash the store
+already recorded is taken from the store instead of being parsed again; only new or edited files go
+through YAML. Missing files are written by the configured writer, as `run` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from evalharness.errors import EvalHarnessError
+from evalharness.guidelines.files import guideline_path, parse_guideline
+from evalharness.guidelines.writers import ensure_guidelines
+from evalharness.models import Guideline, Query, sha256_hex
+from evalharness.project import Project
+from evalharness.store import Store
+
+
+def load_guidelines(project: Project, store: Store, queries: Sequence[Query], writer_spec: str) -> dict[str, Guideline]:
+    """Guideline per query id, reading each distinct file once."""
+    from evalharness.store.runread import stored_guidelines
+
+    directory = project.guidelines_dir
+    path_of = {q.id: guideline_path(directory, q.text) for q in queries}
+    digests: dict[str, str] = {}
+    paths: dict[str, Path] = {}
+    missing: list[Query] = []
+    for q in queries:
+        path = path_of[q.id]
+        key = str(path)
+        if key in digests:
+            continue
+        paths[key] = path
+        try:
+            digests[key] = sha256_hex(path.read_bytes())
+        except FileNotFoundError:
+            digests[key] = ""
+            missing.append(q)
+        except OSError as exc:
+            raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+    known = stored_guidelines(store, [h for h in digests.values() if h])
+    by_path: dict[str, Guideline] = {}
+    for key, digest in digests.items():
+        if digest in known:
+            by_path[key] = dataclasses.replace(known[digest], path=key)
+        elif digest:
+            by_path[key] = parse_guideline(paths[key])
+    if missing:
+        written, _ = ensure_guidelines(project, missing, writer_spec)
+        for q in missing:
+            by_path[str(path_of[q.id])] = written[q.id]
+    return {q.id: by_path[str(path_of[q.id])] for q in queries}
+

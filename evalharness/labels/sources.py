@@ -1,0 +1,116 @@
+"""Label sources: where a pair's label comes from, and the qrels a source gives a run.
+
+A source spec is a judge spec (`offline`, `openai:MODEL`, `vote(a, b, c)`), imported people's labels
+(`human:NAME`), or a comma list of them in priority order (`human:gold,openai:gpt-4o-mini`: people where
+they labelled, the LLM elsewhere). Commas inside parentheses belong to the spec (`vote(a, b)`).
+A judge source reads the judgments the judge made for each query's guideline (the pool); a human
+source reads the labels table by normalized query text. Hits no source labelled are holes (Judged@k).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evalharness.errors import EvalHarnessError
+from evalharness.labels.schemes import scheme_of
+from evalharness.store.labels import HUMAN_PREFIX, check_source, labels_for
+from evalharness.textnorm import normalize_query
+
+if TYPE_CHECKING:
+    from evalharness.config import ProjectConfig
+    from evalharness.store.db import StoredQuery
+
+
+def project_labels(config: ProjectConfig) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The project's label names (lowest gain first) and their qrels gains, from its label scheme."""
+    scheme = scheme_of(config)
+    return tuple(d.name for d in scheme.by_gain(descending=False)), scheme.gains
+
+
+def split_specs(spec: str) -> list[str]:
+    """'human:a, vote(x, y),offline' -> ['human:a', 'vote(x, y)', 'offline'] (commas inside parentheses kept)."""
+    parts, depth, current = [], 0, []
+    for ch in spec:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise EvalHarnessError(f"--labels '{spec}': a ')' without its '('; write e.g. human:gold,vote(a, b)")
+        if ch == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    if depth != 0:
+        raise EvalHarnessError(f"--labels '{spec}': a '(' is not closed; write e.g. vote(openai:gpt-4o-mini, offline)")
+    parts.append("".join(current).strip())
+    if any(not p for p in parts):
+        raise EvalHarnessError(f"--labels '{spec}': an empty entry; list sources separated by commas, e.g. human:gold,offline")
+    return parts
+
+
+def is_human(spec: str) -> bool:
+    return spec.startswith(HUMAN_PREFIX)
+
+
+@dataclass
+class SourcedQrels:
+    """Qrels of a label source for some queries, and which source gave each label."""
+
+    qrels: dict[str, dict[str, int]]
+    origin: dict[str, dict[str, str]]
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    rationales: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def counts_by_source(self) -> dict[str, int]:
+        """How many labels each source contributed."""
+        out: dict[str, int] = {}
+        for docs in self.origin.values():
+            for src in docs.values():
+                out[src] = out.get(src, 0) + 1
+        return out
+
+
+def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judges: Mapping[str, Any],
+                     gains: Mapping[str, int]) -> SourcedQrels:
+    """Qrels {query_id: {doc_id: gain}} for stored queries from a source spec; the first source with a label wins.
+
+    `judges` maps each non-human spec to its judge (anything with a `judge_id`): its pool is read for each
+    query's guideline. Labels a source holds for documents outside the run's lists are kept too (the pool),
+    so nDCG's ideal ranking uses them.
+    """
+    out = SourcedQrels({q.id: {} for q in queries}, {q.id: {} for q in queries},
+                       {q.id: {} for q in queries}, {q.id: {} for q in queries})
+    for part in split_specs(spec):
+        if is_human(part):
+            check_source(part)
+            found = labels_for(store, part, [q.text for q in queries])
+            per_query: dict[str, dict[str, tuple[str, str]]] = {}
+            for (qkey, doc), label in found.items():
+                per_query.setdefault(qkey, {})[doc] = (label, "")
+            for q in queries:
+                _fill(out, q.id, part, per_query.get(normalize_query(q.text), {}), gains)
+        else:
+            judge = judges.get(part)
+            if judge is None:
+                raise EvalHarnessError(f"--labels: no judge built for '{part}'")
+            pool = store.judgment_pool([q.guideline_hash for q in queries], judge.judge_id)
+            for q in queries:
+                _fill(out, q.id, part, pool.get(q.guideline_hash, {}), gains)
+    return out
+
+
+def _fill(out: SourcedQrels, qid: str, source: str, labels: Mapping[str, tuple[str, str]], gains: Mapping[str, int]) -> None:
+    for doc, (label, rationale) in labels.items():
+        if doc in out.qrels[qid]:
+            continue
+        if label not in gains:
+            raise EvalHarnessError(f"label source {source} holds label {label!r} (query {qid}, doc {doc}), which is not one of the "
+                                   f"project's labels ({', '.join(gains)}); re-import it with a --map onto these labels")
+        out.qrels[qid][doc] = gains[label]
+        out.origin[qid][doc] = source
+        out.labels[qid][doc] = label
+        out.rationales[qid][doc] = rationale

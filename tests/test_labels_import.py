@@ -1,0 +1,105 @@
+"""`labels import`: every format, value maps, idempotence, and one-line errors that lose nothing."""
+
+import csv
+import json
+from pathlib import Path
+
+from conftest import SHARED_DATA, assert_user_error, needs_shared_data, run_cli
+
+from evalharness.store import Store
+from evalharness.store.labels import labels_for
+
+ESCI = SHARED_DATA / "esci"
+
+
+def _labels(project: Path, source: str, queries: list[str]) -> dict:
+    store = Store(f"sqlite:///{project / '.evalharness' / 'cache.db'}")
+    try:
+        return labels_for(store, source, queries)
+    finally:
+        store.close()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_plain_csv_import_is_idempotent_and_counts_changes(tmp_path: Path) -> None:
+    f = _write(tmp_path / "r.csv", "query,docid,rating\nred shoes,d1,3\nred shoes,d2,0\nblue hat,d9,1\nlonely query\n")
+    r = run_cli(tmp_path, "labels", "import", str(f), "--as", "gold", "--map", "graded", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"source": "human:gold", "rows": 3, "new": 3, "changed": 0, "unchanged": 0, "unknown_query_ids": 0}
+    r = run_cli(tmp_path, "labels", "import", str(f), "--as", "gold", "--map", "graded", "--json")
+    assert json.loads(r.stdout)["unchanged"] == 3
+    _write(f, "query,docid,rating\nred shoes,d1,3\nred shoes,d2,2\nblue hat,d9,1\n")
+    r = run_cli(tmp_path, "labels", "import", str(f), "--as", "gold", "--map", "graded")
+    assert r.returncode == 0 and "0 new, 1 changed, 2 unchanged" in r.stdout
+    assert _labels(tmp_path, "human:gold", ["Red Shoes", "blue hat"]) == {
+        ("red shoes", "d1"): "relevant", ("red shoes", "d2"): "relevant", ("blue hat", "d9"): "substitute"}
+
+
+def test_other_formats(tmp_path: Path) -> None:
+    qrels = _write(tmp_path / "x.qrels", "q1 0 d1 2\nq1 0 d2 0\nq2 0 d3 1\n")
+    topics = _write(tmp_path / "topics.csv", "id,query\nq1,garden hose\nq2,desk lamp\n")
+    rre = _write(tmp_path / "rre.json", json.dumps({"index": "x", "id_field": "id", "topics": [{"query_groups": [
+        {"name": "g", "queries": [{"template": "t.json", "placeholders": {"$query": "desk lamp"}}],
+         "relevant_documents": {"d3": {"gain": 3}, "d4": {"gain": 1}}}]}]}))
+    srw = _write(tmp_path / "srw.json", json.dumps({"name": "j", "type": "IMPORT_JUDGMENT", "judgmentRatings": [
+        {"query": "garden hose", "ratings": [{"docId": "d1", "rating": "1"}, {"docId": "d5", "rating": "0"}]}]}))
+    book = _write(tmp_path / "book.json", json.dumps({"name": "b", "query_doc_pairs": [
+        {"query_text": "garden hose", "doc_id": "d7", "document_fields": {"title": "Hose"},
+         "judgements": [{"rating": 3, "unrateable": False, "user_email": "a@x"}]},
+        {"query_text": "garden hose", "doc_id": "d8", "judgements": [{"rating": None, "unrateable": True}]}]}))
+    jsonl = _write(tmp_path / "l.jsonl", json.dumps({"query": "desk lamp", "doc_id": "d6", "label": "substitute",
+                                                    "rationale": "a floor lamp"}) + "\n")
+    for args, source in (([str(qrels), "--queries", str(topics), "--map", "gains"], "qrels"),
+                         ([str(rre), "--map", "graded"], "rre"), ([str(srw), "--map", "binary"], "srw"),
+                         ([str(book), "--format", "quepid", "--map", "graded"], "quepid"), ([str(jsonl)], "jsonl")):
+        r = run_cli(tmp_path, "labels", "import", *args, "--as", source)
+        assert r.returncode == 0, (source, r.stderr)
+    assert _labels(tmp_path, "human:qrels", ["garden hose", "desk lamp"]) == {
+        ("garden hose", "d1"): "relevant", ("garden hose", "d2"): "irrelevant", ("desk lamp", "d3"): "substitute"}
+    assert _labels(tmp_path, "human:rre", ["desk lamp"]) == {("desk lamp", "d3"): "relevant", ("desk lamp", "d4"): "substitute"}
+    assert _labels(tmp_path, "human:srw", ["garden hose"]) == {("garden hose", "d1"): "relevant", ("garden hose", "d5"): "irrelevant"}
+    assert _labels(tmp_path, "human:quepid", ["garden hose"]) == {("garden hose", "d7"): "relevant"}
+    assert _labels(tmp_path, "human:jsonl", ["desk lamp"]) == {("desk lamp", "d6"): "substitute"}
+
+
+def test_bad_input_is_one_line_and_loses_nothing(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.csv", "query,doc_id,label\nlamp,d1,E\n")
+    assert run_cli(tmp_path, "labels", "import", str(good), "--as", "gold", "--map", "esci").returncode == 0
+    assert_user_error(run_cli(tmp_path, "labels", "import", str(good), "--as", "gold", "--format", "xml"),
+                      "unknown label format 'xml'", "good.csv", "--format")
+    unmapped = _write(tmp_path / "unmapped.csv", "query,doc_id,label\nlamp,d1,E\nlamp,d2,X\n")
+    assert_user_error(run_cli(tmp_path, "labels", "import", str(unmapped), "--as", "gold", "--map", "esci"),
+                      "unmapped.csv:row 3", "'X'", "--map")
+    dup = _write(tmp_path / "dup.csv", "query,doc_id,label\nlamp,d1,I\nlamp,d5,E\nLamp,d5,I\n")
+    assert_user_error(run_cli(tmp_path, "labels", "import", str(dup), "--as", "gold", "--map", "esci"),
+                      "dup.csv:row 4", "dup.csv:row 3", "keep one")
+    byid = _write(tmp_path / "byid.csv", "query_id,doc_id,label\nnope-1,d1,E\n")
+    topics = _write(tmp_path / "topics.csv", "id,query\nq1,lamp\n")
+    assert_user_error(run_cli(tmp_path, "labels", "import", str(byid), "--as", "gold", "--map", "esci", "--queries", str(topics)),
+                      "byid.csv", "nope-1", "--queries")
+    assert_user_error(run_cli(tmp_path, "labels", "import", str(tmp_path / "missing.csv"), "--as", "gold"), "missing.csv")
+    assert _labels(tmp_path, "human:gold", ["lamp"]) == {("lamp", "d1"): "relevant"}
+
+
+@needs_shared_data()
+def test_esci_labels_import_with_the_esci_map(tmp_path: Path) -> None:
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    with (queries / "esci.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "query", "count", "segment"])
+        for line in (ESCI / "queries.jsonl").open():
+            q = json.loads(line)
+            w.writerow([q["id"], q["text"], 1, ""])
+    r = run_cli(tmp_path, "labels", "import", str(ESCI / "labels.csv"), "--as", "esci", "--format", "csv", "--map", "esci", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader((ESCI / "labels.csv").open()))
+    assert json.loads(r.stdout)["new"] == len({(x["query_id"], x["product_id"]) for x in rows})
+    first = rows[0]
+    text = next(json.loads(line)["text"] for line in (ESCI / "queries.jsonl").open() if json.loads(line)["id"] == first["query_id"])
+    want = {"E": "relevant", "S": "substitute", "C": "irrelevant", "I": "irrelevant"}[first["label"]]
+    assert _labels(tmp_path, "human:esci", [text])[(" ".join(text.casefold().split()), first["product_id"])] == want
