@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def agreement(
         ctx: typer.Context,
-        human: str = typer.Option(..., "--human", help="The human label source: NAME or human:NAME (see `labels import`)."),
+        human: str | None = typer.Option(None, "--human", help="The human label source: NAME or human:NAME (see `labels import`)."),
         judge: list[str] | None = typer.Option(None, "--judge", "-j", help="Judge spec (repeat for a leaderboard); default: [judge] spec."),
         runs: list[str] | None = typer.Option(None, "--runs", help="System-level agreement over these configs or run ids "
                                                                    "(give --runs once per config, at least two)."),
@@ -94,8 +94,14 @@ def register(app: typer.Typer) -> None:
         disagreements: Path | None = typer.Option(None, "--disagreements", help="Write the hard disagreements as a CSV to "
                                                                                "relabel and import back."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        raters: str | None = typer.Option(None, "--raters", help="Agreement between people instead: these raters (A,B,C) on a "
+                                                                "rating sample made by `rate`."),
+        rating_sample: str = typer.Option("gold", "--rating-sample", help="With --raters: the rating sample (rate --name)."),
+        tie: str = typer.Option("lower", "--tie", help="With --raters: a tied majority goes to the lower or higher gain, or none."),
+        gold: str | None = typer.Option(None, "--gold", help="With --raters: store the majority labels as human:NAME."),
     ) -> None:
-        """Judge exactly the human-labelled pairs (cached) and report agreement per judge, or per config with --runs."""
+        """Judge exactly the human-labelled pairs (cached) and report agreement per judge, or per config with --runs;
+        with --raters, agreement between people on a rating sample."""
         from evalharness.agreement import measure_agreement
         from evalharness.agreement_report import agreement_html, agreement_markdown, disagreements_csv, write_text
         from evalharness.judges import make_judge
@@ -104,6 +110,12 @@ def register(app: typer.Typer) -> None:
         from evalharness.store import Store
         from evalharness.store.labels import check_source
 
+        if raters:  # people vs people on a rating sample (evalharness rate)
+            from evalharness.cli.rate import rater_agreement
+
+            return rater_agreement(ctx.obj["project"], raters, rating_sample, tie, gold, as_json)
+        if human is None:
+            raise EvalHarnessError("agreement needs --human NAME (a judge vs people) or --raters A,B (people vs people)")
         project = Project(ctx.obj["project"])
         cfg = project.config
         source = check_source(human if human.startswith("human:") else f"human:{human}")

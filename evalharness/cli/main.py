@@ -22,9 +22,9 @@ def _root(ctx: typer.Context,
 
 
 def _register() -> None:
-    from evalharness.cli import agreement, compare, disagreements, index, init, labels, prompts, queries, report, run, runs
+    from evalharness.cli import agreement, compare, disagreements, index, init, labels, prompts, queries, rate, report, run, runs
 
-    for module in (init, run, index, compare, runs, report, disagreements):
+    for module in (init, run, index, compare, runs, report, disagreements, rate):
         module.register(app)
     labels.register(app)
     agreement.register(app)
