@@ -197,12 +197,6 @@ class ChecksConfig(Strict):
     min_results: int = Field(default=3, ge=1)
 
 
-class QueryTypesConfig(Strict):
-    """How queries get their type: `offline` (from the guideline's requirements) or an LLM spec (cached)."""
-
-    classifier: str = "offline"
-
-
 class PrivacyConfig(Strict):
     patterns: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIVACY_PATTERNS))
 
@@ -218,7 +212,6 @@ class ProjectConfig(Strict):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
-    query_types: QueryTypesConfig = Field(default_factory=QueryTypesConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     _root: Path | None = PrivateAttr(default=None)
 

@@ -113,6 +113,24 @@ class _Run:
         self._done = 0
         self.stopping = False  # interrupted (Ctrl-C / SIGTERM): start no new call
         self.active = 0  # workers inside a call
+        self._preflight_lock = asyncio.Lock()
+        self._preflight_ok = False
+        self._preflight_error: BaseException | None = None
+
+    async def preflight(self) -> None:
+        """The judge's key and model checked once, before this run's first judgment request (none if all is cached)."""
+        if self._preflight_ok:
+            return
+        async with self._preflight_lock:
+            if self._preflight_error is not None:
+                raise self._preflight_error
+            if not self._preflight_ok:
+                try:
+                    await self.judge.preflight()
+                except BaseException as exc:
+                    self._preflight_error = exc
+                    raise
+                self._preflight_ok = True
 
     def advance(self, n: int = 1, flush: bool = False) -> None:
         self._done += n
@@ -193,6 +211,7 @@ class _Run:
                 self.active -= 1
 
     async def _one(self, pair: Pair) -> None:
+        await self.preflight()
         reserved = self.budget.reserve(pair.request)
         if reserved is None:
             self._skip([pair])

@@ -93,7 +93,7 @@ def test_demo_report_renders_offline_under_5mb(tmp_path: Path, demo_dir: Path) -
     pw, browser, page, requests, errors = _open(report)
     try:
         rows = page.locator("#metrics tbody tr")
-        assert rows.count() == 5
+        assert rows.count() == 8
         assert "nDCG@10" in rows.first.inner_text()
         assert page.locator("svg.chart rect").count() >= 6
         assert [r.inner_text().split()[0] for r in page.locator("#segments tbody tr").all()] == ["head", "torso", "tail"]

@@ -103,7 +103,12 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
 
 
 def _print(c: Comparison, gate: GateResult | None = None) -> None:
+    from evalharness.cli.report import checks_line, types_table
+
     out.print(comparison_table(c))
+    out.print(types_table(c))
+    if c.check_names:
+        out.print(checks_line(c), markup=False)
     excluded = sorted({r.metric for r in c.rows if not r.in_family})
     note = f"; {', '.join(excluded)} reported outside the Holm family" if excluded else ""
     out.print(f"* significant at alpha={c.alpha} (paired randomization test, Holm-corrected{note}). "

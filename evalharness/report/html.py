@@ -16,6 +16,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,7 +191,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None) -> dict[str, Any]
         gi = guides.add(q.guideline_hash, (lambda g=g: {"text": g.text if g else "", "writer": g.writer if g else "",
                                                        "req": [[r.attribute, r.value, r.importance] for r in g.requirements] if g else []}))
         queries.append({"i": q.id, "t": q.text, "s": q.segment, "n": q.count, "g": gi,
-                        "v": [[round(float(s.values[m][qi]), 4) for m in c.metric_names] for s in sides],
+                        "v": [[_value(s.values[m][qi]) for m in c.metric_names] for s in sides],
                         "o": [[round(jac[qi], 4), round(rb[qi], 4)] for jac, rb in overlaps],
                         "h": h, "l": "".join(labels), "r": rationales, "p": positions})
     configs = [{"name": s.name, "run_id": s.run.run_id, "description": s.description, "catalog": s.catalog,
@@ -198,6 +199,11 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None) -> dict[str, Any]
     return {"primary": c.primary, "metrics": c.metric_names, "configs": configs, "labels": label_names,
             "queries": queries, "products": products.items, "images": images.items, "strings": strings.items,
             "guidelines": guides.items}
+
+
+def _value(v: float) -> float | None:
+    """A per-query value for the report's JSON: None where the query is outside the measure's population (NaN)."""
+    return None if math.isnan(v) else round(float(v), 4)
 
 
 def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult | None = None) -> str:
@@ -210,6 +216,7 @@ def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult 
         c=c, data_json=safe_json(report_data(c, thumbs_dir)), script=Markup(script), script_hash=f"sha256-{digest}",
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=cost, chart=label_chart(c),
         overlaps={s.name: _mean_overlap(c, s) for s in c.candidates}, segments_table=c.groups("segment"),
+        types_table=c.types(), checks_table={s.name: c.check_counts(s) for s in c.sides},
         segments=[row["group"] for row in c.groups("segment")], several=len(c.candidates) > 1,
         warnings=c.warnings + (gate.warnings if gate else []), gate=gate, label_colours=c.scheme.colours,
     )
