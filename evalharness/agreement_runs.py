@@ -86,7 +86,7 @@ class SystemAgreement:
                 "same_decisions": sum(p.same for p in self.pairs)}
 
 
-def _resolve(store: Store, ref: str) -> Any:
+def resolve_run(store: Store, ref: str) -> Any:
     run = store.get_run(ref) or store.latest_run(ref)
     if run is None:
         raise EvalHarnessError(f"no stored run for '{ref}'; run `evalharness run --engine-config {ref}` first")
@@ -114,7 +114,7 @@ def system_agreement(project: Project, store: Store, human: str, spec: str, judg
     from evalharness.guidelines.writers import ensure_guidelines
     from evalharness.judging import judge_pairs
 
-    runs = [_resolve(store, r) for r in refs]
+    runs = [resolve_run(store, r) for r in refs]
     stored = [{normalize_query(q.text): q for q in store.run_queries(r.run_id)} for r in runs]
     common = [k for k in stored[0] if all(k in s for s in stored[1:])]
     if not common:

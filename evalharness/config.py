@@ -281,12 +281,21 @@ class HttpConfig(Strict):
     concurrency: int = Field(default=8, ge=1, le=256)
 
 
+class FileBackendConfig(Strict):
+    """`[file]`: rankings made elsewhere (TREC run or `query,doc_id,rank` CSV) and the catalog their ids refer to."""
+
+    run: str
+    catalog: str
+    format: Literal["trec", "csv", ""] = ""
+    queries: str = ""
+
+
 HIT_FIELDS = ("doc_id", "title", "description", "brand", "color", "category", "price", "image_url", "score")
 
 
 class EngineConfig(Strict):
     description: str = ""
-    backend: Literal["tantivy", "elasticsearch", "opensearch", "http"] = "tantivy"
+    backend: Literal["tantivy", "elasticsearch", "opensearch", "http", "file"] = "tantivy"
     top_k: int | None = Field(default=None, ge=1, le=1000)
     index: str = ""
     tantivy: TantivyConfig | None = None
@@ -296,6 +305,7 @@ class EngineConfig(Strict):
     fields: dict[str, str] = Field(default_factory=dict)
     attributes: dict[str, str] = Field(default_factory=dict)
     http: HttpConfig | None = None
+    file: FileBackendConfig | None = None
 
     @field_validator("fields")
     @classmethod
@@ -318,6 +328,8 @@ class EngineConfig(Strict):
                 raise ValueError("needs [query] with 'template' or 'search_template_id'")
             if self.mapping is None:
                 self.mapping = IndexMappingConfig()
+        if self.backend == "file" and self.file is None:
+            raise ValueError("backend 'file' needs a [file] section with 'run' (TREC run or CSV) and 'catalog'")
         if self.backend == "http" and self.http is None:
             raise ValueError("backend 'http' needs an [http] section with 'url'")
         return self

@@ -72,11 +72,12 @@ def graded(labels: dict[str, tuple[str, str]], scheme: LabelScheme) -> dict[str,
 
 
 def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str],
-                    project: Project | None = None) -> dict[str, dict[str, float]]:
+                    project: Project | None = None, qrels: dict[str, dict[str, int]] | None = None) -> dict[str, dict[str, float]]:
     """Per-query metric values of stored result lists against the judgment pool (gains from the project's label
-    scheme); per-hit measures (VQ@k, ...) need the project."""
+    scheme), or against given qrels (a label source, `--labels`); per-hit measures (VQ@k, ...) need the project."""
     scheme = scheme_of(project.config) if project is not None else scheme_named(DEFAULT_SCHEME)
-    qrels = qrels_from_pool(store, judge_id, queries, scheme)
+    if qrels is None:
+        qrels = qrels_from_pool(store, judge_id, queries, scheme)
     run = {q.id: [h.doc_id for h in q.hits] for q in queries}
     values = per_query_metrics(names, qrels, run, [q.id for q in queries])
     ctx = MeasureContext(project, store, judge_id) if project is not None else None

@@ -70,6 +70,27 @@ def label_for(query: str, product: dict[str, Any]) -> tuple[str, str]:
     return "irrelevant", "scripted: no query word in the title"
 
 
+SCRIPT: dict[str, Any] = {"table": {}, "rates": {}}
+
+
+def script_labels(table: dict[tuple[str, str], str], rates: dict[str, float]) -> None:
+    """Script judgments from a label file: (query, product title) -> label, which model `m` answers for a share
+    `rates[m]` of the pairs (chosen by a hash of model, query and title) and answers with another label otherwise."""
+    SCRIPT["table"] = {(" ".join(q.casefold().split()), t): lab for (q, t), lab in table.items()}
+    SCRIPT["rates"] = dict(rates)
+
+
+def scripted_label(query: str, product: dict[str, Any], model: str) -> tuple[str, str] | None:
+    truth = SCRIPT["table"].get((" ".join(query.casefold().split()), str(product.get("title", ""))))
+    if truth is None or model not in SCRIPT["rates"]:
+        return None
+    draw = int(hashlib.sha256(f"{model}|{query}|{product.get('title')}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    if draw < SCRIPT["rates"][model]:
+        return truth, "scripted: agrees with the label file"
+    others = [lab for lab in ("irrelevant", "substitute", "relevant") if lab != truth]
+    return others[int(draw * 1000) % 2], "scripted: disagrees with the label file"
+
+
 SYNONYMS = {"relevant": ("relevant", "exact", "perfectly"), "substitute": ("substitute", "mostly", "somewhat"), "irrelevant": ("irrelevant",)}
 
 
@@ -93,6 +114,7 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
         blocks, q = PRODUCT.findall(prompt.rpartition("<product_data>")[1] + prompt.rpartition("<product_data>")[2]), QUERY.search(prompt)
         product = json.loads(blocks[-1]) if blocks else {}  # the last block: the system prompt only names the tags
         label, why = label_for(json.loads(q.group(1)) if q else "", product)
+        label, why = scripted_label(json.loads(q.group(1)) if q else "", product, model) or (label, why)
         if model.startswith("fixed-"):
             label, why = model.removeprefix("fixed-"), f"scripted: {model}"
         props = (schema or {}).get("properties") or {"label": {}, "rationale": {}}

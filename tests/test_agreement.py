@@ -101,3 +101,49 @@ def test_system_level_agreement_on_three_configs(esci: Path) -> None:
         assert p["human"]["decision"] in ("pass", "FAIL") and p["same_decision"] == (p["human"]["decision"] == p["judge"]["decision"])
     table = run_cli(esci, "agreement", "--human", "esci", "--runs", "title", "--runs", "wide")
     assert table.returncode == 0 and "Kendall" in table.stdout and "gate decides the same way" in table.stdout
+
+
+@needs_shared_data()
+def test_two_llm_judges_report_the_scripted_agreement_rate(tmp_path: Path) -> None:
+    from llmserver import LLMServer, script_labels, scripted_label
+
+    from evalharness.catalog import iter_products
+
+    root = make_esci_project(tmp_path / "proj")
+    texts = {json.loads(line)["id"]: json.loads(line)["text"] for line in (ESCI / "queries.jsonl").open()}
+    keep = sorted(texts)[:12]
+    rows = [x for x in csv.DictReader((ESCI / "labels.csv").open()) if x["query_id"] in keep]
+    titles = {p["id"]: p.get("title") or "" for p in iter_products(ESCI / "products.jsonl") if p["id"] in {x["product_id"] for x in rows}}
+    with (root / "gold.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["query", "doc_id", "label"])
+        w.writerows((texts[x["query_id"]], x["product_id"], x["label"]) for x in rows)
+    assert run_cli(root, "labels", "import", "gold.csv", "--as", "gold", "--map", "esci").returncode == 0
+    rates = {"judge-a": 0.8, "judge-b": 0.55}
+    script_labels({(texts[x["query_id"]], titles[x["product_id"]]): ESCI_MAP[x["label"]] for x in rows}, rates)
+    server = LLMServer(api_key="sk-agree-test")
+    try:
+        cfg = root / "evalharness.toml"
+        cfg.write_text(cfg.read_text() + f'\n[judge]\napi_key_env = "EH_AGREE_KEY"\nbase_url = "{server.url}/v1"\nmax_concurrency = 8\n')
+        env = {"EH_AGREE_KEY": "sk-agree-test"}
+        args = ("agreement", "--human", "gold", "--judge", "openai:judge-a", "--judge", "openai:judge-b", "--json", "--bootstrap", "300")
+        r = run_cli(root, *args, env=env)
+        assert r.returncode == 0, r.stderr
+        result = {j["judge"]: j for j in json.loads(r.stdout)["judges"]}
+        first_requests = server.total_requests
+        assert first_requests == sum(j["pairs"] for j in result.values()) > 2 * 400
+        for model, rate in rates.items():
+            j = result[f"openai:{model}"]
+            expected = [scripted_label(texts[x["query_id"]], {"title": titles[x["product_id"]]}, model)[0] == ESCI_MAP[x["label"]]
+                        for x in rows if titles.get(x["product_id"]) is not None]
+            assert j["accuracy"] == pytest.approx(sum(expected) / len(expected), abs=0.02)
+            assert abs(j["accuracy"] - rate) < 0.06
+            assert j["per_1000_pairs"]["tokens"] > 0
+        server.configure()
+        again = run_cli(root, *args, env=env)
+        assert again.returncode == 0, again.stderr
+        assert server.total_requests == 0
+        assert all(j["judged_now"] == 0 for j in json.loads(again.stdout)["judges"])
+    finally:
+        script_labels({}, {})
+        server.close()

@@ -67,4 +67,6 @@ def make_backend(engine: "LoadedEngine", project: "Project") -> SearchBackend:
         import evalharness.backends.cluster  # noqa: F401
     elif name == "http":
         import evalharness.backends.http  # noqa: F401
+    elif name == "file":
+        import evalharness.backends.file  # noqa: F401
     return _REGISTRY[name](engine, project)

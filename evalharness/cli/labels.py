@@ -85,5 +85,85 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
     out.print(table)
 
 
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    source: str = typer.Option(..., "--source", "-s", help="human:NAME or a judge spec (offline, openai:MODEL, vote(...))."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="qrels, csv, quepid, rre, srw or jsonl."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default: stdout)."),
+    topics: Path | None = typer.Option(None, "--topics", help="Also write query id -> text (CSV id,query) for qrels readers."),
+) -> None:
+    """Export a source's labels so trec_eval, ranx, Quepid, RRE and SRW can read them (JSONL keeps rationale, judge, tokens, cost)."""
+    from evalharness.errors import EvalHarnessError
+    from evalharness.judges import make_judge
+    from evalharness.labels.formats_import import project_query_ids
+    from evalharness.labels.formats_write import LABEL_WRITERS, human_rows, judge_rows
+    from evalharness.labels.sources import is_human, project_labels, split_specs
+    from evalharness.store import Store
+    from evalharness.textnorm import normalize_query
+
+    if fmt not in LABEL_WRITERS:
+        raise EvalHarnessError(f"unknown export format '{fmt}'; use --format {'|'.join(LABEL_WRITERS)}")
+    if len(split_specs(source)) != 1:
+        raise EvalHarnessError(f"--source '{source}': export one source at a time")
+    project = Project(ctx.obj["project"])
+    _, gains = project_labels(project.config)
+    ids = {normalize_query(text): qid for qid, text in project_query_ids(_query_files(project, None)).items()}
+    store = Store(project.store_url())
+    try:
+        if is_human(source):
+            rows = human_rows(store, source, gains, ids)
+        else:
+            rows = judge_rows(store, source, make_judge(source, project.config, need_key=False).judge_id, gains, ids)
+    finally:
+        store.close()
+    if not rows:
+        raise EvalHarnessError(f"source {source} has no labels in this project's store; import or judge some first")
+    text = LABEL_WRITERS[fmt](rows, source)
+    _emit(project, output, text)
+    if topics is not None:
+        from evalharness.labels.formats_write import csv_text
+
+        seen = dict.fromkeys((r.query_id, r.query) for r in rows)
+        _emit(project, topics, csv_text(("id", "query"), seen))
+
+
+def _emit(project: Project, output: Path | None, text: str) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    path = project.resolve(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def register_runs_export(runs_app: typer.Typer) -> None:
+    """`runs export RUN`: a stored run's ranked lists as a TREC run, CSV or JSONL."""
+
+    @runs_app.command("export")
+    def runs_export(
+        ctx: typer.Context,
+        run: str = typer.Argument(..., help="Engine config (its latest run) or a run id."),
+        fmt: str = typer.Option("trec", "--format", "-f", help="trec, csv or jsonl."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default: stdout)."),
+    ) -> None:
+        """Export a run's ranked lists (TREC run scores are n - rank + 1, so every reader keeps evalharness's order)."""
+        from evalharness.agreement_runs import resolve_run
+        from evalharness.errors import EvalHarnessError
+        from evalharness.labels.formats_write import RUN_WRITERS
+        from evalharness.store import Store
+
+        if fmt not in RUN_WRITERS:
+            raise EvalHarnessError(f"unknown run export format '{fmt}'; use --format {'|'.join(RUN_WRITERS)}")
+        project = Project(ctx.obj["project"])
+        store = Store(project.store_url())
+        try:
+            stored = resolve_run(store, run)
+            queries = store.run_queries(stored.run_id)
+        finally:
+            store.close()
+        _emit(project, output, RUN_WRITERS[fmt](queries, stored.run_id))
+
+
 def register(main: typer.Typer) -> None:
     main.add_typer(app, name="labels", help="Import and export relevance labels.")

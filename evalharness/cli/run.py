@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Estimate calls, tokens and cost; send nothing."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         html: Path | None = typer.Option(None, "--html", help="Also write the single-run report of this run here."),
+        labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge spec, or a "
+                                                                 "priority list (human:gold,offline); unlabelled hits are holes."),
     ) -> None:
         """Run queries against an engine config, judge the hits (cached), compute metrics and store the run."""
         from evalharness.judges import make_judge
@@ -114,6 +116,11 @@ def register(app: typer.Typer) -> None:
                     stored = store.run_queries(o.run_id)
                     o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics), project)
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
+            label_info = {}
+            if labels:
+                from evalharness.labels.sources import rescore_with_labels
+
+                label_info = {o.run_id: rescore_with_labels(project, store, o, labels) for o in (base_outcome, outcome) if o}
             if html is not None:
                 from evalharness.cli.report import write_run_report
 
@@ -124,11 +131,19 @@ def register(app: typer.Typer) -> None:
             data = outcome.to_json()
             if base_outcome is not None:
                 data["baseline"] = base_outcome.to_json()
+            for part in ([data, data["baseline"]] if base_outcome is not None else [data]):
+                if part["run_id"] in label_info:
+                    part["labels"] = label_info[part["run_id"]]
             out.print_json(json.dumps(data))
         else:
             out.print(_metrics_table(outcome, base_outcome))
             for o in ([base_outcome] if base_outcome else []) + [outcome]:
                 out.print(_summary(o))
+                if o.run_id in label_info:
+                    info = label_info[o.run_id]
+                    out.print(f"{o.engine_config}: metrics on {info['source']}: " + ", ".join(
+                        f"{n} {src}" for src, n in info["labelled_hits_by_source"].items()) +
+                        f", {info['unlabelled_hits']} of {info['hits']} hits unlabelled (Judged@k)", markup=False)
             if html is not None:
                 out.print(f"report: {project.resolve(html)}", markup=False)
         failures = outcome.failures + (base_outcome.failures if base_outcome else [])

@@ -12,10 +12,14 @@ from evalharness.project import Project
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    runs_app = typer.Typer(help="List stored runs (and `runs export RUN` their ranked lists).")
+
+    @runs_app.callback(invoke_without_command=True)
     def runs(ctx: typer.Context, limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs to list."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """List stored runs with their config hash, judge, status and first metric."""
+        if ctx.invoked_subcommand is not None:
+            return
         from evalharness.compare import judge_spec_of
         from evalharness.store import Store
 
@@ -38,3 +42,8 @@ def register(app: typer.Typer) -> None:
             table.add_row(r.run_id, r.engine_config, r.config_hash[:8], judge_spec_of(r.judge_id), r.status, r.started_at[:16],
                           str(r.counts.get("queries", "")), f"{first[0]} {fmt(first[1])}" if first else "—")
         out.print(table)
+
+    from evalharness.cli.labels import register_runs_export
+
+    register_runs_export(runs_app)
+    app.add_typer(runs_app, name="runs")
