@@ -4,12 +4,19 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from conftest import SHARED_DATA, assert_user_error, needs_shared_data, run_cli
 
 from evalharness.store import Store
 from evalharness.store.labels import labels_for
 
 ESCI = SHARED_DATA / "esci"
+
+
+@pytest.fixture(autouse=True)
+def _a_project(tmp_path: Path) -> None:
+    """These tests run in a bare folder: make it a project (commands refuse to run outside one)."""
+    (tmp_path / "evalharness.toml").write_text("# defaults\n", encoding="utf-8")
 
 
 def _labels(project: Path, source: str, queries: list[str]) -> dict:
