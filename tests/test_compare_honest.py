@@ -236,3 +236,29 @@ def test_stored_run_metrics_do_not_move(tmp_path: Path, demo_dir: Path) -> None:
         assert row["baseline"] == pytest.approx(both["baseline"]["metrics"][row["metric"]], abs=1e-12)
         assert row["candidate_mean"] == pytest.approx(both["metrics"][row["metric"]], abs=1e-12)
     assert stored == {r["run_id"]: r["metrics"] for r in json.loads(run_cli(project, "runs", "--json").stdout)}
+
+
+def test_per_query_values_equal_the_run_path_on_the_demo(tmp_path: Path, demo_dir: Path) -> None:
+    from evalharness.compare import compare_runs, resolve_run
+    from evalharness.judges import make_judge
+    from evalharness.pipeline import evaluate_stored
+    from evalharness.project import Project
+    from evalharness.store import Store
+
+    root = make_project(tmp_path / "proj", demo_dir, n_queries=80)
+    assert run_cli(root, "run", "-e", "v2", "-b", "v1").returncode == 0
+    project = Project(root)
+    store = Store(project.store_url())
+    try:
+        base, cand = resolve_run(store, "v1"), resolve_run(store, "v2")
+        judge = make_judge("offline", project.config)
+        names = list(project.config.run.metrics)
+        c = compare_runs(project, store, base, [cand], judge, names, for_report=False)
+        for side in c.sides:  # the values `run` computes (evaluate_stored), query by query, exactly
+            today = evaluate_stored(store, judge.judge_id, store.run_queries(side.run.run_id), names, project)
+            assert [[float(side.values[m][i]) for m in names] for i in range(len(c.queries))] == \
+                [[today[q.id][m] for m in names] for q in c.queries]
+        again = compare_runs(project, store, base, [cand], judge, names, for_report=False)
+        assert [r.test for r in again.rows] == [r.test for r in c.rows]  # a fixed seed gives identical statistics
+    finally:
+        store.close()
