@@ -315,6 +315,8 @@ def test_vote_from_config_and_its_id_round_trips(monkeypatch: pytest.MonkeyPatch
     assert judge.judge_id.startswith("vote(openai:a, gemini:b, anthropic:c, tie=highest)#")
     assert judge_spec_of(judge.judge_id) == "vote(openai:a, gemini:b, anthropic:c, tie=highest)"
     assert make_judge(judge_spec_of(judge.judge_id), cfg, need_key=False).judge_id == judge.judge_id
+    priced = make_judge("vote(openai:gpt-4o-mini, anthropic:claude-haiku-4-5)", cfg, need_key=False)
+    assert priced.price_per_mtok() == pytest.approx(((0.15 + 1.0) / 2, (0.60 + 5.0) / 2))  # x summed member tokens
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(Exception, match="OPENAI_API_KEY"):
         make_judge("vote", cfg)

@@ -121,11 +121,12 @@ class VoteJudge(Judge):
         return sum(ins), sum(outs)
 
     def price_per_mtok(self) -> tuple[float, float]:
-        """The members' summed prices: every vote pays each member once (estimates only)."""
+        """The members' mean price: `estimate_tokens` sums every member's tokens (members see the same prompt), so
+        tokens x mean price is the vote's estimated cost (an upper bound when some members are cached)."""
         prices = [j.price_per_mtok() for _, j in self.members]
         if any(j.paid and p == (0.0, 0.0) for (_, j), p in zip(self.members, prices)):
             return (0.0, 0.0)  # a member without a price: the total is unknown
-        return sum(p[0] for p in prices), sum(p[1] for p in prices)
+        return sum(p[0] for p in prices) / len(prices), sum(p[1] for p in prices) / len(prices)
 
     def _key(self, request: JudgeRequest, member: Judge) -> tuple[str, str]:
         """(cache key of the member's judgment of this pair, the pair's content hash)."""
