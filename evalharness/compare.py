@@ -27,7 +27,10 @@ DEFAULT_HOLM_EXCLUDE = ("Judged",)
 
 
 def judge_spec_of(judge_id: str) -> str:
-    """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini')."""
+    """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini';
+    'vote(a, b)#…' -> 'vote(a, b)')."""
+    if judge_id.startswith("vote("):
+        return judge_id.rpartition("#")[0]
     provider, _, rest = judge_id.partition(":")
     return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"
 

@@ -302,3 +302,19 @@ def test_few_shot_examples_pick_per_label_and_same_type_first(project: Path, llm
     assert loaded is not None and loaded.examples[-1].product["title"] == first_product["title"]  # doc_id read from the catalog
     (project / "labels" / "examples.jsonl").write_text(json.dumps({**rows[0], "label": "great"}) + "\n")
     assert_user_error(run_cli(project, "run", "-e", "v2", "--judge", "openai:m", env=ENV), "examples.jsonl:1", "three-level")
+
+
+def test_vote_from_config_and_its_id_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalharness.compare import judge_spec_of
+    from evalharness.config import ProjectConfig
+    from evalharness.judges import make_judge
+
+    cfg = ProjectConfig.model_validate({"judge": {"spec": "vote", "ensemble": ["openai:a", "gemini:b", "anthropic:c"],
+                                                  "tie": "highest"}})
+    judge = make_judge("vote", cfg, need_key=False)  # no key needed to name or estimate it (--dry-run)
+    assert judge.judge_id.startswith("vote(openai:a, gemini:b, anthropic:c, tie=highest)#")
+    assert judge_spec_of(judge.judge_id) == "vote(openai:a, gemini:b, anthropic:c, tie=highest)"
+    assert make_judge(judge_spec_of(judge.judge_id), cfg, need_key=False).judge_id == judge.judge_id
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(Exception, match="OPENAI_API_KEY"):
+        make_judge("vote", cfg)

@@ -77,7 +77,7 @@ def test_malformed_answers_count_tokens_and_cost(project: Path, llm: LLMServer) 
     assert capped["counts"]["skipped_budget"] == 5 and llm.total_requests == 2 and capped["cost_usd"] > 0
 
 
-def test_request_building_is_separate_from_sending() -> None:
+def test_request_building_is_separate_from_sending(monkeypatch: pytest.MonkeyPatch) -> None:
     from evalharness.config import JudgeConfig
     from evalharness.judges.answer import judgment_schema
     from evalharness.labels.schemes import scheme_named
@@ -85,9 +85,7 @@ def test_request_building_is_separate_from_sending() -> None:
 
     schema = judgment_schema(scheme_named("three-level"))
     cfg = JudgeConfig(api_key_env="EH_SPLIT_KEY")
-    import os
-
-    os.environ["EH_SPLIT_KEY"] = "k" * 12
+    monkeypatch.setenv("EH_SPLIT_KEY", "k" * 12)
     for name in ("openai", "gemini", "anthropic"):
         p = provider_class(name)("m", cfg)
         body = p.build_request("sys", "user", image=b"\xff\xd8jpeg", schema=schema, schema_name="judgment")
