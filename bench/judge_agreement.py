@@ -1,22 +1,22 @@
-"""Benchmark: how well a judge agrees with human relevance labels (ESCI, ../shared/data/esci).
+"""Benchmark: a judge against the human ESCI labels (../shared/data/esci), through `evalharness agreement`.
 
-Every labelled (query, product) pair of the ESCI subset is judged — by default with the offline judge
-and offline guidelines built from the ESCI catalog's vocabulary — and compared with the human label
-mapped to three levels (E -> relevant, S -> substitute, C and I -> irrelevant): accuracy, Cohen's kappa,
-the confusion matrix, and binary agreement on "relevant or not". Pass --judge openai:<model> (with
-[judge] settings in an evalharness.toml given by --project) to measure an LLM judge the same way.
-Usage: python bench/judge_agreement.py [--judge SPEC] [--project DIR] [--limit N]
+Builds a throwaway ESCI project (the ESCI catalog and queries, offline guidelines), imports the labels
+(`labels import --map esci`), runs `agreement --human esci --judge SPEC --json` twice (the second call
+must come entirely from the cache) and writes the figures to bench/results/judge_agreement_<judge>.json.
+Pass --judge openai:<model> with --config pointing at an evalharness.toml whose [judge] section has the
+endpoint and key variable to measure an LLM judge the same way.
+Usage: python bench/judge_agreement.py [--judge SPEC] [--config evalharness.toml] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
+import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,77 +24,53 @@ from _common import write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ESCI = REPO.parent / "shared" / "data" / "esci"
-MAP = {"E": "relevant", "S": "substitute", "C": "irrelevant", "I": "irrelevant"}
-LABELS = ("irrelevant", "substitute", "relevant")
 
 
-def cohen_kappa(pairs: list[tuple[str, str]]) -> float:
-    n = len(pairs)
-    observed = sum(a == b for a, b in pairs) / n
-    ca, cb = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
-    expected = sum(ca[lab] * cb[lab] for lab in LABELS) / (n * n)
-    return (observed - expected) / (1 - expected) if expected < 1 else 1.0
+def evalharness(project: Path, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "evalharness", "-C", str(project), *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"evalharness {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
 
 
-async def judge_all(judge, requests, concurrency: int) -> list:
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(req):
-        async with sem:
-            try:
-                return await judge.judge(req)
-            except Exception as exc:  # noqa: BLE001 - counted as a failure in the figures
-                return exc
-
-    try:
-        return await asyncio.gather(*(one(r) for r in requests))
-    finally:
-        await judge.aclose()
+def make_project(root: Path, config: Path | None) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    extra = config.read_text() if config else ""
+    (root / "evalharness.toml").write_text(f'[guidelines]\nwriter = "offline"\ncatalog = "{ESCI / "products.jsonl"}"\n\n{extra}')
+    (root / "queries").mkdir(exist_ok=True)
+    with (root / "queries" / "esci.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "query", "count", "segment"])
+        for line in (ESCI / "queries.jsonl").open():
+            q = json.loads(line)
+            w.writerow([q["id"], q["text"], 1, ""])
 
 
 def main() -> None:
-    from evalharness.catalog import iter_products, product_to_hit
-    from evalharness.config import load_project_config
-    from evalharness.guidelines.offline import OfflineGuidelineWriter, Vocabulary
-    from evalharness.judges import make_judge
-    from evalharness.judges.base import JudgeRequest
-    from evalharness.models import Query, sha256_hex
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--judge", default="offline")
-    ap.add_argument("--project", type=Path, default=REPO)
-    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--config", type=Path, help="An evalharness.toml fragment with [judge] settings for LLM judges.")
+    ap.add_argument("--keep", type=Path, help="Build the project here instead of a temporary folder.")
     args = ap.parse_args()
     if not ESCI.exists():
         raise SystemExit(f"ESCI data not found at {ESCI}")
-    products = {p["id"]: p for p in iter_products(ESCI / "products.jsonl")}
-    queries = {q["id"]: q["text"] for q in map(json.loads, (ESCI / "queries.jsonl").open())}
-    rows = [r for r in csv.DictReader((ESCI / "labels.csv").open()) if r["query_id"] in queries and r["product_id"] in products]
-    if args.limit:
-        rows = rows[: args.limit]
-    writer = OfflineGuidelineWriter(Vocabulary.from_products(products.values()))
-    guidelines = {}
-    for qid, text in queries.items():
-        g = writer.write(text)
-        guidelines[qid] = g.__class__(g.query, g.requirements, g.text, g.writer, hash=sha256_hex(g.text))
-    judge = make_judge(args.judge, load_project_config(args.project))
-    requests = [JudgeRequest(Query(r["query_id"], queries[r["query_id"]]), guidelines[r["query_id"]],
-                             product_to_hit(products[r["product_id"]], 1, 1.0)) for r in rows]
-    t0 = time.perf_counter()
-    results = asyncio.run(judge_all(judge, requests, judge.max_concurrency))
-    elapsed = time.perf_counter() - t0
-    pairs = [(MAP[r["label"]], j.label) for r, j in zip(rows, results) if not isinstance(j, BaseException)]
-    confusion = {human: {lab: 0 for lab in LABELS} for human in LABELS}
-    for human, got in pairs:
-        confusion[human][got] += 1
-    binary = sum((h == "relevant") == (g == "relevant") for h, g in pairs) / len(pairs)
+    with tempfile.TemporaryDirectory() as tmp:
+        project = args.keep or Path(tmp) / "esci"
+        make_project(project, args.config)
+        evalharness(project, "labels", "import", str(ESCI / "labels.csv"), "--as", "esci", "--format", "csv", "--map", "esci")
+        t0 = time.perf_counter()
+        first = json.loads(evalharness(project, "agreement", "--human", "esci", "--judge", args.judge, "--json"))
+        first_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        second = json.loads(evalharness(project, "agreement", "--human", "esci", "--judge", args.judge, "--json"))
+        second_s = time.perf_counter() - t0
+    j = first["judges"][0]
+    keys = ("pairs", "accuracy", "kappa", "kappa_linear", "kappa_quadratic", "alpha_ordinal", "spearman", "ci95", "confusion",
+            "distribution", "per_1000_pairs", "pairs_per_s", "hard_disagreements")
     write_result(f"judge_agreement_{args.judge.replace(':', '_')}", {
-        "judge": judge.judge_id, "pairs": len(rows), "judged": len(pairs), "failed": len(rows) - len(pairs),
-        "accuracy_3_level": round(sum(h == g for h, g in pairs) / len(pairs), 4), "cohen_kappa_3_level": round(cohen_kappa(pairs), 4),
-        "binary_relevant_agreement": round(binary, 4), "confusion_human_rows_judge_columns": confusion,
-        "human_label_shares": {k: round(v / len(pairs), 4) for k, v in Counter(h for h, _ in pairs).items()},
-        "judge_label_shares": {k: round(v / len(pairs), 4) for k, v in Counter(g for _, g in pairs).items()},
-        "seconds": round(elapsed, 2),
+        "judge": j["judge_id"], "labels": first["labels"], "queries": first["queries"], **{k: j[k] for k in keys},
+        "first_call_s": round(first_s, 2), "second_call_s": round(second_s, 2),
+        "second_call_judged_now": second["judges"][0]["judged_now"],
     })
 
 

@@ -160,7 +160,8 @@ def _one_judge(project: Project, store: Store, spec: str, judge: Judge, rows: li
     with stages.stage(f"judge {spec}", len(pairs)) as advance:
         outcome = judge_pairs(judge, store, pairs, max_retries=project.config.judge.max_retries, progress=advance)
     seconds = time.perf_counter() - started
-    got = {tuple(where[k].split("\t")): j for k, j in outcome.judgments.items()}
+    stored = store.cached_judgments([p.key for p in pairs])  # judged now or before, by any runner
+    got = {tuple(where[k].split("\t")): j for k, j in stored.items()}
     human_codes, judge_codes, qidx, hard = [], [], [], []
     qindex = {q.id: i for i, q in enumerate(qlist)}
     cost = tokens_in = tokens_out = 0.0

@@ -23,23 +23,43 @@ VOCABULARY_ATTRIBUTES = ("product_type", "brand", "color", "material", "audience
 HIDDEN_ATTRIBUTES = ("degradation",)
 
 
-def iter_products(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield products from a JSONL file; each needs an 'id'."""
+def not_utf8(path: Path, lineno: int, exc: UnicodeDecodeError, what: str) -> EvalHarnessError:
+    """One line naming the file, the line and the fix for text that is not UTF-8."""
+    return EvalHarnessError(f"{path}:{lineno}: the {what} is not UTF-8 (byte 0x{exc.object[exc.start]:02x}); re-save it "
+                            f"as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.{path.suffix.lstrip('.')}`")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the non-blank lines of a UTF-8 file; errors name the file and the line."""
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")
     except OSError as exc:
         raise EvalHarnessError(f"cannot read catalog {path}: {exc.strerror}; pass an existing JSONL file") from None
     with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+        for lineno, raw in enumerate(fh, 1):
             try:
-                product = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalHarnessError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
-            if not isinstance(product, dict) or "id" not in product:
-                raise EvalHarnessError(f"{path}:{lineno}: a product needs an 'id' field")
-            yield product
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise not_utf8(path, lineno, exc, "catalog") from None
+            if line.strip():
+                yield lineno, line
+
+
+def iter_products(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield products from a JSONL file; each needs an 'id'."""
+    for lineno, line in _lines(path):
+        try:
+            product = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalHarnessError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
+        if not isinstance(product, dict) or "id" not in product:
+            raise EvalHarnessError(f"{path}:{lineno}: a product needs an 'id' field")
+        yield product
+
+
+def count_products(path: Path) -> int:
+    """How many non-blank lines a catalog has (checked for UTF-8 on the way)."""
+    return sum(1 for _ in _lines(path))
 
 
 def product_type_of(product: dict[str, Any]) -> str:

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalharness.checks.compared import population_tests, query_type, side_findings
 from evalharness.comparison import ComparedQuery, Comparison, MetricRow, Side
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.base import Judge
 from evalharness.models import Query
 from evalharness.project import Project
-from evalharness.stats import holm, paired_tests
+from evalharness.stats import holm
 from evalharness.store import Store, StoredRun
 from evalharness.store.runread import RunLists, judgment_pool, newest_run, products_by_content, run_hits, run_lists
 
@@ -104,7 +105,7 @@ def holm_family(metric: str, exclude: Sequence[str]) -> bool:
 def compare_runs(
     project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
     metrics: Sequence[str], *, alpha: float = 0.05, weight: str = "none", holm_exclude: Sequence[str] = DEFAULT_HOLM_EXCLUDE,
-    stages: object | None = None, seed: int = 0, for_report: bool = True,
+    stages: object | None = None, seed: int = 0, for_report: bool = True, labels: str | None = None,
 ) -> Comparison:
     """Judge what is missing, score every run against the shared judgment pool and test each candidate."""
     from evalharness.guidelines.cached import load_guidelines
@@ -135,6 +136,10 @@ def compare_runs(
     ids = [q.id for q in queries]
     scheme = scheme_of(project.config)
     qrels = {q.id: graded(pool.labels.get(g, {}), scheme) for q, g in zip(queries, ghash)}
+    if labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
+        from evalharness.labels.sources import qrels_for_queries
+
+        qrels = qrels_for_queries(project.config, store, labels, queries, ghash)
     sides = []
     for run, name, side_q, out in zip(runs, _side_names(runs), aligned, left_out):
         doc_ids = [q.doc_ids for q in side_q]
@@ -147,12 +152,15 @@ def compare_runs(
 
     weights = np.array([float(q.count) for q in queries]) if weight == "traffic" else None
     rows = _tests(sides, list(metrics), weights, alpha, holm_exclude, seed)
-    cq = [ComparedQuery(q.id, q.text, q.segment, q.count, g) for q, g in zip(base_q, ghash)]
+    cq = [ComparedQuery(q.id, q.text, q.segment, q.count, g,
+                        {"type": query_type(q.text, guidelines[q.id].requirements, len(bq.doc_ids))})
+          for q, bq, g in zip(queries, base_q, ghash)]
     c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, pool.size, outcome.new,
                    outcome.cost_usd, len(lists[0]), pool_labels=pool.labels,
                    guidelines={g.hash: g for g in guidelines.values()}, scheme=scheme)
     if for_report:
         c.products = products_by_content(store, [r.run_id for r in runs])
+    c.findings = side_findings(project, store, c, [[q.id for q in side_q] for side_q in aligned], max(r.top_k for r in runs))
     c.failures = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
     c.warnings = _warnings(c, judge.judge_id)
     return c
@@ -224,7 +232,7 @@ def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, al
     base, cands = sides[0], sides[1:]
     x = np.column_stack([base.values[m] for _ in cands for m in metrics])
     y = np.column_stack([c.values[m] for c in cands for m in metrics])
-    tests = paired_tests(x, y, weights, seed=seed, alpha=alpha)
+    tests = population_tests(x, y, weights, seed, alpha)  # NaN: a query outside a measure's population (AttrMatch)
     keys = [(c.name, m) for c in cands for m in metrics]
     family = [k for k, (_, m) in enumerate(keys) if holm_family(m, exclude)]
     adj_t = dict(zip(family, holm([tests[k].p_ttest for k in family])))

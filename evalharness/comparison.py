@@ -9,12 +9,14 @@ Shape (kept open for more measures, label sources and groupings):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from evalharness.checks.base import Finding
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
 from evalharness.models import Guideline
 from evalharness.stats import PairedTest, jaccard, rbo
@@ -132,6 +134,8 @@ class Comparison:
     pool_labels: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     guidelines: dict[str, Guideline] = field(default_factory=dict)  # by file hash
     products: dict[str, dict[str, Any]] = field(default_factory=dict)  # by content hash; loaded only for reports
+    findings: dict[str, list[Finding]] = field(default_factory=dict)  # rule-check findings per side name
+    check_names: list[str] = field(default_factory=list)  # the enabled checks, in order
     scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
 
     @property
@@ -163,10 +167,27 @@ class Comparison:
         return [r for r in self.rows if r.candidate == candidate]
 
     def mean(self, side: Side, metric: str, mask: np.ndarray | None = None) -> float:
+        """Mean over the (masked) queries that have a value: NaN marks a query outside a measure's population, and
+        a group with none of its queries in the population has no mean (NaN; None in JSON)."""
         values, weights = side.values[metric], self.weights
-        if mask is not None:
-            values, weights = values[mask], (weights[mask] if weights is not None else None)
+        keep = ~np.isnan(values) if mask is None else mask & ~np.isnan(values)
+        if not keep.any() and np.isnan(values).any():
+            return math.nan
+        values, weights = values[keep], (weights[keep] if weights is not None else None)
         return weighted_mean(values, weights)
+
+    def check_counts(self, side: Side, k: int | None = None) -> dict[str, int]:
+        """Rule-check findings of one config (on hits ranked within k; list-level findings always count)."""
+        from evalharness.checks.registry import count_findings
+
+        found = self.findings.get(side.name, [])
+        return {n: count_findings(found, n, k) for n in self.check_names}
+
+    def types(self) -> list[dict[str, Any]]:
+        """Means per query type (from the guidelines' requirements), like groups('segment')."""
+        from evalharness.querytypes import type_order
+
+        return self.groups("type", order=type_order)
 
     def list_overlap(self, cand: Side) -> tuple[list[float], list[float]]:
         """Per-query Jaccard and RBO of a candidate's lists against the baseline's."""
@@ -194,7 +215,7 @@ class Comparison:
 
     def movers(self, cand: Side, n: int = 10) -> list[int]:
         """Indices of the queries whose primary metric moved most (either way) for a candidate."""
-        d = cand.values[self.primary] - self.baseline.values[self.primary]
+        d = np.nan_to_num(cand.values[self.primary] - self.baseline.values[self.primary])
         return [int(i) for i in np.argsort(-np.abs(d), kind="stable")[:n]]
 
     def to_json(self) -> dict[str, Any]:
@@ -210,9 +231,21 @@ class Comparison:
             "weight": self.weight, "queries": len(self.queries), "baseline_queries": self.baseline_queries,
             "query_overlap": self.overlap, "pool": {"judgments": self.pool_size, "note": self.pool_note},
             "warnings": self.warnings, "judged_new": self.judged_new, "cost_usd": self.cost_usd,
-            "metrics": [r.to_json() for r in self.rows], "segments": self.groups("segment"), "failures": self.failures[:100],
+            "metrics": [r.to_json() for r in self.rows], "segments": _no_nan(self.groups("segment")), "types": _no_nan(self.types()),
+            "checks": {s.name: self.check_counts(s) for s in self.sides}, "failures": self.failures[:100],
         }
 
 
 def _avg(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN (no query of a group in a measure's population) as None, for JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value

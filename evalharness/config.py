@@ -24,7 +24,7 @@ DEFAULT_PRIVACY_PATTERNS = {
     "email": r"[^@\s]+@[^@\s]+\.[a-z]{2,}",
     "card": r"\b(?:\d[ -]?){13,19}\b",
     "phone": r"^\+?[\d\s().-]{7,}$",
-    "order_id": r"\b(?:order|ord|#)\s*[-#:]?\s*\d{5,}\b",
+    "order_id": r"\b(?:order|ord)[\s#:.-]*(?:(?:no|nr|number)\.?[\s#:.-]*)?(?:\d{2,4}[-/])*\d{5,}\b|#\s*\d{5,}\b",
 }
 
 
@@ -61,6 +61,7 @@ class JudgeConfig(Strict):
     # Caption mode: models that vote whether a caption is informative for the query ("openai:m" or "vote(a, b, c)");
     # an uninformative caption is dropped and the pair judged on its text only (the decision is cached).
     caption_check: str = ""
+    image_fallback: Literal["text", "fail"] = "text"  # an image that cannot be read: judge the text, or fail the pair
     # Where the judgment's rationale goes in the structured answer: before the label (chain of thought), after, or none.
     reasoning: Literal["before", "after", "none"] = "before"
     # Few-shot examples (JSONL: query, product fields or doc_id, label, rationale); up to examples_per_label per label.
@@ -196,12 +197,6 @@ class ChecksConfig(Strict):
     min_results: int = Field(default=3, ge=1)
 
 
-class QueryTypesConfig(Strict):
-    """How queries get their type: `offline` (from the guideline's requirements) or an LLM spec (cached)."""
-
-    classifier: str = "offline"
-
-
 class PrivacyConfig(Strict):
     patterns: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIVACY_PATTERNS))
 
@@ -217,7 +212,6 @@ class ProjectConfig(Strict):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
-    query_types: QueryTypesConfig = Field(default_factory=QueryTypesConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     _root: Path | None = PrivateAttr(default=None)
 
@@ -293,6 +287,8 @@ class HttpConfig(Strict):
     hits_path: str = "$.hits[*]"
     timeout_s: float = Field(default=10.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256)
+    max_retries: int = Field(default=3, ge=0, le=10)  # timeouts, dropped connections, 429 and 5xx
+    backoff_s: float = Field(default=0.5, ge=0, le=60)  # first retry's delay; doubles per attempt, jittered
 
 
 class FileBackendConfig(Strict):
@@ -394,6 +390,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise EvalHarnessError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise EvalHarnessError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    except UnicodeDecodeError as exc:
+        raise EvalHarnessError(f"{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); TOML files are UTF-8, re-save it so") from None
 
 
 def load_model(path: Path, model: type[BaseModel], data: dict[str, Any] | None = None) -> Any:

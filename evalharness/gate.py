@@ -96,6 +96,7 @@ def evaluate_gate(comparison: Comparison, gate: GateConfig) -> GateResult:
             results.append(RuleResult(f"{prefix}candidate hits are judged", ok,
                                       f"{cand.judged:.1%} of the candidate's hits judged ({cand.unjudged} unjudged); "
                                       f"minimum {gate.min_judged:.0%}"))
+        results += findings_rules(comparison, gate, cand, prefix)
     if gate.min_overlap > 0:
         ok = comparison.overlap >= gate.min_overlap
         results.append(RuleResult("query sets overlap", ok,
@@ -104,3 +105,21 @@ def evaluate_gate(comparison: Comparison, gate: GateConfig) -> GateResult:
     if gate.min_queries > 0:
         results.append(RuleResult("enough queries", n >= gate.min_queries, f"{n} queries compared; minimum {gate.min_queries}"))
     return GateResult(results, warnings)
+
+
+def findings_rules(comparison: Comparison, gate: GateConfig, cand: Any, prefix: str) -> list[RuleResult]:
+    """[gate.max_findings] "duplicates@10" = N: the candidate may have at most N findings of that rule check on hits
+    ranked within k (list-level findings, such as zero_results, always count)."""
+    from evalharness.checks.registry import count_findings
+
+    out = []
+    for key, limit in gate.max_findings.items():
+        check, _, k = key.partition("@")
+        if check not in comparison.check_names:
+            raise EvalHarnessError(f"evalharness.toml: [gate.max_findings] names check '{check}', which is not enabled; "
+                                   f"enabled: {', '.join(comparison.check_names) or 'none'}")
+        n = count_findings(comparison.findings.get(cand.name, []), check, int(k))
+        base = count_findings(comparison.findings.get(comparison.baseline.name, []), check, int(k))
+        out.append(RuleResult(f"{prefix}max_{check}@{k}", n <= limit,
+                              f"{n} {check} finding(s) in the candidate's top {k} (baseline {base}); maximum {limit}"))
+    return out

@@ -1,9 +1,17 @@
-"""Judge many pairs: cache lookup, bounded concurrency, retries with backoff, budget, one commit per judgment."""
+"""Judge many pairs: streamed in bounded chunks, cache lookup, claims across runners, bounded concurrency, retries
+with backoff, a budget reserved before each call, and one writer committing judgments in small groups.
+
+Memory holds one chunk of pairs plus what is in flight, whatever the number of pairs. For a paid judge every
+chunk's uncached pairs are claimed in the store first (store/claims.py): a pair another live runner holds is
+not sent again but awaited, and taken over if that runner dies. `--max-cost` reserves each call's estimated
+cost (doubled, to cover a repair turn) before sending, so the total stays within the cap.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
@@ -11,6 +19,14 @@ from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.llm.retry import retry_delay
 from evalharness.models import Judgment
 from evalharness.store import Store
+from evalharness.store.claims import new_owner, release_all, take
+from evalharness.store.writer import JudgmentWriter, judgment_row
+
+CHUNK = 1000  # pairs looked up, claimed and queued at a time
+WAIT_POLL_S = 0.5  # how often a runner checks pairs another runner is judging
+UNREACHABLE_ABORT = 5  # pairs that could not connect at all, with no success yet, before a run stops
+REPAIR_FACTOR = 2.0  # a call's reservation covers the call and one repair turn
+INTERRUPT_GRACE_S = 5.0  # how long an interrupted run waits for judge calls already in flight
 
 
 @dataclass(frozen=True)
@@ -24,19 +40,20 @@ class Pair:
 
 @dataclass
 class JudgingOutcome:
-    """What judging a batch of pairs produced."""
+    """What judging a stream of pairs produced (counts only: judgments are in the store)."""
 
-    judgments: dict[str, Judgment] = field(default_factory=dict)
     new: int = 0
-    cached: int = 0
+    cached: int = 0  # found in the store, including pairs judged meanwhile by another runner
+    from_other_runners: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
     skipped_for_budget: int = 0
 
-
-UNREACHABLE_ABORT = 5  # pairs that could not connect at all, with no success yet, before a run stops
+    @property
+    def unjudged(self) -> int:
+        return len(self.failures) + self.skipped_for_budget
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -45,82 +62,267 @@ def describe_failure(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text}")[:300]
 
 
-async def _judge_all(
-    judge: Judge, store: Store, pairs: Sequence[Pair], outcome: JudgingOutcome,
-    max_retries: int, max_cost: float | None, progress: Callable[[int], None] | None,
-) -> None:
-    sem = asyncio.Semaphore(max(1, judge.max_concurrency))
-    unreachable = 0
+def chunks(pairs: Iterable[Pair], size: int = CHUNK) -> Iterator[list[Pair]]:
+    it = iter(pairs)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
-    async def one(pair: Pair) -> None:
-        nonlocal unreachable
-        async with sem:
-            if max_cost is not None and outcome.cost_usd >= max_cost:
-                outcome.skipped_for_budget += 1
-                if progress:
-                    progress(1)
-                return
-            attempt = 0
-            while True:
+
+class Budget:
+    """--max-cost: a call is sent only if its reservation fits beside what is spent and reserved."""
+
+    def __init__(self, judge: Judge, cap: float | None) -> None:
+        self.judge, self.cap = judge, cap
+        self.spent = self.reserved = 0.0
+        self.exhausted = False
+        self.price = judge.price_per_mtok()
+
+    def estimate(self, request: JudgeRequest) -> float:
+        tokens_in, tokens_out = self.judge.estimate_tokens(request)
+        return REPAIR_FACTOR * (tokens_in * self.price[0] + tokens_out * self.price[1]) / 1e6
+
+    def reserve(self, request: JudgeRequest) -> float | None:
+        """The amount reserved, or None when the call does not fit (then nothing more is sent)."""
+        if self.cap is None:
+            return 0.0
+        if self.exhausted:
+            return None
+        amount = self.estimate(request)
+        if self.spent + self.reserved + amount > self.cap:
+            self.exhausted = True
+            return None
+        self.reserved += amount
+        return amount
+
+    def settle(self, reserved: float, actual: float) -> None:
+        self.reserved -= reserved
+        self.spent += actual
+
+
+class _Run:
+    """The state of one judge_pairs call on its event loop."""
+
+    def __init__(self, judge: Judge, store: Store, outcome: JudgingOutcome, writer: JudgmentWriter, owner: str | None,
+                 max_retries: int, budget: Budget, progress: Callable[[int], None] | None) -> None:
+        self.judge, self.store, self.outcome, self.writer, self.owner = judge, store, outcome, writer, owner
+        self.max_retries, self.budget, self.progress = max_retries, budget, progress
+        self.queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=max(2, 2 * judge.max_concurrency))
+        self.waiting: dict[str, Pair] = {}  # claimed by another live runner: awaited, not paid again
+        self.unreachable = 0
+        self.workers = max(1, judge.max_concurrency)
+        self._done = 0
+        self.stopping = False  # interrupted (Ctrl-C / SIGTERM): start no new call
+        self.active = 0  # workers inside a call
+        self._preflight_lock = asyncio.Lock()
+        self._preflight_ok = False
+        self._preflight_error: BaseException | None = None
+
+    async def preflight(self) -> None:
+        """The judge's key and model checked once, before this run's first judgment request (none if all is cached)."""
+        if self._preflight_ok:
+            return
+        async with self._preflight_lock:
+            if self._preflight_error is not None:
+                raise self._preflight_error
+            if not self._preflight_ok:
                 try:
-                    j = await judge.judge(pair.request)
-                    break
-                except (asyncio.CancelledError, EvalHarnessError):
-                    raise  # a wrong key or an unreachable provider stops the run; judgments made so far are stored
-                except JudgeOutputError as exc:
-                    outcome.failures[pair.key] = describe_failure(exc)
-                    outcome.cost_usd += exc.cost_usd  # a malformed answer was still paid for
-                    outcome.input_tokens += exc.input_tokens
-                    outcome.output_tokens += exc.output_tokens
-                    if progress:
-                        progress(1)
-                    return
-                except Exception as exc:  # noqa: BLE001 - one pair's failure never aborts a run
-                    if judge.should_retry(exc) and attempt < max_retries:
-                        await asyncio.sleep(retry_delay(exc, attempt))
-                        attempt += 1
-                        continue
-                    if getattr(exc, "unreachable", False) and outcome.new == 0:
-                        unreachable += 1
-                        if unreachable >= UNREACHABLE_ABORT:  # nothing has ever got through: stop instead of failing every pair
-                            raise EvalHarnessError(f"the judge cannot reach its API ({describe_failure(exc)}) after "
-                                                   f"{max_retries} retries; check [judge] base_url and that the server is up") from None
-                    outcome.failures[pair.key] = describe_failure(exc)
-                    if progress:
-                        progress(1)
-                    return
-            req = pair.request
-            store.put_judgment(pair.key, req.query.text, req.hit.doc_id, pair.content_hash, req.guideline.hash, j)
-            outcome.judgments[pair.key] = j
-            outcome.new += 1
-            outcome.cost_usd += j.cost_usd
-            outcome.input_tokens += j.input_tokens
-            outcome.output_tokens += j.output_tokens
-            if progress:
-                progress(1)
+                    await self.judge.preflight()
+                except BaseException as exc:
+                    self._preflight_error = exc
+                    raise
+                self._preflight_ok = True
 
+    def advance(self, n: int = 1, flush: bool = False) -> None:
+        self._done += n
+        if self.progress and (flush or self._done >= 64):
+            self.progress(self._done)
+            self._done = 0
+
+    # -- producer: chunks -> cache lookup -> claims -> queue ------------------------------------
+    async def produce(self, pairs: Iterable[Pair]) -> None:
+        for chunk in chunks(pairs):
+            if self.stopping:
+                return
+            unique = {p.key: p for p in chunk}
+            cached = self.store.judged_keys(list(unique))
+            self.outcome.cached += len(cached)
+            self.advance(len(chunk) - len(unique) + len(cached))
+            todo = [p for k, p in unique.items() if k not in cached]
+            if self.budget.exhausted:
+                self._skip(todo)
+                continue
+            for p in await self._claim(todo):
+                await self.queue.put(p)
+            while len(self.waiting) > 4 * CHUNK:  # back-pressure: never hold more than a few chunks of others' pairs
+                await self._check_waiting()
+                await asyncio.sleep(WAIT_POLL_S)
+        while self.waiting:
+            await self._check_waiting()
+            if self.waiting:
+                await asyncio.sleep(WAIT_POLL_S)
+        for _ in range(self.workers):
+            await self.queue.put(None)
+
+    async def _claim(self, todo: Sequence[Pair]) -> list[Pair]:
+        """The pairs this runner is to judge now; others' claimed pairs go to `waiting`."""
+        if self.owner is None or not todo:
+            return list(todo)
+        mine = await asyncio.to_thread(take, self.store.engine, [p.key for p in todo], self.owner)
+        done: set[str] = set()
+        if mine:  # judged and released by another runner between the lookup and the claim
+            done = self.store.judged_keys(sorted(mine))
+            if done:
+                self.outcome.cached += len(done)
+                self.outcome.from_other_runners += len(done)
+                self.advance(len(done))
+                mine -= done
+        for p in todo:
+            if p.key not in mine and p.key not in done:
+                self.waiting[p.key] = p
+        return [p for p in todo if p.key in mine]
+
+    async def _check_waiting(self) -> None:
+        keys = list(self.waiting)
+        done = self.store.judged_keys(keys)
+        for k in done:
+            del self.waiting[k]
+        if done:
+            self.outcome.cached += len(done)
+            self.outcome.from_other_runners += len(done)
+            self.advance(len(done))
+        rest = [self.waiting.pop(k) for k in list(self.waiting)]
+        if self.budget.exhausted:
+            self._skip(rest)
+            return
+        for p in await self._claim(rest):  # expired or released claims: this runner takes them over
+            await self.queue.put(p)
+
+    def _skip(self, pairs: Sequence[Pair]) -> None:
+        self.outcome.skipped_for_budget += len(pairs)
+        self.advance(len(pairs))
+
+    # -- workers: queue -> judge (retries) -> writer ------------------------------------------
+    async def work(self) -> None:
+        while not self.stopping and (pair := await self.queue.get()) is not None:
+            self.active += 1
+            try:
+                await self._one(pair)
+            finally:
+                self.active -= 1
+
+    async def _one(self, pair: Pair) -> None:
+        await self.preflight()
+        reserved = self.budget.reserve(pair.request)
+        if reserved is None:
+            self._skip([pair])
+            return
+        attempt = 0
+        while True:
+            try:
+                j = await self.judge.judge(pair.request)
+                break
+            except (asyncio.CancelledError, EvalHarnessError):
+                self.budget.settle(reserved, 0.0)
+                raise  # a wrong key or an unreachable provider stops the run; judgments made so far are stored
+            except JudgeOutputError as exc:  # a malformed answer was still paid for
+                self.budget.settle(reserved, exc.cost_usd)
+                self._fail(pair, exc)
+                self.outcome.cost_usd += exc.cost_usd
+                self.outcome.input_tokens += exc.input_tokens
+                self.outcome.output_tokens += exc.output_tokens
+                return
+            except Exception as exc:  # noqa: BLE001 - one pair's failure never aborts a run
+                if self.judge.should_retry(exc) and attempt < self.max_retries:
+                    await asyncio.sleep(retry_delay(exc, attempt))
+                    attempt += 1
+                    continue
+                self.budget.settle(reserved, 0.0)
+                if getattr(exc, "unreachable", False) and self.outcome.new == 0:
+                    self.unreachable += 1
+                    if self.unreachable >= UNREACHABLE_ABORT:  # nothing has ever got through: stop instead of failing every pair
+                        raise EvalHarnessError(f"the judge cannot reach its API ({describe_failure(exc)}) after "
+                                               f"{self.max_retries} retries; check [judge] base_url and that the server is up") from None
+                self._fail(pair, exc)
+                return
+        self.budget.settle(reserved, j.cost_usd)
+        self.record(pair, j)
+
+    def record(self, pair: Pair, j: Judgment) -> None:
+        req = pair.request
+        self.writer.put(judgment_row(pair.key, req.query.text, req.hit.doc_id, pair.content_hash, req.guideline.hash, j))
+        o = self.outcome
+        o.new += 1
+        o.cost_usd += j.cost_usd
+        o.input_tokens += j.input_tokens
+        o.output_tokens += j.output_tokens
+        self.advance()
+
+    def _fail(self, pair: Pair, exc: BaseException) -> None:
+        self.outcome.failures[pair.key] = describe_failure(exc)
+        self.advance()
+
+
+async def _judge_all(run: _Run, pairs: Iterable[Pair]) -> None:
+    tasks = [asyncio.ensure_future(run.produce(pairs))] + [asyncio.ensure_future(run.work()) for _ in range(run.workers)]
     try:
-        await asyncio.gather(*(one(p) for p in pairs))
+        pending = set(tasks)
+        while pending:  # the first task to fail (a worker that cannot go on, the store) ends the run
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+    except asyncio.CancelledError:  # Ctrl-C / SIGTERM: calls already sent may finish (and be stored) for a moment
+        run.stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INTERRUPT_GRACE_S
+        while run.active and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        raise
     finally:
-        await judge.aclose()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await run.judge.aclose()
+
+
+def _judge_sync(run: _Run, pairs: Iterable[Pair], judge_sync: Callable[[JudgeRequest], Judgment]) -> None:
+    """A judge that computes locally (offline rules): no event loop, no claims, no budget."""
+    for chunk in chunks(pairs):
+        unique = {p.key: p for p in chunk}
+        cached = run.store.judged_keys(list(unique))
+        run.outcome.cached += len(cached)
+        run.advance(len(chunk) - len(unique) + len(cached))
+        for k, p in unique.items():
+            if k not in cached:
+                try:
+                    j = judge_sync(p.request)
+                except JudgeOutputError as exc:
+                    run._fail(p, exc)
+                    continue
+                run.record(p, j)
 
 
 def judge_pairs(
-    judge: Judge, store: Store, pairs: Sequence[Pair], *, max_retries: int = 4, max_cost: float | None = None,
+    judge: Judge, store: Store, pairs: Iterable[Pair], *, max_retries: int = 4, max_cost: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> JudgingOutcome:
-    """Judge the pairs not yet in the cache; each new judgment is committed as it arrives."""
+    """Judge the pairs not yet in the store; new judgments are committed in small groups as they arrive."""
     outcome = JudgingOutcome()
     judge.attach_store(store)
-    unique: dict[str, Pair] = {}
-    for p in pairs:
-        unique.setdefault(p.key, p)
-    cached = store.cached_judgments(list(unique))
-    outcome.judgments.update(cached)
-    outcome.cached = len(cached)
-    if progress and cached:
-        progress(len(cached))
-    todo = [p for k, p in unique.items() if k not in cached]
-    if todo:
-        asyncio.run(_judge_all(judge, store, todo, outcome, max_retries, max_cost, progress))
+    owner = new_owner() if judge.paid else None
+    writer = JudgmentWriter(store.engine, owner)
+    run = _Run(judge, store, outcome, writer, owner, max_retries, Budget(judge, max_cost), progress)
+    judge_sync = getattr(judge, "judge_sync", None)
+    try:
+        if judge_sync is not None and not judge.paid:
+            _judge_sync(run, pairs, judge_sync)
+        else:
+            asyncio.run(_judge_all(run, pairs))
+    finally:
+        try:
+            writer.close()
+        finally:
+            if owner is not None:
+                release_all(store.engine, owner)
+            run.advance(0, flush=True)
     return outcome

@@ -15,12 +15,14 @@ from evalharness.backends import make_backend
 from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.judges.fallback import ImageOrText
 from evalharness.judging import JudgingOutcome, Pair, judge_pairs
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.measures import MeasureContext, add_hit_measures
 from evalharness.metrics import mean_metrics, per_query_metrics
 from evalharness.models import Guideline, Hit, Query
 from evalharness.project import LoadedEngine, Project
+from evalharness.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
 from evalharness.store import Store, content_hash, judgment_cache_key
 from evalharness.store.db import StoredQuery
 
@@ -52,9 +54,12 @@ class RunOutcome:
     elapsed_s: float
     cost_usd: float
     failures: list[dict[str, str]] = field(default_factory=list)
+    status: str = FINISHED
+    catalog: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "engine_config": self.engine_config, "config_hash": self.config_hash,
+                "status": self.status, "catalog": self.catalog,
                 "judge_id": self.judge_id, "metrics": self.metrics, "counts": self.counts,
                 "cost_usd": round(self.cost_usd, 6), "elapsed_s": round(self.elapsed_s, 3), "failures": self.failures}
 
@@ -92,22 +97,26 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                 judge: Judge, images: ImageLoader | None
                 ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
     """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
-    judged (an unreadable image): those are listed as failed, never labelled."""
+    judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
+    text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key."""
     pairs, hashes, where, failed = [], {}, {}, []
+    fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
     for q in queries:
         g = guidelines[q.id]
         hashes[q.id] = []
         for hit in hits[q.id]:
-            image, image_sha = (None, "")
+            image, image_sha, judge_id = None, "", judge.judge_id
             if images is not None:
                 try:
                     image, image_sha = images.load(hit.image_url)
                 except ImageUnavailable as exc:
-                    hashes[q.id].append(content_hash(hit, "unavailable"))
-                    failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
-                    continue
+                    if fallback is None:
+                        hashes[q.id].append(content_hash(hit, "unavailable"))
+                        failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
+                        continue
+                    judge_id = fallback  # the text-mode key: never mistaken for an image judgment
             chash = content_hash(hit, image_sha)
-            key = judgment_cache_key(q.text, chash, g.hash, judge.judge_id)
+            key = judgment_cache_key(q.text, chash, g.hash, judge_id)
             hashes[q.id].append(chash)
             pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash))
             where[key] = f"{q.id}\t{hit.doc_id}"
@@ -133,6 +142,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     """Run one engine configuration end to end and store the run."""
     stages = stages or SilentStages()
     started = time.perf_counter()
+    store.mark_stale_runs(process_gone)  # rows left `running` by a killed process on this host
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
     with stages.stage("guidelines", len(req.queries)) as advance:
         guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
@@ -151,9 +161,11 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     pairs, hashes, where, failures = build_pairs(req.queries, guidelines, hits, req.judge, images)
 
     run_id = new_run_id(req.engine.name)
+    catalog = described.get("catalog") or (f"{req.engine.config.backend} index {req.engine.config.index}"
+                                           if req.engine.config.index else described.get("url", ""))
     store.start_run({"run_id": run_id, "engine_config": req.engine.name, "config_hash": req.engine.hash,
                      "config": {"engine": req.engine.config.model_dump(mode="json"), "backend": described,
-                                "path": str(req.engine.path)},
+                                "path": str(req.engine.path), "catalog": catalog, "process": this_process()},
                      "judge_id": req.judge.judge_id, "top_k": req.top_k, "queries_source": req.queries_source})
     stored = [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, hits[q.id], hashes[q.id])
               for q in req.queries]
@@ -163,24 +175,29 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
         with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
             outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
                                                   max_cost=req.max_cost, progress=advance)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: judgments made so far stay stored
+        store.finish_run(run_id, INTERRUPTED, {}, {}, 0.0, time.perf_counter() - started)
+        raise
     except BaseException:
-        store.finish_run(run_id, "failed", {}, {}, 0.0, time.perf_counter() - started)  # judgments made so far stay stored
+        store.finish_run(run_id, FAILED, {}, {}, 0.0, time.perf_counter() - started)
         raise
     per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics, project)
     metrics = mean_metrics(per_query, req.metrics)
     n_hits = sum(len(h) for h in hits.values())
-    unjudged = sum(1 for p in pairs if p.key not in outcome.judgments) + len(failures)
+    unjudged = outcome.unjudged + len(failures)
     for key, reason in outcome.failures.items():
         qid, doc_id = where[key].split("\t")
         failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})
     counts = {"queries": len(req.queries), "hits": n_hits, "zero_hit_queries": sum(1 for h in hits.values() if not h),
               "judged_new": outcome.new, "judged_cached": outcome.cached, "failed": len(failures),
+              "image_fallbacks": sum(1 for p in pairs if p.request.image is None) if images is not None else 0,
               "skipped_budget": outcome.skipped_for_budget, "unjudged_hits": unjudged,
               "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
     elapsed = time.perf_counter() - started
-    store.finish_run(run_id, "finished", metrics, counts, outcome.cost_usd, elapsed)
+    status = final_status(n_hits, n_hits - unjudged)
+    store.finish_run(run_id, status, metrics, counts, outcome.cost_usd, elapsed)
     return RunOutcome(run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
-                      elapsed, outcome.cost_usd, failures)
+                      elapsed, outcome.cost_usd, failures, status=status, catalog=catalog)
 
 
 def default_queries_path(project: Project) -> Path:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from evalharness.catalog import not_utf8
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Query
 
@@ -15,10 +17,14 @@ COLUMNS = ("id", "query", "count", "segment")
 def read_query_set(path: Path) -> list[Query]:
     """Read a query set; needs at least a 'query' column, and one query."""
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise EvalHarnessError(f"cannot read query set {path}: {exc.strerror}; pass --queries with an existing CSV") from None
-    with fh:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, raw[:exc.start].count(b"\n") + 1, exc, "query set") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or "query" not in reader.fieldnames:
             raise EvalHarnessError(f"{path}: needs a header with a 'query' column (columns: {', '.join(COLUMNS)})")

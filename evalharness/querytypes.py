@@ -1,8 +1,7 @@
 """Query types from a query's guideline requirements: what kind of query it is, so metrics can be read per type.
 
-Offline (the default) reads the requirements the guideline already lists; an LLM classification is optional
-(`[query_types] classifier`, see `querytypes_llm.py`). `zero-result` is observed, not derived: a query whose
-(baseline) result list is empty.
+Offline: it reads the requirements the guideline already lists (no call). `zero-result` is observed, not derived:
+a query whose (baseline) result list is empty.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Resampling stays flat in memory: bootstrap resamples and randomization sign flip
 chunks and turned into sums by one matrix product per chunk, for every column (candidate x metric)
 at once. A fixed seed gives identical results, and a column's result does not depend on the other
 columns. Optional per-query weights (e.g. traffic) enter every mean, interval and test.
-scipy is imported only where a distribution function is needed.
+scipy.special is imported only where a distribution function is needed (not scipy.stats: it is slow to import).
 """
 
 from __future__ import annotations
@@ -61,31 +61,35 @@ def weighted_se(d: np.ndarray, w: np.ndarray) -> float:
 def min_detectable_effect(se: float, n: int, alpha: float = 0.05, power: float = POWER) -> float:
     """The smallest true mean difference a two-sided paired t-test at `alpha` detects with `power`.
 
-    Solves power(delta) = P(|T| > t_crit) for T ~ noncentral t(df = n - 1, nc = delta / se) with scipy.
+    Solves power(delta) = P(|T| > t_crit) for T ~ noncentral t(df = n - 1, nc = delta / se), with scipy.special's
+    Student t and noncentral t distribution functions (power rises with nc, so bisection finds it).
     """
     if n < 2 or se <= 0:
         return 0.0
-    from scipy import optimize, stats
+    from scipy import special
 
     df = n - 1
-    crit = stats.t.ppf(1 - alpha / 2, df)
+    crit = float(special.stdtrit(df, 1 - alpha / 2))
 
-    def gap(nc: float) -> float:
-        lower = float(stats.nct.cdf(-crit, df, nc))  # negligible, and NaN far out in the tail
-        return float(stats.nct.sf(crit, df, nc)) + (0.0 if np.isnan(lower) else lower) - power
+    def achieved(nc: float) -> float:
+        lower = float(special.nctdtr(df, nc, -crit))  # negligible, and NaN far out in the tail
+        return 1.0 - float(special.nctdtr(df, nc, crit)) + (0.0 if np.isnan(lower) else lower)
 
-    hi = crit + 10.0
-    while gap(hi) < 0:
-        hi *= 2
-    return float(optimize.brentq(gap, 0.0, hi, xtol=1e-10)) * se
+    lo, hi = 0.0, crit + 10.0
+    while achieved(hi) < power:
+        lo, hi = hi, hi * 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if achieved(mid) < power else (lo, mid)
+    return hi * se
 
 
 def _t_pvalue(delta: float, se: float, n: int) -> float:
-    from scipy import stats
+    from scipy import special
 
     if se == 0:
         return 1.0 if delta == 0 else 0.0
-    return float(2 * stats.t.sf(abs(delta / se), n - 1))
+    return float(2 * special.stdtr(n - 1, -abs(delta / se)))
 
 
 def _two_sided(null: np.ndarray, observed: np.ndarray, exact: bool) -> np.ndarray:

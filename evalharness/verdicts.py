@@ -14,6 +14,7 @@ from evalharness.errors import JudgeOutputError
 from evalharness.models import Requirement
 
 VERDICTS = ("met", "not met", "unknown")
+VERDICTS_KEY = "requirement_verdicts"  # the property of an LLM judge's structured answer
 
 
 def verdict_entry(req: Requirement, verdict: str) -> dict[str, str]:
@@ -24,9 +25,9 @@ def verdict_entry(req: Requirement, verdict: str) -> dict[str, str]:
 def parse_verdicts(raw: Any, requirements: Sequence[Requirement]) -> list[dict[str, str]]:
     """Strictly check an LLM's verdict list against the guideline's requirements (same order, known verdicts)."""
     if not isinstance(raw, list):
-        raise JudgeOutputError("requirement_verdicts is missing or not a list")
+        raise JudgeOutputError(f"{VERDICTS_KEY} is missing or not a list")
     if len(raw) != len(requirements):
-        raise JudgeOutputError(f"requirement_verdicts has {len(raw)} entries; the guideline has {len(requirements)} requirements")
+        raise JudgeOutputError(f"{VERDICTS_KEY} has {len(raw)} entries; the guideline has {len(requirements)} requirements")
     out = []
     for item, req in zip(raw, requirements):
         verdict = item.get("verdict") if isinstance(item, dict) else None
@@ -36,12 +37,17 @@ def parse_verdicts(raw: Any, requirements: Sequence[Requirement]) -> list[dict[s
     return out
 
 
-def verdict_schema(requirements: Sequence[Requirement]) -> dict[str, Any]:
-    """JSON schema of the verdict list for one request: one entry per requirement, in the guideline's order."""
+def verdict_schema() -> dict[str, Any]:
+    """JSON schema of the verdict list: one {attribute, value, verdict} per requirement, in the guideline's order
+    (the count is checked when parsing: strict structured-output modes do not all take minItems/maxItems)."""
     item = {"type": "object", "properties": {"attribute": {"type": "string"}, "value": {"type": "string"},
                                              "verdict": {"type": "string", "enum": list(VERDICTS)}},
             "required": ["attribute", "value", "verdict"], "additionalProperties": False}
-    return {"type": "array", "items": item, "minItems": len(requirements), "maxItems": len(requirements)}
+    return {"type": "array", "items": item}
+
+
+VERDICT_SHAPE = ('"requirement_verdicts": one {"attribute", "value", "verdict": "met" | "not met" | "unknown"} per '
+                 "guideline requirement, in the guideline's order")
 
 
 def verdicts_of(details: Mapping[str, Any] | None) -> list[dict[str, str]]:

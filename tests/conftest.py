@@ -117,6 +117,23 @@ def postgres_url():
     shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str):
+    """An empty database of its own on the session's PostgreSQL server (dropped afterwards)."""
+    import secrets
+
+    import sqlalchemy
+
+    name = f"eh_{secrets.token_hex(6)}"
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def osmem_server():
     """A writable osmem-server (in-memory OpenSearch-compatible engine) on 127.0.0.1 for the whole session."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -74,8 +76,14 @@ def start_proxy(upstream: str, *, rewrite_es: bool, require_auth: str | None = N
     return _start(Proxy)
 
 
-def start_search_api(products: list[dict[str, Any]], token: str) -> tuple[_Server, str]:
-    """A tiny in-house search API: GET /search?q=...&n=... with a bearer token; word-overlap ranking."""
+def start_search_api(products: list[dict[str, Any]], token: str, script: list[str] | None = None,
+                     hang_s: float = 3.0) -> tuple[_Server, str]:
+    """A tiny in-house search API: GET /search?q=...&n=... with a bearer token; word-overlap ranking.
+
+    script: what the n-th request for each query gets ("503", "hang" = answer after hang_s, "ok"); the last
+    entry repeats. The server's `seen` attribute counts requests per query."""
+    seen: Counter[str] = Counter()
+    lock = threading.Lock()
 
     class Api(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -99,7 +107,20 @@ def start_search_api(products: list[dict[str, Any]], token: str) -> tuple[_Serve
             if url.path == "/boom":
                 return self._send(500, {"error": "boom"})
             args = parse_qs(url.query)
-            words = set(args.get("q", [""])[0].lower().split())
+            query = args.get("q", [""])[0]
+            with lock:
+                nth = seen[query]
+                seen[query] += 1
+            action = script[min(nth, len(script) - 1)] if script else "ok"
+            if action == "503":
+                return self._send(503, {"error": "overloaded"})
+            if action == "hang":  # the client has given up by then: its socket may be closed
+                time.sleep(hang_s)
+                try:
+                    return self._send(200, {"total": 0, "results": []})
+                except OSError:
+                    return None
+            words = set(query.lower().split())
             n = int(args.get("n", ["10"])[0])
             scored = []
             for p in products:
@@ -111,4 +132,6 @@ def start_search_api(products: list[dict[str, Any]], token: str) -> tuple[_Serve
                                                  "price": p["price"], "type": p["product_type"]}} for s, _, p in scored[:n]]
             return self._send(200, {"total": len(scored), "results": results})
 
-    return _start(Api)
+    server, url = _start(Api)
+    server.seen = seen  # type: ignore[attr-defined]
+    return server, url

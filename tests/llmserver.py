@@ -47,6 +47,7 @@ class State:
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
     requests: Counter = field(default_factory=Counter)
+    lookups: int = 0  # models lookups (preflight), apart from the requests that judge
     recent: deque = field(default_factory=lambda: deque(maxlen=400))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,6 +69,22 @@ def label_for(query: str, product: dict[str, Any]) -> tuple[str, str]:
     if found:
         return "substitute", f"scripted: {len(found)} of {len(words)} query words in the title"
     return "irrelevant", "scripted: no query word in the title"
+
+
+REQUIREMENTS = re.compile(r"Requirements: (\[.*?\])\n")
+
+
+def verdicts_for(prompt: str, product: dict[str, Any]) -> list[dict[str, str]]:
+    """Scripted per-requirement verdicts: the value in the product's field (or title) -> met, another value stated
+    -> not met, nothing stated -> unknown."""
+    found = REQUIREMENTS.search(prompt)
+    out = []
+    for r in json.loads(found.group(1)) if found else []:
+        have = str(product.get(r["attribute"]) or (product.get("attributes") or {}).get(r["attribute"]) or "").lower()
+        value = str(r["value"]).lower()
+        verdict = "met" if value in have or value in str(product.get("title", "")).lower() else "not met" if have else "unknown"
+        out.append({"attribute": r["attribute"], "value": r["value"], "verdict": verdict})
+    return out
 
 
 SCRIPT: dict[str, Any] = {"table": {}, "rates": {}}
@@ -127,7 +144,8 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
             label, why = model.removeprefix("fixed-"), f"scripted: {model}"
         props = (schema or {}).get("properties") or {"label": {}, "rationale": {}}
         label = fit_label(label, (props.get("label") or {}).get("enum") or [])
-        return json.dumps({k: (label if k == "label" else why) for k in props if k in ("label", "rationale")})
+        values = {"label": label, "rationale": why, "requirement_verdicts": verdicts_for(prompt, product)}
+        return json.dumps({k: values[k] for k in props if k in values})
     digest = hashlib.sha256(image or b"").hexdigest()[:8]
     return f"A product photo ({len(image or b'')} bytes, {digest}); the product is clearly visible."
 
@@ -159,8 +177,29 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             if self.path.startswith("/_stats"):
                 with state.lock:
-                    return self._json(200, {"requests": dict(state.requests)})
+                    return self._json(200, {"requests": dict(state.requests), "lookups": state.lookups})
+            if "/models/" in self.path:
+                return self._model_lookup()
             self._json(404, {"error": "not found"})
+
+        def _model_lookup(self) -> None:
+            """GET a model (OpenAI /v1/models/M, Anthropic the same with x-api-key, Gemini the same with x-goog-api-key);
+            models named no-such-* do not exist."""
+            gemini = "x-goog-api-key" in self.headers
+            key = self.headers.get("x-goog-api-key") if gemini else \
+                (self.headers.get("Authorization") or "").removeprefix("Bearer ") or self.headers.get("x-api-key")
+            with state.lock:
+                state.lookups += 1
+            if key != state.api_key:
+                return self._json(401, {"error": {"message": "invalid api key", "code": 401, "status": "UNAUTHENTICATED"}})
+            model = self.path.split("?")[0].rsplit("/", 1)[-1]
+            if model.startswith("no-such"):
+                return self._json(404, {"error": {"message": f"model {model} not found", "code": 404, "status": "NOT_FOUND"}})
+            if gemini:
+                return self._json(200, {"name": f"models/{model}", "displayName": model, "inputTokenLimit": 1000000})
+            if self.headers.get("x-api-key"):
+                return self._json(200, {"type": "model", "id": model, "display_name": model, "created_at": "2025-01-01T00:00:00Z"})
+            return self._json(200, {"id": model, "object": "model", "created": 0, "owned_by": "local"})
 
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -171,6 +210,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     state.faults = Faults(**cfg.get("faults", {}))
                     state.requests.clear()
                     state.recent.clear()
+                    state.lookups = 0
                 return self._json(200, {"ok": True})
             gemini = ":generateContent" in self.path
             kind = "anthropic" if self.path.startswith("/v1/messages") else "gemini" if gemini else "openai"
@@ -179,6 +219,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             if key != state.api_key:
                 return self._json(401, {"error": {"message": "invalid api key", "code": 401, "status": "UNAUTHENTICATED"}})
             req = json.loads(body)
+            if str(req.get("model") or self.path.split("/models/")[-1]).startswith("no-such"):
+                return self._json(404, {"error": {"message": "model not found", "code": 404, "status": "NOT_FOUND"}})
             with state.lock:
                 state.requests[kind] += 1
                 state.recent.append({"path": self.path, "body": req})
@@ -284,6 +326,7 @@ class LLMServer:
             self.state.faults = faults or Faults()
             self.state.requests.clear()
             self.state.recent.clear()
+            self.state.lookups = 0
 
     @property
     def total_requests(self) -> int:

@@ -122,7 +122,9 @@ def test_broken_plugin_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_bad_checks_config_is_one_line(project: Path) -> None:
-    with (project / "evalharness.toml").open("a") as fh:
-        fh.write('\n[checks]\nenabled = ["duplicates", "nope"]\n')
+    toml = project / "evalharness.toml"
+    text = toml.read_text()
+    toml.write_text(text.replace("[checks]\n", '[checks]\nenabled = ["duplicates", "nope"]\n', 1) if "[checks]\n" in text
+                    else text + '\n[checks]\nenabled = ["duplicates", "nope"]\n')
     assert run_cli(project, "run", "-e", "v2").returncode == 0  # the run itself does not need checks
     assert_user_error(run_cli(project, "report", "v2"), "unknown check(s) nope", "available: duplicates")

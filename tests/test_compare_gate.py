@@ -69,7 +69,7 @@ def test_gate_passes_for_v2_and_fails_for_v0(ran: Path) -> None:
     assert bad.returncode == 1, bad.stderr
     assert "FAIL" in (ran / "reports" / "v0.md").read_text()
     suite = ET.parse(ran / "reports" / "v0.xml").getroot().find("testsuite")
-    assert suite is not None and int(suite.get("failures")) >= 1 and int(suite.get("tests")) == 5  # with the LowQ@10 rule
+    assert suite is not None and int(suite.get("failures")) >= 1 and int(suite.get("tests")) == 7  # + LowQ@10, AttrMatch(color)@10, max_findings
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert "nDCG@10 did not regress" in failed
 

@@ -69,3 +69,36 @@ def test_http_backend_errors(project: Path, api: str) -> None:
     assert_user_error(run_cli(project, "run", "-e", "boom", env={"SEARCH_API_AUTH": "Bearer tok-123456"}), "answered 500")
     (project / "engines" / "badpath.toml").write_text(CONFIG.format(base=api).replace('hits_path = "$.results[*]"', 'hits_path = "$.[[["'))
     assert_user_error(run_cli(project, "run", "-e", "badpath", env={"SEARCH_API_AUTH": "Bearer tok-123456"}), "not a valid JSONPath")
+
+
+def test_transient_503s_and_timeouts_are_retried(project: Path, demo_dir: Path) -> None:
+    products = [json.loads(line) for line in (demo_dir / "catalog.jsonl").open()][:400]
+    server, url = start_search_api(products, token="tok-123456", script=["503", "hang", "ok"], hang_s=5.0)
+    try:
+        config = CONFIG.format(base=url).replace('hits_path = "$.results[*]"',
+                                                 'hits_path = "$.results[*]"\ntimeout_s = 1.0\nbackoff_s = 0.05')
+        (project / "engines" / "flaky.toml").write_text(config)
+        (project / "queries" / "few.csv").write_text("id,query,count,segment\na,red sneakers,1,head\nb,blue jacket,1,tail\n")
+        env = {"SEARCH_API_AUTH": "Bearer tok-123456"}
+        result = run_cli(project, "run", "-e", "flaky", "-q", "queries/few.csv", "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["counts"]["hits"] > 0 and data["counts"]["failed"] == 0 and data["status"] == "finished"
+        # each query met a 503, then a timeout, then got its answer (a slow machine may add a retry, never lose one)
+        assert set(server.seen) == {"red sneakers", "blue jacket"} and min(server.seen.values()) >= 3
+    finally:
+        server.shutdown()
+
+
+def test_a_search_api_that_keeps_failing_ends_with_one_line(project: Path, demo_dir: Path) -> None:
+    products = [json.loads(line) for line in (demo_dir / "catalog.jsonl").open()][:50]
+    server, url = start_search_api(products, token="tok-123456", script=["503"])
+    try:
+        config = CONFIG.format(base=url).replace('hits_path = "$.results[*]"', 'hits_path = "$.results[*]"\nmax_retries = 2\nbackoff_s = 0.01')
+        (project / "engines" / "down.toml").write_text(config)
+        (project / "queries" / "one.csv").write_text("id,query,count,segment\na,red sneakers,1,head\n")
+        result = run_cli(project, "run", "-e", "down", "-q", "queries/one.csv", env={"SEARCH_API_AUTH": "Bearer tok-123456"})
+        assert_user_error(result, "answered 503", "after 2 retries")
+        assert server.seen["red sneakers"] == 3
+    finally:
+        server.shutdown()

@@ -71,8 +71,9 @@ def test_mapping_between_schemes() -> None:
     assert map_label("somewhat", graded03, three) == "substitute"
 
 
-@pytest.mark.parametrize("reasoning, order", [("before", ["rationale", "label"]), ("after", ["label", "rationale"]),
-                                              ("none", ["label"])])
+@pytest.mark.parametrize("reasoning, order", [("before", ["rationale", "requirement_verdicts", "label"]),
+                                              ("after", ["label", "rationale", "requirement_verdicts"]),
+                                              ("none", ["requirement_verdicts", "label"])])
 def test_judgment_schema_follows_scheme_and_reasoning(reasoning: str, order: list[str]) -> None:
     esci = scheme_named("esci")
     schema = judgment_schema(esci, reasoning)

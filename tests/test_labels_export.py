@@ -157,3 +157,26 @@ def test_file_backend_judges_rankings_made_elsewhere(esci: Path) -> None:
     (esci / "engines" / "broken.toml").write_text('backend = "file"\n')
     r = run_cli(esci, "run", "-e", "broken")
     assert r.returncode == 2 and "[file]" in r.stderr
+
+
+@needs_shared_data()
+def test_compare_and_gate_on_a_label_source_and_per_query_csv(esci: Path) -> None:
+    assert run_cli(esci, "run", "-e", "wide", "--json").returncode == 0
+    r = run_cli(esci, "compare", "title", "wide", "--labels", "human:esci", "--csv", "per-query.csv", "--json")
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)
+    rows = list(csv.DictReader((esci / "per-query.csv").open()))
+    assert len(rows) == len(_query_ids(esci)) and "title:nDCG@10" in rows[0] and "wide:nDCG@10" in rows[0]
+    ids = _query_ids(esci)
+    human = {}
+    for x in csv.DictReader((ESCI / "labels.csv").open()):
+        if x["query_id"] in ids:
+            human.setdefault(x["query_id"], {})[x["product_id"]] = GAIN[x["label"]]
+    for name in ("title", "wide"):
+        expected = _means(human, _export_run(esci, name), ids)
+        got = sum(float(row[f"{name}:nDCG@10"]) for row in rows) / len(rows)
+        assert got == pytest.approx(expected["nDCG@10"], abs=1e-9)
+    assert json.dumps(c)  # the comparison itself is printed as usual
+    g = run_cli(esci, "gate", "--baseline", "title", "--candidate", "wide", "--labels", "human:esci,offline", "--json")
+    assert g.returncode in (0, 1), g.stderr
+    assert "gate" in json.loads(g.stdout)

@@ -103,3 +103,13 @@ def test_esci_labels_import_with_the_esci_map(tmp_path: Path) -> None:
     text = next(json.loads(line)["text"] for line in (ESCI / "queries.jsonl").open() if json.loads(line)["id"] == first["query_id"])
     want = {"E": "relevant", "S": "substitute", "C": "irrelevant", "I": "irrelevant"}[first["label"]]
     assert _labels(tmp_path, "human:esci", [text])[(" ".join(text.casefold().split()), first["product_id"])] == want
+
+
+def test_export_and_agreement_bad_input(tmp_path: Path) -> None:
+    f = _write(tmp_path / "r.csv", "query,doc_id,label\nlamp,d1,relevant\n")
+    assert run_cli(tmp_path, "labels", "import", str(f), "--as", "gold").returncode == 0
+    assert_user_error(run_cli(tmp_path, "labels", "export", "--source", "human:gold", "--format", "xml"), "unknown export format", "--format")
+    assert_user_error(run_cli(tmp_path, "labels", "export", "--source", "human:nobody"), "human:nobody", "no labels")
+    assert_user_error(run_cli(tmp_path, "agreement", "--human", "nobody"), "human:nobody", "labels import")
+    assert_user_error(run_cli(tmp_path, "run", "-e", "v1", "--labels", "human:gold,vote(offline"), "--labels", "not closed")
+    assert_user_error(run_cli(tmp_path, "runs", "export", "nothing"), "no stored run for 'nothing'")

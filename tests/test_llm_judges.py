@@ -284,6 +284,8 @@ def test_max_cost_needs_a_price(project: Path, llm: LLMServer) -> None:
 
 def test_corrupt_and_missing_images_fail_their_pairs_only(project: Path, llm: LLMServer, demo_dir: Path) -> None:
     configure(project, llm, "openai", mode="image")
+    cfg = project / "evalharness.toml"  # image_fallback = "fail": no text fallback (test_image_fallback.py has the default)
+    cfg.write_text(cfg.read_text().replace('mode = "image"', 'mode = "image"\nimage_fallback = "fail"'))
     (project / "img").mkdir()
     (project / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not an image")
     good = demo_dir / "images" / "P00003.png"

@@ -61,11 +61,18 @@ def test_ubi_top20_exact_counts_and_event_stats(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = read_csv(project / "queries" / "ubi.csv")
     counts, stats = independent_ubi_counts()
-    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    # by default a query's count is its distinct searches, the same number as the "searches" column
+    expected = sorted(((q, s["searches"]) for q, s in stats.items()), key=lambda kv: (-kv[1], kv[0]))[:20]
     assert [(r["query"].lower(), int(r["count"])) for r in rows] == expected
-    assert (rows[0]["query"], rows[0]["count"]) == ("wireless earbuds", "389")
-    assert (rows[1]["query"], rows[1]["count"]) == ("gold", "354")
-    for r in rows:
+    assert all(r["count"] == r["searches"] for r in rows)
+    by_records = run_cli(project, "queries", "pull", "--source", str(UBI), "--format", "ubi", "--top", "20",
+                         "--count-by", "records", "--out", "queries/ubi-records.csv")
+    assert by_records.returncode == 0, by_records.stderr
+    records = read_csv(project / "queries" / "ubi-records.csv")
+    assert [(r["query"].lower(), int(r["count"])) for r in records] == sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    assert (records[0]["query"], records[0]["count"]) == ("wireless earbuds", "389")
+    assert (records[1]["query"], records[1]["count"]) == ("gold", "354")
+    for r in rows + records:
         s = stats[r["query"].lower()]
         assert int(r["searches"]) == s["searches"] and int(r["clicks"]) == s["clicks"]
         assert int(r["add_to_cart"]) == s["add_to_cart"] and int(r["zero_results"]) == s["zero_results"]
@@ -85,7 +92,8 @@ def test_ubi_strata_counts_and_seed(project: Path) -> None:
     assert (project / "queries" / "a.csv").read_bytes() == (project / "queries" / "b.csv").read_bytes()
     assert (project / "queries" / "a.csv").read_bytes() != (project / "queries" / "c.csv").read_bytes()
     # head = the queries that carry the first 50 % of traffic: with this log, wireless earbuds and gold are head
-    counts, _ = independent_ubi_counts()
+    _, stats = independent_ubi_counts()
+    counts = {q: s["searches"] for q, s in stats.items()}  # a query's count is its distinct searches by default
     total, cum, head = sum(counts.values()), 0, []
     for q, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         if cum < 0.5 * total:
@@ -174,3 +182,24 @@ def test_run_uses_a_pulled_query_set(project: Path, demo_dir: Path) -> None:
     run = run_cli(project, "run", "-e", "v2", "--queries", "queries/pulled.csv", "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["counts"]["queries"] == 17
+
+
+def test_privacy_scrub_checks_cards_keeps_isbn_and_ean_and_catches_order_ids(project: Path, tmp_path: Path) -> None:
+    searches = {"4111 1111 1111 1111": "card",  # a Luhn-valid card number
+                "5500-0000-0000-0004": "card",
+                "9780306406157": None,  # ISBN-13
+                "isbn 0-306-40615-2": None,  # ISBN-10
+                "4006381333931": None,  # EAN-13 barcode
+                "ORD-2024-000123": "order_id",
+                "order no. 55555": "order_id",
+                "ordinary 12345 socks": None,
+                "iphone 15 pro 256gb": None}
+    with (tmp_path / "log.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["query"])
+        w.writerows([q] for q in searches)
+    result = run_cli(project, "queries", "pull", "--source", str(tmp_path / "log.csv"), "--format", "csv", "--out", "queries/p.csv")
+    assert result.returncode == 0, result.stderr
+    kept = {r["query"] for r in read_csv(project / "queries" / "p.csv")}
+    assert kept == {q for q, rule in searches.items() if rule is None}
+    assert "dropped 4 (card 2, order_id 2)" in result.stdout

@@ -93,7 +93,7 @@ def test_demo_report_renders_offline_under_5mb(tmp_path: Path, demo_dir: Path) -
     pw, browser, page, requests, errors = _open(report)
     try:
         rows = page.locator("#metrics tbody tr")
-        assert rows.count() == 5
+        assert rows.count() == 8
         assert "nDCG@10" in rows.first.inner_text()
         assert page.locator("svg.chart rect").count() >= 6
         assert [r.inner_text().split()[0] for r in page.locator("#segments tbody tr").all()] == ["head", "torso", "tail"]
@@ -111,6 +111,48 @@ def test_demo_report_renders_offline_under_5mb(tmp_path: Path, demo_dir: Path) -
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 20_000
         assert all(u.startswith(("file:", "data:")) for u in requests), [u for u in requests if not u.startswith("data:")][:5]
+        assert not errors, errors
+    finally:
+        browser.close()
+        pw.stop()
+
+
+def test_large_report_opens_at_top_and_drills_on_demand(tmp_path: Path, demo_dir: Path) -> None:
+    import sqlite3
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from compare_scale import build_project
+    from test_compare_honest import clone_run
+
+    project = build_project(tmp_path / "proj", 400, 20, demo_dir=demo_dir)
+    clone_run(project, "cand", "cand2-bench", "finished")
+    con = sqlite3.connect(project / ".evalharness" / "cache.db")
+    con.execute("UPDATE runs SET engine_config = 'cand2' WHERE run_id = 'cand2-bench'")
+    con.commit()
+    con.close()
+    result = run_cli(project, "compare", "base", "cand", "cand2", "--html", "reports/big.html")
+    assert result.returncode == 0, result.stderr
+    report = project / "reports" / "big.html"
+    html = report.read_text()
+    data = json.loads(html.split('<script type="application/json" id="report-data">')[1].split("</script>")[0])
+    assert len(data["queries"]) == 400 and len(data["configs"]) == 3
+    assert len(data["products"]) <= 2400  # each product once, however many queries and configs show it
+    assert len(data["images"]) == len(set(data["images"]))  # identical thumbnails stored once
+    thumbs = list((project / ".evalharness" / "thumbs").rglob("*.txt"))
+    assert len(thumbs) >= len(data["images"]) > 0  # encoded once per image, kept on disk for the next report
+    pw, browser, page, requests, errors = _open(report)
+    try:
+        assert page.evaluate("window.scrollY") == 0  # opens at the top, not at the drill-down
+        assert page.locator("#queries tbody tr").count() == 400
+        drill = page.inner_text("#drilldown")
+        assert "Guideline the judge used" in drill and "catalog: demo" in drill and "description: cand (synthetic)" in drill
+        page.locator("#queries tbody tr").last.click()
+        page.wait_for_selector("#drilldown .side li.hit")
+        assert page.locator("#drilldown .side").nth(1).locator("li.hit").count() == 20
+        page.select_option("#config", "2")
+        assert "cand2" in page.inner_text("#drilldown .side >> nth=1")
+        assert all(u.startswith(("file:", "data:")) for u in requests)
         assert not errors, errors
     finally:
         browser.close()

@@ -122,25 +122,42 @@ def test_init_scaffolds_a_project_that_runs(tmp_path: Path, demo_dir: Path) -> N
     assert_user_error(run_cli(tmp_path, "init", str(target)), "already exists", "--force")
 
 
-def test_tantivy_index_follows_the_config_unless_indexed_by_command(project: Path, demo_dir: Path) -> None:
-    import shutil
+def test_index_follows_the_engine_config_and_runs_name_the_catalog(project: Path, demo_dir: Path) -> None:
+    small = project / "small.jsonl"
+    lines = (demo_dir / "catalog.jsonl").read_text().splitlines()
+    small.write_text("\n".join(lines[:300]) + "\n")
+    cfg = project / "engines" / "v1.toml"
+    cfg.write_text(cfg.read_text().replace('catalog = "demo"', 'catalog = "small.jsonl"'))
+    # `index -e X` without --catalog indexes the catalog the config names
+    result = run_cli(project, "index", "-e", "v1")
+    assert result.returncode == 0 and "indexed 300 products" in result.stdout, result.stderr
+    data = _json(run_cli(project, "run", "-e", "v1", "--json"))
+    ids = {h for q in _stored(project, data["run_id"]) for h in q}
+    assert ids and all(int(d[1:]) < 300 for d in ids)
+    assert data["catalog"] == "small.jsonl" and data["status"] == "finished"
+    listed = _json(run_cli(project, "runs", "--json"))
+    assert listed[0]["catalog"] == "small.jsonl"
+    assert "catalog small.jsonl" in run_cli(project, "run", "-e", "v1").stdout
+    # an explicit --catalog that the config does not name is refused (runs would refuse that index)
+    assert_user_error(run_cli(project, "index", "-e", "v1", "--catalog", "demo"), "v1.toml names catalog 'small.jsonl'")
+    # the config now names another catalog than the one `index` built from: refuse, say how to rebuild
+    cfg.write_text(cfg.read_text().replace('catalog = "small.jsonl"', 'catalog = "demo"'))
+    assert_user_error(run_cli(project, "run", "-e", "v1"), "built from small.jsonl", "names catalog 'demo'",
+                      "evalharness index -e v1")
+    assert run_cli(project, "index", "-e", "v1").returncode == 0
+    assert _json(run_cli(project, "run", "-e", "v1", "--json"))["catalog"] == "demo"
 
+
+def test_an_index_built_by_a_run_follows_a_change_of_the_config(project: Path, demo_dir: Path) -> None:
     small = project / "small.jsonl"
     lines = (demo_dir / "catalog.jsonl").read_text().splitlines()
     small.write_text("\n".join(lines[:300]) + "\n")
     assert _json(run_cli(project, "run", "-e", "v1", "--json"))["counts"]["hits"] > 300
-    # an explicit `index --catalog` wins over the config's catalog ...
-    result = run_cli(project, "index", "-e", "v1", "--catalog", "small.jsonl")
-    assert result.returncode == 0 and "indexed 300 products" in result.stdout
-    ids = {h for q in _stored(project, _json(run_cli(project, "run", "-e", "v1", "--json"))["run_id"]) for h in q}
-    assert ids and all(int(d[1:]) < 300 for d in ids)
-    # ... while an index built from the config follows a change of the config
-    shutil.rmtree(project / ".evalharness" / "indexes" / "v1")
-    assert run_cli(project, "run", "-e", "v1").returncode == 0
     cfg = project / "engines" / "v1.toml"
     cfg.write_text(cfg.read_text().replace('catalog = "demo"', 'catalog = "small.jsonl"'))
-    ids = {h for q in _stored(project, _json(run_cli(project, "run", "-e", "v1", "--json"))["run_id"]) for h in q}
-    assert ids and all(int(d[1:]) < 300 for d in ids)
+    data = _json(run_cli(project, "run", "-e", "v1", "--json"))
+    ids = {h for q in _stored(project, data["run_id"]) for h in q}
+    assert ids and all(int(d[1:]) < 300 for d in ids) and data["catalog"] == "small.jsonl"
 
 
 def _stored(project: Path, run_id: str) -> list[list[str]]:

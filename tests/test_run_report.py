@@ -72,7 +72,7 @@ def test_run_report_in_the_browser(evil_run: tuple[Path, dict[str, str]]) -> Non
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
             page.goto(report.as_uri())
-            assert page.locator("#metrics tbody tr").count() == 5
+            assert page.locator("#metrics tbody tr").count() == 8
             checks = {r.locator("td").nth(0).inner_text(): int(r.locator("td").nth(1).inner_text())
                       for r in page.locator("#checks tbody tr").all()}
             assert checks["cheap_first"] >= 1 and checks["zero_results"] == 1

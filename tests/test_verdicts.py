@@ -40,8 +40,7 @@ def test_llm_verdicts_are_parsed_strictly() -> None:
         parse_verdicts(good[:2], REQS)
     with pytest.raises(JudgeOutputError, match="not one of"):
         parse_verdicts([*good[:2], {"verdict": "maybe"}], REQS)
-    schema = verdict_schema(REQS)
-    assert schema["minItems"] == schema["maxItems"] == 3
+    schema = verdict_schema()
     assert schema["items"]["properties"]["verdict"]["enum"] == ["met", "not met", "unknown"]
 
 

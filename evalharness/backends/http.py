@@ -4,6 +4,8 @@ and JSONPath from the response to the hits and from each hit to its fields."""
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,10 +18,11 @@ from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit, reg
 from evalharness.backends.cluster import DEFAULT_FIELDS, lookup
 from evalharness.config import env_secret
 from evalharness.errors import EvalHarnessError
-from evalharness.httpclient import httpx
+from evalharness.httpclient import TRANSPORT_ERRORS, httpx
 from evalharness.models import Hit
 from evalharness.project import LoadedEngine, Project
 
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TEMPLATES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - URLs and JSON, not HTML
 
 
@@ -59,23 +62,54 @@ class HttpBackend(SearchBackend):
         found = path.find(doc)
         return found[0].value if found else None
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        url = self._render(self.http.url, query, k, "url")
-        body = self._render(self.http.body, query, k, "body") if self.http.body else None
-        try:
-            resp = self.client.request(self.http.method, url, content=body,
-                                       headers={"Content-Type": "application/json"} if body else None)
-        except httpx.HTTPError as exc:
-            raise EvalHarnessError(f"cannot reach the search API at {url.split('?')[0]} ({type(exc).__name__}); "
-                                   "check [http] url and that the service is up") from None
+    def _call(self, url: str, body: str | None) -> Any:
+        """One request, retried with backoff on timeouts, dropped connections, 429 and 5xx (honouring Retry-After)."""
+        where = url.split("?")[0]
+        attempt = 0
+        while True:
+            last = attempt >= self.http.max_retries
+            try:
+                resp = self.client.request(self.http.method, url, content=body,
+                                           headers={"Content-Type": "application/json"} if body else None)
+            except httpx.HTTPError as exc:
+                if last or not isinstance(exc, TRANSPORT_ERRORS):
+                    raise EvalHarnessError(f"cannot reach the search API at {where} ({type(exc).__name__}, "
+                                           f"{self._tries(attempt)}); check [http] url and that the service is up") from None
+                time.sleep(self._delay(attempt, None))
+            else:
+                if resp.status_code not in RETRY_STATUSES or last:
+                    return self._answer(resp, where, attempt)
+                time.sleep(self._delay(attempt, resp.headers.get("Retry-After")))
+            attempt += 1
+
+    @staticmethod
+    def _tries(attempt: int) -> str:
+        return f"after {attempt} retr{'y' if attempt == 1 else 'ies'}" if attempt else "no retry"
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        """Exponential backoff with jitter; a numeric Retry-After wins (capped at 30 s)."""
+        if retry_after is not None:
+            try:
+                return min(max(float(retry_after), 0.0), 30.0)
+            except ValueError:
+                pass
+        return self.http.backoff_s * (2 ** attempt) * random.uniform(0.5, 1.5)
+
+    def _answer(self, resp: Any, where: str, attempt: int) -> Any:
         if resp.status_code in (401, 403):
             raise EvalHarnessError(f"the search API rejected the credentials ({resp.status_code}); check [http] header_envs")
         if resp.status_code >= 400:
-            raise EvalHarnessError(f"the search API answered {resp.status_code} for {url.split('?')[0]}; check [http] url/method/body")
+            raise EvalHarnessError(f"the search API answered {resp.status_code} for {where} ({self._tries(attempt)}); "
+                                   "check [http] url/method/body and the service's logs")
         try:
-            data = resp.json()
+            return resp.json()
         except json.JSONDecodeError:
-            raise EvalHarnessError(f"the search API at {url.split('?')[0]} did not answer JSON; check [http] url") from None
+            raise EvalHarnessError(f"the search API at {where} did not answer JSON; check [http] url") from None
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        url = self._render(self.http.url, query, k, "url")
+        body = self._render(self.http.body, query, k, "body") if self.http.body else None
+        data = self._call(url, body)
         hits = []
         for rank, match in enumerate(self.hits_path.find(data)[:k], 1):
             doc = match.value if isinstance(match.value, dict) else {}

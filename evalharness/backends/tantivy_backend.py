@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import secrets
 import shutil
+import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ from evalharness.backends.base import SearchBackend, register_backend
 from evalharness.catalog import SEARCHABLE_FIELDS, field_text, file_sha256, iter_products, product_to_hit, resolve_catalog
 from evalharness.config import FieldValueFactor
 from evalharness.errors import EvalHarnessError
+from evalharness.filelock import file_lock
 from evalharness.models import Hit
 from evalharness.project import LoadedEngine, Project
 
@@ -31,14 +36,24 @@ def _schema() -> tantivy.Schema:
     return sb.build()
 
 
-def build_index(index_dir: Path, catalog: Path, progress: Callable[[int], None] | None = None, source: str = "engine config") -> int:
-    """(Re)build a tantivy index of a catalog; returns the number of products indexed.
+def catalog_name(project: Project, catalog: str) -> str:
+    """How a run names its catalog: 'demo', or the JSONL path relative to the project when it lies inside it."""
+    if catalog == "demo":
+        return "demo"
+    path = project.resolve(catalog)
+    try:
+        return str(path.relative_to(project.root))
+    except ValueError:
+        return str(path)
 
-    `source` records who chose the catalog: the engine config's [tantivy] catalog, or `evalharness index --catalog`."""
-    if index_dir.exists():
-        shutil.rmtree(index_dir)
-    (index_dir / "data").mkdir(parents=True)
-    index = tantivy.Index(_schema(), path=str(index_dir / "data"))
+
+def index_dir_of(project: Project, engine_name: str) -> Path:
+    return project.cache_dir / "indexes" / engine_name
+
+
+def _write_index(target: Path, catalog: Path, progress: Callable[[int], None] | None) -> int:
+    (target / "data").mkdir(parents=True)
+    index = tantivy.Index(_schema(), path=str(target / "data"))
     writer = index.writer(heap_size=64_000_000, num_threads=1)
     n = 0
     for product in iter_products(catalog):
@@ -58,9 +73,6 @@ def build_index(index_dir: Path, catalog: Path, progress: Callable[[int], None] 
         progress(n % 200)
     if n == 0:
         raise EvalHarnessError(f"catalog {catalog} has no products; add JSON lines with an 'id'")
-    manifest = {"catalog": str(catalog), "catalog_sha256": file_sha256(catalog), "schema": SCHEMA_VERSION, "products": n,
-                "source": source}
-    (index_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return n
 
 
@@ -70,6 +82,36 @@ def field_value_boost(product: dict[str, Any], fvf: FieldValueFactor) -> float:
     x = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0.0
     x = {"none": x, "log1p": math.log1p(x), "sqrt": math.sqrt(x)}[fvf.modifier]
     return 1.0 + fvf.factor * x
+def build_index(index_dir: Path, catalog: Path, progress: Callable[[int], None] | None = None, source: str = "engine config",
+                name: str = "") -> int:
+    """(Re)build a tantivy index of a catalog; returns the number of products indexed.
+
+    The index is written into a temporary folder beside `index_dir` and renamed into place, so a reader
+    never sees half an index; callers hold `index_lock(index_dir)`. `source` records who built it (the
+    engine config or `evalharness index`), `name` how the config names the catalog."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-", dir=index_dir.parent))
+    try:
+        n = _write_index(tmp, catalog, progress)
+        manifest = {"catalog": str(catalog), "catalog_name": name or str(catalog), "catalog_sha256": file_sha256(catalog),
+                    "schema": SCHEMA_VERSION, "products": n, "source": source}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        old = None
+        if index_dir.exists():
+            old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}-{secrets.token_hex(3)}"
+            index_dir.rename(old)
+        tmp.rename(index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return n
+
+
+def index_lock(index_dir: Path) -> AbstractContextManager[None]:
+    """The lock every reader and builder of one engine config's index holds while checking or building it."""
+    return file_lock(index_dir.parent / f"{index_dir.name}.lock")
 
 
 class TantivyBackend(SearchBackend):
@@ -79,32 +121,39 @@ class TantivyBackend(SearchBackend):
         cfg = engine.config.tantivy
         assert cfg is not None  # set by EngineConfig's validator for backend 'tantivy'
         self.cfg = cfg
-        self.index_dir = project.cache_dir / "indexes" / engine.name
-        manifest = self._ensure_index(project)
+        self.index_dir = index_dir_of(project, engine.name)
+        with index_lock(self.index_dir):  # a concurrent first run waits here and reuses the index built by the other
+            manifest = self._ensure_index(project, engine)
+            self.index = tantivy.Index.open(str(self.index_dir / "data"))
+            self.searcher = self.index.searcher()
         self.catalog = Path(manifest["catalog"])
         self.manifest = manifest
         self.products = {str(p["id"]): p for p in iter_products(self.catalog)}
-        self.index = tantivy.Index.open(str(self.index_dir / "data"))
-        self.searcher = self.index.searcher()
 
-    def _ensure_index(self, project: Project) -> dict[str, Any]:
+    def _ensure_index(self, project: Project, engine: LoadedEngine) -> dict[str, Any]:
+        """The index's manifest; built (or rebuilt) from the config's catalog when missing, stale or built by a run.
+
+        An index that `evalharness index` built from another catalog than the config names is refused, never
+        searched: a run must search the catalog its config names."""
         manifest_path = self.index_dir / "manifest.json"
-        catalog, source = resolve_catalog(project, self.cfg.catalog), "engine config"
+        catalog, name = resolve_catalog(project, self.cfg.catalog), catalog_name(project, self.cfg.catalog)
         if manifest_path.exists():
             manifest = json.loads(manifest_path.read_text())
             indexed = Path(manifest["catalog"])
-            # An index built by `evalharness index --catalog` is kept; one built from the config follows the config.
-            by_command = manifest.get("source") == "index command" and indexed.exists()
-            if by_command:
-                catalog, source = indexed, "index command"  # if the file changed on disk, rebuild from the same file
-            if (catalog == indexed and manifest.get("schema") == SCHEMA_VERSION and indexed.exists()
+            if manifest.get("source") == "index command" and indexed != catalog:
+                raise EvalHarnessError(
+                    f"the tantivy index of '{engine.name}' was built from {manifest.get('catalog_name', indexed)} but "
+                    f"{engine.path.name} names catalog '{self.cfg.catalog}'; rebuild it with `evalharness index -e {engine.name}`"
+                    " (or set [tantivy] catalog in the config)")
+            if (indexed == catalog and manifest.get("schema") == SCHEMA_VERSION and indexed.exists()
                     and manifest.get("catalog_sha256") == file_sha256(indexed)):
                 return manifest
-        build_index(self.index_dir, catalog, source=source)
+        build_index(self.index_dir, catalog, source="engine config", name=name)
         return json.loads(manifest_path.read_text())
 
     def describe(self) -> dict[str, str]:
-        return {"catalog": str(self.catalog), "catalog_sha256": self.manifest["catalog_sha256"][:16]}
+        return {"catalog": self.manifest.get("catalog_name", str(self.catalog)), "catalog_path": str(self.catalog),
+                "catalog_sha256": self.manifest["catalog_sha256"][:16]}
 
     def search(self, query: str, k: int) -> list[Hit]:
         text = _QUERY_SYNTAX.sub(" ", query).strip()

@@ -24,19 +24,26 @@ class NearDuplicates:
     def __init__(self, similarity: float = 0.92) -> None:
         self.similarity = similarity
 
+    def _similar(self, a: str, b: str) -> bool:
+        if not a or not b:
+            return False
+        if a == b:
+            return True
+        m = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        return m.real_quick_ratio() >= self.similarity and m.quick_ratio() >= self.similarity and m.ratio() >= self.similarity
+
     def run(self, ctx: CheckContext) -> list[Finding]:
-        seen: list[Hit] = []
+        seen: list[tuple[Hit, str]] = []
         out = []
         for hit in ctx.hits[: ctx.k]:
-            for earlier in seen:
+            key = _title_key(hit)
+            for earlier, earlier_key in seen:
                 same_image = bool(hit.image_url) and hit.image_url == earlier.image_url
-                a, b = _title_key(hit), _title_key(earlier)
-                similar = bool(a) and difflib.SequenceMatcher(None, a, b).ratio() >= self.similarity
-                if same_image or similar:
+                if same_image or self._similar(key, earlier_key):
                     why = "same image as" if same_image else "near-identical title to"
                     out.append(Finding(self.name, ctx.query_id, f"{why} #{earlier.rank} ({earlier.doc_id})", hit.doc_id, hit.rank))
                     break
-            seen.append(hit)
+            seen.append((hit, key))
         return out
 
 

@@ -65,6 +65,7 @@ class Options:
     allow_partial: bool
     quiet: bool
     for_report: bool
+    labels: str | None = None
 
 
 def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison]:
@@ -94,14 +95,20 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
         judge_obj = make_judge(spec, cfg)
         stages = SilentStages() if o.quiet else RichStages()
         comparison = compare_runs(project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
-                                  holm_exclude=cfg.compare.holm_exclude, stages=stages, for_report=o.for_report)
+                                  holm_exclude=cfg.compare.holm_exclude, stages=stages, for_report=o.for_report,
+                                  labels=o.labels)
     finally:
         store.close()
     return project, comparison
 
 
 def _print(c: Comparison, gate: GateResult | None = None) -> None:
+    from evalharness.cli.report import checks_line, types_table
+
     out.print(comparison_table(c))
+    out.print(types_table(c))
+    if c.check_names:
+        out.print(checks_line(c), markup=False)
     excluded = sorted({r.metric for r in c.rows if not r.in_family})
     note = f"; {', '.join(excluded)} reported outside the Holm family" if excluded else ""
     out.print(f"* significant at alpha={c.alpha} (paired randomization test, Holm-corrected{note}). "
@@ -132,6 +139,8 @@ def register(app: typer.Typer) -> None:
         html: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),
         markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
         junit: Path | None = typer.Option(None, "--junit", help="Write the gate checks as JUnit XML here."),
+        csv_path: Path | None = typer.Option(None, "--csv", help="Write per-query metrics of every run as CSV here."),
+        labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge, or a priority list."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Compare the newest runs of engine configs with paired statistics: every candidate against the baseline."""
@@ -139,7 +148,12 @@ def register(app: typer.Typer) -> None:
         from evalharness.report.junit import gate_junit
         from evalharness.report.markdown import comparison_markdown
 
-        project, c = _run_comparison(ctx, Options(baseline, candidates, metrics, judge, weight, allow_partial, as_json, html is not None))
+        project, c = _run_comparison(ctx, Options(baseline, candidates, metrics, judge, weight, allow_partial, as_json, html is not None,
+                                                  labels))
+        if csv_path:
+            from evalharness.labels.formats_write import comparison_csv
+
+            _write(project.resolve(csv_path), comparison_csv(c))
         if html:
             from evalharness.report.html import write_html
 
@@ -165,6 +179,7 @@ def register(app: typer.Typer) -> None:
         markdown: Path = typer.Option(Path("reports/gate.md"), "--markdown", help="Markdown summary (PR comment)."),
         junit: Path = typer.Option(Path("reports/gate-junit.xml"), "--junit", help="JUnit XML of the checks."),
         html: Path | None = typer.Option(None, "--html", help="Also write the HTML report."),
+        labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge, or a priority list."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (gate result and comparison)."),
     ) -> None:
         """Fail (exit 1) when the candidate regresses beyond the gate rules of evalharness.toml."""
@@ -173,7 +188,7 @@ def register(app: typer.Typer) -> None:
         from evalharness.report.markdown import comparison_markdown
 
         project, c = _run_comparison(ctx, Options(baseline, [candidate], None, judge, weight, allow_partial, as_json,
-                                                  html is not None))
+                                                  html is not None, labels))
         result = evaluate_gate(c, project.config.gate)
         if html:
             from evalharness.report.html import write_html

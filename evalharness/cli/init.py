@@ -17,14 +17,19 @@ SCAFFOLD = {
     "queries/example.csv": "example.csv",
     "guidelines/README.md": "guidelines-README.md",
     "reports/.gitkeep": None,
+    ".gitignore": "gitignore",
 }
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def init(directory: Path = typer.Argument(..., help="Folder to create the project in."),
+    def init(ctx: typer.Context,
+             directory: Path = typer.Argument(..., help="Folder to create the project in (relative to -C, default: here)."),
              force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
-        """Scaffold a new project: evalharness.toml, engines/, queries/, guidelines/, reports/."""
+        """Scaffold a new project: evalharness.toml, engines/, queries/, guidelines/, reports/, .gitignore."""
+        directory = directory.expanduser()
+        if not directory.is_absolute():  # like every other path argument: relative to -C/--project
+            directory = ctx.obj["project"] / directory
         templates = resources.files("evalharness.templates.project")
         created = []
         for target, source in SCAFFOLD.items():
@@ -34,5 +39,5 @@ def register(app: typer.Typer) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(templates.joinpath(source).read_text(encoding="utf-8") if source else "", encoding="utf-8")
             created.append(target)
-        out.print(f"created project in {directory}: {', '.join(created)}")
+        out.print(f"created project in {directory}: {', '.join(created)}", markup=False)
         out.print(f"next: cd {directory} && evalharness run --engine-config v2 --baseline v1")

@@ -3,26 +3,60 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import traceback
 from pathlib import Path
+from types import FrameType
 
 import typer
+from typer._click import exceptions as click_exceptions
 
+from evalharness import __version__
 from evalharness.errors import EXIT_USAGE, EvalHarnessError, redact
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+EXIT_INTERRUPTED = 130
+GLOBAL_OPTIONS = ("-C", "--project")
+
+# rich_markup_mode=None: help text is printed as written, so "[run] queries" or "[[gate.rules]]" stay literal.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Search evaluation: retrieve, annotate with a judge, evaluate, compare, gate.")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"evalharness {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(ctx: typer.Context,
-          project: Path = typer.Option(Path("."), "--project", "-C", help="Project folder (default: current directory).")
+          project: Path = typer.Option(Path("."), "--project", "-C",
+                                       help="Project folder (default: current directory); also accepted after the command."),
+          version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                       help="Print the version and exit."),
           ) -> None:
-    ctx.obj = {"project": project.resolve()}
+    ctx.obj = {"project": project.expanduser().resolve()}
 
 
 def _register() -> None:
-    from evalharness.cli import agreement, compare, disagreements, index, init, labels, prompts, queries, rate, report, run, runs
+    from evalharness.cli import (
+        agreement,
+        compare,
+        disagreements,
+        guidelines,
+        index,
+        init,
+        labels,
+        prompts,
+        queries,
+        rate,
+        report,
+        run,
+        runs,
+        store,
+    )
 
     for module in (init, run, index, compare, runs, report, disagreements, rate):
         module.register(app)
@@ -33,25 +67,74 @@ def _register() -> None:
     from evalharness.cli import images  # noqa: E402 - one line per command group
 
     app.add_typer(images.app, name="images", help="Image quality 1-5 with reasons, and agreement with people.")
+    app.add_typer(guidelines.app, name="guidelines", help="Rewrite per-query guidelines on request.")
+    app.add_typer(store.app, name="store", help="Maintain the store (schema upgrades).")
 
 
-def main() -> None:
-    """Entry point: EvalHarnessError -> one line on stderr and exit 2; EVALHARNESS_DEBUG=1 shows tracebacks."""
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move `-C DIR` / `--project DIR` / `--project=DIR` given after the command in front of it, where the
+    root callback reads them (`evalharness run -e v2 -C proj` == `evalharness -C proj run -e v2`)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in GLOBAL_OPTIONS and i + 1 < len(args):
+            front += [arg, args[i + 1]]
+            i += 2
+            continue
+        if arg.startswith("--project="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM does what Ctrl-C does: whatever handles SIGINT right now (asyncio's runner cancels the judging
+    task; elsewhere a KeyboardInterrupt) ends the run as `interrupted`."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):  # SIGINT ignored or default at the C level: still stop like Ctrl-C would
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"error: {redact(message)}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: EvalHarnessError and usage errors -> one line on stderr and exit 2 (EVALHARNESS_DEBUG=1 adds the
+    traceback, same exit code); Ctrl-C and SIGTERM -> one line and exit 130."""
     _register()
     debug = os.environ.get("EVALHARNESS_DEBUG") == "1"
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(prog_name="evalharness")
+        code = app(args=args, prog_name="evalharness", standalone_mode=False)
     except EvalHarnessError as exc:
-        if debug:
-            raise
-        print(f"error: {redact(exc.message)}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted: every judgment made so far is stored; run again to continue", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
-        if debug:
-            raise
-        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc)).splitlines()[0] if str(exc) else ''} "
-              "(rerun with EVALHARNESS_DEBUG=1 for a traceback and report it)", file=sys.stderr)
+        _fail(exc.message, exc.exit_code, debug)
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except click_exceptions.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _fail(f"{exc.format_message()}{where}", EXIT_USAGE, debug)
+    except click_exceptions.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code, debug)
+    except (KeyboardInterrupt, typer.Abort):
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        _fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+              "(rerun with EVALHARNESS_DEBUG=1 for a traceback and report it)", EXIT_USAGE, debug)
+    if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130 without a word
+        print("interrupted: the run is marked interrupted and every judgment made so far is stored; "
+              "run again to continue", file=sys.stderr)
+    sys.exit(code if isinstance(code, int) else 0)

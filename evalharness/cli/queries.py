@@ -45,6 +45,8 @@ def pull(
     seed: int = typer.Option(0, "--seed", help="Random seed for --strata sampling."),
     table: str | None = typer.Option(None, "--table", help="SQL source: table to read."),
     sql: str | None = typer.Option(None, "--sql", help="SQL source: a SELECT to run."),
+    count_by: str | None = typer.Option(None, "--count-by", help="UBI: count a query's distinct searches (default) "
+                                        "or every record naming it: searches | records."),
 ) -> None:
     """Pull the top queries (or head/torso/tail strata) from a search log into queries/NAME.csv."""
     from evalharness.querylog.pull import PullRequest, pull_queries
@@ -54,20 +56,25 @@ def pull(
 
     if sample not in ("frequency", "uniform"):
         raise EvalHarnessError(f"--sample '{sample}' must be frequency or uniform")
+    if count_by is not None and fmt != "ubi":
+        raise EvalHarnessError("--count-by applies to --format ubi (other logs are one row per search or use --count-field)")
     if (since or until) and not time_field and fmt != "ubi":
         raise EvalHarnessError("--since/--until need --time-field")
-    project = Project(ctx.obj["project"])
+    project = Project.at(ctx)
+    if fmt != "sql" and not source.startswith(("http://", "https://")):
+        source = str(project.resolve(source))  # like --out, --queries and --catalog: relative to the project
     fields = Fields(query_field, count_field, time_field or ("timestamp" if fmt == "ubi" else None),
                     _date(since, "--since"), _date(until, "--until"))
     req = PullRequest(source=source, fmt=fmt, fields=fields, privacy=project.config.privacy.patterns, min_count=min_count,
                       top=top, strata=parse_strata(strata) if strata else None, cuts=parse_cuts(cuts), sample=sample,
-                      seed=seed, table=table, sql=sql)
+                      seed=seed, table=table, sql=sql, count_by=count_by or "searches")
     result = pull_queries(req)
     target = project.resolve(out_path)
     write_query_set(target, result.queries, result.stats or None)
     dropped = sum(result.dropped.values())
     by_rule = ", ".join(f"{k} {v}" for k, v in sorted(result.dropped.items()))
-    out.print(f"read {result.rows} log records naming a query, {result.distinct} distinct queries ({result.merged_variants} variant spellings "
+    counted = "searches" if fmt == "ubi" and count_by != "records" else "log records naming a query"
+    out.print(f"read {result.rows} {counted}, {result.distinct} distinct queries ({result.merged_variants} variant spellings "
               f"merged); privacy scrub dropped {dropped}{f' ({by_rule})' if by_rule else ''}", soft_wrap=True)
     segs = {s: sum(1 for q in result.queries if q.segment == s) for s in ("head", "torso", "tail")}
     out.print(f"wrote {len(result.queries)} queries to {target} (head {segs['head']}, torso {segs['torso']}, tail {segs['tail']})")

@@ -13,6 +13,7 @@ from evalharness.cli.ui import fmt, out
 from evalharness.project import Project
 
 if TYPE_CHECKING:
+    from evalharness.comparison import Comparison
     from evalharness.report.run_diagnostics import RunDiagnostics
     from evalharness.store import Store
 
@@ -36,6 +37,26 @@ def diagnostics_table(d: RunDiagnostics) -> Table:
     for m in d.metrics:
         table.add_row(m.name, fmt(m.mean), f"[{fmt(m.ci_low)}, {fmt(m.ci_high)}]", str(m.n))
     return table
+
+
+def types_table(c: Comparison) -> Table:
+    """Per query type: queries and each metric's baseline -> candidate means (one row per candidate)."""
+    several = len(c.candidates) > 1
+    table = Table(title="By query type")
+    for col in ["type", *(["config"] if several else []), "queries", *c.metric_names]:
+        table.add_column(col, justify="left" if col in ("type", "config") else "right")
+    for row in c.types():
+        for name, per in row["metrics"].items():
+            cells = [f"{fmt(per[m]['baseline'], 3)}→{fmt(per[m]['candidate'], 3)}" if per[m]["delta"] == per[m]["delta"]
+                     else "—" for m in c.metric_names]  # NaN: no query of the type has such a requirement
+            table.add_row(row["group"], *([name] if several else []), str(row["queries"]), *cells)
+    return table
+
+
+def checks_line(c: Comparison) -> str:
+    """Rule-check findings per config, one line."""
+    return "rule checks: " + "; ".join(f"{s.name} " + ", ".join(f"{k} {v}" for k, v in c.check_counts(s).items())
+                                       for s in c.sides)
 
 
 def register(app: typer.Typer) -> None:

@@ -40,9 +40,21 @@ def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
 def _summary(o: RunOutcome) -> str:
     c = o.counts
     cost = f", cost ${o.cost_usd:.4f}" if o.cost_usd else ""
-    return (f"{o.engine_config}: {c['queries']} queries ({c['zero_hit_queries']} with no hits), {c['hits']} hits, "
-            f"{c['judged_new']} judged now, {c['judged_cached']} from cache, {c['failed']} failed{cost}, "
-            f"{o.elapsed_s:.1f}s — run {o.run_id}")
+    if c.get("image_fallbacks"):
+        cost += f", {c['image_fallbacks']} judged on text (image unreadable)"
+    return (f"{o.engine_config} (catalog {o.catalog}): {c['queries']} queries ({c['zero_hit_queries']} with no hits), "
+            f"{c['hits']} hits, {c['judged_new']} judged now, {c['judged_cached']} from cache, {c['failed']} failed{cost}, "
+            f"{o.elapsed_s:.1f}s — run {o.run_id} {o.status}")
+
+
+def _budget_note(o: RunOutcome, max_cost: float | None) -> str | None:
+    """One line when --max-cost stopped judging: how many hits are unjudged and how to continue."""
+    skipped = o.counts.get("skipped_budget", 0)
+    if not skipped:
+        return None
+    return (f"budget reached: {o.engine_config} spent ${o.cost_usd:.4f} of --max-cost ${max_cost or 0:.4f}; {skipped} hit(s) "
+            f"are unjudged and run {o.run_id} is {o.status} — rerun with a larger --max-cost to judge them "
+            "(judgments made so far are cached and not paid again)")
 
 
 def register(app: typer.Typer) -> None:
@@ -74,11 +86,20 @@ def register(app: typer.Typer) -> None:
         )
         from evalharness.store import Store
 
-        project = Project(ctx.obj["project"])
+        if labels:
+            from evalharness.labels.sources import check_spec
+
+            check_spec(labels)  # a bad --labels fails before searching and judging
+        project = Project.at(ctx)
         cfg = project.config
         qpath = project.resolve(queries) if queries else default_queries_path(project)
         query_set = read_query_set(qpath)
         judge_obj = make_judge(judge or cfg.judge.spec, cfg, need_key=not dry_run)
+        if judge_obj.mode != "text" and cfg.judge.image_fallback == "text":
+            from evalharness.judges.fallback import ImageOrText
+
+            text_cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"mode": "text"})})
+            judge_obj = ImageOrText(judge_obj, make_judge(judge or cfg.judge.spec, text_cfg, need_key=not dry_run))
         unpriced = judge_obj.paid and judge_obj.price_per_mtok() == (0.0, 0.0)
         if max_cost is not None and unpriced:
             model = (judge or cfg.judge.spec).partition(":")[2]
@@ -138,7 +159,7 @@ def register(app: typer.Typer) -> None:
         else:
             out.print(_metrics_table(outcome, base_outcome))
             for o in ([base_outcome] if base_outcome else []) + [outcome]:
-                out.print(_summary(o))
+                out.print(_summary(o), markup=False)
                 if o.run_id in label_info:
                     info = label_info[o.run_id]
                     out.print(f"{o.engine_config}: metrics on {info['source']}: " + ", ".join(
@@ -146,6 +167,10 @@ def register(app: typer.Typer) -> None:
                         f", {info['unlabelled_hits']} of {info['hits']} hits unlabelled (Judged@k)", markup=False)
             if html is not None:
                 out.print(f"report: {project.resolve(html)}", markup=False)
+        for o in ([base_outcome] if base_outcome else []) + [outcome]:
+            note = _budget_note(o, max_cost)
+            if note:
+                err.print(note, markup=False, soft_wrap=True)
         failures = outcome.failures + (base_outcome.failures if base_outcome else [])
         if failures:
             if not as_json:

@@ -1,17 +1,21 @@
 """guidelines/<query-slug>.md: YAML front matter (query, requirements, writer, model, created) + text.
 
 Existing files are used as they are, so a human edit wins; the file's bytes are hashed into
-every judgment's cache key, so editing one guideline re-judges only that query.
+every judgment's cache key, so editing one guideline re-judges only that query. The front matter's
+`digest` is what the writer wrote: `guidelines regenerate` rewrites only files that still match it.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from evalharness.errors import EvalHarnessError
-from evalharness.models import IMPORTANCE, Guideline, Requirement, sha256_hex
+from evalharness.models import IMPORTANCE, Guideline, Requirement, canonical_json, sha256_hex
 from evalharness.textnorm import slugify
 
 
@@ -19,17 +23,32 @@ def guideline_path(directory: Path, query: str) -> Path:
     return directory / f"{slugify(query)}.md"
 
 
+def content_digest(requirements: Sequence[Requirement], text: str) -> str:
+    """A digest of what a writer produced (requirements and text), stored in the file to tell a human edit."""
+    reqs = [[str(r.attribute), str(r.value), str(r.importance)] for r in requirements]
+    return sha256_hex(canonical_json({"requirements": reqs, "text": text.strip()}))[:16]
+
+
 def render_guideline(g: Guideline) -> str:
-    """The file text for a guideline."""
+    """The file text for a guideline; `digest` records what the writer wrote, so a later edit can be recognised."""
     front = {
         "query": g.query,
         "requirements": [{"attribute": r.attribute, "value": r.value, "importance": r.importance} for r in g.requirements],
         "writer": g.writer,
         "model": g.model,
         "created": g.created,
+        "digest": content_digest(g.requirements, g.text),
     }
     head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{head}---\n{g.text.strip()}\n"
+
+
+def is_edited(path: Path) -> bool:
+    """True when a person wrote or changed the file: its content no longer matches the digest its writer recorded
+    (files without a digest, or with writer 'human', count as edited)."""
+    g = parse_guideline(path)
+    front = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace").split("\n---", 1)[0][3:]) or {}
+    return g.writer == "human" or front.get("digest") != content_digest(g.requirements, g.text)
 
 
 def parse_guideline(path: Path) -> Guideline:
@@ -65,11 +84,25 @@ def parse_guideline(path: Path) -> Guideline:
     )
 
 
-def write_guideline(directory: Path, g: Guideline) -> Guideline:
-    """Write a new guideline file (atomically) and return it with its hash and path."""
+def write_guideline(directory: Path, g: Guideline, overwrite: bool = False) -> Guideline:
+    """Write a guideline file atomically and return it (as on disk) with its hash and path.
+
+    Without `overwrite` an existing file is never replaced: when two runs write the same query's guideline
+    at once, the first file wins and both use it (so both judge against the same guideline hash)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = guideline_path(directory, g.query)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_guideline(g), encoding="utf-8")
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(render_guideline(g))
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic, and fails instead of replacing a file someone else wrote
+            except FileExistsError:
+                pass
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return parse_guideline(path)

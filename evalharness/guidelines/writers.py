@@ -36,6 +36,27 @@ def make_writer(spec: str, project: Project) -> GuidelineWriter:
     raise EvalHarnessError(f"unknown guideline writer '{spec}'; use offline, openai:<model>, gemini:<model> or anthropic:<model>")
 
 
+def write_guidelines(project: Project, writer: GuidelineWriter, queries: Sequence[str], overwrite: bool = False
+                     ) -> dict[str, Guideline]:
+    """Write a guideline file per query with `writer`; returns path -> guideline as stored. Each file is written the
+    moment it exists, so a later failure loses none already paid for. Without `overwrite` an existing file wins."""
+    written: dict[str, Guideline] = {}
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    def save(g: Guideline) -> None:
+        stored = write_guideline(project.guidelines_dir, Guideline(g.query, g.requirements, g.text, g.writer, g.model, created),
+                                 overwrite=overwrite)
+        written[stored.path] = stored
+
+    many = getattr(writer, "write_many", None)
+    if many:
+        many(list(queries), save)
+    else:
+        for text in queries:
+            save(writer.write(text))
+    return written
+
+
 def ensure_guidelines(
     project: Project, queries: Sequence[Query], writer_spec: str, progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Guideline], int]:
@@ -52,20 +73,7 @@ def ensure_guidelines(
         else:
             missing[str(path)] = q.text
     if missing:
-        writer = make_writer(writer_spec, project)
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-        def save(g: Guideline) -> None:
-            """Write each guideline the moment it exists, so a later failure loses none already paid for."""
-            stored = write_guideline(directory, Guideline(g.query, g.requirements, g.text, g.writer, g.model, created))
-            by_path[stored.path] = stored
-
-        many = getattr(writer, "write_many", None)
-        if many:
-            many(list(missing.values()), save)
-        else:
-            for text in missing.values():
-                save(writer.write(text))
+        by_path.update(write_guidelines(project, make_writer(writer_spec, project), list(missing.values())))
     out = {}
     for q in queries:
         out[q.id] = by_path[str(guideline_path(directory, q.text))]

@@ -50,6 +50,11 @@ class Judge(ABC):
     def check_ready(self) -> None:
         """Fail now (one line) if the judge cannot work, e.g. a missing API key; skipped by --dry-run."""
 
+    async def preflight(self) -> None:
+        """Check once, before any pair is sent, that the provider accepts the key and knows the model (one models
+        lookup or one tiny call); raise EvalHarnessError (one line) if not. A transient failure of the check leaves
+        the decision to the run's own retries. Free judges need nothing."""
+
     def sampled(self, sample: int) -> "Judge":
         """The `sample`-th of n self-consistency samples, with a judge id of its own."""
         raise EvalHarnessError(f"'{self.judge_id}' gives one answer per pair: self-consistency (n > 1) needs an LLM judge "

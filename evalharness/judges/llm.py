@@ -17,7 +17,7 @@ from evalharness.catalog import HIDDEN_ATTRIBUTES
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.captions import CaptionChecker
-from evalharness.judges.answer import answer_shape, judgment_schema, parse_judgment
+from evalharness.judges.answer import answer_shape, judgment_schema, parse_answer
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
 from evalharness.judges.examples import load_examples
 from evalharness.labels.schemes import scheme_of
@@ -59,7 +59,7 @@ class LLMJudge(Judge):
         self.caption_price = price_of(self.caption_model, config) or FREE
         names = ["judge_system.j2", "judge_user.j2", "repair.j2"] + (["caption.j2"] if self.mode == "caption" else [])
         parts = [provider, model, self.mode, f"p{self.prompts.hash(*names)}", f"t{cfg.temperature:g}", "esr3",
-                 f"d{cfg.description_budget}", f"ls={self.scheme.fingerprint}", f"r{self.reasoning[0]}"]
+                 f"d{cfg.description_budget}", f"ls={self.scheme.fingerprint}", f"r{self.reasoning[0]}", "rv1"]
         if self.examples is not None:
             parts.append(f"x{self.examples.hash}")
         if self.mode == "image":
@@ -73,6 +73,7 @@ class LLMJudge(Judge):
             parts.append(f"s{sample}")
         self.judge_id = ":".join(parts)
         self._provider: Provider | None = None
+        self._preflight_done = False
         self._caption_provider: Provider | None = None
         self._captions_in_flight: dict[str, asyncio.Future[tuple[str, int, int, float]]] = {}
         self.limiter = RateLimiter(cfg.requests_per_minute, cfg.tokens_per_minute)
@@ -209,8 +210,9 @@ class LLMJudge(Judge):
         image = request.image if self.mode == "image" else None
         await self.limiter.acquire((len(self.system_prompt) + len(user)) // 4 + (IMAGE_TOKENS if image else 0))
         try:
-            (label, rationale), tokens_in, tokens_out, cached = await complete_parsed(
-                self.provider, self.system_prompt, user, lambda text: parse_judgment(text, self.scheme, self.reasoning),
+            (label, rationale, verdicts), tokens_in, tokens_out, cached = await complete_parsed(
+                self.provider, self.system_prompt, user,
+                lambda text: parse_answer(text, self.scheme, self.reasoning, request.guideline.requirements),
                 self.repair_prompt, schema=self.schema, schema_name="judgment", temperature=self.cfg.temperature,
                 image=image, image_mime=request.image_mime)
         except JudgeOutputError as exc:  # paid for, unusable: the cost still reaches the run and the budget
@@ -220,7 +222,15 @@ class LLMJudge(Judge):
             raise
         cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
         return Judgment(label, rationale + note, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
-                        (time.perf_counter() - started) * 1000, details)
+                        (time.perf_counter() - started) * 1000, {**details, "verdicts": verdicts})
+
+    async def preflight(self) -> None:
+        """One check of key and model before the first judgment request (the caption model too, when another)."""
+        if not self._preflight_done:
+            await self.provider.preflight()
+            if self.mode == "caption" and self.caption_model != self.model:
+                await make_provider(self.provider_name, self.caption_model, self.cfg).preflight()
+            self._preflight_done = True
 
     def should_retry(self, exc: BaseException) -> bool:
         return isinstance(exc, RetryableError)

@@ -105,6 +105,10 @@ class VoteJudge(Judge):
         for _, j in self.members:
             j.attach_store(store)
 
+    async def preflight(self) -> None:
+        for _, j in self.members:
+            await j.preflight()
+
     def check_ready(self) -> None:
         for _, j in self.members:
             j.check_ready()

@@ -135,3 +135,11 @@ def run_jsonl(queries: Sequence[StoredQuery], tag: str) -> str:
 
 
 RUN_WRITERS: dict[str, Callable[[Sequence[StoredQuery], str], str]] = {"trec": run_trec, "csv": run_csv, "jsonl": run_jsonl}
+
+
+def comparison_csv(c: Any) -> str:
+    """Per-query metric values of every compared run (`compare --csv`): one row per query, one column per run and metric."""
+    cols = [(side, m) for side in c.sides for m in c.metric_names]
+    return csv_text(("query_id", "query", "segment", "count", *(f"{side.name}:{m}" for side, m in cols)),
+                    ((q.id, q.text, q.segment, q.count, *(float(side.values[m][i]) for side, m in cols))
+                     for i, q in enumerate(c.queries)))

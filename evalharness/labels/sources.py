@@ -52,6 +52,15 @@ def split_specs(spec: str) -> list[str]:
     return parts
 
 
+def check_spec(spec: str) -> list[str]:
+    """Parse a --labels spec and check its human sources' names before any work is done."""
+    parts = split_specs(spec)
+    for part in parts:
+        if is_human(part):
+            check_source(part)
+    return parts
+
+
 def is_human(spec: str) -> bool:
     return spec.startswith(HUMAN_PREFIX)
 
@@ -143,3 +152,12 @@ def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str) -> di
             by_source[src] = by_source.get(src, 0) + 1
     return {"source": spec, "hits": len(hits), "labelled_hits_by_source": by_source,
             "unlabelled_hits": len(hits) - sum(by_source.values())}
+
+
+def qrels_for_queries(config: ProjectConfig, store: Any, spec: str, queries: Sequence[Any], guideline_hashes: Sequence[str]
+                      ) -> dict[str, dict[str, int]]:
+    """Qrels of a `--labels` spec for compared queries (each with id and text) and their guideline hashes."""
+    from evalharness.store.db import StoredQuery
+
+    views = [StoredQuery(q.id, q.text, q.count, q.segment, g, [], []) for q, g in zip(queries, guideline_hashes)]
+    return source_qrels(config, store, spec, views).qrels

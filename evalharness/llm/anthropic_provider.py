@@ -67,6 +67,24 @@ class AnthropicProvider(Provider):
             raise
         return self.parse_response(raw.http_response.json())
 
+    async def preflight(self) -> None:
+        """GET /v1/models/{model}: the key and the model in one request, nothing judged."""
+        anthropic = self._anthropic
+        try:
+            await self.client.models.retrieve(self.model)
+        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError):
+            raise EvalHarnessError("Anthropic rejected the API key; check the variable named by [judge] api_key_env "
+                                   "(default ANTHROPIC_API_KEY)") from None
+        except anthropic.NotFoundError:
+            raise EvalHarnessError(f"Anthropic does not know model '{self.model}'; check the model name in --judge / "
+                                   "[judge] spec") from None
+        except anthropic.APIConnectionError:
+            return  # transient or unreachable: the run's retries and unreachable-abort decide
+        except anthropic.APIStatusError as exc:
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+                return
+            raise EvalHarnessError(f"Anthropic answered {exc.status_code} to a models lookup; check [judge] base_url") from None
+
     def parse_response(self, data: dict[str, Any]) -> LLMReply:
         blocks = data.get("content") or []
         tool = next((b for b in blocks if b.get("type") == "tool_use"), None)

@@ -91,6 +91,28 @@ class GeminiProvider(Provider):
         return LLMReply(resp.text or "", getattr(usage, "prompt_token_count", 0) or 0, getattr(usage, "candidates_token_count", 0) or 0,
                         getattr(usage, "cached_content_token_count", 0) or 0)
 
+    async def preflight(self) -> None:
+        """GET models/{model}: the key and the model in one request, nothing judged. Gemini reports a bad key as 400
+        (API_KEY_INVALID) as well as 401/403."""
+        from google.genai import errors
+
+        from evalharness.httpclient import TRANSPORT_ERRORS
+
+        try:
+            await self.client.aio.models.get(model=self.model)
+        except errors.APIError as exc:
+            code = getattr(exc, "code", 0) or 0
+            if code in (401, 403) or (code == 400 and "api key" in str(exc).lower()):
+                raise EvalHarnessError("Gemini rejected the API key; check the variable named by [judge] api_key_env") from None
+            if code in (408, 429) or code >= 500:
+                return  # transient: the run's retries decide
+            if code == 404:
+                raise EvalHarnessError(f"Gemini does not know model '{self.model}'; check the model name in --judge / "
+                                       "[judge] spec") from None
+            raise EvalHarnessError(f"Gemini answered {code} to a models lookup; check [judge] base_url") from None
+        except TRANSPORT_ERRORS:
+            return  # transient or unreachable: the run's retries and unreachable-abort decide
+
     def parse_response(self, data: dict[str, Any]) -> LLMReply:
         candidates = data.get("candidates") or []
         parts = ((candidates[0].get("content") or {}).get("parts") or []) if candidates else []

@@ -64,6 +64,31 @@ class OpenAIProvider(Provider):
             raise
         return self.parse_response(raw.http_response.json())
 
+    async def preflight(self) -> None:
+        """GET /models/{model}: the key and the model in one request, nothing judged. A server without that route
+        (some OpenAI-compatible ones) gets one tiny chat call instead."""
+        openai = self._openai
+        try:
+            await self.client.models.retrieve(self.model)
+            return
+        except openai.AuthenticationError:
+            raise EvalHarnessError("the OpenAI-compatible server rejected the API key; check the variable named by [judge] "
+                                   "api_key_env") from None
+        except openai.APIConnectionError:
+            return  # transient or unreachable: the run's retries and unreachable-abort decide
+        except openai.NotFoundError:
+            pass  # an unknown model, or no models route: one tiny call tells which
+        except openai.APIStatusError as exc:
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+                return
+            raise EvalHarnessError(f"the OpenAI-compatible server answered {exc.status_code} to a models lookup; "
+                                   "check [judge] base_url") from None
+        try:
+            await super().preflight()
+        except openai.NotFoundError:
+            raise EvalHarnessError(f"the OpenAI-compatible server does not know model '{self.model}'; "
+                                   "check the model name in --judge / [judge] spec") from None
+
     def parse_response(self, data: dict[str, Any]) -> LLMReply:
         choices = data.get("choices") or []
         text = ((choices[0].get("message") or {}).get("content") or "") if choices else ""

@@ -84,6 +84,15 @@ class Provider(ABC):
     def parse_response(self, data: dict[str, Any]) -> LLMReply:
         """Text and usage of a wire-format response body."""
 
+    async def preflight(self) -> None:
+        """Check the key and the model once before fanning out: by default one tiny call (providers with a models
+        lookup override this). A rejected key raises EvalHarnessError from `send`. A transient failure (429, 5xx,
+        no connection) says nothing about key or model: the run's own retries and unreachable-abort take over."""
+        try:
+            await self.send(self.build_request("Answer with one word.", "ping"))
+        except RetryableError:
+            return
+
     async def complete(self, system: str, user: str, **kwargs: Any) -> LLMReply:
         """build_request + send."""
         return await self.send(self.build_request(system, user, **kwargs))

@@ -5,12 +5,33 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from stdnum import ean, isbn, luhn
 
 from evalharness.textnorm import normalize_query
+
+
+def is_product_code(text: str) -> bool:
+    """A valid ISBN (10 or 13) or EAN/GTIN: what shoppers search for by number, never personal data."""
+    compact = re.sub(r"[\s-]", "", text)
+    return isbn.is_valid(compact) or (compact.isdigit() and ean.is_valid(compact))
+
+
+def is_card_number(text: str) -> bool:
+    """13-19 digits with a valid Luhn check digit that are not an ISBN or EAN."""
+    digits = re.sub(r"\D", "", text)
+    return 13 <= len(digits) <= 19 and luhn.is_valid(digits) and not is_product_code(digits)
+
+
+# A privacy pattern's matches count only when its validator agrees (by pattern name in [privacy] patterns).
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "card": is_card_number,
+    "phone": lambda text: not is_product_code(text),
+}
 
 
 @dataclass
@@ -33,7 +54,8 @@ class QueryCounts:
             norm = None
         else:
             for name, pattern in self.privacy.items():
-                if pattern.search(norm):
+                check = VALIDATORS.get(name)
+                if any(check is None or check(m.group()) for m in pattern.finditer(norm)):
                     norm = f"\x00{name}"
                     break
         if len(self._norm_cache) < 2_000_000:

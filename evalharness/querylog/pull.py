@@ -10,7 +10,7 @@ from evalharness.errors import EvalHarnessError
 from evalharness.models import Query, sha256_hex
 from evalharness.querylog.aggregate import QueryCounts
 from evalharness.querylog.select import Ranked, rank_and_segment, sample_strata
-from evalharness.querylog.sources import FORMATS, EventStats, Fields, local_path, read_sql, read_tabular, read_ubi
+from evalharness.querylog.sources import COUNT_BY, FORMATS, EventStats, Fields, local_path, read_sql, read_tabular, read_ubi
 
 
 @dataclass
@@ -29,6 +29,7 @@ class PullRequest:
     seed: int = 0
     table: str | None = None
     sql: str | None = None
+    count_by: str = "searches"
 
 
 @dataclass
@@ -53,6 +54,8 @@ def pull_queries(req: PullRequest) -> PullResult:
     """Run one pull."""
     if req.fmt not in FORMATS:
         raise EvalHarnessError(f"unknown --format '{req.fmt}'; use one of: {', '.join(FORMATS)}")
+    if req.count_by not in COUNT_BY:
+        raise EvalHarnessError(f"--count-by '{req.count_by}' must be one of: {', '.join(COUNT_BY)}")
     if req.top is not None and req.strata:
         raise EvalHarnessError("use either --top or --strata, not both")
     try:
@@ -68,7 +71,7 @@ def pull_queries(req: PullRequest) -> PullResult:
         else:
             path = local_path(req.source, tmp)
             if req.fmt == "ubi":
-                read_ubi(path, req.fields, counts, stats)
+                read_ubi(path, req.fields, counts, stats, req.count_by)
             else:
                 read_tabular(req.fmt, path, req.fields, counts)
     finally:

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evalharness.catalog import not_utf8
 from evalharness.errors import EvalHarnessError
 from evalharness.querylog.aggregate import QueryCounts
 from evalharness.textnorm import normalize_query
@@ -190,21 +191,28 @@ def read_sql(url: str, table: str | None, sql: str | None, fields: Fields, count
 _CLICKS = {"click", "item_click"}
 
 
-def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats) -> None:
+COUNT_BY = ("searches", "records")
+
+
+def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats, count_by: str = "searches") -> None:
     """OpenSearch User Behavior Insights bulk NDJSON: query documents (user_query) and event documents (action_name).
 
-    A query's count is every record that names it (its query documents and the events that carry
-    user_query); `searches` counts query documents only.
+    count_by "searches" (default): a query's count is its distinct searches (query_ids; a query document
+    without one counts once). "records": every record that names it (its query documents and the events
+    that carry user_query). The `searches` statistic is always the distinct query_ids.
     """
     qid_to_query: dict[str, str] = {}
+    counted: set[str] = set()  # query_ids already counted as a search
     pending: list[tuple[str, str]] = []
     query_field = fields.query if fields.query != "query" else "user_query"
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
             try:
-                doc = json.loads(line)
+                doc = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise not_utf8(path, lineno, exc, "UBI log") from None
             except json.JSONDecodeError:
                 raise EvalHarnessError(f"{path}:{lineno}: not valid JSON; a UBI file is bulk NDJSON (action line, document)") from None
             if not isinstance(doc, dict) or set(doc) <= {"index", "create"}:
@@ -218,7 +226,13 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats)
             qid = str(doc.get("query_id") or "")
             norm = ""
             if isinstance(text, str) and text.strip():
-                counts.add(text)
+                if count_by == "records":
+                    counts.add(text)
+                elif qid and qid not in counted:  # the first record of a search (query_id)
+                    counted.add(qid)
+                    counts.add(text)
+                elif not qid and action is None:  # a query document without an id: one search
+                    counts.add(text)
                 norm = normalize_query(text)
                 if qid:
                     stats.search_ids.setdefault(norm, set()).add(qid)

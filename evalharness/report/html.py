@@ -16,6 +16,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,15 +153,17 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
     label_names = sorted({lab for labels in c.pool_labels.values() for lab, _ in labels.values()})
     code = {name: str(i) for i, name in enumerate(label_names)}
 
+    by_ref: dict[str, int] = {}
+
     def image_index(ref: str) -> int:
+        """One entry per distinct thumbnail (identical images share one), -1 when none can be embedded."""
         nonlocal image_bytes
-        if ref in images.index:
-            return images.index[ref]
-        url = thumbnail(ref, cache_dir=thumbs_dir) if image_bytes < IMAGE_BUDGET else None
-        if url is None:
-            return -1
-        image_bytes += len(url)
-        return images.add(ref, url)
+        if ref not in by_ref:
+            url = thumbnail(ref, cache_dir=thumbs_dir) if image_bytes < IMAGE_BUDGET else None
+            if url is not None and url not in images.index:
+                image_bytes += len(url)
+            by_ref[ref] = -1 if url is None else images.add(url)
+        return by_ref[ref]
 
     def product(chash: str, doc_id: str) -> int:
         def make() -> list[Any]:
@@ -195,7 +198,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
         gi = guides.add(q.guideline_hash, (lambda g=g: {"text": g.text if g else "", "writer": g.writer if g else "",
                                                        "req": [[r.attribute, r.value, r.importance] for r in g.requirements] if g else []}))
         queries.append({"i": q.id, "t": q.text, "s": q.segment, "n": q.count, "g": gi,
-                        "v": [[round(float(s.values[m][qi]), 4) for m in c.metric_names] for s in sides],
+                        "v": [[_value(s.values[m][qi]) for m in c.metric_names] for s in sides],
                         "o": [[round(jac[qi], 4), round(rb[qi], 4)] for jac, rb in overlaps],
                         "h": h, "l": "".join(labels), "r": rationales, "p": positions})
     configs = [{"name": s.name, "run_id": s.run.run_id, "description": s.description, "catalog": s.catalog,
@@ -203,6 +206,11 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
     return {"primary": c.primary, "metrics": c.metric_names, "configs": configs, "labels": label_names,
             "queries": queries, "products": products.items, "images": images.items, "strings": strings.items,
             "guidelines": guides.items}
+
+
+def _value(v: float) -> float | None:
+    """A per-query value for the report's JSON: None where the query is outside the measure's population (NaN)."""
+    return None if math.isnan(v) else round(float(v), 4)
 
 
 def _worst_images(c: Comparison, scores: Mapping[str, ImageScore], thumbs_dir: Path | None) -> list[dict[str, Any]]:
@@ -233,6 +241,7 @@ def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult 
         worst_images=_worst_images(c, image_scores or {}, thumbs_dir),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=cost, chart=label_chart(c),
         overlaps={s.name: _mean_overlap(c, s) for s in c.candidates}, segments_table=c.groups("segment"),
+        types_table=c.types(), checks_table={s.name: c.check_counts(s) for s in c.sides},
         segments=[row["group"] for row in c.groups("segment")], several=len(c.candidates) > 1,
         warnings=c.warnings + (gate.warnings if gate else []), gate=gate, label_colours=c.scheme.colours,
     )

@@ -61,17 +61,25 @@ def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_pa
         lines += ["", "| check | result | detail |", "|---|---|---|"]
         for res in gate.results:
             lines.append(f"| {md_escape(res.name)} | {'pass' if res.passed else '**FAIL**'} | {md_escape(res.detail)} |")
-    groups = c.groups("segment")
-    if groups:
-        lines += ["", f"By segment ({md_escape(c.primary)}):", "",
-                  "| segment |" + (" config |" if several else "") + " queries | baseline | candidate | delta |",
+    for title, groups in (("segment", c.groups("segment")), ("query type", c.types())):
+        if not groups:
+            continue
+        lines += ["", f"By {title} ({md_escape(c.primary)}):", "",
+                  f"| {title} |" + (" config |" if several else "") + " queries | baseline | candidate | delta |",
                   "|---|" + ("---|" if several else "") + "---:|---:|---:|---:|"]
         for row in groups:
             for name, per in row["metrics"].items():
                 v = per[c.primary]
+                if v["delta"] != v["delta"]:  # NaN: no query of this group is in the measure's population
+                    continue
                 cfg = f" {md_escape(name)} |" if several else ""
                 lines.append(f"| {md_escape(row['group'])} |{cfg} {row['queries']} | {v['baseline']:.4f} | {v['candidate']:.4f} | "
                              f"{v['delta']:+.4f} |")
+    if c.check_names:
+        lines += ["", "Rule checks (findings in each config's lists):", "", "| config | " + " | ".join(c.check_names) + " |",
+                  "|---|" + "---:|" * len(c.check_names)]
+        for s in c.sides:
+            lines.append(f"| {md_escape(s.name)} | " + " | ".join(str(n) for n in c.check_counts(s).values()) + " |")
     for cand in c.candidates:
         movers = c.movers(cand, 5)
         if movers:

@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalharness.filelock import file_lock
 from evalharness.sample import vocabulary as V
 from evalharness.sample.images import draw_product
 
@@ -182,7 +183,12 @@ def ensure_demo_catalog(cache_dir: Path) -> DemoCatalog:
     demo = DemoCatalog(cache_dir / "demo")
     version = demo.root / "VERSION"
     expected = f"{FORMAT_VERSION} {DEFAULT_PRODUCTS} {DEFAULT_SEED}\n"
-    if demo.products.exists() and version.exists() and version.read_text() == expected:
+
+    def ready() -> bool:
+        return demo.products.exists() and version.exists() and version.read_text() == expected
+
+    if ready():
         return demo
-    return write_catalog(demo.root)
+    with file_lock(cache_dir / "demo.lock"):  # a concurrent first run waits and reuses this one's catalog
+        return demo if ready() else write_catalog(demo.root)
 

@@ -1,13 +1,15 @@
 """SQLAlchemy tables and the Store that reads and writes them.
 
-SQLite (WAL) by default, any SQLAlchemy URL accepted (PostgreSQL for teams). Judgments
-are committed one by one as they arrive so a killed run keeps what it paid for.
+SQLite (WAL) by default, any SQLAlchemy URL accepted (PostgreSQL for teams). Alembic owns
+the schema (store/schema.py, store/migrations/); judgments are written in small groups by one writer
+(store/writer.py) so a killed run keeps what it paid for.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,16 +24,22 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
+from evalharness.store.schema import ensure_current
+from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
     captions_t,
     guidelines_t,
     judgments_t,
-    load_all_tables,
     queries_t,
     run_queries_t,
     run_results_t,
@@ -75,6 +83,11 @@ class StoredRun:
     cost_usd: float
     elapsed_s: float | None
 
+    @property
+    def catalog(self) -> str | None:
+        """The catalog the run searched ('demo', a JSONL path, a cluster index), as the run recorded it."""
+        return self.config.get("catalog")
+
 
 def _as_dict(value: Any) -> dict:
     """A JSON column's value as a dict (drivers return str or dict; NULL becomes {})."""
@@ -83,10 +96,55 @@ def _as_dict(value: Any) -> dict:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")  # first, so that the journal-mode switch below waits for a concurrent opener
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
+           overwrite: Sequence[str] = ()) -> None:
+    """Insert rows; a row whose key is already stored is left alone, or has the `overwrite` columns replaced.
+
+    One INSERT .. ON CONFLICT on SQLite and PostgreSQL, so two processes writing the same key never collide."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        mod = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
+        stmt = mod.insert(table)
+        if overwrite:
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in overwrite})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        conn.execute(stmt, list(rows))
+        return
+    for row in rows:  # other dialects: check, then write (no concurrency promise)
+        where = [table.c[k] == row[k] for k in keys]
+        if conn.execute(select(*[table.c[k] for k in keys]).where(*where)).first() is None:
+            conn.execute(insert(table), [row])
+        elif overwrite:
+            conn.execute(update(table).where(*where).values({c: row[c] for c in overwrite}))
+
+
+def _read_only_error(ctx: Any) -> Exception | None:
+    """A write refused because the store is read-only becomes one line naming the store and the fix."""
+    text = str(ctx.original_exception).lower()
+    if "readonly database" in text or "read-only" in text or "unable to open database file" in text:
+        url = ctx.engine.url if ctx.engine is not None else None
+        sqlite = url is not None and url.get_backend_name() == "sqlite"
+        where = (url.database or "").removeprefix("file:") if sqlite else _safe_url(str(url))
+        return EvalHarnessError(f"the store {where} is read-only ({str(ctx.original_exception).splitlines()[0]}); make the "
+                                "file and its folder writable, or set [store] url in evalharness.toml to a writable store")
+    return None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a plain SQLite URL (None for other URLs, :memory: and `file:` URIs)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return None if path.startswith("file:") else Path(path)
 
 
 def _safe_url(url: str) -> str:
@@ -102,15 +160,26 @@ def _safe_url(url: str) -> str:
 class Store:
     """Reads and writes the evalharness tables through one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = False) -> None:
+        """Open the store; an empty one is created at the newest schema. A store at an older schema revision is
+        refused with a one-line error, unless `upgrade` (the `store upgrade` command): then it is migrated in place
+        and `schema_change` holds (revision before, revision after)."""
         self.url = url
+        self.schema_change: tuple[str | None, str] | None = None
         try:
-            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            file = sqlite_file(url)
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            load_all_tables().create_all(self.engine)
+            event.listen(self.engine, "handle_error", _read_only_error)
+            if upgrade:
+                self.schema_change = upgrade_schema(self.engine)
+            else:
+                ensure_current(self.engine, _safe_url(url))
+        except EvalHarnessError:
+            raise
         except (ArgumentError, NoSuchModuleError) as exc:
             raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable ({type(exc).__name__}); "
                                    "set [store] url to a SQLAlchemy URL such as sqlite:///.evalharness/cache.db") from None
@@ -123,20 +192,15 @@ class Store:
 
     # -- queries and guidelines -------------------------------------------------
     def upsert_queries(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert or update queries by id in one statement per batch (safe against a concurrent writer)."""
         rows = list(rows)
         with self.engine.begin() as conn:
-            existing = {r[0] for r in conn.execute(select(queries_t.c.id))}
-            new = [r for r in rows if r["id"] not in existing]
-            if new:
-                conn.execute(insert(queries_t), new)
-            for r in rows:
-                if r["id"] in existing:
-                    conn.execute(update(queries_t).where(queries_t.c.id == r["id"]).values(**r))
+            for start in range(0, len(rows), 500):
+                upsert(conn, queries_t, rows[start:start + 500], ["id"], overwrite=["text", "count", "segment"])
 
     def record_guideline(self, row: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
-            if conn.execute(select(guidelines_t.c.hash).where(guidelines_t.c.hash == row["hash"])).first() is None:
-                conn.execute(insert(guidelines_t), [{**row, "created_at": row.get("created_at") or utcnow()}])
+            upsert(conn, guidelines_t, [{**row, "created_at": row.get("created_at") or utcnow()}], ["hash"])
 
     # -- judgments ------------------------------------------------------------------
     def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
@@ -151,6 +215,15 @@ class Store:
                                                     row.output_tokens, row.cost_usd, row.latency_ms, _as_dict(row.details))
         return found
 
+    def judged_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these cache keys have a stored judgment (keys only: nothing decoded)."""
+        found: set[str] = set()
+        col = judgments_t.c.cache_key
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                found.update(r[0] for r in conn.execute(select(col).where(col.in_(list(keys[start:start + 500])))))
+        return found
+
     def get_caption(self, key: str) -> str | None:
         """A cached image caption (caption mode), keyed by image hash + query + model + prompt."""
         with self.engine.connect() as conn:
@@ -163,15 +236,8 @@ class Store:
 
     def _insert_ignore(self, table: Table, pk: str, row: dict[str, Any]) -> None:
         """Insert now and commit; a row already stored under the same key wins."""
-        dialect = self.engine.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-            with self.engine.begin() as conn:
-                conn.execute(mod.insert(table).values(**row).on_conflict_do_nothing(index_elements=[pk]))
-            return
         with self.engine.begin() as conn:
-            if conn.execute(select(table.c[pk]).where(table.c[pk] == row[pk])).first() is None:
-                conn.execute(insert(table), [row])
+            upsert(conn, table, [row], [pk])
 
     def put_judgment(self, key: str, query: str, doc_id: str, content: str, guideline_hash: str, j: Judgment) -> None:
         """Commit one judgment now (a second writer of the same key is ignored)."""
@@ -206,6 +272,22 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(insert(runs_t), [{**run, "status": "running", "started_at": utcnow()}])
 
+    def mark_stale_runs(self, gone: Callable[[dict[str, Any]], bool]) -> list[str]:
+        """Mark `running` rows as `interrupted` when `gone(process)` says their process has died (SIGKILL, power cut).
+
+        A run records its process (pid, host, start time) in its config. Returns the run ids marked."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs_t.c.run_id, runs_t.c.config).where(runs_t.c.status == "running")).all()
+        stale = []
+        for row in rows:
+            if gone(_as_dict(row.config).get("process") or {}):
+                stale.append(row.run_id)
+        if stale:
+            with self.engine.begin() as conn:
+                conn.execute(update(runs_t).where(runs_t.c.run_id.in_(stale), runs_t.c.status == "running")
+                             .values(status="interrupted", finished_at=utcnow()))
+        return stale
+
     def save_results(self, run_id: str, queries: Sequence[StoredQuery]) -> None:
         qrows, hrows = [], []
         for q in queries:
@@ -215,10 +297,10 @@ class Store:
                 hrows.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
                               "score": hit.score, "content_hash": chash, "hit": hit.to_json()})
         with self.engine.begin() as conn:
-            if qrows:
-                conn.execute(insert(run_queries_t), qrows)
-            if hrows:
-                conn.execute(insert(run_results_t), hrows)
+            for start in range(0, len(qrows), 500):
+                upsert(conn, run_queries_t, qrows[start:start + 500], ["run_id", "query_id"])
+            for start in range(0, len(hrows), 500):
+                upsert(conn, run_results_t, hrows[start:start + 500], ["run_id", "query_id", "rank"])
 
     def finish_run(self, run_id: str, status: str, metrics: dict[str, float], counts: dict[str, int],
                    cost_usd: float, elapsed_s: float) -> None:

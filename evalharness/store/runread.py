@@ -65,12 +65,20 @@ def run_hits(store: Store, run_id: str, query_ids: Iterable[str]) -> dict[str, l
 
 
 def products_by_content(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """content hash -> the hit's fields, decoding each distinct product once across the runs."""
+    """content hash -> the hit's fields, decoding each distinct product once across the runs.
+
+    SQLite returns one row per distinct content hash (a bare column in GROUP BY); other databases
+    stream the rows and skip hashes already decoded.
+    """
     r = run_results_t.c
     out: dict[str, dict[str, Any]] = {}
+    grouped = store.engine.dialect.name == "sqlite"
     with store.engine.connect() as conn:
         for run_id in run_ids:
-            for chash, raw in conn.execute(select(r.content_hash, type_coerce(r.hit, Text)).where(r.run_id == run_id)):
+            stmt = select(r.content_hash, type_coerce(r.hit, Text)).where(r.run_id == run_id)
+            if grouped:
+                stmt = stmt.group_by(r.content_hash)
+            for chash, raw in conn.execute(stmt):
                 if chash not in out:
                     out[chash] = json.loads(raw)
     return out

@@ -1,0 +1,139 @@
+"""The store's schema version: create a fresh store at the newest revision, refuse an older or newer one, upgrade.
+
+Alembic owns the schema (evalharness/store/migrations/). A fresh store is created from the table metadata
+and stamped at the head revision; the migrations test checks that the two give the same schema. The first
+start is serialised (a PostgreSQL advisory lock; a file lock beside a SQLite file), so concurrent first
+starts create the schema once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, Engine
+
+from evalharness.errors import EvalHarnessError
+from evalharness.store.tables import load_all_tables
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+BASELINE = "0001"  # release 0.1.0, which had no version table
+_PG_LOCK_ID = 0x6576616C  # any constant shared by every evalharness process
+
+
+@lru_cache(maxsize=1)
+def _script():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    heads = _script().get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads; they must form one chain")
+    return heads[0]
+
+
+def known_revisions() -> set[str]:
+    return {s.revision for s in _script().walk_revisions()}
+
+
+def _alembic_config(conn: Connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The store's revision; BASELINE for a release-0.1.0 store without a version table; None for an empty store."""
+    from alembic.runtime.migration import MigrationContext
+
+    rev = MigrationContext.configure(conn).get_current_revision()
+    if rev is None and inspect(conn).has_table("judgments"):
+        return BASELINE
+    return rev
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """One connection in a transaction that only one evalharness process at a time holds for this store."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_ID})")
+            yield conn
+        return
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    lock_file = None
+    if database and database != ":memory:":
+        with contextlib.suppress(OSError):  # a read-only folder: nothing can be created there anyway
+            lock_file = open(f"{database}.schema-lock", "a+")  # noqa: SIM115 - closed below
+    try:
+        if lock_file is not None:
+            try:
+                import fcntl
+
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+            except ImportError:  # no fcntl (Windows): SQLite's own locking still prevents corruption
+                pass
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        if lock_file is not None:
+            lock_file.close()
+
+
+def ensure_current(engine: Engine, shown_url: str) -> None:
+    """Create an empty store at the head revision; raise a one-line error when the store is older or newer."""
+    head = head_revision()
+    with engine.connect() as conn:
+        rev = current_revision(conn)
+    if rev == head:
+        return
+    if rev is None:
+        with schema_lock(engine) as conn:
+            rev = current_revision(conn)  # another process may have created it while this one waited
+            if rev is None:
+                from alembic.runtime.migration import MigrationContext
+
+                load_all_tables().create_all(conn)
+                MigrationContext.configure(conn).stamp(_script(), head)
+                return
+    if rev == head:
+        return
+    if rev in known_revisions():
+        raise EvalHarnessError(f"the store {shown_url} has schema revision {rev}, older than this evalharness ({head}); "
+                               "run `evalharness store upgrade` (back it up first if it is shared)")
+    raise EvalHarnessError(f"the store {shown_url} has schema revision {rev}, newer than this evalharness knows ({head}); "
+                           "upgrade evalharness")
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Migrate the store to the head revision (idempotent); returns (revision before, revision after)."""
+    from alembic import command
+
+    head = head_revision()
+    with schema_lock(engine) as conn:
+        before = current_revision(conn)
+        if before is None:
+            from alembic.runtime.migration import MigrationContext
+
+            load_all_tables().create_all(conn)
+            MigrationContext.configure(conn).stamp(_script(), head)
+            return None, head
+        if before not in known_revisions():
+            raise EvalHarnessError(f"the store has schema revision {before}, newer than this evalharness knows ({head}); "
+                                   "upgrade evalharness")
+        cfg = _alembic_config(conn)
+        if before == BASELINE and not inspect(conn).has_table("alembic_version"):
+            command.stamp(cfg, BASELINE)
+        if before != head:
+            command.upgrade(cfg, "head")
+    return before, head

@@ -1,0 +1,116 @@
+"""One writer thread for judgments: a prepared insert-or-ignore, executemany, a commit per small group.
+
+The judge path hands each new judgment to `put` (a queue append, no database work on the event loop). The
+writer commits whatever has arrived every few milliseconds or every few dozen rows, in one transaction that
+also drops the runner's claims on those pairs, so a killed run loses only the judgments in flight or in the
+last write group. `close` writes what is left; an error in the writer is raised there (or at the next `put`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from evalharness.models import Judgment
+from evalharness.store.claims import release_in, renew
+from evalharness.store.tables import judgments_t
+
+GROUP_ROWS = 48
+GROUP_SECONDS = 0.005
+_STOP = object()
+
+
+def utcnow_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
+def judgment_row(key: str, query: str, doc_id: str, content_hash: str, guideline_hash: str, j: Judgment) -> dict[str, Any]:
+    return {"cache_key": key, "judge_id": j.judge_id, "query": query, "doc_id": doc_id, "content_hash": content_hash,
+            "guideline_hash": guideline_hash, "label": j.label, "rationale": j.rationale, "input_tokens": j.input_tokens,
+            "output_tokens": j.output_tokens, "cost_usd": j.cost_usd, "latency_ms": j.latency_ms,
+            "created_at": utcnow_iso(), "details": j.details or None}
+
+
+def insert_ignore(engine: Engine):
+    """A prepared INSERT of a judgment row that leaves a row already stored under the same key alone."""
+    dialect = engine.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        return mod.insert(judgments_t).on_conflict_do_nothing(index_elements=["cache_key"])
+    return insert(judgments_t).prefix_with("IGNORE")
+
+
+class JudgmentWriter:
+    """Writes judgment rows in small groups from one thread; renews `owner`'s claims while it runs."""
+
+    def __init__(self, engine: Engine, owner: str | None = None, renew_every: float = 20.0,
+                 on_written: Callable[[list[str]], None] | None = None) -> None:
+        self.engine = engine
+        self.owner = owner
+        self.renew_every = renew_every
+        self.on_written = on_written
+        self._stmt = insert_ignore(engine)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self.written = 0
+        self._thread = threading.Thread(target=self._loop, name="judgment-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, row: dict[str, Any]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(row)
+
+    def _loop(self) -> None:
+        last_renew = time.monotonic()
+        stopping = False
+        while not stopping:
+            group: list[dict[str, Any]] = []
+            try:
+                item = self._queue.get(timeout=self.renew_every / 2 if self.owner else None)
+            except queue.Empty:
+                item = None
+            deadline = time.monotonic() + GROUP_SECONDS
+            while item is not None:
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                if len(group) >= GROUP_ROWS:
+                    break
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    item = None
+            try:
+                if group:
+                    self._write(group)
+                if self.owner and time.monotonic() - last_renew >= self.renew_every:
+                    renew(self.engine, self.owner)
+                    last_renew = time.monotonic()
+            except BaseException as exc:  # noqa: BLE001 - handed to the judge path, which raises it
+                self._error = exc
+                return
+
+    def _write(self, group: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._stmt, group)
+            if self.owner:
+                release_in(conn, [r["cache_key"] for r in group], self.owner)
+        self.written += len(group)
+        if self.on_written is not None:
+            self.on_written([r["cache_key"] for r in group])
+
+    def close(self) -> None:
+        """Write what is queued and stop; raises the writer's error if it had one."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
