@@ -75,9 +75,9 @@ def test_three_configs_one_table_holm_across_all(ran: Path) -> None:
     data = json.loads(result.stdout)
     assert [c["engine_config"] for c in data["candidates"]] == ["v2", "v0"]
     rows = data["metrics"]
-    assert len(rows) == 2 * 8 and {r["candidate"] for r in rows} == {"v2", "v0"}
+    assert len(rows) == 2 * 10 and {r["candidate"] for r in rows} == {"v2", "v0"}  # the project's 10 metrics
     family = [r for r in rows if r["in_holm_family"]]
-    assert len(family) == 14 and all(not r["metric"].startswith("Judged") for r in family)
+    assert len(family) == 18 and all(not r["metric"].startswith("Judged") for r in family)
     assert [r["p_randomization_holm"] for r in family] == pytest.approx(holm([r["p_randomization"] for r in family]))
     v0 = next(r for r in rows if r["candidate"] == "v0" and r["metric"] == "nDCG@10")
     assert v0["delta"] < 0 and v0["significant"]
