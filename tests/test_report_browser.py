@@ -157,3 +157,30 @@ def test_large_report_opens_at_top_and_drills_on_demand(tmp_path: Path, demo_dir
     finally:
         browser.close()
         pw.stop()
+
+
+def test_report_shows_image_quality_badges_and_worst_photos(tmp_path: Path, demo_dir: Path) -> None:
+    """Image quality in the report: a score badge on the thumbnails and each configuration's worst photos."""
+    project = make_project(tmp_path / "proj", demo_dir, n_queries=30)
+    for engine in ("v2", "v2-photos"):
+        assert run_cli(project, "run", "-e", engine).returncode == 0
+    result = run_cli(project, "compare", "v2", "v2-photos", "--html", "reports/photos.html")
+    assert result.returncode == 0, result.stderr
+    pw, browser, page, requests, errors = _open(project / "reports" / "photos.html")
+    try:
+        worst = page.locator("#worst-images li.worst-image")
+        assert worst.count() > 0
+        first = int(worst.first.locator(".qbadge").inner_text())
+        assert 1 <= first <= 2  # v2's worst photo in the demo is a degraded one
+        assert page.locator("#worst-images h3").all_inner_texts() == ["v2", "v2-photos"]
+        page.locator("#queries tbody tr").first.click()
+        page.wait_for_selector("#drilldown li.hit")
+        badges = page.locator("#drilldown li.hit .qbadge")
+        assert badges.count() == page.locator("#drilldown li.hit").count() > 0
+        assert badges.first.get_attribute("title").startswith("photo quality ")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#worst-images").screenshot(path=str(SCREENSHOTS / "worst-images.png"))
+        assert not errors, errors
+    finally:
+        browser.close()
+        pw.stop()

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from evalharness.labels.schemes import DEFAULT_SCHEME, UNJUDGED_COLOUR, scheme_n
 
 if TYPE_CHECKING:
     from evalharness.gate import GateResult
+    from evalharness.images.scorers import ImageScore
     from evalharness.project import Project
 
 THUMB_SIDE = 64
@@ -141,8 +143,11 @@ class _Interner:
         return found
 
 
-def report_data(c: Comparison, thumbs_dir: Path | None = None) -> dict[str, Any]:
-    """The report's embedded data: compact, de-duplicated, indices per query."""
+def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Mapping[str, ImageScore] | None = None
+                ) -> dict[str, Any]:
+    """The report's embedded data: compact, de-duplicated, indices per query; a product's image-quality score and
+    rationale when stored (`image_scores`, by image reference)."""
+    image_scores = image_scores or {}
     products, strings, guides, images = _Interner(), _Interner(), _Interner(), _Interner()
     image_bytes = 0
     label_names = sorted({lab for labels in c.pool_labels.values() for lab, _ in labels.values()})
@@ -163,8 +168,10 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None) -> dict[str, Any]
     def product(chash: str, doc_id: str) -> int:
         def make() -> list[Any]:
             p = c.products.get(chash) or {}
-            return [doc_id, p.get("title", ""), p.get("brand", ""), p.get("color", ""), p.get("price"),
-                    image_index(str(p.get("image_url") or ""))]
+            ref = str(p.get("image_url") or "")
+            q = image_scores.get(ref)
+            return [doc_id, p.get("title", ""), p.get("brand", ""), p.get("color", ""), p.get("price"), image_index(ref),
+                    q.score if q else None, strings.add(q.rationale) if q else -1]
         return products.add(chash or f"doc:{doc_id}", make)
 
     queries = []
@@ -206,14 +213,32 @@ def _value(v: float) -> float | None:
     return None if math.isnan(v) else round(float(v), 4)
 
 
-def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult | None = None) -> str:
-    """The report as one HTML string."""
+def _worst_images(c: Comparison, scores: Mapping[str, ImageScore], thumbs_dir: Path | None) -> list[dict[str, Any]]:
+    """Per configuration, the lowest-scoring photos its result lists show (only when image scores are stored)."""
+    from evalharness.images.badges import worst_images
+
+    if not scores:
+        return []
+    out = []
+    for side in c.sides:
+        lists = [[{"doc_id": d, **(c.products.get(h) or {})} for d, h in zip(docs, hashes)]
+                 for docs, hashes in zip(side.doc_ids, side.content_hashes)]
+        worst = worst_images(lists, scores)
+        out.append({"name": side.name, "images": [{"w": w, "thumb": thumbnail(w.image, cache_dir=thumbs_dir)} for w in worst]})
+    return out
+
+
+def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult | None = None,
+                image_scores: Mapping[str, ImageScore] | None = None) -> str:
+    """The report as one HTML string; with stored image-quality scores, a badge on each thumbnail and each
+    configuration's worst photos."""
     env = _env()
     script = env.loader.get_source(env, "report.js")[0]  # type: ignore[union-attr]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     cost = c.cost_usd + sum(s.run.cost_usd for s in c.sides)
     return env.get_template("compare.html.j2").render(
-        c=c, data_json=safe_json(report_data(c, thumbs_dir)), script=Markup(script), script_hash=f"sha256-{digest}",
+        c=c, data_json=safe_json(report_data(c, thumbs_dir, image_scores)), script=Markup(script), script_hash=f"sha256-{digest}",
+        worst_images=_worst_images(c, image_scores or {}, thumbs_dir),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=cost, chart=label_chart(c),
         overlaps={s.name: _mean_overlap(c, s) for s in c.candidates}, segments_table=c.groups("segment"),
         types_table=c.types(), checks_table={s.name: c.check_counts(s) for s in c.sides},
@@ -231,5 +256,10 @@ def write_html(c: Comparison, path: Path, project: Project | None = None, gate: 
     """Write the report; thumbnails are cached under the project's .evalharness/thumbs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     thumbs = project.cache_dir / "thumbs" if project is not None else None
-    path.write_text(render_html(c, thumbs, gate), encoding="utf-8")
+    scores = None
+    if project is not None:
+        from evalharness.images.badges import cached_image_scores
+
+        scores = cached_image_scores(project, (str(p.get("image_url") or "") for p in c.products.values()))
+    path.write_text(render_html(c, thumbs, gate, scores), encoding="utf-8")
     return path

@@ -79,8 +79,15 @@
       var label = code === "-" ? null : data.labels[Number(code)];
       var li = el("li", "hit label-" + (label || "unjudged"));
       var img = prod[5] >= 0 ? data.images[prod[5]] : null;
-      if (img) { var im = el("img", "thumb"); im.src = img; im.alt = ""; li.appendChild(im); }
-      else { li.appendChild(el("div", "thumb none", "no image")); }
+      var frame = el("div", "thumbframe");
+      if (img) { var im = el("img", "thumb"); im.src = img; im.alt = ""; frame.appendChild(im); }
+      else { frame.appendChild(el("div", "thumb none", "no image")); }
+      if (prod[6] !== null && prod[6] !== undefined) {
+        var qb = el("span", "qbadge q" + prod[6], prod[6]);
+        qb.title = "photo quality " + prod[6] + "/5" + (prod[7] >= 0 ? ": " + data.strings[prod[7]] : "");
+        frame.appendChild(qb);
+      }
+      li.appendChild(frame);
       var body = el("div", "hit-body");
       body.appendChild(el("div", "hit-title", rank + ". " + prod[1]));
       body.appendChild(el("div", "hit-meta", [prod[0], prod[2], prod[3], prod[4] !== null ? prod[4] : ""].filter(Boolean).join(" · ")));
