@@ -112,7 +112,7 @@ def test_default_schema_asks_for_the_rationale_first(project: Path, llm: LLMServ
     else:
         assert body["tool_choice"] == {"type": "tool", "name": "judgment"}
         order = list(body["tools"][0]["input_schema"]["properties"])
-    assert order == ["rationale", "label"]
+    assert order == ["rationale", "requirement_verdicts", "label"]  # reasoning and verdicts before the label
     system = json.dumps(body)
     assert "the product type" in system and '\\"must\\"' in system  # the guided criteria are spelled out
     cfg = project / "evalharness.toml"
