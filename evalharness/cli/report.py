@@ -44,7 +44,8 @@ def types_table(c: Comparison) -> Table:
     several = len(c.candidates) > 1
     table = Table(title="By query type")
     for col in ["type", *(["config"] if several else []), "queries", *c.metric_names]:
-        table.add_column(col, justify="left" if col in ("type", "config") else "right")
+        label = col in ("type", "config")
+        table.add_column(col, justify="left" if label else "right", no_wrap=label, min_width=16 if col == "type" else None)
     for row in c.types():
         for name, per in row["metrics"].items():
             cells = [f"{fmt(per[m]['baseline'], 3)}→{fmt(per[m]['candidate'], 3)}" if per[m]["delta"] == per[m]["delta"]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Integer, String, Table, Text, delete, insert, select
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Integer, String, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from evalharness.models import sha256_hex
@@ -129,8 +129,8 @@ def remember_file_hashes(store: Store, rows: Iterable[tuple[str, int, int, str]]
               for p, size, mtime, sha in rows]
     if not values:
         return
+    from evalharness.store.db import upsert
+
     with store.engine.begin() as conn:
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start:start + CHUNK]
-            conn.execute(delete(image_files_t).where(image_files_t.c.path_key.in_([v["path_key"] for v in chunk])))
-            conn.execute(insert(image_files_t), chunk)
+        for start in range(0, len(values), CHUNK):  # insert-on-conflict: two processes hashing the same files agree
+            upsert(conn, image_files_t, values[start:start + CHUNK], ["path_key"], overwrite=["path", "size", "mtime_ns", "image_sha"])

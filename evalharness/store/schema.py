@@ -97,15 +97,17 @@ def ensure_current(engine: Engine, shown_url: str) -> None:
         rev = current_revision(conn)
     if rev == head:
         return
-    if rev is None:
-        with schema_lock(engine) as conn:
-            rev = current_revision(conn)  # another process may have created it while this one waited
-            if rev is None:
-                from alembic.runtime.migration import MigrationContext
+    # Not at head (empty, older, or being created by another process right now: SQLite commits each CREATE TABLE
+    # at once, so a store half-way through creation looks like a release-0.1 store). Decide under the lock, after
+    # whoever holds it has finished.
+    with schema_lock(engine) as conn:
+        rev = current_revision(conn)
+        if rev is None:
+            from alembic.runtime.migration import MigrationContext
 
-                load_all_tables().create_all(conn)
-                MigrationContext.configure(conn).stamp(_script(), head)
-                return
+            load_all_tables().create_all(conn)
+            MigrationContext.configure(conn).stamp(_script(), head)
+            return
     if rev == head:
         return
     if rev in known_revisions():
