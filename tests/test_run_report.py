@@ -12,6 +12,8 @@ import pytest
 from conftest import REPO, make_project, run_cli
 from test_checks import install_plugin
 
+from evalharness.config import load_project_config
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = REPO / "reports" / "screenshots"
 PAYLOADS = ['<script>window.__pwned = 1</script>', '<img src=x onerror="window.__pwned = 2">',
@@ -72,7 +74,7 @@ def test_run_report_in_the_browser(evil_run: tuple[Path, dict[str, str]]) -> Non
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
             page.goto(report.as_uri())
-            assert page.locator("#metrics tbody tr").count() == 8
+            assert page.locator("#metrics tbody tr").count() == len(load_project_config(project).run.metrics)
             checks = {r.locator("td").nth(0).inner_text(): int(r.locator("td").nth(1).inner_text())
                       for r in page.locator("#checks tbody tr").all()}
             assert checks["cheap_first"] >= 1 and checks["zero_results"] == 1
