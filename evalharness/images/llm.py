@@ -9,7 +9,6 @@ image size, so editing a prompt re-scores exactly what it changes.
 
 from __future__ import annotations
 
-import json
 import time
 from functools import cache
 from importlib import resources
@@ -54,12 +53,9 @@ def _render(name: str, **values: Any) -> str:
 
 def parse_image_quality(text: str) -> tuple[str, list[str], int]:
     """Strictly parse {"reasoning", "aspects", "score"}; raise JudgeOutputError naming what was wrong."""
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        raise JudgeOutputError("the answer is not JSON") from None
-    if not isinstance(data, dict):
-        raise JudgeOutputError("the answer is not a JSON object")
+    from evalharness.judges.answer import json_object
+
+    data = json_object(text)
     reasoning, aspects, score = data.get("reasoning"), data.get("aspects"), data.get("score")
     if not isinstance(reasoning, str) or not reasoning.strip():
         raise JudgeOutputError("the reasoning is missing")

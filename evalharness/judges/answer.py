@@ -44,14 +44,20 @@ def parse_answer(text: str, scheme: LabelScheme, reasoning: str, requirements: S
     return label, rationale, parse_verdicts(json.loads(text).get(VERDICTS_KEY), requirements)
 
 
-def parse_judgment(text: str, scheme: LabelScheme, reasoning: str = "before") -> tuple[str, str]:
-    """Strictly parse an answer into (label, rationale); raise JudgeOutputError saying what was wrong."""
+def json_object(text: str) -> dict[str, Any]:
+    """The answer as a JSON object; JudgeOutputError when it is not JSON or not an object."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError):
         raise JudgeOutputError("the answer is not JSON") from None
     if not isinstance(data, dict):
         raise JudgeOutputError("the answer is not a JSON object")
+    return data
+
+
+def parse_judgment(text: str, scheme: LabelScheme, reasoning: str = "before") -> tuple[str, str]:
+    """Strictly parse an answer into (label, rationale); raise JudgeOutputError saying what was wrong."""
+    data = json_object(text)
     label = data.get("label")
     if label not in scheme.names:
         raise JudgeOutputError(f"label {str(label)[:40]!r} is not one of {', '.join(scheme.names)}")
