@@ -86,9 +86,10 @@ def test_label_twenty_pairs_by_keyboard_reload_and_continue(rated_project: Path)
         page.goto(server.url)
         given: dict[tuple[str, str], str] = {}
         for i in range(20):
+            _wait_count(page, i, 24)  # the previous label is stored (the page shows the count the server returned)
             if i == 12:
                 page.reload()  # resumable: the page asks the store where this rater stopped
-            _wait_count(page, i, 24)
+                _wait_count(page, i, 24)
             query, doc = page.text_content("#query"), page.text_content("#doc-id")
             key = "123"[i % 3]
             if i == 5:  # undo: the label is withdrawn and the same pair comes back
