@@ -110,7 +110,11 @@
     const img = $("image");
     img.hidden = !pair.has_image;
     $("no-image").hidden = !!pair.has_image;
-    if (pair.has_image) img.src = "img/" + encodeURIComponent(String(pair.item)); else img.removeAttribute("src");
+    if (pair.has_image) {
+      img.style.visibility = "hidden";  // never show the previous pair's image while this one loads
+      img.onload = () => { img.style.visibility = ""; };
+      img.src = "img/" + encodeURIComponent(String(pair.item));
+    } else img.removeAttribute("src");
     const judges = $("judges");
     clear(judges);
     judges.hidden = !pair.judges;
