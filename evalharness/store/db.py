@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -94,6 +95,19 @@ def _as_dict(value: Any) -> dict:
     return json.loads(value) if isinstance(value, str) else (value or {})
 
 
+def _open_when_free(check: Callable[[], None], attempts: int = 6) -> None:
+    """Run the schema check, retrying while another process that is creating the same fresh SQLite store holds it
+    locked beyond the busy timeout (concurrent first starts on a loaded machine)."""
+    for attempt in range(attempts):
+        try:
+            check()
+            return
+        except OperationalError as exc:
+            if attempt == attempts - 1 or "database is locked" not in str(getattr(exc, "orig", exc)):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=10000")  # first, so that the journal-mode switch below waits for a concurrent opener
@@ -177,7 +191,7 @@ class Store:
             if upgrade:
                 self.schema_change = upgrade_schema(self.engine)
             else:
-                ensure_current(self.engine, _safe_url(url))
+                _open_when_free(lambda: ensure_current(self.engine, _safe_url(url)))
         except EvalHarnessError:
             raise
         except (ArgumentError, NoSuchModuleError) as exc:
