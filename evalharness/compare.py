@@ -54,6 +54,9 @@ def check_clean(run: StoredRun, allow_partial: bool) -> None:
     """Refuse a run that did not finish cleanly (partial, failed, interrupted, running) unless allowed."""
     if run.status in CLEAN_STATUSES or allow_partial:
         return
+    if run.status == "waiting":
+        raise EvalHarnessError(f"run {run.run_id} is waiting for provider batch results; run `evalharness batches collect` "
+                               "(--wait to block until they end), then compare")
     raise EvalHarnessError(f"run {run.run_id} is '{run.status}', not finished, so its results are incomplete; "
                            f"run `evalharness run -e {run.engine_config}` again, or pass --allow-partial to compare it anyway")
 

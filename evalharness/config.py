@@ -42,6 +42,8 @@ class PriceConfig(Strict):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    # The provider's batch API price as a share of the above (OpenAI, Gemini and Anthropic all charge half).
+    batch_discount: float = Field(default=0.5, gt=0, le=1)
 
 
 class JudgeConfig(Strict):
@@ -73,6 +75,12 @@ class JudgeConfig(Strict):
     ensemble: list[str] = Field(default_factory=list)
     tie: str = "lowest"
     samples: int = Field(default=1, ge=1, le=25)
+    # Provider batch APIs (`run --batch`): judge through the batch service at its price, results collected later.
+    batch: bool = False
+    batch_max_requests: int = Field(default=0, ge=0)  # per batch; 0 = the provider's limit
+    batch_max_mb: float = Field(default=0, ge=0)  # per batch input file; 0 = the provider's limit
+    batch_max_attempts: int = Field(default=3, ge=1, le=10)  # sends of one pair (errors, expiry) before it is failed
+    batch_poll_s: float = Field(default=30.0, gt=0)  # how often `--wait` asks the provider
 
 
 class CustomLabel(Strict):

@@ -136,6 +136,7 @@ class RunRequest:
     guideline_writer: str
     max_cost: float | None = None
     max_retries: int = 4
+    batch: bool = False  # through the provider's batch service: the run waits (`batches collect` finishes it)
 
 
 def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
@@ -171,6 +172,11 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
               for q in req.queries]
     store.save_results(run_id, stored)
 
+    if req.batch:
+        from evalharness.batch.runs import submit_batch_run
+
+        return submit_batch_run(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
+                                                               images is not None), stages)
     try:
         with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
             outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
@@ -181,23 +187,51 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     except BaseException:
         store.finish_run(run_id, FAILED, {}, {}, 0.0, time.perf_counter() - started)
         raise
-    per_query = evaluate_stored(store, req.judge.judge_id, stored, req.metrics, project)
-    metrics = mean_metrics(per_query, req.metrics)
-    n_hits = sum(len(h) for h in hits.values())
-    unjudged = outcome.unjudged + len(failures)
     for key, reason in outcome.failures.items():
         qid, doc_id = where[key].split("\t")
         failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})
-    counts = {"queries": len(req.queries), "hits": n_hits, "zero_hit_queries": sum(1 for h in hits.values() if not h),
-              "judged_new": outcome.new, "judged_cached": outcome.cached, "failed": len(failures),
-              "image_fallbacks": sum(1 for p in pairs if p.request.image is None) if images is not None else 0,
-              "skipped_budget": outcome.skipped_for_budget, "unjudged_hits": unjudged,
-              "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
-    elapsed = time.perf_counter() - started
-    status = final_status(n_hits, n_hits - unjudged)
-    store.finish_run(run_id, status, metrics, counts, outcome.cost_usd, elapsed)
-    return RunOutcome(run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
-                      elapsed, outcome.cost_usd, failures, status=status, catalog=catalog)
+    start = RunStart(run_id, catalog, started, stored, hits, pairs, where, failures, images is not None)
+    counts = run_counts(req, start, outcome.new, outcome.cached, outcome.skipped_for_budget)
+    counts.update(input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens)
+    return finish_now(project, store, req, start, counts, outcome.cost_usd)
+
+
+@dataclass
+class RunStart:
+    """A run searched and stored, its pairs built: what judging (live or batch) starts from."""
+
+    run_id: str
+    catalog: str
+    started: float  # perf_counter at the start
+    stored: list[StoredQuery]
+    hits: dict[str, list[Hit]]
+    pairs: list[Pair]
+    where: dict[str, str]  # pair key -> 'query id<TAB>doc id'
+    failures: list[dict[str, str]]  # pairs that could not be judged (listed, never labelled)
+    with_images: bool
+
+
+def run_counts(req: RunRequest, start: RunStart, new: int, cached: int, skipped_budget: int) -> dict[str, int]:
+    """The counts a run stores; `unjudged_hits` are the listed failures and the pairs the budget skipped."""
+    hits = start.hits
+    return {"queries": len(req.queries), "hits": sum(len(h) for h in hits.values()),
+            "zero_hit_queries": sum(1 for h in hits.values() if not h), "judged_new": new, "judged_cached": cached,
+            "failed": len(start.failures),
+            "image_fallbacks": sum(1 for p in start.pairs if p.request.image is None) if start.with_images else 0,
+            "skipped_budget": skipped_budget, "unjudged_hits": len(start.failures) + skipped_budget,
+            "input_tokens": 0, "output_tokens": 0}
+
+
+def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart, counts: dict[str, int],
+               cost_usd: float) -> RunOutcome:
+    """Score the run against the judgment pool, store its metrics and final status."""
+    per_query = evaluate_stored(store, req.judge.judge_id, start.stored, req.metrics, project)
+    metrics = mean_metrics(per_query, req.metrics)
+    elapsed = time.perf_counter() - start.started
+    status = final_status(counts["hits"], counts["hits"] - counts["unjudged_hits"])
+    store.finish_run(start.run_id, status, metrics, counts, cost_usd, elapsed)
+    return RunOutcome(start.run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
+                      elapsed, cost_usd, start.failures, status=status, catalog=start.catalog)
 
 
 def default_queries_path(project: Project) -> Path:
@@ -251,5 +285,10 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
         i, o = req.judge.estimate_tokens(p.request)
         tokens_in, tokens_out = tokens_in + i, tokens_out + o
     price_in, price_out = req.judge.price_per_mtok()
+    if req.batch:  # the batch API's price (typically half)
+        from evalharness.batch.judges import batch_judges
+
+        batch_price = batch_judges(req.judge).main.batch_price()
+        price_in, price_out = batch_price.input, batch_price.output
     return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), len(todo),
                           len(missing), tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1e6)

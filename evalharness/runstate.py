@@ -2,8 +2,8 @@
 
 A run ends `finished` only when every hit was judged; `partial` when some hits are unjudged (failed pairs,
 budget skips); `failed` when hits were to be judged and none was; `interrupted` when Ctrl-C, SIGTERM or a
-killed process ended it. Rows left `running` by a process that no longer exists are marked `interrupted`
-by the next run on the same host."""
+killed process ended it; `waiting` while its pairs are in a provider's batch service. Rows left `running` by a
+process that no longer exists are marked `interrupted` by the next run on the same host."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 FINISHED, PARTIAL, FAILED, INTERRUPTED, RUNNING = "finished", "partial", "failed", "interrupted", "running"
+WAITING = "waiting"  # submitted to a provider batch service; `evalharness batches collect` finishes it
 CLEAN_STATUSES = (FINISHED,)
 
 

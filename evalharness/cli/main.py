@@ -69,6 +69,9 @@ def _register() -> None:
     app.add_typer(images.app, name="images", help="Image quality 1-5 with reasons, and agreement with people.")
     app.add_typer(guidelines.app, name="guidelines", help="Rewrite per-query guidelines on request.")
     app.add_typer(store.app, name="store", help="Maintain the store (schema upgrades).")
+    from evalharness.cli import batches  # noqa: E402
+
+    app.add_typer(batches.app, name="batches", help="Provider batches of `run --batch`: status, collect.")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

@@ -39,6 +39,10 @@ def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
 
 def _summary(o: RunOutcome) -> str:
     c = o.counts
+    if o.status == "waiting":
+        return (f"{o.engine_config} (catalog {o.catalog}): {c['queries']} queries, {c['hits']} hits, {c['judged_cached']} from "
+                f"cache, {c.get('batch_sent', 0)} sent in {c.get('batches', 0)} batch(es), {c.get('batch_waiting', 0)} awaited — "
+                f"run {o.run_id} is waiting: `evalharness batches collect` stores the results and finishes it")
     cost = f", cost ${o.cost_usd:.4f}" if o.cost_usd else ""
     if c.get("image_fallbacks"):
         cost += f", {c['image_fallbacks']} judged on text (image unreadable)"
@@ -57,6 +61,20 @@ def _budget_note(o: RunOutcome, max_cost: float | None) -> str | None:
             "(judgments made so far are cached and not paid again)")
 
 
+def _wait_for_batches(project, store, base: RunOutcome | None, cand: RunOutcome,  # noqa: ANN001
+                      quiet: bool) -> tuple[RunOutcome | None, RunOutcome]:
+    """`--wait`: collect until the runs' batches end, then the runs as stored (metrics, counts, cost)."""
+    from evalharness.batch.collect import collect
+    from evalharness.batch.runs import outcome_after_collect
+
+    ids = [o.run_id for o in (base, cand) if o is not None and o.status == "waiting"]
+    if not ids:
+        return base, cand
+    report = collect(project, store, wait=True, run_ids=ids, log=None if quiet else lambda line: err.print(line, markup=False))
+    return ((outcome_after_collect(project, store, base, report.runs) if base is not None else None),
+            outcome_after_collect(project, store, cand, report.runs))
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(
@@ -70,6 +88,9 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Estimate calls, tokens and cost; send nothing."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
         html: Path | None = typer.Option(None, "--html", help="Also write the single-run report of this run here."),
+        batch: bool | None = typer.Option(None, "--batch/--no-batch", help="Judge through the provider's batch API at its "
+                                          "price (default: [judge] batch); the run waits for `batches collect`."),
+        wait: bool = typer.Option(False, "--wait", help="With --batch: collect until the batches end, then show the metrics."),
         labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge spec, or a "
                                                                  "priority list (human:gold,offline); unlabelled hits are holes."),
     ) -> None:
@@ -100,6 +121,13 @@ def register(app: typer.Typer) -> None:
 
             text_cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"mode": "text"})})
             judge_obj = ImageOrText(judge_obj, make_judge(judge or cfg.judge.spec, text_cfg, need_key=not dry_run))
+        use_batch = cfg.judge.batch if batch is None else batch
+        if wait and not use_batch:
+            raise EvalHarnessError("--wait waits for provider batches: add --batch (or set [judge] batch = true)")
+        if use_batch and not dry_run:
+            from evalharness.batch.judges import batch_judges
+
+            batch_judges(judge_obj)  # a judge without a batch service fails before searching
         unpriced = judge_obj.paid and judge_obj.price_per_mtok() == (0.0, 0.0)
         if max_cost is not None and unpriced:
             model = (judge or cfg.judge.spec).partition(":")[2]
@@ -112,7 +140,8 @@ def register(app: typer.Typer) -> None:
             engine = project.engine(name)
             return RunRequest(engine=engine, queries=query_set, queries_source=str(qpath), judge=judge_obj,
                               top_k=top_k or engine.config.top_k or cfg.run.top_k, metrics=list(cfg.run.metrics),
-                              guideline_writer=cfg.guidelines.writer, max_cost=max_cost, max_retries=cfg.judge.max_retries)
+                              guideline_writer=cfg.guidelines.writer, max_cost=max_cost, max_retries=cfg.judge.max_retries,
+                              batch=use_batch)
 
         try:
             if dry_run:
@@ -130,7 +159,10 @@ def register(app: typer.Typer) -> None:
                 return
             base_outcome = run_engine(project, store, request(baseline), stages) if baseline else None
             outcome = run_engine(project, store, request(engine_config), stages)
-            if base_outcome is not None:
+            if wait:
+                base_outcome, outcome = _wait_for_batches(project, store, base_outcome, outcome, as_json)
+            waiting = any(o is not None and o.status == "waiting" for o in (base_outcome, outcome))
+            if base_outcome is not None and not waiting:
                 # Both sides shown scored against the same judgment pool (the union of both runs' judgments);
                 # each run's stored metrics stay what they were at its finish.
                 for o in (base_outcome, outcome):
@@ -138,11 +170,11 @@ def register(app: typer.Typer) -> None:
                     o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics), project)
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
             label_info = {}
-            if labels:
+            if labels and not waiting:
                 from evalharness.labels.sources import rescore_with_labels
 
                 label_info = {o.run_id: rescore_with_labels(project, store, o, labels) for o in (base_outcome, outcome) if o}
-            if html is not None:
+            if html is not None and outcome.status != "waiting":
                 from evalharness.cli.report import write_run_report
 
                 write_run_report(project, store, outcome.run_id, html)
@@ -157,7 +189,8 @@ def register(app: typer.Typer) -> None:
                     part["labels"] = label_info[part["run_id"]]
             out.print_json(json.dumps(data))
         else:
-            out.print(_metrics_table(outcome, base_outcome))
+            if outcome.metrics:
+                out.print(_metrics_table(outcome, base_outcome))
             for o in ([base_outcome] if base_outcome else []) + [outcome]:
                 out.print(_summary(o), markup=False)
                 if o.run_id in label_info:
@@ -165,7 +198,7 @@ def register(app: typer.Typer) -> None:
                     out.print(f"{o.engine_config}: metrics on {info['source']}: " + ", ".join(
                         f"{n} {src}" for src, n in info["labelled_hits_by_source"].items()) +
                         f", {info['unlabelled_hits']} of {info['hits']} hits unlabelled (Judged@k)", markup=False)
-            if html is not None:
+            if html is not None and outcome.status != "waiting":
                 out.print(f"report: {project.resolve(html)}", markup=False)
         for o in ([base_outcome] if base_outcome else []) + [outcome]:
             note = _budget_note(o, max_cost)

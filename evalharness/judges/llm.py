@@ -21,7 +21,7 @@ from evalharness.judges.answer import answer_shape, judgment_schema, parse_answe
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
 from evalharness.judges.examples import load_examples
 from evalharness.labels.schemes import scheme_of
-from evalharness.llm.prices import FREE, price_of
+from evalharness.llm.prices import FREE, Price, price_of
 from evalharness.llm.prompts import fenced_json, prompts_for
 from evalharness.llm.providers import Provider, RetryableError, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
@@ -223,6 +223,28 @@ class LLMJudge(Judge):
         cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
         return Judgment(label, rationale + note, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
                         (time.perf_counter() - started) * 1000, {**details, "verdicts": verdicts})
+
+    # -- provider batch APIs (evalharness/batch/) ------------------------------------------------
+    def batch_body(self, request: JudgeRequest, repair: dict[str, str] | None = None) -> dict[str, Any]:
+        """The wire-format request a batch line carries: the live call's body, or its repair turn when `repair`
+        holds the unusable answer (`previous`) and what was wrong with it (`problem`)."""
+        if self.mode == "caption":
+            raise EvalHarnessError("--batch judges in text or image mode; caption mode needs a caption call first, "
+                                   "so run it without --batch")
+        extra: dict[str, Any] = {}
+        if repair is not None:
+            extra = {"extra_user": self.repair_prompt(repair["problem"]), "previous": repair["previous"][:2000]}
+        return self.provider.build_request(self.system_prompt, self.user_prompt(request), image=request.image if self.mode == "image" else None,
+                                           image_mime=request.image_mime, schema=self.schema, schema_name="judgment",
+                                           temperature=self.cfg.temperature, **extra)
+
+    def parse_batch_reply(self, request: JudgeRequest, text: str) -> tuple[str, str, list[dict[str, str]]]:
+        """(label, rationale, verdicts) of a batch answer, by the same strict parser as live answers."""
+        return parse_answer(text, self.scheme, self.reasoning, request.guideline.requirements)
+
+    def batch_price(self) -> Price:
+        """Batch API prices (typically half); FREE when the model has no price."""
+        return self.price_table.batch() if self.has_price else FREE
 
     async def preflight(self) -> None:
         """One check of key and model before the first judgment request (the caption model too, when another)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from evalharness.config import ProjectConfig
 
-PRICES_CHECKED = "2025-10-15"  # the providers' public price pages on this date (standard tier, not batch)
+PRICES_CHECKED = "2025-10-15"  # the providers' public price pages on this date (standard tier; batch = half)
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,12 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
+    batch_discount: float = 0.5  # the batch API's price as a share of the standard one
+
+    def batch(self) -> "Price":
+        """The price of the same tokens through the provider's batch API."""
+        f = self.batch_discount
+        return Price(self.input * f, self.output * f, None if self.cached_input is None else self.cached_input * f, 1.0)
 
     def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
         """Cost of one call; cached input tokens (a part of input_tokens) at the cached price when there is one."""
@@ -68,5 +74,5 @@ def price_of(model: str, config: ProjectConfig) -> Price | None:
     """`[prices."MODEL"]` if set, else the built-in table; None when neither knows the model."""
     own = config.prices.get(model)
     if own is not None:
-        return Price(own.input_per_mtok, own.output_per_mtok, own.cached_input_per_mtok)
+        return Price(own.input_per_mtok, own.output_per_mtok, own.cached_input_per_mtok, own.batch_discount)
     return _builtin(model)
