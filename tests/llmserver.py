@@ -1,4 +1,5 @@
-"""A local LLM server speaking the OpenAI chat-completions and Gemini generateContent wire formats.
+"""A local LLM server speaking the OpenAI chat-completions and Gemini generateContent wire formats (Anthropic Messages
+in llmserver_anthropic, the three providers' batch APIs in llmserver_batch).
 
 The real openai and google-genai SDKs point at it by base URL. It answers by a scripted rule, with
 configurable latency and injected faults (429 with Retry-After, 500, malformed JSON, hangs), counts
@@ -24,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from llmserver_anthropic import anthropic_reply
+from llmserver_batch import BatchFaults, BatchStore
 
 PRODUCT = re.compile(r"<product_data>\s*(.*?)\s*</product_data>", re.S)
 QUERY = re.compile(r"Search query: (\".*?\")\n")
@@ -53,6 +55,7 @@ class State:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.batch = BatchStore(self, reply)  # the batch APIs' files, jobs and counters; answers through `reply`
 
     def draw(self) -> float:
         with self.lock:
@@ -150,6 +153,73 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
     return f"A product photo ({len(image or b'')} bytes, {digest}); the product is clearly visible."
 
 
+def openai_reply(req: dict[str, Any], malformed: bool) -> dict[str, Any]:
+    """The chat.completion body for one OpenAI chat-completions request."""
+    texts, image = [], None
+    for m in req.get("messages", []):
+        content = m.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        else:
+            for part in content or []:
+                if part.get("type") == "text":
+                    texts.append(part["text"])
+                elif part.get("type") == "image_url":
+                    image = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+    fmt = req.get("response_format") or {}
+    schema = (fmt.get("json_schema") or {}).get("name") if fmt.get("type") == "json_schema" else None
+    text = "{label: relevant, oops" if malformed and schema else \
+        answer("\n".join(texts), schema, image, (fmt.get("json_schema") or {}).get("schema"), req.get("model", ""))
+    prompt_tokens = sum(len(t) for t in texts) // 4 + (765 if image else 0)
+    return {"id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()), "model": req.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4, "total_tokens": prompt_tokens + len(text) // 4}}
+
+
+def gemini_reply(req: dict[str, Any], malformed: bool, model: str) -> dict[str, Any]:
+    """The GenerateContentResponse (REST, camelCase) for one Gemini generateContent request to `model`."""
+    texts, image = [], None
+    for content in req.get("contents", []):
+        for part in content.get("parts", []):
+            if "text" in part:
+                texts.append(part["text"])
+            data = part.get("inlineData") or part.get("inline_data")
+            if data:
+                raw = data["data"]  # the SDK sends URL-safe base64, possibly unpadded
+                image = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    gen = req.get("generationConfig") or {}
+    props = ((gen.get("responseSchema") or {}).get("properties") or {})
+    schema = ("guideline" if "requirements" in props else "judgment" if "label" in props
+              else "image_quality" if "aspects" in props else "caption_check" if "informative" in props else None)
+    rs = gen.get("responseSchema") or {}
+    order = rs.get("propertyOrdering") or rs.get("property_ordering") or list(props)  # protobuf JSON accepts both
+    text = "{label: relevant, oops" if malformed and schema else \
+        answer("\n".join(texts), schema, image, {"properties": {k: props[k] for k in order if k in props}}, model)
+    prompt_tokens = sum(len(t) for t in texts) // 4 + (258 if image else 0)
+    return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(text) // 4,
+                              "totalTokenCount": prompt_tokens + len(text) // 4},
+            "modelVersion": model}
+
+
+def reply(kind: str, req: dict[str, Any], malformed: bool, model: str = "") -> tuple[int, dict[str, Any]]:
+    """(status, body) for one request of a provider (`kind`: openai, gemini, anthropic): live calls and batch lines
+    share it, so both give exactly the same scripted answers."""
+    try:
+        if kind == "anthropic":
+            return anthropic_reply(req, malformed, answer)
+        return 200, gemini_reply(req, malformed, model) if kind == "gemini" else openai_reply(req, malformed)
+    except (KeyError, ValueError, TypeError) as exc:  # a request the server cannot read: say so, as a real API would
+        return 400, {"error": {"message": f"bad request: {exc}", "code": 400, "status": "INVALID_ARGUMENT"}}
+
+
+def api_key(headers: Any, gemini: bool) -> str | None:
+    """The key a request carries: Gemini's x-goog-api-key, else OpenAI's bearer token or Anthropic's x-api-key."""
+    if gemini:
+        return headers.get("x-goog-api-key")
+    return (headers.get("Authorization") or "").removeprefix("Bearer ") or headers.get("x-api-key")
+
+
 def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -160,10 +230,10 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
 
         def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
+            for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
@@ -174,10 +244,24 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                                   {"Retry-After": retry_after})
             return self._json(500, {"error": {"message": "internal", "code": 500, "status": "INTERNAL"}})
 
+        def _batch(self, method: str, body: bytes = b"") -> bool:
+            """Answer a batch-API request (files, batches, message batches); False when the path is none of those."""
+            out = state.batch.handle(method, self.path, self.headers, body)
+            if out is not None:
+                self._json(*out)
+            return out is not None
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            if not self._batch("DELETE"):
+                self._json(404, {"error": "not found"})
+
         def do_GET(self) -> None:  # noqa: N802
             if self.path.startswith("/_stats"):
                 with state.lock:
-                    return self._json(200, {"requests": dict(state.requests), "lookups": state.lookups})
+                    live = {"requests": dict(state.requests), "lookups": state.lookups}
+                return self._json(200, {**live, "batch": state.batch.stats()})
+            if self._batch("GET"):
+                return None
             if "/models/" in self.path:
                 return self._model_lookup()
             self._json(404, {"error": "not found"})
@@ -186,8 +270,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             """GET a model (OpenAI /v1/models/M, Anthropic the same with x-api-key, Gemini the same with x-goog-api-key);
             models named no-such-* do not exist."""
             gemini = "x-goog-api-key" in self.headers
-            key = self.headers.get("x-goog-api-key") if gemini else \
-                (self.headers.get("Authorization") or "").removeprefix("Bearer ") or self.headers.get("x-api-key")
+            key = api_key(self.headers, gemini)
             with state.lock:
                 state.lookups += 1
             if key != state.api_key:
@@ -211,12 +294,15 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     state.requests.clear()
                     state.recent.clear()
                     state.lookups = 0
+                if "batch" in cfg:
+                    state.batch.configure(BatchFaults(**cfg["batch"]))
                 return self._json(200, {"ok": True})
+            if self._batch("POST", body):
+                return None
             gemini = ":generateContent" in self.path
             kind = "anthropic" if self.path.startswith("/v1/messages") else "gemini" if gemini else "openai"
-            key = self.headers.get("x-goog-api-key") if gemini else \
-                (self.headers.get("Authorization") or "").removeprefix("Bearer ") or self.headers.get("x-api-key")  # anthropic: either
-            if key != state.api_key:
+            if api_key(self.headers, gemini) != state.api_key:  # anthropic: either header
+
                 return self._json(401, {"error": {"message": "invalid api key", "code": 401, "status": "UNAUTHENTICATED"}})
             req = json.loads(body)
             if str(req.get("model") or self.path.split("/models/")[-1]).startswith("no-such"):
@@ -246,59 +332,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     return self._fault(500, f.retry_after)
                 r -= f.rate_500
                 malformed = r < f.rate_malformed
-            try:
-                if kind == "anthropic":
-                    return self._json(*anthropic_reply(req, malformed, answer))
-                return self._gemini(req, malformed) if gemini else self._openai(req, malformed)
-            except (KeyError, ValueError, TypeError) as exc:  # a request the server cannot read: say so, as a real API would
-                return self._json(400, {"error": {"message": f"bad request: {exc}", "code": 400, "status": "INVALID_ARGUMENT"}})
-
-        def _openai(self, req: dict[str, Any], malformed: bool) -> None:
-            texts, image = [], None
-            for m in req.get("messages", []):
-                content = m.get("content")
-                if isinstance(content, str):
-                    texts.append(content)
-                else:
-                    for part in content or []:
-                        if part.get("type") == "text":
-                            texts.append(part["text"])
-                        elif part.get("type") == "image_url":
-                            image = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
-            fmt = req.get("response_format") or {}
-            schema = (fmt.get("json_schema") or {}).get("name") if fmt.get("type") == "json_schema" else None
-            text = "{label: relevant, oops" if malformed and schema else \
-                answer("\n".join(texts), schema, image, (fmt.get("json_schema") or {}).get("schema"), req.get("model", ""))
-            prompt_tokens = sum(len(t) for t in texts) // 4 + (765 if image else 0)
-            self._json(200, {"id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()), "model": req.get("model"),
-                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4,
-                                       "total_tokens": prompt_tokens + len(text) // 4}})
-
-        def _gemini(self, req: dict[str, Any], malformed: bool) -> None:
-            texts, image = [], None
-            for content in req.get("contents", []):
-                for part in content.get("parts", []):
-                    if "text" in part:
-                        texts.append(part["text"])
-                    data = part.get("inlineData") or part.get("inline_data")
-                    if data:
-                        raw = data["data"]  # the SDK sends URL-safe base64, possibly unpadded
-                        image = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-            gen = req.get("generationConfig") or {}
-            props = ((gen.get("responseSchema") or {}).get("properties") or {})
-            schema = ("guideline" if "requirements" in props else "judgment" if "label" in props
-                      else "image_quality" if "aspects" in props else "caption_check" if "informative" in props else None)
-            rs = gen.get("responseSchema") or {}
-            order = rs.get("propertyOrdering") or rs.get("property_ordering") or list(props)  # protobuf JSON accepts both
-            text = "{label: relevant, oops" if malformed and schema else \
-                answer("\n".join(texts), schema, image, {"properties": {k: props[k] for k in order if k in props}},
-                       self.path.split("/models/")[-1].split(":")[0])
-            prompt_tokens = sum(len(t) for t in texts) // 4 + (258 if image else 0)
-            self._json(200, {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}],
-                             "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(text) // 4,
-                                               "totalTokenCount": prompt_tokens + len(text) // 4},
-                             "modelVersion": self.path.split("/models/")[-1].split(":")[0]})
+            self._json(*reply(kind, req, malformed, self.path.split("/models/")[-1].split(":")[0]))
 
     return Handler
 
@@ -316,7 +350,7 @@ class LLMServer:
         self.state = State(api_key=api_key, latency=latency, faults=faults or Faults(), seed=seed)
         self.server = _Server(("127.0.0.1", port), make_handler(self.state))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def configure(self, latency: float | None = None, faults: Faults | None = None) -> None:
@@ -327,6 +361,16 @@ class LLMServer:
             self.state.requests.clear()
             self.state.recent.clear()
             self.state.lookups = 0
+
+    def configure_batches(self, faults: BatchFaults) -> None:
+        """Set the batch APIs' faults (delay, per-line errors, malformed answers, expiry, input limits) for the
+        batches created from now on; what the server has seen and counted stays."""
+        self.state.batch.configure(faults)
+
+    def batch_stats(self) -> dict[str, Any]:
+        """{"batches": {kind: n}, "lines": {kind: n answered}, "by_id": {custom_id or key: times answered},
+        "files": n uploaded, "errors": {kind: n}, "expired": {kind: n}}; batch lines never count in `requests`."""
+        return self.state.batch.stats()
 
     @property
     def total_requests(self) -> int:
@@ -347,8 +391,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--api-key", default="sk-local-test-key")
+    ap.add_argument("--batch-delay", type=float, default=0.0, help="seconds a batch stays in progress after creation")
     args = ap.parse_args()
     server = LLMServer(api_key=args.api_key, latency=args.latency, port=args.port)
+    server.configure_batches(BatchFaults(delay_s=args.batch_delay))
     print(json.dumps({"url": server.url}), flush=True)
     try:
         sys.stdin.read()  # runs until stdin closes (the parent exits)
