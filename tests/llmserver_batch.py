@@ -1,8 +1,9 @@
 """The three providers' batch APIs for the local LLM server (tests/llmserver.py routes these paths here).
 
 OpenAI: /v1/files (multipart upload, retrieve, content, delete) and /v1/batches (create, retrieve, list, cancel).
-Gemini Developer API: the resumable upload (/upload/v1beta/files), /v1beta/files/{id}[:download],
-/v1beta/models/{model}:batchGenerateContent (file or inline requests), /v1beta/batches[/{id}[:cancel]].
+Gemini Developer API, under the SDK's API version {v} (v1 by default, v1beta when set): the resumable upload
+(/upload/{v}/files), /{v}/files/{id}[:download], /{v}/models/{model}:batchGenerateContent (file or inline requests),
+/{v}/batches[/{id}[:cancel]]; a /v1/files or /v1/batches request is Gemini's when it carries x-goog-api-key.
 Anthropic: /v1/messages/batches (create, retrieve, list, cancel, delete, results).
 
 Every line is answered by the server's `reply(kind, body, malformed, model)`, the same rule as a live call, and is
