@@ -102,7 +102,8 @@ class Collector:
                     report.still_open.append(b.id)
                     continue
                 counts = ingest(self.store, b.id, self.judges(b), self.client(b.provider, b.model).results(str(b.provider_id)),
-                                self.cfg.batch_max_attempts)
+                                self.cfg.batch_max_attempts,
+                                f"the batch ended {status.status}" + (f" ({status.error})" if status.error else ""))
             except EvalHarnessError as exc:
                 report.skipped[b.id] = str(exc)
                 report.still_open.append(b.id)
@@ -111,7 +112,8 @@ class Collector:
             report.ingested[b.id] = counts
             if log is not None:
                 log(f"batch {b.id} ({b.provider} {status.status}): {counts.judged} judged, {counts.repair} to repair, "
-                    f"{counts.retry} to send again, {counts.failed} failed" + (f", {counts.already} already stored" if counts.already else ""))
+                    f"{counts.retry} to send again, {counts.failed} failed" + (f", {counts.already} already stored" if counts.already else "")
+                    + (f"; the provider says: {status.error}" if status.error else ""))
         self._resend(report)
         report.runs = finish_ready_runs(self.project, self.store, run_ids)
         return report
@@ -211,18 +213,24 @@ def _submitter_gone(b: BatchRow) -> bool:
 
 def collect(project: Project, store: Store, *, wait: bool = False, timeout_s: float | None = None,
             run_ids: list[str] | None = None, log: Callable[[str], None] | None = None) -> CollectReport:
-    """One collect pass, or (`wait`) passes every `[judge] batch_poll_s` until nothing is open or `timeout_s` passed."""
+    """One collect pass, or (`wait`) passes every `[judge] batch_poll_s` until nothing is open or `timeout_s` passed;
+    the report sums what every pass did, with the runs and open batches as the last pass left them."""
     collector = Collector(project, store)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    total = CollectReport()
     try:
         while True:
             report = collector.collect_once(run_ids, log)
+            total.ingested.update(report.ingested)
+            total.resubmitted += report.resubmitted
+            total.recovered += report.recovered
+            total.still_open, total.runs, total.skipped = report.still_open, report.runs, report.skipped
             if report.skipped and not report.ingested and not report.resubmitted and not report.recovered:
                 batch_id, why = next(iter(report.skipped.items()))  # nothing could be done: say why, once
                 raise EvalHarnessError(f"batch {batch_id}: {why}")
             busy = report.still_open or report.resubmitted or any(r.waiting_on for r in report.runs)
             if not wait or not busy or (deadline is not None and time.monotonic() >= deadline):
-                return report
+                return total
             time.sleep(project.config.judge.batch_poll_s)
     finally:
         collector.close()

@@ -69,16 +69,20 @@ class BatchFiles:
 
     def _ensure(self) -> _Open:
         if self.current is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            bid = new_batch_id()
-            now = utcnow()
-            insert_batch(self.store.engine, {"id": bid, "provider": self.client.name, "model": self.client.model,
-                                             "provider_id": None, "state": CREATING, "provider_status": "", "requests": 0,
-                                             "bytes": 0, "created_at": now, "updated_at": now, "submitter": this_process(),
-                                             "details": self.details})
-            path = self.folder / f"{bid}.jsonl"
-            self.current = _Open(bid, path, path.open("wb"))
+            self.current = self._new()
         return self.current
+
+    def _new(self) -> _Open:
+        """A new batch: its row (`creating`) first, then its file."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        bid = new_batch_id()
+        now = utcnow()
+        insert_batch(self.store.engine, {"id": bid, "provider": self.client.name, "model": self.client.model,
+                                         "provider_id": None, "state": CREATING, "provider_status": "", "requests": 0,
+                                         "bytes": 0, "created_at": now, "updated_at": now, "submitter": this_process(),
+                                         "details": self.details})
+        path = self.folder / f"{bid}.jsonl"
+        return _Open(bid, path, path.open("wb"))
 
     def note_claimed(self, keys: list[str]) -> None:
         """These pairs were just claimed under `batch_id`; their lines follow through `write`."""
@@ -100,10 +104,11 @@ class BatchFiles:
             cur.claimed.pop(key, None)
             rest = list(cur.claimed)
             cur.claimed = {}
+            nxt = self._new()
+            with self.store.engine.begin() as conn:  # the claims not yet written move to the next batch, before the
+                set_pairs(conn, rest + [key], [QUEUED], batch_id=nxt.id)  # full one is sent (a kill leaves none behind)
             self.flush()
-            nxt = self._ensure()
-            with self.store.engine.begin() as conn:  # the claims not yet written move to the next batch
-                set_pairs(conn, rest + [key], [QUEUED], batch_id=nxt.id)
+            self.current = nxt
             nxt.claimed = dict.fromkeys(rest)
             cur = nxt
         else:

@@ -22,7 +22,7 @@ from evalharness.errors import JudgeOutputError, redact
 from evalharness.judges.base import JudgeRequest
 from evalharness.models import Guideline, Hit, Judgment, Query
 from evalharness.store import Store
-from evalharness.store.batches import DONE, FAILED, PENDING, REPAIR, RETRY, batch_pairs_t
+from evalharness.store.batches import DONE, FAILED, PENDING, QUEUED, REPAIR, RETRY, batch_pairs_t
 from evalharness.store.db import utcnow
 from evalharness.store.runread import stored_guidelines
 from evalharness.store.writer import insert_ignore, judgment_row
@@ -53,23 +53,27 @@ def _groups(lines: Iterable[ResultLine], size: int) -> Iterator[list[ResultLine]
         yield group
 
 
-def ingest(store: Store, batch_id: str, judges: BatchJudges, lines: Iterable[ResultLine], max_attempts: int) -> IngestCounts:
-    """Store the results of batch `batch_id`; pairs it carried that no line mentions go back to `retry`."""
+def ingest(store: Store, batch_id: str, judges: BatchJudges, lines: Iterable[ResultLine], max_attempts: int,
+           ended: str = "") -> IngestCounts:
+    """Store the results of batch `batch_id`; pairs it carried that no line mentions go back to `retry`, with
+    `ended` (how the batch ended, the provider's error) as the reason."""
     counts = IngestCounts()
     stmt_judgment = insert_ignore(store.engine)
     for group in _groups(lines, GROUP):
         _ingest_group(store, batch_id, judges, group, max_attempts, counts, stmt_judgment)
     missing = _pending_rows(store, batch_id, None)
     if missing:
-        updates = [_retry_update(r, "no result for this request (expired)", max_attempts, counts) for r in missing]
+        reason = f"no result for this request: {ended}" if ended else "no result for this request"
+        updates = [_retry_update(r, redact(reason)[:300], max_attempts, counts) for r in missing]
         with store.engine.begin() as conn:
             _apply(conn, batch_id, updates)
     return counts
 
 
 def _pending_rows(store: Store, batch_id: str, keys: list[str] | None) -> list[Any]:
+    """The batch's pairs still waiting for a result (`queued` ones too: claimed under it, their line never sent)."""
     c = batch_pairs_t.c
-    stmt = select(batch_pairs_t).where(c.batch_id == batch_id, c.state == PENDING)
+    stmt = select(batch_pairs_t).where(c.batch_id == batch_id, c.state.in_([PENDING, QUEUED]))
     if keys is not None:
         stmt = stmt.where(c.cache_key.in_(keys))
     with store.engine.connect() as conn:
@@ -141,7 +145,7 @@ def _apply(conn: Any, batch_id: str, updates: list[dict[str, Any]]) -> None:
     if not updates:
         return
     c = batch_pairs_t.c
-    stmt = (update(batch_pairs_t).where(c.cache_key == bindparam("k"), c.batch_id == batch_id, c.state == PENDING)
+    stmt = (update(batch_pairs_t).where(c.cache_key == bindparam("k"), c.batch_id == batch_id, c.state.in_([PENDING, QUEUED]))
             .values(state=bindparam("state"), error=bindparam("error"), repair=bindparam("repair"),
                     input_tokens=bindparam("input_tokens"), output_tokens=bindparam("output_tokens"),
                     cost_usd=bindparam("cost_usd"), updated_at=utcnow()))

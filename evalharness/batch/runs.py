@@ -24,7 +24,7 @@ def submit_batch_run(project: Project, store: Store, req: RunRequest, start: Run
     judges = batch_judges(req.judge)
     try:
         with stages.stage(f"batch {req.engine.name}", len(start.pairs)) as advance:
-            sub = submit_run(project, store, judges, start.run_id, start.pairs, start.where, req.max_cost, advance)
+            sub = submit_run(project, store, judges, start.run_id, start.pairs, req.max_cost, advance)
     except KeyboardInterrupt:  # batches already submitted stay recorded; `batches collect` still ingests them
         store.finish_run(start.run_id, INTERRUPTED, {}, {}, 0.0, time.perf_counter() - start.started)
         raise

@@ -70,8 +70,7 @@ class _Reservations:
 
 
 def submit_run(project: Project, store: Store, judges: BatchJudges, run_id: str, pairs: Iterable[Pair],
-               where: dict[str, str], max_cost: float | None = None, progress: Callable[[int], None] | None = None
-               ) -> SubmitOutcome:
+               max_cost: float | None = None, progress: Callable[[int], None] | None = None) -> SubmitOutcome:
     """Submit the uncached pairs of run `run_id` and record what the run waits for."""
     cfg = project.config.judge
     client = batch_client(judges.provider, judges.model, cfg)
@@ -88,7 +87,7 @@ def submit_run(project: Project, store: Store, judges: BatchJudges, run_id: str,
             fitting, reserved = budget.fit(todo)
             outcome.skipped_for_budget += len(todo) - len(fitting)
             if fitting:
-                _submit_chunk(store, judges, files, run_id, fitting, where, reserved, budget, outcome)
+                _submit_chunk(store, judges, files, run_id, fitting, reserved, budget, outcome)
                 add_waits(store.engine, run_id, [p.key for p in fitting if p.key not in outcome.failures])
             if progress is not None:
                 progress(len(chunk))
@@ -103,16 +102,16 @@ def submit_run(project: Project, store: Store, judges: BatchJudges, run_id: str,
     return outcome
 
 
-def _submit_chunk(store: Store, judges: BatchJudges, files: BatchFiles, run_id: str, todo: list[Pair], where: dict[str, str],
+def _submit_chunk(store: Store, judges: BatchJudges, files: BatchFiles, run_id: str, todo: list[Pair],
                   reserved: dict[str, float], budget: _Reservations, outcome: SubmitOutcome) -> None:
     now = utcnow()
     rows = []
     for p in todo:
         fallback = p.request.image is None and judges.text is not None
-        query_id, _, doc_id = where[p.key].partition("\t")
-        rows.append({"cache_key": p.key, "judge_id": judges.main.judge_id, "query": p.request.query.text, "doc_id": doc_id,
-                     "content_hash": p.content_hash, "guideline_hash": p.request.guideline.hash, "run_id": run_id,
-                     "query_id": query_id, "rank": p.request.hit.rank, "fallback": int(fallback)})
+        req = p.request
+        rows.append({"cache_key": p.key, "judge_id": judges.main.judge_id, "query": req.query.text, "doc_id": req.hit.doc_id,
+                     "content_hash": p.content_hash, "guideline_hash": req.guideline.hash, "run_id": run_id,
+                     "query_id": req.query.id, "rank": req.hit.rank, "fallback": int(fallback)})
     taken = claim_pairs(store.engine, rows, files.batch_id, now)
     files.note_claimed([p.key for p in todo if p.key in taken])
     for p in todo:
