@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from evalharness.batch.base import BatchClient, batch_client
 from evalharness.batch.files import BatchFiles, effective_limits
 from evalharness.batch.finish import RunProgress, finish_ready_runs
@@ -40,6 +42,7 @@ from evalharness.store.batches import (
     SUBMITTED,
     BatchRow,
     batch_pairs_t,
+    batches_t,
     get_batch,
     list_batches,
     pairs_in,
@@ -114,6 +117,7 @@ class Collector:
                 log(f"batch {b.id} ({b.provider} {status.status}): {counts.judged} judged, {counts.repair} to repair, "
                     f"{counts.retry} to send again, {counts.failed} failed" + (f", {counts.already} already stored" if counts.already else "")
                     + (f"; the provider says: {status.error}" if status.error else ""))
+        self._orphans()
         self._resend(report)
         report.runs = finish_ready_runs(self.project, self.store, run_ids)
         return report
@@ -140,6 +144,15 @@ class Collector:
             update_batch(self.store.engine, b.id, state=SUBMITTED if found else ABANDONED, provider_id=found,
                          provider_status="recovered" if found else "never created", updated_at=utcnow())
             report.recovered.append(b.id)
+
+    def _orphans(self) -> None:
+        """Pairs still `queued`/`pending` under a batch that has ended or was abandoned go back to `retry` (what a kill
+        between two records can leave behind); nothing else would ever move them."""
+        c, b = batch_pairs_t.c, batches_t.c
+        closed = select(b.id).where(b.state.in_([ENDED, ABANDONED])).scalar_subquery()
+        with self.store.engine.begin() as conn:
+            conn.execute(batch_pairs_t.update().where(c.state.in_([QUEUED, PENDING]), c.batch_id.in_(closed))
+                         .values(state=RETRY, error="left without a result by its batch", updated_at=utcnow()))
 
     def _resend(self, report: CollectReport) -> None:
         """Send the pairs waiting for another try (errors, expiry, repair turns) in new batches."""

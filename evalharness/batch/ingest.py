@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from evalharness.batch.base import ResultLine
 from evalharness.batch.judges import BatchJudges
@@ -73,7 +73,8 @@ def ingest(store: Store, batch_id: str, judges: BatchJudges, lines: Iterable[Res
 def _pending_rows(store: Store, batch_id: str, keys: list[str] | None) -> list[Any]:
     """The batch's pairs still waiting for a result (`queued` ones too: claimed under it, their line never sent)."""
     c = batch_pairs_t.c
-    stmt = select(batch_pairs_t).where(c.batch_id == batch_id, c.state.in_([PENDING, QUEUED]))
+    stmt = select(batch_pairs_t).where(c.batch_id == batch_id,
+                                     or_(c.state == PENDING, c.state == QUEUED))  # no IN: executemany takes no expanding list
     if keys is not None:
         stmt = stmt.where(c.cache_key.in_(keys))
     with store.engine.connect() as conn:
@@ -145,7 +146,8 @@ def _apply(conn: Any, batch_id: str, updates: list[dict[str, Any]]) -> None:
     if not updates:
         return
     c = batch_pairs_t.c
-    stmt = (update(batch_pairs_t).where(c.cache_key == bindparam("k"), c.batch_id == batch_id, c.state.in_([PENDING, QUEUED]))
+    stmt = (update(batch_pairs_t).where(c.cache_key == bindparam("k"), c.batch_id == batch_id,
+                                     or_(c.state == PENDING, c.state == QUEUED))  # no IN: executemany takes no expanding list
             .values(state=bindparam("state"), error=bindparam("error"), repair=bindparam("repair"),
                     input_tokens=bindparam("input_tokens"), output_tokens=bindparam("output_tokens"),
                     cost_usd=bindparam("cost_usd"), updated_at=utcnow()))
