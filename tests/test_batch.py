@@ -121,10 +121,12 @@ def test_batch_run_survives_kills_resends_failures_and_costs_half(project: Path,
     assert llm.batch_stats()["batches"][provider] == created and rerun["metrics"]["nDCG@10"] == run.metrics["nDCG@10"]
 
 
-def test_a_submitter_killed_after_the_provider_created_the_batch_is_adopted_not_resent(project: Path, llm: LLMServer) -> None:
-    configure(project, llm, "openai")
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_submitter_killed_after_the_provider_created_the_batch_is_adopted_not_resent(project: Path, llm: LLMServer,
+                                                                                       provider: str) -> None:
+    configure(project, llm, provider)
     llm.configure_batches(BatchFaults(delay_s=0.5))
-    submitted = run_batch(project, "openai")
+    submitted = run_batch(project, provider)
     assert submitted["status"] == "waiting"
     # What the store holds when the submitter dies between the provider's create and our record of it.
     engine = store_engine(project)
@@ -135,7 +137,7 @@ def test_a_submitter_killed_after_the_provider_created_the_batch_is_adopted_not_
     done = collect(project, "--wait", "--timeout", "60")
     assert done["recovered"] and done["runs"][0]["status"] == "finished"
     stats = llm.batch_stats()
-    assert stats["batches"]["openai"] == 1 and set(stats["by_id"].values()) == {1}  # found by its metadata, never resent
+    assert stats["batches"][provider] == 1 and set(stats["by_id"].values()) == {1}  # found by our id, never resent
     assert len(judgments(project)) == submitted["counts"]["hits"]
 
 
@@ -243,3 +245,26 @@ def test_a_run_killed_while_submitting_resumes_from_the_store_and_pays_each_pair
     with engine.connect() as conn:
         statuses = set(conn.execute(select(runs_t.c.status)).scalars())
     assert statuses == {"finished", "interrupted"} or statuses == {"finished"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_batch_runs_send_each_pair_once(project: Path, llm: LLMServer, backend: str, request: pytest.FixtureRequest) -> None:
+    configure(project, llm, "openai", queries=12, extra="batch_max_requests = 7")
+    if backend == "postgresql":
+        url = request.getfixturevalue("fresh_postgres_url")
+        cfg = project / "evalharness.toml"
+        cfg.write_text(cfg.read_text().replace('url = "sqlite:///.evalharness/cache.db"', f'url = "{url}"'))
+    warm = run_cli(project, "run", "-e", "v2", "--top-k", "5", "--judge", "offline", env=ENV)  # index and guideline files
+    assert warm.returncode == 0, warm.stderr
+    llm.configure_batches(BatchFaults(delay_s=0.3))
+    cmd = [sys.executable, "-m", "evalharness", "-C", str(project), "run", "-e", "v2", "--top-k", "5", "--batch", "--wait",
+           "--judge", "openai:gpt-4o-mini", "--json"]
+    procs = [subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-800:] for _, e in outs]
+    results = [json.loads(o) for o, _ in outs]
+    assert all(r["status"] == "finished" and r["counts"]["hits"] == 60 for r in results)
+    assert sum(r["counts"]["batch_sent"] for r in results) == 60  # each pair sent by exactly one of them
+    stats = llm.batch_stats()
+    assert len(stats["by_id"]) == 60 and set(stats["by_id"].values()) == {1} and llm.total_requests == 0
