@@ -111,6 +111,9 @@ def test_label_twenty_pairs_by_keyboard_reload_and_continue(rated_project: Path)
                 page.keyboard.press("Escape")
                 _wait_count(page, 10, 24)
             if i == 11:
+                # the photo is shown once this pair's image has loaded (never the previous pair's)
+                page.wait_for_function("() => { const i = document.getElementById('image');"
+                                       " return i.hidden || (i.complete && i.style.visibility !== 'hidden'); }")
                 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SCREENSHOTS / "rate-page.png"))
                 if os.environ.get("EVALHARNESS_DOCS_SCREENSHOT") == "1":  # refresh the README's copy on purpose only
