@@ -80,6 +80,7 @@ def test_batch_run_survives_kills_resends_failures_and_costs_half(project: Path,
     assert len(rows) == 3 and all(r["state"] == "submitted" and r["requests"] <= 25 for r in rows)
     refused = run_cli(project, "compare", "v2", "v2", env=ENV)
     assert_user_error(refused, "waiting for provider batch results", "batches collect")
+    assert_user_error(run_cli(project, "report", submitted["run_id"], env=ENV), "waiting for provider batch results")
 
     # A collector killed while it polls; the next one finishes the run.
     proc = subprocess.Popen([sys.executable, "-m", "evalharness", "-C", str(project), "batches", "collect", "--wait"],

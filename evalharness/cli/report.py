@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from evalharness.cli.ui import fmt, out
+from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
 
 if TYPE_CHECKING:
@@ -25,7 +26,11 @@ def write_run_report(project: Project, store: Store, run_ref: str, html: Path) -
     from evalharness.report.run_diagnostics import build_run_diagnostics
     from evalharness.report.run_report import write_run_html
 
-    diagnostics = build_run_diagnostics(project, store, resolve_run(store, run_ref))
+    run = resolve_run(store, run_ref)
+    if run.status == "waiting":
+        raise EvalHarnessError(f"run {run.run_id} is waiting for provider batch results; run `evalharness batches collect` "
+                               "(--wait to block until they end), then report it")
+    diagnostics = build_run_diagnostics(project, store, run)
     return write_run_html(diagnostics, scheme_of(project.config), project.resolve(html)), diagnostics
 
 
