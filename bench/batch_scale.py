@@ -72,6 +72,11 @@ def worker(args: argparse.Namespace) -> None:
     demo = ensure_demo_catalog(cache)
     store = Store(project.store_url())
     judge = LLMJudge("openai", "bench-batch", project.config)
+    texts = [line.split(",")[0] for line in demo.query_log.read_text().splitlines()[1:]]
+    for i, q in enumerate(texts[: args.pairs]):  # the guidelines stream_pairs uses, recorded as a run records them
+        store.record_guideline({"hash": f"{i:064d}", "query": q, "path": "", "writer": "offline", "model": "",
+                                "requirements": [{"attribute": "product_type", "value": q.split()[-1], "importance": "must"}],
+                                "text": f"Relevant: {q}."})
     rss0 = peak_rss_mb()
     cpu0, t0 = time.process_time(), time.perf_counter()
     sub = submit_run(project, store, BatchJudges(judge), "bench-run", stream_pairs(args.pairs, judge, demo))
@@ -87,7 +92,7 @@ def worker(args: argparse.Namespace) -> None:
             ingest_s += time.perf_counter() - w0
             ingest_cpu += time.process_time() - c0
             ingested += sum(c.judged for c in report.ingested.values())
-        if not report.still_open:
+        if not report.still_open and not report.resubmitted:
             break
         time.sleep(0.5)
         waited += 0.5

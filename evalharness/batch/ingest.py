@@ -20,7 +20,7 @@ from evalharness.batch.base import ResultLine
 from evalharness.batch.judges import BatchJudges
 from evalharness.errors import JudgeOutputError, redact
 from evalharness.judges.base import JudgeRequest
-from evalharness.models import Guideline, Hit, Judgment, Query
+from evalharness.models import Hit, Judgment, Query
 from evalharness.store import Store
 from evalharness.store.batches import DONE, FAILED, PENDING, QUEUED, REPAIR, RETRY, batch_pairs_t
 from evalharness.store.db import utcnow
@@ -95,7 +95,7 @@ def _retry_update(r: Any, reason: str, max_attempts: int, counts: IngestCounts) 
 def _ingest_group(store: Store, batch_id: str, judges: BatchJudges, group: list[ResultLine], max_attempts: int,
                   counts: IngestCounts, stmt_judgment: Any) -> None:
     rows = {r.cache_key: r for r in _pending_rows(store, batch_id, [line.custom_id for line in group])}
-    requirements = {h: g for h, g in stored_guidelines(store, {r.guideline_hash for r in rows.values()}).items()}
+    guidelines = stored_guidelines(store, {r.guideline_hash for r in rows.values()})
     price = judges.main.batch_price()
     judgments, updates = [], []
     for line in group:
@@ -112,7 +112,12 @@ def _ingest_group(store: Store, batch_id: str, judges: BatchJudges, group: list[
         cost = r.cost_usd + price.cost(reply.input_tokens, reply.output_tokens, reply.cached_tokens)
         counts.cost_usd += cost - r.cost_usd
         paid = {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost}
-        guideline = requirements.get(r.guideline_hash) or Guideline(r.query, (), "", "unknown", hash=r.guideline_hash)
+        guideline = guidelines.get(r.guideline_hash)
+        if guideline is None:  # its requirements decide how the answer's verdicts are read
+            counts.failed += 1
+            updates.append({"k": r.cache_key, "state": FAILED, "error": f"guideline {r.guideline_hash[:12]} is not recorded in the store",
+                            "repair": r.repair, **paid})
+            continue
         request = JudgeRequest(Query(r.query_id, r.query), guideline, Hit(r.doc_id, r.rank, 0.0))
         try:
             label, rationale, verdicts = judge.parse_batch_reply(request, reply.text)
