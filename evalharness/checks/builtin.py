@@ -6,23 +6,22 @@ import difflib
 import statistics
 
 from evalharness.checks.base import CheckContext, Finding
+from evalharness.checks.titles import TitleIndex
 from evalharness.judges.offline import check as requirement_check
-from evalharness.models import Hit
-from evalharness.textnorm import normalize_query
-
-
-def _title_key(hit: Hit) -> str:
-    return " ".join(sorted(normalize_query(f"{hit.brand} {hit.title}").split()))
 
 
 class NearDuplicates:
-    """Two hits in the top k that are the same product: equal image, or titles (with brand) nearly equal."""
+    """Two hits in the top k that are the same product: equal image, or titles (with brand) nearly equal.
+
+    difflib compares only the pairs a character-count bound cannot rule out (checks/titles.py).
+    """
 
     name = "duplicates"
     description = "near-duplicate results in one list (same image, or titles at least this similar)"
 
     def __init__(self, similarity: float = 0.92) -> None:
         self.similarity = similarity
+        self._titles = TitleIndex(similarity)
 
     def _similar(self, a: str, b: str) -> bool:
         if not a or not b:
@@ -33,17 +32,20 @@ class NearDuplicates:
         return m.real_quick_ratio() >= self.similarity and m.quick_ratio() >= self.similarity and m.ratio() >= self.similarity
 
     def run(self, ctx: CheckContext) -> list[Finding]:
-        seen: list[tuple[Hit, str]] = []
+        hits = list(ctx.hits[: ctx.k])
+        ids = [self._titles.id_of(h) for h in hits]
+        keys = self._titles.keys
+        may = self._titles.candidates(ids)
+        first_image: dict[str, int] = {}
         out = []
-        for hit in ctx.hits[: ctx.k]:
-            key = _title_key(hit)
-            for earlier, earlier_key in seen:
-                same_image = bool(hit.image_url) and hit.image_url == earlier.image_url
-                if same_image or self._similar(key, earlier_key):
-                    why = "same image as" if same_image else "near-identical title to"
-                    out.append(Finding(self.name, ctx.query_id, f"{why} #{earlier.rank} ({earlier.doc_id})", hit.doc_id, hit.rank))
-                    break
-            seen.append((hit, key))
+        for i, hit in enumerate(hits):  # the first earlier hit with the same image or a similar title, as a pairwise scan finds it
+            image = first_image.setdefault(hit.image_url, i) if hit.image_url else i
+            j = next((j for j in may.get(i, ()) if j < image and self._similar(keys[ids[i]], keys[ids[j]])), None)
+            why = "near-identical title to"
+            if j is None and image < i:
+                j, why = image, "same image as"
+            if j is not None:
+                out.append(Finding(self.name, ctx.query_id, f"{why} #{hits[j].rank} ({hits[j].doc_id})", hit.doc_id, hit.rank))
         return out
 
 
