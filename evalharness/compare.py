@@ -150,6 +150,7 @@ def compare_runs(
     hit_measures = bool(split_measures(metrics)[1])
     plain_labels = {g: {d: lab for d, (lab, _) in docs.items()} for g, docs in pool.labels.items()} if checked else {}
     check_k = max(r.top_k for r in runs)
+    measure_ctx = MeasureContext(project, store, judge.judge_id)  # one context: providers share reads across runs
     sides, findings = [], {}
     for run, name, side_q, out in zip(runs, _side_names(runs), aligned, left_out):
         doc_ids = [q.doc_ids for q in side_q]
@@ -158,7 +159,7 @@ def compare_runs(
         decoded = run_hits(store, run.run_id, own_ids) if checked or hit_measures else {}  # one side's hits at a time
         if hit_measures:
             ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
-            add_hit_measures(per, metrics, MeasureContext(project, store, judge.judge_id), ranked)
+            add_hit_measures(per, metrics, measure_ctx, ranked)
         findings[name] = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
         del decoded
         side = Side(name, run, doc_ids, [q.content_hashes for q in side_q],

@@ -8,6 +8,7 @@ import statistics
 from evalharness.checks.base import CheckContext, Finding
 from evalharness.checks.titles import TitleIndex
 from evalharness.judges.offline import check as requirement_check
+from evalharness.models import Hit, Requirement
 
 
 class NearDuplicates:
@@ -102,20 +103,35 @@ class FewResults:
 
 
 class WrongTypeAbove:
-    """A hit of another product type ranked above every hit of the wanted type (there is at least one right one)."""
+    """A hit of another product type ranked above every hit of the wanted type (there is at least one right one).
+
+    Hits are checked in rank order only up to the first right one, and a verdict is remembered per (requirement,
+    product fields the check reads), since the same products recur across queries.
+    """
 
     name = "wrong_type_above"
     description = "a hit of another product type ranked above every hit of the wanted type"
+
+    def __init__(self) -> None:
+        self._verdicts: dict[tuple, tuple[bool, str]] = {}
+
+    def _check(self, req: Requirement, hit: Hit) -> tuple[bool, str]:
+        key = (req.attribute, req.value, hit.title, hit.description, hit.category, hit.brand, hit.color,
+               str(hit.attributes.get(req.attribute, "")))
+        found = self._verdicts.get(key)
+        if found is None:
+            found = self._verdicts[key] = requirement_check(req, hit)
+        return found
 
     def run(self, ctx: CheckContext) -> list[Finding]:
         req = next((r for r in ctx.requirements if r.attribute == "product_type"), None)
         if req is None:
             return []
-        hits = list(ctx.hits[: ctx.k])
-        verdicts = [requirement_check(req, h) for h in hits]
-        first_right = next((i for i, (ok, _) in enumerate(verdicts) if ok), None)
-        if first_right is None:
-            return []
-        right = hits[first_right]
-        return [Finding(self.name, ctx.query_id, f"type '{got}' above the first '{req.value}' (#{right.rank})", h.doc_id, h.rank)
-                for h, (ok, got) in zip(hits[:first_right], verdicts[:first_right]) if not ok and got != "not stated"]
+        wrong: list[tuple[Hit, str]] = []
+        for h in ctx.hits[: ctx.k]:
+            ok, got = self._check(req, h)
+            if ok:
+                return [Finding(self.name, ctx.query_id, f"type '{got_}' above the first '{req.value}' (#{h.rank})", w.doc_id, w.rank)
+                        for w, got_ in wrong if got_ != "not stated"]
+            wrong.append((h, got))
+        return []

@@ -82,9 +82,7 @@ def _decode_hit(raw: str, products: dict[str, Hit]) -> Hit:
         s = products[body] = Hit.from_json(json.loads(raw))
         return s
     value = float(score) if "." in score or "e" in score or "E" in score else int(score)  # as json.loads reads it
-    hit = object.__new__(Hit)  # a copy of the decoded hit with this row's rank and score
-    hit.__dict__.update(s.__dict__, rank=int(rank), score=value)
-    return hit
+    return Hit(**{**vars(s), "rank": int(rank), "score": value})  # the decoded product with this row's rank and score
 
 
 def products_by_content(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
