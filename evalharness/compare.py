@@ -16,6 +16,7 @@ import numpy as np
 from evalharness.checks.compared import population_tests, query_type, side_findings
 from evalharness.comparison import ComparedQuery, Comparison, MetricRow, Side
 from evalharness.errors import EvalHarnessError
+from evalharness.gcpause import gc_paused
 from evalharness.judges.base import Judge
 from evalharness.models import Query
 from evalharness.project import Project
@@ -160,7 +161,8 @@ def compare_runs(
         if hit_measures:
             ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
             add_hit_measures(per, metrics, measure_ctx, ranked)
-        findings[name] = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
+        with gc_paused():
+            findings[name] = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
         del decoded
         side = Side(name, run, doc_ids, [q.content_hashes for q in side_q],
                     {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, only_here=out)

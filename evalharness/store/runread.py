@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Text, select, type_coerce
 
+from evalharness.gcpause import gc_paused
 from evalharness.models import Guideline, Hit, Requirement
 from evalharness.store.db import Store, StoredRun
 from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
@@ -38,7 +39,7 @@ class RunLists:
 def run_lists(store: Store, run_id: str) -> list[RunLists]:
     """A run's queries in insertion order, each with its ranked doc ids and content hashes (no hit JSON read)."""
     q, r = run_queries_t.c, run_results_t.c
-    with store.engine.connect() as conn:
+    with gc_paused(), store.engine.connect() as conn:
         rows = conn.execute(select(q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error)
                             .where(q.run_id == run_id)).all()
         out = {row[0]: RunLists(*row) for row in rows}
@@ -62,7 +63,7 @@ def run_hits(store: Store, run_id: str, query_ids: Iterable[str]) -> dict[str, l
     r = run_results_t.c
     out: dict[str, list[Hit]] = {qid: [] for qid in ids}
     products: dict[str, Hit] = {}
-    with store.engine.connect() as conn:
+    with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(ids), CHUNK):
             stmt = (select(r.query_id, type_coerce(r.hit, Text)).where(r.run_id == run_id, r.query_id.in_(ids[start:start + CHUNK]))
                     .order_by(r.query_id, r.rank))
@@ -82,7 +83,11 @@ def _decode_hit(raw: str, products: dict[str, Hit]) -> Hit:
         s = products[body] = Hit.from_json(json.loads(raw))
         return s
     value = float(score) if "." in score or "e" in score or "E" in score else int(score)  # as json.loads reads it
-    return Hit(**{**vars(s), "rank": int(rank), "score": value})  # the decoded product with this row's rank and score
+    fields = vars(s).copy()  # the decoded product with this row's rank and score
+    fields["rank"], fields["score"] = int(rank), value
+    hit = object.__new__(Hit)
+    hit.__dict__ = fields
+    return hit
 
 
 def products_by_content(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -122,7 +127,7 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     covered: set[tuple[str, str]] = set()
     size = 0
     cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label] + ([c.rationale] if rationales else [])
-    with store.engine.connect() as conn:
+    with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(hashes), CHUNK):
             stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
                     .order_by(c.created_at))
