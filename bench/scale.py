@@ -4,8 +4,8 @@
     tests/llmserver.py at 1,000 ms latency with 256 in flight (ideal 256 pairs/s): pairs/s, ratio to the ideal,
     harness CPU ms per judgment; the same at 10,000 pairs; each size in its own process, so peak RSS at 10k vs
     100k shows whether memory stays flat (target ratio <= 1.5);
-(b) the fully cached re-run of 100,000 pairs end to end (`evalharness run` over 10,000 generated queries x top
-    10 on the embedded engine, after an offline fill of the cache): wall seconds (target < 60 s) and peak RSS;
+(b) the fully cached re-run of 100,000 pairs end to end (`evalharness run` over 5,000 generated queries x top
+    20 on the embedded engine, after an offline fill of the cache): wall seconds (target < 60 s) and peak RSS;
 (c) 4 concurrent `evalharness run` processes with an openai judge on one fresh PostgreSQL store: paid calls
     (requests the server counted) against distinct pairs (target: equal).
 Each part is one function `part(args, cache, tmp) -> dict` listed in PARTS, run in that order and skipped with
@@ -173,9 +173,9 @@ def cached_rerun(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
 
     demo = ensure_demo_catalog(cache)
     project = make_project(tmp / "cached", cache, generated_queries(demo.products, args.queries))
-    fill, fill_wall = evalharness(project, "run", "-e", "v2", "--top-k", "10")
-    again, wall = evalharness(project, "run", "-e", "v2", "--top-k", "10")
-    return {"queries": args.queries, "hits": again["counts"]["hits"], "first_run_s": round(fill_wall, 1),
+    fill, fill_wall = evalharness(project, "run", "-e", "v2", "--top-k", str(args.top_k))
+    again, wall = evalharness(project, "run", "-e", "v2", "--top-k", str(args.top_k))
+    return {"queries": args.queries, "top_k": args.top_k, "hits": again["counts"]["hits"], "first_run_s": round(fill_wall, 1),
             "first_run_judged_new": fill["counts"]["judged_new"], "cached_rerun_s": round(wall, 1),
             "cached_rerun_judged_new": again["counts"]["judged_new"], "cached_rerun_judged_cached": again["counts"]["judged_cached"],
             "peak_rss_mb_largest_child": peak_rss_mb(resource.RUSAGE_CHILDREN), "target_s": 60}
@@ -255,7 +255,9 @@ def main() -> None:
     ap.add_argument("--small-pairs", type=int, default=10_000)
     ap.add_argument("--latency", type=float, default=1.0)
     ap.add_argument("--concurrency", type=int, default=256)
-    ap.add_argument("--queries", type=int, default=10_000, help="queries of the cached re-run (x top 10 = pairs)")
+    # the demo catalog yields about 7,500 distinct generated queries: 5,000 x top 20 = 100,000 pairs
+    ap.add_argument("--queries", type=int, default=5_000, help="queries of the cached re-run (x --top-k = pairs)")
+    ap.add_argument("--top-k", type=int, default=20, help="hits per query of the cached re-run")
     ap.add_argument("--runner-queries", type=int, default=200)
     ap.add_argument("--runners", type=int, default=4)
     ap.add_argument("--skip", default="", help="comma list of parts to skip: " + ", ".join(PARTS))
