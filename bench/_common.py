@@ -13,7 +13,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    """CPUs, Python, platform and the load averages (1, 5, 15 min) when the figures were written."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

@@ -4,14 +4,16 @@
     tests/llmserver.py at 1,000 ms latency with 256 in flight (ideal 256 pairs/s): pairs/s, ratio to the ideal,
     harness CPU ms per judgment; the same at 10,000 pairs; each size in its own process, so peak RSS at 10k vs
     100k shows whether memory stays flat (target ratio <= 1.5);
-(b) the fully cached re-run of 100,000 pairs end to end (`evalharness run` over 10,000 generated queries x top
-    10 on the embedded engine, after an offline fill of the cache): wall seconds (target < 60 s) and peak RSS;
+(b) the fully cached re-run of 100,000 pairs end to end (`evalharness run` over 5,000 generated queries x top
+    20 on the embedded engine, after an offline fill of the cache): wall seconds (target < 60 s) and peak RSS;
 (c) 4 concurrent `evalharness run` processes with an openai judge on one fresh PostgreSQL store: paid calls
     (requests the server counted) against distinct pairs (target: equal).
-The provider batch path is not part of this benchmark (batch judging is not implemented yet).
+Each part is one function `part(args, cache, tmp) -> dict` listed in PARTS, run in that order and skipped with
+--skip NAME; a further part (e.g. the provider batch path: time to write the batch files, to ingest the results)
+is added as one more function and one more PARTS entry. Every part's result records the load average at its end.
 
 Usage: python bench/scale.py [--pairs 100000] [--small-pairs 10000] [--latency 1.0] [--concurrency 256]
-                             [--queries 10000] [--runner-queries 200] [--runners 4] [--skip online,cached,runners]
+                             [--queries 10000] [--runner-queries 200] [--runners 4] [--skip online,cached_rerun,...]
 Run it on a quiet machine; JSON goes to bench/results/scale.json.
 """
 
@@ -101,7 +103,7 @@ def online_worker(args: argparse.Namespace) -> None:
                       "rss_before_judging_mb": rss0, "peak_rss_mb": peak_rss_mb()}), flush=True)
 
 
-def online(args: argparse.Namespace, cache: Path) -> dict:
+def online(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
     proc, url = start_llm_server(args.latency)
     try:
         sizes = {}
@@ -171,9 +173,9 @@ def cached_rerun(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
 
     demo = ensure_demo_catalog(cache)
     project = make_project(tmp / "cached", cache, generated_queries(demo.products, args.queries))
-    fill, fill_wall = evalharness(project, "run", "-e", "v2", "--top-k", "10")
-    again, wall = evalharness(project, "run", "-e", "v2", "--top-k", "10")
-    return {"queries": args.queries, "hits": again["counts"]["hits"], "first_run_s": round(fill_wall, 1),
+    fill, fill_wall = evalharness(project, "run", "-e", "v2", "--top-k", str(args.top_k))
+    again, wall = evalharness(project, "run", "-e", "v2", "--top-k", str(args.top_k))
+    return {"queries": args.queries, "top_k": args.top_k, "hits": again["counts"]["hits"], "first_run_s": round(fill_wall, 1),
             "first_run_judged_new": fill["counts"]["judged_new"], "cached_rerun_s": round(wall, 1),
             "cached_rerun_judged_new": again["counts"]["judged_new"], "cached_rerun_judged_cached": again["counts"]["judged_cached"],
             "peak_rss_mb_largest_child": peak_rss_mb(resource.RUSAGE_CHILDREN), "target_s": 60}
@@ -243,16 +245,22 @@ def runners(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
             "target": "paid_calls == distinct_pairs_judged"}
 
 
+# The parts, in the order they run: name -> function(args, demo cache, temporary folder) -> figures.
+PARTS = {"online": online, "cached_rerun": cached_rerun, "concurrent_runners": runners}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=100_000)
     ap.add_argument("--small-pairs", type=int, default=10_000)
     ap.add_argument("--latency", type=float, default=1.0)
     ap.add_argument("--concurrency", type=int, default=256)
-    ap.add_argument("--queries", type=int, default=10_000, help="queries of the cached re-run (x top 10 = pairs)")
+    # the demo catalog yields about 7,500 distinct generated queries: 5,000 x top 20 = 100,000 pairs
+    ap.add_argument("--queries", type=int, default=5_000, help="queries of the cached re-run (x --top-k = pairs)")
+    ap.add_argument("--top-k", type=int, default=20, help="hits per query of the cached re-run")
     ap.add_argument("--runner-queries", type=int, default=200)
     ap.add_argument("--runners", type=int, default=4)
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: online, cached, runners")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: " + ", ".join(PARTS))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
@@ -260,6 +268,9 @@ def main() -> None:
     if args.worker == "online":
         return online_worker(args)
     skip = set(filter(None, args.skip.split(",")))
+    unknown = skip - set(PARTS)
+    if unknown:
+        raise SystemExit(f"--skip: unknown part(s) {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
     result: dict = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -267,14 +278,10 @@ def main() -> None:
         from evalharness.sample import ensure_demo_catalog
 
         ensure_demo_catalog(cache)
-        if "online" not in skip:
-            result["online"] = online(args, cache)
-        if "cached" not in skip:
-            result["cached_rerun"] = cached_rerun(args, cache, tmp)
-            print(json.dumps({"cached_rerun": result["cached_rerun"]}), flush=True)
-        if "runners" not in skip:
-            result["concurrent_runners"] = runners(args, cache, tmp)
-            print(json.dumps({"concurrent_runners": result["concurrent_runners"]}), flush=True)
+        for name, part in PARTS.items():
+            if name not in skip:
+                result[name] = {**part(args, cache, tmp), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+                print(json.dumps({name: result[name]}), flush=True)
     write_result("scale", result)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from evalharness.checks.compared import population_tests, query_type, side_findings
 from evalharness.comparison import ComparedQuery, Comparison, MetricRow, Side
 from evalharness.errors import EvalHarnessError
+from evalharness.gcpause import gc_paused
 from evalharness.judges.base import Judge
 from evalharness.models import Query
 from evalharness.project import Project
@@ -111,9 +112,11 @@ def compare_runs(
     stages: object | None = None, seed: int = 0, for_report: bool = True, labels: str | None = None,
 ) -> Comparison:
     """Judge what is missing, score every run against the shared judgment pool and test each candidate."""
+    from evalharness.checks.runner import enabled_checks, enabled_names
     from evalharness.guidelines.cached import load_guidelines
     from evalharness.judging import judge_pairs
     from evalharness.labels.schemes import scheme_of
+    from evalharness.measures import MeasureContext, add_hit_measures, split_measures
     from evalharness.metrics import per_query_metrics
     from evalharness.pipeline import SilentStages, graded
 
@@ -143,11 +146,27 @@ def compare_runs(
         from evalharness.labels.sources import qrels_for_queries
 
         qrels = qrels_for_queries(project.config, store, labels, queries, ghash)
-    sides = []
+    cq = [ComparedQuery(q.id, q.text, q.segment, q.count, g,
+                        {"type": query_type(q.text, guidelines[q.id].requirements, len(bq.doc_ids))})
+          for q, bq, g in zip(queries, base_q, ghash)]
+    by_hash = {g.hash: g for g in guidelines.values()}
+    checked = bool(enabled_checks(project.config.checks))
+    hit_measures = bool(split_measures(metrics)[1])
+    plain_labels = {g: {d: lab for d, (lab, _) in docs.items()} for g, docs in pool.labels.items()} if checked else {}
+    check_k = max(r.top_k for r in runs)
+    measure_ctx = MeasureContext(project, store, judge.judge_id)  # one context: providers share reads across runs
+    sides, findings = [], {}
     for run, name, side_q, out in zip(runs, _side_names(runs), aligned, left_out):
         doc_ids = [q.doc_ids for q in side_q]
         per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
-        _add_hit_measures(per, metrics, project, store, judge.judge_id, run, side_q, ids, ghash)
+        own_ids = [q.id for q in side_q]
+        decoded = run_hits(store, run.run_id, own_ids) if checked or hit_measures else {}  # one side's hits at a time
+        if hit_measures:
+            ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
+            add_hit_measures(per, metrics, measure_ctx, ranked)
+        with gc_paused():
+            findings[name] = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
+        del decoded
         side = Side(name, run, doc_ids, [q.content_hashes for q in side_q],
                     {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, only_here=out)
         _coverage(side, ghash, pool.labels)
@@ -155,15 +174,12 @@ def compare_runs(
 
     weights = np.array([float(q.count) for q in queries]) if weight == "traffic" else None
     rows = _tests(sides, list(metrics), weights, alpha, holm_exclude, seed)
-    cq = [ComparedQuery(q.id, q.text, q.segment, q.count, g,
-                        {"type": query_type(q.text, guidelines[q.id].requirements, len(bq.doc_ids))})
-          for q, bq, g in zip(queries, base_q, ghash)]
     c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, pool.size, outcome.new,
                    outcome.cost_usd, len(lists[0]), pool_labels=pool.labels,
-                   guidelines={g.hash: g for g in guidelines.values()}, scheme=scheme)
+                   guidelines=by_hash, scheme=scheme)
     if for_report:
         c.products = products_by_content(store, [r.run_id for r in runs])
-    c.findings = side_findings(project, store, c, [[q.id for q in side_q] for side_q in aligned], max(r.top_k for r in runs))
+    c.findings, c.check_names = findings, enabled_names(project.config.checks)
     c.failures = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
     c.warnings = _warnings(c, judge.judge_id)
     return c
@@ -202,18 +218,6 @@ class _Ranked:
     id: str
     hits: list
     guideline_hash: str
-
-
-def _add_hit_measures(per: dict[str, dict[str, float]], metrics: Sequence[str], project: Project, store: Store, judge_id: str,
-                      run: StoredRun, side_q: list[RunLists], ids: list[str], ghash: list[str]) -> None:
-    """Per-hit measures (VQ@k, AttrMatch@k, ...) need the hits: decoded only when such a measure is compared."""
-    from evalharness.measures import MeasureContext, add_hit_measures, split_measures
-
-    if not split_measures(metrics)[1]:
-        return
-    decoded = run_hits(store, run.run_id, [q.id for q in side_q])
-    ranked = [_Ranked(qid, decoded.get(q.id, []), g) for qid, q, g in zip(ids, side_q, ghash)]
-    add_hit_measures(per, metrics, MeasureContext(project, store, judge_id), ranked)
 
 
 def _coverage(side: Side, ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]) -> None:

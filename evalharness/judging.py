@@ -310,11 +310,12 @@ def judge_pairs(
     outcome = JudgingOutcome()
     judge.attach_store(store)
     owner = new_owner() if judge.paid else None
-    writer = JudgmentWriter(store.engine, owner)
-    run = _Run(judge, store, outcome, writer, owner, max_retries, Budget(judge, max_cost), progress)
     judge_sync = getattr(judge, "judge_sync", None)
+    local = judge_sync is not None and not judge.paid
+    writer = JudgmentWriter(store.engine, owner, threaded=not local)
+    run = _Run(judge, store, outcome, writer, owner, max_retries, Budget(judge, max_cost), progress)
     try:
-        if judge_sync is not None and not judge.paid:
+        if local:
             _judge_sync(run, pairs, judge_sync)
         else:
             asyncio.run(_judge_all(run, pairs))

@@ -45,6 +45,7 @@ class MeasureContext:
     project: Project
     store: Store
     judge_id: str = ""
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)  # providers' reads shared across runs
 
 
 @dataclass(frozen=True)

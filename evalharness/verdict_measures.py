@@ -43,13 +43,16 @@ def req_met(per_hit: Sequence[Verdicts | None], requirements: Sequence[Requireme
     return total / k
 
 
-def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any]
+def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any], memo: dict[Any, Any] | None = None
                      ) -> tuple[dict[str, list[Verdicts | None]], dict[str, tuple[Requirement, ...]]]:
     """query id -> each hit's verdicts in rank order (None: unjudged or judged without verdicts), and
-    query id -> its guideline's requirements."""
-    hashes = [q.guideline_hash for q in queries]
-    pool = verdict_pool(store, hashes, judge_id)
-    reqs = guideline_requirements(store, hashes)
+    query id -> its guideline's requirements. `memo` keeps the reads for the next run of the same guidelines."""
+    hashes = frozenset(q.guideline_hash for q in queries)
+    memo = {} if memo is None else memo
+    key = ("verdicts", judge_id, hashes)
+    if key not in memo:
+        memo[key] = verdict_pool(store, hashes, judge_id), guideline_requirements(store, hashes)
+    pool, reqs = memo[key]
     per_hit = {q.id: [pool.get(q.guideline_hash, {}).get(h.doc_id) for h in q.hits] for q in queries}
     return per_hit, {q.id: reqs.get(q.guideline_hash, ()) for q in queries}
 
@@ -59,7 +62,7 @@ def verdicts_provider(ctx: Any, queries: Sequence[Any], measures: Sequence[Any])
     evaluation) with its guideline's requirements as query-level information."""
     from evalharness.measures import QueryHits
 
-    per_hit, requirements = verdicts_per_hit(ctx.store, ctx.judge_id, queries)
+    per_hit, requirements = verdicts_per_hit(ctx.store, ctx.judge_id, queries, ctx.memo)
     return {qid: QueryHits(values, requirements[qid]) for qid, values in per_hit.items()}
 
 

@@ -38,6 +38,43 @@ def test_near_duplicates_flag_the_later_copy_only() -> None:
     assert NearDuplicates().run(ctx(lst, k=2)) == []  # only the top k is looked at
 
 
+def _pairwise_duplicates(check: NearDuplicates, c: CheckContext) -> list[tuple[int, str]]:
+    """The plain scan: every hit against every earlier one, first match wins (what the indexed check must equal)."""
+    from evalharness.checks.titles import title_key
+
+    seen, out = [], []
+    for hit in c.hits[: c.k]:
+        key = title_key(hit)
+        for earlier, earlier_key in seen:
+            same_image = bool(hit.image_url) and hit.image_url == earlier.image_url
+            if same_image or check._similar(key, earlier_key):
+                out.append((hit.rank, f"{'same image as' if same_image else 'near-identical title to'} #{earlier.rank}"))
+                break
+        seen.append((hit, key))
+    return out
+
+
+@pytest.mark.parametrize("max_indexed", [4096, 8])
+def test_near_duplicates_equal_the_pairwise_scan(monkeypatch: pytest.MonkeyPatch, max_indexed: int) -> None:
+    """Random lists with near-identical titles, shared images, empty and non-ASCII titles: the same findings as comparing
+    every pair, with the keys indexed all against all and (max_indexed 8) compared list by list."""
+    import random
+
+    monkeypatch.setattr("evalharness.checks.titles.MAX_INDEXED", max_indexed)
+    rng = random.Random(5)
+    words = ["lamp", "desk", "corvo", "vista", "halden", "oak", "brass", "lampe", "çà", "ü", "x"]
+    pool = [" ".join(rng.choices(words, k=rng.randint(0, 5))) for _ in range(40)]
+    pool += [t + rng.choice(["", "s", " ", "e"]) for t in pool[:20]]
+    for similarity in (0.92, 0.8, 1.0):
+        check = NearDuplicates(similarity)
+        for q in range(60):
+            specs = [{"title": rng.choice(pool), "brand": rng.choice(["", "Corvo", "corvo"]),
+                      "image_url": rng.choice(["", "", "", "a.png", "b.png"])} for _ in range(rng.randint(0, 25))]
+            c = CheckContext(f"q{q}", "lamp", hits(*specs), TYPE, 20)
+            got = [(f.rank, f.detail.rpartition(" (")[0]) for f in check.run(c)]
+            assert got == _pairwise_duplicates(check, c)
+
+
 def test_price_outliers_need_a_robust_and_a_large_distance() -> None:
     lst = hits(*({"price": p} for p in (50, 52, 48, 51, 49, 500, 25)))
     found = PriceOutliers().run(ctx(lst))

@@ -6,23 +6,23 @@ import difflib
 import statistics
 
 from evalharness.checks.base import CheckContext, Finding
+from evalharness.checks.titles import TitleIndex
 from evalharness.judges.offline import check as requirement_check
-from evalharness.models import Hit
-from evalharness.textnorm import normalize_query
-
-
-def _title_key(hit: Hit) -> str:
-    return " ".join(sorted(normalize_query(f"{hit.brand} {hit.title}").split()))
+from evalharness.models import Hit, Requirement
 
 
 class NearDuplicates:
-    """Two hits in the top k that are the same product: equal image, or titles (with brand) nearly equal."""
+    """Two hits in the top k that are the same product: equal image, or titles (with brand) nearly equal.
+
+    difflib compares only the pairs a character-count bound cannot rule out (checks/titles.py).
+    """
 
     name = "duplicates"
     description = "near-duplicate results in one list (same image, or titles at least this similar)"
 
     def __init__(self, similarity: float = 0.92) -> None:
         self.similarity = similarity
+        self._titles = TitleIndex(similarity)
 
     def _similar(self, a: str, b: str) -> bool:
         if not a or not b:
@@ -33,17 +33,20 @@ class NearDuplicates:
         return m.real_quick_ratio() >= self.similarity and m.quick_ratio() >= self.similarity and m.ratio() >= self.similarity
 
     def run(self, ctx: CheckContext) -> list[Finding]:
-        seen: list[tuple[Hit, str]] = []
+        hits = list(ctx.hits[: ctx.k])
+        ids = [self._titles.id_of(h) for h in hits]
+        keys = self._titles.keys
+        may = self._titles.candidates(ids)
+        first_image: dict[str, int] = {}
         out = []
-        for hit in ctx.hits[: ctx.k]:
-            key = _title_key(hit)
-            for earlier, earlier_key in seen:
-                same_image = bool(hit.image_url) and hit.image_url == earlier.image_url
-                if same_image or self._similar(key, earlier_key):
-                    why = "same image as" if same_image else "near-identical title to"
-                    out.append(Finding(self.name, ctx.query_id, f"{why} #{earlier.rank} ({earlier.doc_id})", hit.doc_id, hit.rank))
-                    break
-            seen.append((hit, key))
+        for i, hit in enumerate(hits):  # the first earlier hit with the same image or a similar title, as a pairwise scan finds it
+            image = first_image.setdefault(hit.image_url, i) if hit.image_url else i
+            j = next((j for j in may.get(i, ()) if j < image and self._similar(keys[ids[i]], keys[ids[j]])), None)
+            why = "near-identical title to"
+            if j is None and image < i:
+                j, why = image, "same image as"
+            if j is not None:
+                out.append(Finding(self.name, ctx.query_id, f"{why} #{hits[j].rank} ({hits[j].doc_id})", hit.doc_id, hit.rank))
         return out
 
 
@@ -100,20 +103,35 @@ class FewResults:
 
 
 class WrongTypeAbove:
-    """A hit of another product type ranked above every hit of the wanted type (there is at least one right one)."""
+    """A hit of another product type ranked above every hit of the wanted type (there is at least one right one).
+
+    Hits are checked in rank order only up to the first right one, and a verdict is remembered per (requirement,
+    product fields the check reads), since the same products recur across queries.
+    """
 
     name = "wrong_type_above"
     description = "a hit of another product type ranked above every hit of the wanted type"
+
+    def __init__(self) -> None:
+        self._verdicts: dict[tuple, tuple[bool, str]] = {}
+
+    def _check(self, req: Requirement, hit: Hit) -> tuple[bool, str]:
+        key = (req.attribute, req.value, hit.title, hit.description, hit.category, hit.brand, hit.color,
+               str(hit.attributes.get(req.attribute, "")))
+        found = self._verdicts.get(key)
+        if found is None:
+            found = self._verdicts[key] = requirement_check(req, hit)
+        return found
 
     def run(self, ctx: CheckContext) -> list[Finding]:
         req = next((r for r in ctx.requirements if r.attribute == "product_type"), None)
         if req is None:
             return []
-        hits = list(ctx.hits[: ctx.k])
-        verdicts = [requirement_check(req, h) for h in hits]
-        first_right = next((i for i, (ok, _) in enumerate(verdicts) if ok), None)
-        if first_right is None:
-            return []
-        right = hits[first_right]
-        return [Finding(self.name, ctx.query_id, f"type '{got}' above the first '{req.value}' (#{right.rank})", h.doc_id, h.rank)
-                for h, (ok, got) in zip(hits[:first_right], verdicts[:first_right]) if not ok and got != "not stated"]
+        wrong: list[tuple[Hit, str]] = []
+        for h in ctx.hits[: ctx.k]:
+            ok, got = self._check(req, h)
+            if ok:
+                return [Finding(self.name, ctx.query_id, f"type '{got_}' above the first '{req.value}' (#{h.rank})", w.doc_id, w.rank)
+                        for w, got_ in wrong if got_ != "not stated"]
+            wrong.append((h, got))
+        return []

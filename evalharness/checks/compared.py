@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evalharness.checks.base import Finding
-from evalharness.checks.runner import check_lists, enabled_names
+from evalharness.checks.runner import check_lists
 from evalharness.querytypes import classify
 from evalharness.stats import PairedTest, paired_tests
-from evalharness.store.runread import run_hits
 
 if TYPE_CHECKING:
-    from evalharness.comparison import Comparison
+    from evalharness.comparison import ComparedQuery
+    from evalharness.models import Guideline
     from evalharness.project import Project
-    from evalharness.store import Store
 
 
 def query_type(text: str, requirements: Sequence, baseline_hits: int) -> str:
@@ -24,19 +23,14 @@ def query_type(text: str, requirements: Sequence, baseline_hits: int) -> str:
     return classify(text, requirements, baseline_hits)
 
 
-def side_findings(project: Project, store: Store, c: Comparison, side_ids: Sequence[Sequence[str]], k: int
-                  ) -> dict[str, list[Finding]]:
-    """Every enabled check over every compared run's top-k lists (`side_ids`: each run's own ids of the compared
-    queries, aligned with c.queries); findings carry the compared (baseline) query ids."""
-    out: dict[str, list[Finding]] = {}
-    reqs = {q.id: c.guidelines[q.guideline_hash].requirements if q.guideline_hash in c.guidelines else () for q in c.queries}
-    for side, own_ids in zip(c.sides, side_ids):
-        decoded = run_hits(store, side.run.run_id, own_ids)
-        lists = [_List(q.id, q.text, decoded.get(own, [])) for q, own in zip(c.queries, own_ids)]
-        labels = {q.id: {d: lab for d, (lab, _) in c.pool_labels.get(q.guideline_hash, {}).items()} for q in c.queries}
-        out[side.name] = check_lists(project.config.checks, lists, reqs, k, labels)
-    c.check_names = enabled_names(project.config.checks)
-    return out
+def side_findings(project: Project, queries: Sequence[ComparedQuery], guidelines: Mapping[str, Guideline],
+                  labels: Mapping[str, Mapping[str, str]], hits: Mapping[str, list], own_ids: Sequence[str], k: int) -> list[Finding]:
+    """Every enabled check over one compared run's top-k lists. `hits`: that run's decoded hits by its own query ids
+    (`own_ids`, aligned with `queries`); `labels`: guideline hash -> doc id -> label. Findings carry the compared
+    (baseline) query ids."""
+    reqs = {q.id: guidelines[q.guideline_hash].requirements if q.guideline_hash in guidelines else () for q in queries}
+    lists = [_List(q.id, q.text, hits.get(own, [])) for q, own in zip(queries, own_ids)]
+    return check_lists(project.config.checks, lists, reqs, k, {q.id: labels.get(q.guideline_hash, {}) for q in queries})
 
 
 class _List:

@@ -8,6 +8,7 @@ the hit does not state the attribute and its text does not name it).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from evalharness.config import ProjectConfig
@@ -37,10 +38,17 @@ def _hit_value(hit: Hit, attribute: str) -> str:
     return str(hit.attributes.get(attribute, ""))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _singular_words(text: str, pattern: bool) -> str:
+    """' w1 w2 ' of a text's words (by _WORD, or split on whitespace), each singular; remembered, as the same titles,
+    categories and requirement values recur across pairs."""
+    norm = normalize_query(text)
+    return f" {' '.join(_singular(w) for w in (_WORD.findall(norm) if pattern else norm.split()))} "
+
+
 def _phrase_in(phrase: str, text: str) -> bool:
-    words = normalize_query(phrase).split()
-    hay = " ".join(_singular(w) for w in _WORD.findall(normalize_query(text)))
-    return bool(words) and f" {' '.join(_singular(w) for w in words)} " in f" {hay} "
+    needle = _singular_words(phrase, False)
+    return needle != "  " and needle in _singular_words(text, True)
 
 
 def check(req: Requirement, hit: Hit) -> tuple[bool, str]:

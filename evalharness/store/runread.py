@@ -7,12 +7,14 @@ Every function costs in proportion to the runs and guidelines asked for, never t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Text, select, type_coerce
 
+from evalharness.gcpause import gc_paused
 from evalharness.models import Guideline, Hit, Requirement
 from evalharness.store.db import Store, StoredRun
 from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
@@ -37,7 +39,7 @@ class RunLists:
 def run_lists(store: Store, run_id: str) -> list[RunLists]:
     """A run's queries in insertion order, each with its ranked doc ids and content hashes (no hit JSON read)."""
     q, r = run_queries_t.c, run_results_t.c
-    with store.engine.connect() as conn:
+    with gc_paused(), store.engine.connect() as conn:
         rows = conn.execute(select(q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error)
                             .where(q.run_id == run_id)).all()
         out = {row[0]: RunLists(*row) for row in rows}
@@ -50,18 +52,42 @@ def run_lists(store: Store, run_id: str) -> list[RunLists]:
     return list(out.values())
 
 
+# The head `json.dumps(hit.to_json())` writes: doc id, rank, score. Hits whose JSON is equal apart from rank and score
+# (one product in many lists) are decoded once and share their field values.
+_HEAD = re.compile(r'\{"doc_id": ("(?:[^"\\]|\\.)*"), "rank": (-?\d+), "score": (-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?), ')
+
+
 def run_hits(store: Store, run_id: str, query_ids: Iterable[str]) -> dict[str, list[Hit]]:
-    """Decoded hits (ordered by rank) of some queries of a run."""
+    """Decoded hits (ordered by rank) of some queries of a run; a product's fields are decoded once per call."""
     ids = sorted(set(query_ids))
     r = run_results_t.c
     out: dict[str, list[Hit]] = {qid: [] for qid in ids}
-    with store.engine.connect() as conn:
+    products: dict[str, Hit] = {}
+    with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(ids), CHUNK):
             stmt = (select(r.query_id, type_coerce(r.hit, Text)).where(r.run_id == run_id, r.query_id.in_(ids[start:start + CHUNK]))
                     .order_by(r.query_id, r.rank))
             for qid, raw in conn.execute(stmt):
-                out[qid].append(Hit.from_json(json.loads(raw)))
+                out[qid].append(_decode_hit(raw, products))
     return out
+
+
+def _decode_hit(raw: str, products: dict[str, Hit]) -> Hit:
+    head = _HEAD.match(raw)
+    if head is None:  # another layout (e.g. PostgreSQL's jsonb): decoded in full
+        return Hit.from_json(json.loads(raw))
+    doc_id, rank, score = head.groups()
+    body = doc_id + raw[head.end():]
+    s = products.get(body)
+    if s is None:
+        s = products[body] = Hit.from_json(json.loads(raw))
+        return s
+    value = float(score) if "." in score or "e" in score or "E" in score else int(score)  # as json.loads reads it
+    fields = vars(s).copy()  # the decoded product with this row's rank and score
+    fields["rank"], fields["score"] = int(rank), value
+    hit = object.__new__(Hit)
+    hit.__dict__ = fields
+    return hit
 
 
 def products_by_content(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -101,7 +127,7 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     covered: set[tuple[str, str]] = set()
     size = 0
     cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label] + ([c.rationale] if rationales else [])
-    with store.engine.connect() as conn:
+    with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(hashes), CHUNK):
             stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
                     .order_by(c.created_at))

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, select, type_coerce
 
 from evalharness.models import Requirement
 from evalharness.store.tables import guidelines_t, judgments_t
@@ -40,9 +40,11 @@ def verdict_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[str, 
     c = judgments_t.c
     with store.engine.connect() as conn:
         for start in range(0, len(wanted), 500):
-            stmt = (select(c.guideline_hash, c.doc_id, c.details)
+            stmt = (select(c.guideline_hash, c.doc_id, type_coerce(c.details, Text).label("details"))
                     .where(c.guideline_hash.in_(wanted[start:start + 500]), c.judge_id == judge_id).order_by(c.created_at))
             for row in conn.execute(stmt):
+                if row.details is None or row.details == "null":  # no details: nothing to decode
+                    continue
                 details = _json(row.details) or {}
                 verdicts = details.get("verdicts") if isinstance(details, dict) else None
                 if isinstance(verdicts, list):

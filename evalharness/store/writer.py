@@ -47,10 +47,14 @@ def insert_ignore(engine: Engine):
 
 
 class JudgmentWriter:
-    """Writes judgment rows in small groups from one thread; renews `owner`'s claims while it runs."""
+    """Writes judgment rows in small groups from one thread; renews `owner`'s claims while it runs.
+
+    `threaded=False` (a judge that computes locally, with no event loop and no claims): `put` itself writes each
+    full group, so the writer never waits for the computing thread to hand over the GIL.
+    """
 
     def __init__(self, engine: Engine, owner: str | None = None, renew_every: float = 20.0,
-                 on_written: Callable[[list[str]], None] | None = None) -> None:
+                 on_written: Callable[[list[str]], None] | None = None, threaded: bool = True) -> None:
         self.engine = engine
         self.owner = owner
         self.renew_every = renew_every
@@ -59,12 +63,21 @@ class JudgmentWriter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._error: BaseException | None = None
         self.written = 0
-        self._thread = threading.Thread(target=self._loop, name="judgment-writer", daemon=True)
-        self._thread.start()
+        self._pending: list[dict[str, Any]] = []
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._loop, name="judgment-writer", daemon=True)
+            self._thread.start()
 
     def put(self, row: dict[str, Any]) -> None:
         if self._error is not None:
             raise self._error
+        if self._thread is None:
+            self._pending.append(row)
+            if len(self._pending) >= GROUP_ROWS:
+                group, self._pending = self._pending, []
+                self._write(group)
+            return
         self._queue.put(row)
 
     def _loop(self) -> None:
@@ -109,6 +122,11 @@ class JudgmentWriter:
 
     def close(self) -> None:
         """Write what is queued and stop; raises the writer's error if it had one."""
+        if self._thread is None:
+            group, self._pending = self._pending, []
+            if group:
+                self._write(group)
+            return
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
