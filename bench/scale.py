@@ -9,8 +9,8 @@
 (c) 4 concurrent `evalharness run` processes with an openai judge on one fresh PostgreSQL store: paid calls
     (requests the server counted) against distinct pairs (target: equal).
 Each part is one function `part(args, cache, tmp) -> dict` listed in PARTS, run in that order and skipped with
---skip NAME; a further part (e.g. the provider batch path: time to write the batch files, to ingest the results)
-is added as one more function and one more PARTS entry. Every part's result records the load average at its end.
+--skip NAME. The provider batch path (time to write and submit the batch files, to ingest the results, memory at
+10k vs 100k pairs) is bench/batch_scale.py. Every part's result records the load average at its end.
 
 Usage: python bench/scale.py [--pairs 100000] [--small-pairs 10000] [--latency 1.0] [--concurrency 256]
                              [--queries 10000] [--runner-queries 200] [--runners 4] [--skip online,cached_rerun,...]
