@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 IMPORTANCE = ("must", "should", "nice")
@@ -73,17 +73,24 @@ class Hit:
 
     def judged_fields(self) -> dict[str, Any]:
         """The fields that change a judgment (rank and score do not)."""
-        data = asdict(self)
+        data = self.to_json()
         for key in ("rank", "score"):
             data.pop(key)
         return data
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict (what `asdict` gives, without its recursive deep copy: attributes are copied one
+        level down, and their values are JSON scalars or lists)."""
+        data = {name: getattr(self, name) for name in _HIT_FIELDS}
+        data["attributes"] = {k: list(v) if isinstance(v, list) else v for k, v in self.attributes.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Hit":
         return cls(**data)
+
+
+_HIT_FIELDS = tuple(f.name for f in fields(Hit))
 
 
 @dataclass(frozen=True)

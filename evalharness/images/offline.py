@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from evalharness.images.features import ImageFeatures, measure
 from evalharness.images.scorers import ImageScore
+
+if TYPE_CHECKING:  # scikit-image and scipy load only when an image is actually scored (scores are cached)
+    from evalharness.images.features import ImageFeatures
 
 ASPECTS = ("sharp", "well lit", "whole product visible", "centred", "well framed", "not skewed", "true colour",
            "attractive setting")
@@ -94,6 +97,8 @@ class OfflineImageScorer:
     max_concurrency = 1  # CPU-bound: the scoring loop runs it in a worker thread
 
     async def score(self, data: bytes) -> ImageScore:
+        from evalharness.images.features import measure
+
         return score_features(measure(data))
 
     def should_retry(self, exc: BaseException) -> bool:
