@@ -70,10 +70,17 @@ class OpenAIBatches(BatchClient):
         for file_id in (b.output_file_id, b.error_file_id):
             if not file_id:
                 continue
-            content = self._call(self.client.files.content, file_id)
-            for raw in content.text.splitlines():
-                if raw.strip():
-                    yield _result(json.loads(raw))
+            yield from self._lines(file_id)
+
+    def _lines(self, file_id: str) -> Iterator[ResultLine]:
+        """A result file's lines, streamed (a 50,000-line file is never held whole)."""
+        try:
+            with self.client.files.with_streaming_response.content(file_id) as response:
+                for raw in response.iter_lines():
+                    if raw.strip():
+                        yield _result(json.loads(raw))
+        except self._openai.OpenAIError as exc:
+            raise sdk_error(self.name, exc) from None
 
     def close(self) -> None:
         self.client.close()
