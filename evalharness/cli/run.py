@@ -189,8 +189,8 @@ def register(app: typer.Typer) -> None:
                     part["labels"] = label_info[part["run_id"]]
             out.print_json(json.dumps(data))
         else:
-            if outcome.metrics:
-                out.print(_metrics_table(outcome, base_outcome))
+            if outcome.metrics:  # a side still waiting for batch results has no metrics yet
+                out.print(_metrics_table(outcome, base_outcome if base_outcome is not None and base_outcome.metrics else None))
             for o in ([base_outcome] if base_outcome else []) + [outcome]:
                 out.print(_summary(o), markup=False)
                 if o.run_id in label_info:
@@ -200,6 +200,9 @@ def register(app: typer.Typer) -> None:
                         f", {info['unlabelled_hits']} of {info['hits']} hits unlabelled (Judged@k)", markup=False)
             if html is not None and outcome.status != "waiting":
                 out.print(f"report: {project.resolve(html)}", markup=False)
+            elif html is not None:
+                err.print(f"no report written yet: run {outcome.run_id} is waiting for batch results "
+                          f"(`evalharness report {outcome.run_id} --html {html}` after `batches collect`)", markup=False)
         for o in ([base_outcome] if base_outcome else []) + [outcome]:
             note = _budget_note(o, max_cost)
             if note:
