@@ -197,6 +197,8 @@ class Collector:
                     continue
                 try:
                     body = judges.for_pair(bool(r.fallback)).batch_body(request, r.repair)
+                except EvalHarnessError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - one pair's request that cannot be built fails that pair only
                     files.drop(r.cache_key, describe_failure(exc))
                     continue

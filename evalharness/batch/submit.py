@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from evalharness.batch.base import batch_client
 from evalharness.batch.files import BatchFiles, effective_limits
 from evalharness.batch.judges import BatchJudges
+from evalharness.errors import EvalHarnessError
 from evalharness.judging import CHUNK, REPAIR_FACTOR, Pair, chunks, describe_failure
 from evalharness.project import Project
 from evalharness.store import Store
@@ -122,6 +123,8 @@ def _submit_chunk(store: Store, judges: BatchJudges, files: BatchFiles, run_id: 
         judge = judges.for_pair(p.request.image is None and judges.text is not None)
         try:
             line = files.client.line(p.key, judge.batch_body(p.request))
+        except EvalHarnessError:
+            raise  # the judge cannot work at all (a key, a template): the run stops, its claims are resolved by collect
         except Exception as exc:  # noqa: BLE001 - one pair's request that cannot be built fails that pair only
             outcome.failures[p.key] = describe_failure(exc)
             files.drop(p.key, outcome.failures[p.key])
