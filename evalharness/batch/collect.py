@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from evalharness.batch.base import BatchClient, batch_client
-from evalharness.batch.files import BatchFiles, effective_limits
+from evalharness.batch.files import BatchFiles, effective_limits, resolve_unrecorded
 from evalharness.batch.finish import RunProgress, finish_ready_runs
 from evalharness.batch.ingest import IngestCounts, ingest
 from evalharness.batch.judges import BatchJudges, rebuild
@@ -129,20 +129,10 @@ class Collector:
                 report.still_open.append(b.id)
                 continue
             try:
-                found = self.client(b.provider, b.model).find(b.id)
+                resolve_unrecorded(self.store, self.client(b.provider, b.model), b.id)
             except EvalHarnessError as exc:
                 report.skipped[b.id] = str(exc)
                 continue
-            with self.store.engine.begin() as conn:
-                if found is not None:  # created at the provider, not recorded: adopt it
-                    conn.execute(batch_pairs_t.update().where(batch_pairs_t.c.batch_id == b.id, batch_pairs_t.c.state == QUEUED)
-                                 .values(state=PENDING, attempts=batch_pairs_t.c.attempts + 1, updated_at=utcnow()))
-                else:  # never created: its pairs are sent again (counted as a send, so a file the provider refuses ends)
-                    conn.execute(batch_pairs_t.update().where(batch_pairs_t.c.batch_id == b.id, batch_pairs_t.c.state == QUEUED)
-                                 .values(state=RETRY, attempts=batch_pairs_t.c.attempts + 1,
-                                         error="the submitting process stopped before the batch was created", updated_at=utcnow()))
-            update_batch(self.store.engine, b.id, state=SUBMITTED if found else ABANDONED, provider_id=found,
-                         provider_status="recovered" if found else "never created", updated_at=utcnow())
             report.recovered.append(b.id)
 
     def _orphans(self) -> None:

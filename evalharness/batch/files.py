@@ -17,13 +17,16 @@ from typing import IO, Any
 from sqlalchemy import delete
 
 from evalharness.batch.base import BatchClient, Limits
+from evalharness.errors import EvalHarnessError
 from evalharness.runstate import this_process
 from evalharness.store import Store
 from evalharness.store.batches import (
+    ABANDONED,
     CREATING,
     FAILED,
     PENDING,
     QUEUED,
+    RETRY,
     SUBMITTED,
     batch_pairs_t,
     batches_t,
@@ -135,7 +138,11 @@ class BatchFiles:
         with engine.begin() as conn:
             conn.execute(batches_t.update().where(batches_t.c.id == cur.id).values(requests=len(cur.written), bytes=cur.bytes,
                                                                                     updated_at=utcnow()))
-        provider_id = self.client.submit(cur.path, cur.id, len(cur.written))
+        try:
+            provider_id = self.client.submit(cur.path, cur.id, len(cur.written))
+        except BaseException:
+            self.current = cur  # resolved now by abandon_unsubmitted (the caller's error handling)
+            raise
         with engine.begin() as conn:
             conn.execute(batches_t.update().where(batches_t.c.id == cur.id).values(
                 provider_id=provider_id, state=SUBMITTED, provider_status="submitted", updated_at=utcnow()))
@@ -144,7 +151,34 @@ class BatchFiles:
         self.submitted.append(cur.id)
 
     def abandon_unsubmitted(self) -> None:
-        """After an error: close the open file; its row stays `creating` for recovery to resolve."""
-        if self.current is not None:
-            self.current.fh.close()
-            self.current = None
+        """After an error: close the open file and resolve its batch now (adopted if the provider did create it,
+        else its pairs go back to `retry`); if the provider cannot even be asked, the row stays `creating` for the
+        next collect after this process has ended."""
+        cur, self.current = self.current, None
+        if cur is None:
+            return
+        if not cur.fh.closed:
+            cur.fh.close()
+        cur.path.unlink(missing_ok=True)
+        try:
+            resolve_unrecorded(self.store, self.client, cur.id)
+        except EvalHarnessError:
+            pass  # the provider is unreachable now: `batches collect` resolves the row once this process is gone
+
+
+def resolve_unrecorded(store: Store, client: BatchClient, batch_id: str) -> str | None:
+    """A batch row left `creating`: adopt the provider's batch created under our id, or send its pairs again."""
+    found = client.find(batch_id)
+    c = batch_pairs_t.c
+    with store.engine.begin() as conn:
+        if found is not None:  # created at the provider, not recorded: adopt it
+            conn.execute(batch_pairs_t.update().where(c.batch_id == batch_id, c.state == QUEUED)
+                         .values(state=PENDING, attempts=c.attempts + 1, updated_at=utcnow()))
+        else:  # never created: its pairs are sent again (counted as a send, so a file the provider refuses ends)
+            conn.execute(batch_pairs_t.update().where(c.batch_id == batch_id, c.state == QUEUED)
+                         .values(state=RETRY, attempts=c.attempts + 1,
+                                 error="the batch was never created at the provider", updated_at=utcnow()))
+        conn.execute(batches_t.update().where(batches_t.c.id == batch_id).values(
+            state=SUBMITTED if found else ABANDONED, provider_id=found,
+            provider_status="recovered" if found else "never created", updated_at=utcnow()))
+    return found
