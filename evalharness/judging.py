@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -262,8 +263,26 @@ class _Run:
         self.advance()
 
 
+def _on_sigterm_cancel(task: asyncio.Task) -> Callable[[], None]:
+    """SIGTERM while judging cancels the judging task (then the grace below), whatever handles SIGINT: a process
+    started in the background by a shell ignores SIGINT, so asyncio's runner does not install its handler."""
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals on this platform
+        return lambda: None
+
+    def restore() -> None:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    return restore
+
+
 async def _judge_all(run: _Run, pairs: Iterable[Pair]) -> None:
     tasks = [asyncio.ensure_future(run.produce(pairs))] + [asyncio.ensure_future(run.work()) for _ in range(run.workers)]
+    me = asyncio.current_task()
+    restore_sigterm = _on_sigterm_cancel(me) if me is not None else (lambda: None)
     try:
         pending = set(tasks)
         while pending:  # the first task to fail (a worker that cannot go on, the store) ends the run
@@ -279,6 +298,7 @@ async def _judge_all(run: _Run, pairs: Iterable[Pair]) -> None:
             await asyncio.sleep(0.05)
         raise
     finally:
+        restore_sigterm()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -318,7 +338,10 @@ def judge_pairs(
         if local:
             _judge_sync(run, pairs, judge_sync)
         else:
-            asyncio.run(_judge_all(run, pairs))
+            try:
+                asyncio.run(_judge_all(run, pairs))
+            except asyncio.CancelledError:  # SIGTERM cancelled the judging task: stopped like Ctrl-C
+                raise KeyboardInterrupt from None
     finally:
         try:
             writer.close()

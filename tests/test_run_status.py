@@ -39,8 +39,14 @@ def _count_judgments(project: Path) -> int:
         return 0
 
 
+# Ctrl-C reaches the child as it would from a terminal, even when the test run itself was started in the
+# background by a shell (which makes its children ignore SIGINT, and Python then installs no handler).
+_WITH_CTRL_C = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "sys.argv[0] = 'evalharness'; runpy.run_module('evalharness', run_name='__main__')")
+
+
 def _start(project: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "evalharness", "-C", str(project), "run", "-e", "v2", *args],
+    return subprocess.Popen([sys.executable, "-c", _WITH_CTRL_C, "-C", str(project), "run", "-e", "v2", *args],
                             env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
