@@ -27,16 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
-from scale import peak_rss_mb, stream_pairs  # noqa: E402
+from scale import KEY, peak_rss_mb, start_llm_server, stream_pairs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-KEY = "sk-bench-batch"
-
-
-def start_server(delay: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "llmserver.py"), "--api-key", KEY, "--batch-delay", str(delay)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    return proc, json.loads(proc.stdout.readline())["url"]
 
 
 def server_lines(url: str) -> int:
@@ -124,7 +117,7 @@ def main() -> None:
 
     cache = Path(tempfile.mkdtemp(prefix="eh-batch-cache-"))
     ensure_demo_catalog(cache)
-    proc, url = start_server(args.delay)
+    proc, url = start_llm_server(0.0, "--batch-delay", str(args.delay))
     sizes = {}
     try:
         for n in (args.small_pairs, args.pairs):

@@ -40,9 +40,10 @@ REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-scale"
 
 
-def start_llm_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "llmserver.py"), "--api-key", KEY, "--latency", str(latency)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def start_llm_server(latency: float, *extra: str) -> tuple[subprocess.Popen, str]:
+    """tests/llmserver.py in its own process (its CPU is not the harness's); `extra` are more of its options."""
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "llmserver.py"), "--api-key", KEY, "--latency", str(latency),
+                             *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return proc, json.loads(proc.stdout.readline())["url"]
 
 
