@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Float, Index, Integer, String, Table, Text, bindparam, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from evalharness.store.db import upsert
 from evalharness.store.tables import metadata
 
 batches_t = Table(
@@ -95,28 +96,17 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else (value or {})
 
 
-def _insert_ignore(engine_or_conn: Engine | Connection, table: Table, keys: Sequence[str]):
-    dialect = engine_or_conn.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-        return mod.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    from sqlalchemy import insert
-
-    return insert(table).prefix_with("IGNORE")
-
-
 def claim_pairs(engine: Engine, rows: Sequence[dict[str, Any]], batch_id: str, now: str) -> set[str]:
     """Take these pairs for batch `batch_id` (state `queued`): new pairs, and pairs another batch gave up on
     (`failed`, so a new run tries them again; what those cost stays with the run that paid). Pairs that a batch
     already carries stay with it. Returns the keys taken."""
     taken: set[str] = set()
     c = batch_pairs_t.c
-    stmt = _insert_ignore(engine, batch_pairs_t, ["cache_key"])
     for start in range(0, len(rows), _CHUNK):
         chunk = [{**r, "state": QUEUED, "batch_id": batch_id, "attempts": 0, "updated_at": now} for r in rows[start:start + _CHUNK]]
         keys = [r["cache_key"] for r in chunk]
         with engine.begin() as conn:
-            conn.execute(stmt, chunk)
+            upsert(conn, batch_pairs_t, chunk, ["cache_key"])
             conn.execute(update(batch_pairs_t).where(c.cache_key == bindparam("k"), c.state == FAILED).values(
                 state=QUEUED, batch_id=batch_id, attempts=0, repair=None, error=None, input_tokens=0, output_tokens=0,
                 cost_usd=0.0, run_id=bindparam("r"), query_id=bindparam("q"), rank=bindparam("n"), updated_at=now),
@@ -129,10 +119,9 @@ def claim_pairs(engine: Engine, rows: Sequence[dict[str, Any]], batch_id: str, n
 def add_waits(engine: Engine, run_id: str, keys: Iterable[str]) -> None:
     """Record that `run_id` waits for these pairs' batch results."""
     rows = [{"run_id": run_id, "cache_key": k} for k in keys]
-    stmt = _insert_ignore(engine, batch_waits_t, ["run_id", "cache_key"])
     with engine.begin() as conn:
         for start in range(0, len(rows), _CHUNK):
-            conn.execute(stmt, rows[start:start + _CHUNK])
+            upsert(conn, batch_waits_t, rows[start:start + _CHUNK], ["run_id", "cache_key"])
 
 
 def waiting_keys(engine: Engine, run_id: str) -> list[str]:
