@@ -111,7 +111,20 @@ def compare_runs(
     metrics: Sequence[str], *, alpha: float = 0.05, weight: str = "none", holm_exclude: Sequence[str] = DEFAULT_HOLM_EXCLUDE,
     stages: object | None = None, seed: int = 0, for_report: bool = True, labels: str | None = None,
 ) -> Comparison:
-    """Judge what is missing, score every run against the shared judgment pool and test each candidate."""
+    """Judge what is missing, score every run against the shared judgment pool and test each candidate.
+
+    The cyclic garbage collector is paused throughout: the millions of objects a large comparison builds form no
+    cycles and are freed by reference counting, while each collection would rescan all of them."""
+    with gc_paused():
+        return _compare_runs(project, store, baseline, candidates, judge, metrics, alpha=alpha, weight=weight,
+                             holm_exclude=holm_exclude, stages=stages, seed=seed, for_report=for_report, labels=labels)
+
+
+def _compare_runs(
+    project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
+    metrics: Sequence[str], *, alpha: float, weight: str, holm_exclude: Sequence[str], stages: object | None, seed: int,
+    for_report: bool, labels: str | None,
+) -> Comparison:
     from evalharness.checks.runner import enabled_checks, enabled_names
     from evalharness.guidelines.cached import load_guidelines
     from evalharness.judging import judge_pairs
@@ -160,12 +173,11 @@ def compare_runs(
         doc_ids = [q.doc_ids for q in side_q]
         per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
         own_ids = [q.id for q in side_q]
-        decoded = run_hits(store, run.run_id, own_ids) if checked or hit_measures else {}  # one side's hits at a time
+        decoded = run_hits(store, run.run_id, side_q) if checked or hit_measures else {}  # one side's hits at a time
         if hit_measures:
             ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
             add_hit_measures(per, metrics, measure_ctx, ranked)
-        with gc_paused():
-            findings[name] = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
+        findings[name] = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
         del decoded
         side = Side(name, run, doc_ids, [q.content_hashes for q in side_q],
                     {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, only_here=out)
@@ -201,7 +213,7 @@ def _missing_pairs(project: Project, store: Store, runs: Sequence[StoredRun], al
                 if not hashes_usable or any((ghash[i], h) not in covered for h in q.content_hashes)]
         if not need:
             continue
-        decoded = run_hits(store, run.run_id, [side_q[i].id for i in need])
+        decoded = run_hits(store, run.run_id, [side_q[i] for i in need])
         for i in need:
             q = queries[i]
             built, _, _, pre_failed = build_pairs([q], guidelines, {q.id: decoded.get(side_q[i].id, [])}, judge, images)

@@ -55,9 +55,13 @@ def per_query_metrics(
     run_dict = {qid: {doc: float(len(docs) - i) for i, doc in enumerate(docs)} for qid, docs in run.items() if docs}
     qrels_dict = {qid: dict(docs) for qid, docs in qrels.items() if docs}
     if run_dict and qrels_dict:
-        for m in ir_measures.iter_calc(measures, qrels_dict, run_dict):
+        seen: dict[int, tuple[Any, str]] = {}  # id(measure) -> (measure, name): str() of a measure is slow, and
+        for m in ir_measures.iter_calc(measures, qrels_dict, run_dict):  # results share a few measure objects
+            known = seen.get(id(m.measure))
+            if known is None or known[0] is not m.measure:
+                known = seen[id(m.measure)] = (m.measure, by_str[str(m.measure)])  # the reference keeps the id unique
             if m.query_id in values:
-                values[m.query_id][by_str[str(m.measure)]] = float(m.value)
+                values[m.query_id][known[1]] = float(m.value)
     return values
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from evalharness.errors import EvalHarnessError
 from evalharness.store import Store
+from evalharness.store.runread import run_hits, run_lists
 from evalharness.store.schema import MIGRATIONS, head_revision
 from evalharness.store.tables import load_all_tables
 
@@ -115,6 +116,18 @@ def test_a_release_store_asks_for_an_upgrade_then_opens_with_every_judgment(proj
         queries = store.run_queries(runs_before[0][0])
         pool = store.judgment_pool([q.guideline_hash for q in queries], before[0][3])
         assert sum(len(v) for v in pool.values()) > 0
+        for run_id, *_ in runs_before:  # 0008 filled each stored query's compact list from its hits
+            stored = {q.id: q for q in store.run_queries(run_id)}
+            lists = run_lists(store, run_id)
+            assert sorted(q.id for q in lists) == sorted(stored) and sum(len(q.doc_ids) for q in lists) > 0
+            for q in lists:
+                hits = stored[q.id].hits
+                assert q.doc_ids == [h.doc_id for h in hits] and q.content_hashes == stored[q.id].content_hashes
+                assert q.ranks == [h.rank for h in hits] and q.scores == [h.score for h in hits]
+                assert q.image_urls == [h.image_url for h in hits]
+            decoded = run_hits(store, run_id, lists)
+            assert {qid: [h.to_json() for h in hits] for qid, hits in decoded.items()} == \
+                {qid: [h.to_json() for h in q.hits] for qid, q in stored.items()}
     finally:
         store.close()
 

@@ -35,6 +35,7 @@ from sqlalchemy.exc import (
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
+from evalharness.store.ranked import ranked_json
 from evalharness.store.schema import ensure_current
 from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
@@ -306,7 +307,8 @@ class Store:
         qrows, hrows = [], []
         for q in queries:
             qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
-                          "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error})
+                          "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
+                          "ranked": ranked_json(q.hits, q.content_hashes)})
             for hit, chash in zip(q.hits, q.content_hashes):
                 hrows.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
                               "score": hit.score, "content_hash": chash, "hit": hit.to_json()})

@@ -7,16 +7,18 @@ Every function costs in proportion to the runs and guidelines asked for, never t
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, select, tuple_, type_coerce
 
+from evalharness.errors import EvalHarnessError
 from evalharness.gcpause import gc_paused
 from evalharness.models import Guideline, Hit, Requirement
 from evalharness.store.db import Store, StoredRun
+from evalharness.store.ranked import parse_ranked
+from evalharness.store.rawrows import raw_rows
 from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
 
 CHUNK = 500
@@ -24,7 +26,8 @@ CHUNK = 500
 
 @dataclass
 class RunLists:
-    """One query of a stored run: its metadata and ranked doc ids with the content hashes the run judged."""
+    """One query of a stored run: its metadata and ranked list (doc ids, the content hashes the run judged, ranks,
+    scores and image URLs), read without decoding a hit."""
 
     id: str
     text: str
@@ -34,57 +37,81 @@ class RunLists:
     error: str | None
     doc_ids: list[str] = field(default_factory=list)
     content_hashes: list[str] = field(default_factory=list)
+    ranks: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    image_urls: list[str] = field(default_factory=list)
 
 
 def run_lists(store: Store, run_id: str) -> list[RunLists]:
-    """A run's queries in insertion order, each with its ranked doc ids and content hashes (no hit JSON read)."""
-    q, r = run_queries_t.c, run_results_t.c
+    """A run's queries in insertion order, each with its ranked list: one row per query (its compact list), not per hit."""
+    q = run_queries_t.c
+    out = []
     with gc_paused(), store.engine.connect() as conn:
-        rows = conn.execute(select(q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error)
-                            .where(q.run_id == run_id)).all()
-        out = {row[0]: RunLists(*row) for row in rows}
-        for qid, doc_id, chash in conn.execute(select(r.query_id, r.doc_id, r.content_hash).where(r.run_id == run_id)
-                                               .order_by(r.query_id, r.rank)):
-            lists = out.get(qid)
-            if lists is not None:
-                lists.doc_ids.append(doc_id)
-                lists.content_hashes.append(chash)
-    return list(out.values())
-
-
-# The head `json.dumps(hit.to_json())` writes: doc id, rank, score. Hits whose JSON is equal apart from rank and score
-# (one product in many lists) are decoded once and share their field values.
-_HEAD = re.compile(r'\{"doc_id": ("(?:[^"\\]|\\.)*"), "rank": (-?\d+), "score": (-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?), ')
-
-
-def run_hits(store: Store, run_id: str, query_ids: Iterable[str]) -> dict[str, list[Hit]]:
-    """Decoded hits (ordered by rank) of some queries of a run; a product's fields are decoded once per call."""
-    ids = sorted(set(query_ids))
-    r = run_results_t.c
-    out: dict[str, list[Hit]] = {qid: [] for qid in ids}
-    products: dict[str, Hit] = {}
-    with gc_paused(), store.engine.connect() as conn:
-        for start in range(0, len(ids), CHUNK):
-            stmt = (select(r.query_id, type_coerce(r.hit, Text)).where(r.run_id == run_id, r.query_id.in_(ids[start:start + CHUNK]))
-                    .order_by(r.query_id, r.rank))
-            for qid, raw in conn.execute(stmt):
-                out[qid].append(_decode_hit(raw, products))
+        stmt = select(q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error, q.ranked).where(q.run_id == run_id)
+        for *meta, ranked in raw_rows(conn, stmt):
+            if ranked is None:  # every stored query has one (migration 0008 filled those stored before it)
+                raise EvalHarnessError(f"run {run_id} query {meta[0]!r} has no ranked list in the store; "
+                                       "run `evalharness store upgrade`")
+            lists = RunLists(*meta)
+            lists.doc_ids, lists.content_hashes, lists.ranks, lists.scores, lists.image_urls = parse_ranked(ranked)
+            out.append(lists)
     return out
 
 
-def _decode_hit(raw: str, products: dict[str, Hit]) -> Hit:
-    head = _HEAD.match(raw)
-    if head is None:  # another layout (e.g. PostgreSQL's jsonb): decoded in full
-        return Hit.from_json(json.loads(raw))
-    doc_id, rank, score = head.groups()
-    body = doc_id + raw[head.end():]
-    s = products.get(body)
-    if s is None:
-        s = products[body] = Hit.from_json(json.loads(raw))
-        return s
-    value = float(score) if "." in score or "e" in score or "E" in score else int(score)  # as json.loads reads it
-    fields = vars(s).copy()  # the decoded product with this row's rank and score
-    fields["rank"], fields["score"] = int(rank), value
+# Fewer distinct products than this share of a run's hits: fetch each by key; more: one scan of the run's hits.
+LOOKUP_SHARE = 0.3
+
+
+def run_hits(store: Store, run_id: str, lists: Sequence[RunLists]) -> dict[str, list[Hit]]:
+    """Decoded hits (ordered by rank) of some queries of a run, keyed by query id.
+
+    Each distinct product (doc id, content hash, image URL) is decoded once, from the row of its first place: fetched
+    by key when products recur, found in one scan of the run's hits when most are distinct."""
+    first: dict[tuple[str, str, str], tuple[str, int]] = {}
+    total = 0
+    for q in lists:
+        total += len(q.doc_ids)
+        for key, rank in zip(zip(q.doc_ids, q.content_hashes, q.image_urls), q.ranks):
+            first.setdefault(key, (q.id, rank))
+    products = _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total)
+    out: dict[str, list[Hit]] = {}
+    with gc_paused():
+        for q in lists:
+            out[q.id] = [_placed(products[key], rank, score)
+                         for key, rank, score in zip(zip(q.doc_ids, q.content_hashes, q.image_urls), q.ranks, q.scores)]
+    return out
+
+
+def _products(store: Store, run_id: str, first: dict[tuple[str, str, str], tuple[str, int]], lookup: bool
+              ) -> dict[tuple[str, str, str], Hit]:
+    """Each distinct product of a run decoded once, from the row of its first place: fetched by key, or found in one
+    scan of the run's hits."""
+    r = run_results_t.c
+    by_place = {place: key for key, place in first.items()}
+    out: dict[tuple[str, str, str], Hit] = {}
+    with gc_paused(), store.engine.connect() as conn:
+        if lookup:
+            places = sorted(by_place)
+            stmts = [select(r.query_id, r.rank, type_coerce(r.hit, Text))
+                     .where(r.run_id == run_id, tuple_(r.query_id, r.rank).in_(places[start:start + CHUNK]))
+                     for start in range(0, len(places), CHUNK)]
+        else:
+            stmts = [select(r.query_id, r.rank, type_coerce(r.hit, Text)).where(r.run_id == run_id)]
+        for stmt in stmts:
+            for qid, rank, raw in raw_rows(conn, stmt):
+                key = by_place.get((qid, rank))
+                if key is not None:
+                    out[key] = Hit.from_json(json.loads(raw) if isinstance(raw, str) else raw)
+    if len(out) < len(first):
+        raise EvalHarnessError(f"run {run_id} in the store lacks {len(first) - len(out)} hit(s) its ranked lists name; "
+                               "run it again")
+    return out
+
+
+def _placed(product: Hit, rank: int, score: float) -> Hit:
+    """The product at one place of a list: its decoded fields shared, with this place's rank and score."""
+    fields = vars(product).copy()
+    fields["rank"], fields["score"] = rank, score
     hit = object.__new__(Hit)
     hit.__dict__ = fields
     return hit
@@ -104,9 +131,9 @@ def products_by_content(store: Store, run_ids: Sequence[str]) -> dict[str, dict[
             stmt = select(r.content_hash, type_coerce(r.hit, Text)).where(r.run_id == run_id)
             if grouped:
                 stmt = stmt.group_by(r.content_hash)
-            for chash, raw in conn.execute(stmt):
+            for chash, raw in raw_rows(conn, stmt):
                 if chash not in out:
-                    out[chash] = json.loads(raw)
+                    out[chash] = json.loads(raw) if isinstance(raw, str) else raw
     return out
 
 
@@ -131,10 +158,16 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
         for start in range(0, len(hashes), CHUNK):
             stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
                     .order_by(c.created_at))
-            for row in conn.execute(stmt):
-                labels.setdefault(row[0], {})[row[1]] = (row[3], row[4] if rationales else "")
-                covered.add((row[0], row[2]))
-                size += 1
+            if rationales:
+                for g, doc, chash, label, why in raw_rows(conn, stmt):
+                    labels.setdefault(g, {})[doc] = (label, why)
+                    covered.add((g, chash))
+                    size += 1
+            else:
+                for g, doc, chash, label in raw_rows(conn, stmt):
+                    labels.setdefault(g, {})[doc] = (label, "")
+                    covered.add((g, chash))
+                    size += 1
     return Pool(labels, covered, size)
 
 

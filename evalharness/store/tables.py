@@ -72,6 +72,7 @@ run_queries_t = Table(
     Column("guideline_hash", String(64), nullable=False),
     Column("n_hits", Integer, nullable=False),
     Column("error", Text),
+    Column("ranked", Text),  # JSON [doc ids, content hashes, ranks, scores]: the list without reading its hits
 )
 
 run_results_t = Table(

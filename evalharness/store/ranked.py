@@ -1,0 +1,27 @@
+"""The compact form of one stored query's ranked list: doc ids, content hashes, ranks, scores and image URLs in one
+JSON value.
+
+Written with the query's row (`run_queries.ranked`), so reading a run's lists costs one row per query, not one per hit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from evalharness.models import Hit
+
+
+def ranked_json(hits: Sequence[Hit], content_hashes: Sequence[str]) -> str:
+    """The list as JSON: [[doc ids], [content hashes], [ranks], [scores], [image URLs]].
+
+    The image URL is kept because the content hash leaves it out (the judge hashes image bytes, not where they live),
+    so (doc id, content hash, image URL) names one stored product exactly."""
+    return json.dumps([[h.doc_id for h in hits], list(content_hashes), [h.rank for h in hits], [h.score for h in hits],
+                       [h.image_url for h in hits]], separators=(",", ":"))
+
+
+def parse_ranked(value: Any) -> list[list[Any]]:
+    """[doc ids, content hashes, ranks, scores, image URLs] from a stored value (text on SQLite, decoded on PostgreSQL)."""
+    return json.loads(value) if isinstance(value, str) else value

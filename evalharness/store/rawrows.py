@@ -1,0 +1,30 @@
+"""Bulk reads straight from the driver's cursor: a compiled SELECT, fetched in batches, rows as the driver gives them.
+
+For reads of hundreds of thousands of rows (a run's lists, a judgment pool), SQLAlchemy's per-row result processing
+costs more than the database. Values come back as the driver returns them: JSON columns as text on SQLite and as
+decoded objects on PostgreSQL, so callers accept both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
+
+BATCH = 20_000
+
+
+def raw_rows(conn: Connection, stmt: Select, batch: int = BATCH) -> Iterator[tuple[Any, ...]]:
+    """Every row of `stmt` as a plain tuple, fetched `batch` rows at a time through the connection's DBAPI cursor."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    args: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), args)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
