@@ -16,6 +16,7 @@ import numpy as np
 from evalharness.checks.compared import population_tests, query_type, side_findings
 from evalharness.comparison import ComparedQuery, Comparison, MetricRow, Side
 from evalharness.errors import EvalHarnessError
+from evalharness.forked import map_steps
 from evalharness.gcpause import gc_paused
 from evalharness.judges.base import Judge
 from evalharness.models import Query
@@ -109,21 +110,25 @@ def holm_family(metric: str, exclude: Sequence[str]) -> bool:
 def compare_runs(
     project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
     metrics: Sequence[str], *, alpha: float = 0.05, weight: str = "none", holm_exclude: Sequence[str] = DEFAULT_HOLM_EXCLUDE,
-    stages: object | None = None, seed: int = 0, for_report: bool = True, labels: str | None = None,
+    stages: object | None = None, seed: int = 0, for_report: bool = True, labels: str | None = None, workers: int = 1,
 ) -> Comparison:
     """Judge what is missing, score every run against the shared judgment pool and test each candidate.
+
+    `workers` > 1 scores the compared runs in parallel in forked workers (see evalharness.forked; the command line
+    does, library callers need a parent without other threads).
 
     The cyclic garbage collector is paused throughout: the millions of objects a large comparison builds form no
     cycles and are freed by reference counting, while each collection would rescan all of them."""
     with gc_paused():
         return _compare_runs(project, store, baseline, candidates, judge, metrics, alpha=alpha, weight=weight,
-                             holm_exclude=holm_exclude, stages=stages, seed=seed, for_report=for_report, labels=labels)
+                             holm_exclude=holm_exclude, stages=stages, seed=seed, for_report=for_report, labels=labels,
+                             workers=workers)
 
 
 def _compare_runs(
     project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
     metrics: Sequence[str], *, alpha: float, weight: str, holm_exclude: Sequence[str], stages: object | None, seed: int,
-    for_report: bool, labels: str | None,
+    for_report: bool, labels: str | None, workers: int,
 ) -> Comparison:
     from evalharness.checks.runner import enabled_checks, enabled_names
     from evalharness.guidelines.cached import load_guidelines
@@ -168,19 +173,25 @@ def _compare_runs(
     plain_labels = {g: {d: lab for d, (lab, _) in docs.items()} for g, docs in pool.labels.items()} if checked else {}
     check_k = max(r.top_k for r in runs)
     measure_ctx = MeasureContext(project, store, judge.judge_id)  # one context: providers share reads across runs
-    sides, findings = [], {}
-    for run, name, side_q, out in zip(runs, _side_names(runs), aligned, left_out):
-        doc_ids = [q.doc_ids for q in side_q]
-        per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
+    names = _side_names(runs)
+
+    def score(k: int) -> tuple[dict[str, np.ndarray], list]:
+        """One compared run's per-query values and rule-check findings (its hits read, used and dropped here)."""
+        side_q = aligned[k]
+        per = per_query_metrics(metrics, qrels, dict(zip(ids, (q.doc_ids for q in side_q))), ids)
         own_ids = [q.id for q in side_q]
-        decoded = run_hits(store, run.run_id, side_q) if checked or hit_measures else {}  # one side's hits at a time
+        decoded = run_hits(store, runs[k].run_id, side_q) if checked or hit_measures else {}
         if hit_measures:
             ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
             add_hit_measures(per, metrics, measure_ctx, ranked)
-        findings[name] = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
-        del decoded
-        side = Side(name, run, doc_ids, [q.content_hashes for q in side_q],
-                    {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, only_here=out)
+        found = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
+        return {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, found
+
+    sides, findings = [], {}
+    scored = map_steps(score, len(runs), workers, before_fork=store.engine.dispose)
+    for run, name, side_q, out, (values, found) in zip(runs, names, aligned, left_out, scored):
+        findings[name] = found
+        side = Side(name, run, [q.doc_ids for q in side_q], [q.content_hashes for q in side_q], values, only_here=out)
         _coverage(side, ghash, pool.labels)
         sides.append(side)
 

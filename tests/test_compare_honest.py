@@ -13,6 +13,7 @@ import pytest
 from conftest import assert_user_error, make_project, run_cli
 
 from evalharness.config import load_project_config
+from evalharness.forked import usable_workers
 from evalharness.stats import holm
 
 
@@ -262,5 +263,13 @@ def test_per_query_values_equal_the_run_path_on_the_demo(tmp_path: Path, demo_di
                                           [[today[q.id][m] for m in names] for q in c.queries])
         again = compare_runs(project, store, base, [cand], judge, names, for_report=False)
         assert [r.test for r in again.rows] == [r.test for r in c.rows]  # a fixed seed gives identical statistics
+        if usable_workers(2) == 2:  # the candidate scored in a forked worker: the very same comparison
+            forked = compare_runs(project, store, base, [cand], judge, names, for_report=False, workers=2)
+            for one, two in zip(c.sides, forked.sides):
+                for m in names:
+                    np.testing.assert_array_equal(one.values[m], two.values[m])
+                assert (one.labels, one.unjudged) == (two.labels, two.unjudged)
+            assert [r.test for r in forked.rows] == [r.test for r in c.rows] and forked.findings == c.findings
+            assert sum(len(f) for f in c.findings.values()) > 0
     finally:
         store.close()

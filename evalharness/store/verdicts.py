@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import Text, select, type_coerce
 
+from evalharness.gcpause import gc_paused
 from evalharness.models import Requirement
+from evalharness.store.rawrows import raw_rows
 from evalharness.store.tables import guidelines_t, judgments_t
 
 
@@ -37,16 +39,22 @@ def verdict_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[str, 
     """guideline hash -> doc_id -> the verdicts of that judge's judgment (the newest when several)."""
     wanted = sorted(set(hashes))
     pool: dict[str, dict[str, list[dict[str, str]]]] = {}
+    decoded: dict[str, Any] = {}  # equal details text (the same verdicts on many hits) decoded once
     c = judgments_t.c
-    with store.engine.connect() as conn:
+    with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(wanted), 500):
-            stmt = (select(c.guideline_hash, c.doc_id, type_coerce(c.details, Text).label("details"))
+            stmt = (select(c.guideline_hash, c.doc_id, type_coerce(c.details, Text))
                     .where(c.guideline_hash.in_(wanted[start:start + 500]), c.judge_id == judge_id).order_by(c.created_at))
-            for row in conn.execute(stmt):
-                if row.details is None or row.details == "null":  # no details: nothing to decode
+            for g, doc_id, raw in raw_rows(conn, stmt):
+                if raw is None or raw == "null":  # no details: nothing to decode
                     continue
-                details = _json(row.details) or {}
+                if isinstance(raw, str):
+                    details = decoded.get(raw)
+                    if details is None:
+                        details = decoded[raw] = json.loads(raw) or {}
+                else:
+                    details = raw
                 verdicts = details.get("verdicts") if isinstance(details, dict) else None
                 if isinstance(verdicts, list):
-                    pool.setdefault(row.guideline_hash, {})[row.doc_id] = verdicts
+                    pool.setdefault(g, {})[doc_id] = verdicts
     return pool
