@@ -3,8 +3,9 @@
 For each size a throwaway project is generated on the demo catalog: one guideline file per query
 (recorded in the store, as `run` records them), two finished runs of top-50 lists that overlap partly,
 and an offline judgment for every (query, hit) of both, so nothing is left to judge. Then the real CLI
-is timed in a child process: wall time, CPU time (user + system) and peak RSS from wait4, and the
-report's size; `--html` is run twice (the second reuses the thumbnails cached on disk).
+is timed in a child process: wall time, CPU time (user + system, workers included) and peak RSS (from wait4: the
+largest process; and the process tree's summed RSS, sampled), and the report's size; `--html` is run twice (the
+second reuses the thumbnails cached on disk). With --keep, a project already built there is reused.
 Usage: python bench/compare_scale.py [--sizes 1000 3000 10000] [--k 50] [--keep DIR]
 Results: bench/results/compare_scale.json (git-ignored).
 """
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -107,16 +109,45 @@ def build_project(root: Path, n_queries: int, k: int, seed: int = 7, demo_dir: P
     return root
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident MB of a process and all its descendants, summed (forked workers share pages, so this overcounts)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue  # the process ended between two reads
+    return total / 1024
+
+
 def timed(args: list[str]) -> dict[str, float]:
-    """Run a command in a child process: wall seconds, CPU seconds and peak RSS (MB) of that child alone."""
+    """Run a command in a child process: wall seconds, CPU seconds (it and its workers) and peak RSS in MB, both of the
+    largest single process (wait4) and of the whole process tree summed (sampled every 20 ms)."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_tree = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak_tree[0] = max(peak_tree[0], _tree_rss_mb(proc.pid))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
     wall = time.perf_counter() - start
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(args)} failed: {stderr.strip()[-500:]}")
-    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "peak_tree_rss_mb": round(peak_tree[0], 1)}
 
 
 def main() -> None:
@@ -135,10 +166,12 @@ def main() -> None:
         base = args.keep or Path(tempfile.mkdtemp(prefix="eh-compare-scale-"))
         root = base / f"q{n}"
         t0 = time.perf_counter()
-        build_project(root, n, args.k, demo_dir=demo_dir)
+        reused = args.keep is not None and (root / ".evalharness" / "cache.db").exists()
+        if not reused:
+            build_project(root, n, args.k, demo_dir=demo_dir)
         built = time.perf_counter() - t0
         report = root / "reports" / "scale.html"
-        row = {"queries": n, "k": args.k, "build_s": round(built, 1),
+        row = {"queries": n, "k": args.k, "build_s": round(built, 1), "reused_project": reused,
                "json": timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"]),
                "html_first": timed([*cli, "-C", str(root), "compare", "base", "cand", "--json", "--html", str(report)])}
         row["html_second"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json", "--html", str(report)])
