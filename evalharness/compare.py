@@ -201,7 +201,7 @@ def _compare_runs(
                    outcome.cost_usd, len(lists[0]), pool_labels=pool.labels,
                    guidelines=by_hash, scheme=scheme)
     if for_report:
-        c.products = products_by_content(store, [r.run_id for r in runs])
+        c.products = products_by_content(store, [(r.run_id, side_q) for r, side_q in zip(runs, aligned)])
     c.findings, c.check_names = findings, enabled_names(project.config.checks)
     c.failures = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
     c.warnings = _warnings(c, judge.judge_id)

@@ -175,6 +175,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
         return products.add(chash or f"doc:{doc_id}", make)
 
     queries = []
+    by_hash: dict[str, int] = {}  # content hash -> product index (what `product` gives, without the call)
     sides = c.sides
     overlaps = [c.list_overlap(cand) for cand in c.candidates]
     for qi, q in enumerate(c.queries):
@@ -185,7 +186,11 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
         for side in sides:
             pos = []
             for doc, chash in zip(side.doc_ids[qi], side.content_hashes[qi]):
-                p = product(chash, doc)
+                p = by_hash.get(chash, -1)
+                if p < 0:
+                    p = product(chash, doc)
+                    if chash:
+                        by_hash[chash] = p
                 if p not in slot:
                     slot[p] = len(h)
                     h.append(p)
@@ -220,9 +225,10 @@ def _worst_images(c: Comparison, scores: Mapping[str, ImageScore], thumbs_dir: P
     if not scores:
         return []
     out = []
+    shown: dict[tuple[str, str], dict[str, Any]] = {}  # one mapping per distinct (doc id, content), shared by its places
     for side in c.sides:
-        lists = [[{"doc_id": d, **(c.products.get(h) or {})} for d, h in zip(docs, hashes)]
-                 for docs, hashes in zip(side.doc_ids, side.content_hashes)]
+        lists = [[shown.get(key) or shown.setdefault(key, {"doc_id": key[0], **(c.products.get(key[1]) or {})})
+                  for key in zip(docs, hashes)] for docs, hashes in zip(side.doc_ids, side.content_hashes)]
         worst = worst_images(lists, scores)
         out.append({"name": side.name, "images": [{"w": w, "thumb": thumbnail(w.image, cache_dir=thumbs_dir)} for w in worst]})
     return out

@@ -7,9 +7,9 @@ Every function costs in proportion to the runs and guidelines asked for, never t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Text, select, tuple_, type_coerce
 
@@ -22,6 +22,7 @@ from evalharness.store.rawrows import raw_rows
 from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
 
 CHUNK = 500
+K = TypeVar("K")
 
 
 @dataclass
@@ -82,13 +83,12 @@ def run_hits(store: Store, run_id: str, lists: Sequence[RunLists]) -> dict[str, 
     return out
 
 
-def _products(store: Store, run_id: str, first: dict[tuple[str, str, str], tuple[str, int]], lookup: bool
-              ) -> dict[tuple[str, str, str], Hit]:
+def _products(store: Store, run_id: str, first: Mapping[K, tuple[str, int]], lookup: bool) -> dict[K, Hit]:
     """Each distinct product of a run decoded once, from the row of its first place: fetched by key, or found in one
     scan of the run's hits."""
     r = run_results_t.c
     by_place = {place: key for key, place in first.items()}
-    out: dict[tuple[str, str, str], Hit] = {}
+    out: dict[K, Hit] = {}
     with gc_paused(), store.engine.connect() as conn:
         if lookup:
             places = sorted(by_place)
@@ -117,23 +117,21 @@ def _placed(product: Hit, rank: int, score: float) -> Hit:
     return hit
 
 
-def products_by_content(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """content hash -> the hit's fields, decoding each distinct product once across the runs.
-
-    SQLite returns one row per distinct content hash (a bare column in GROUP BY); other databases
-    stream the rows and skip hashes already decoded.
-    """
-    r = run_results_t.c
+def products_by_content(store: Store, runs: Sequence[tuple[str, Sequence[RunLists]]]) -> dict[str, dict[str, Any]]:
+    """content hash -> the fields of a hit with that content (the first place it holds in the runs' lists, in order),
+    each distinct product decoded once: `runs` are (run id, its lists)."""
     out: dict[str, dict[str, Any]] = {}
-    grouped = store.engine.dialect.name == "sqlite"
-    with store.engine.connect() as conn:
-        for run_id in run_ids:
-            stmt = select(r.content_hash, type_coerce(r.hit, Text)).where(r.run_id == run_id)
-            if grouped:
-                stmt = stmt.group_by(r.content_hash)
-            for chash, raw in raw_rows(conn, stmt):
+    for run_id, lists in runs:
+        first: dict[str, tuple[str, int]] = {}
+        total = 0
+        for q in lists:
+            total += len(q.content_hashes)
+            for chash, rank in zip(q.content_hashes, q.ranks):
                 if chash not in out:
-                    out[chash] = json.loads(raw) if isinstance(raw, str) else raw
+                    first.setdefault(chash, (q.id, rank))
+        if first:
+            for chash, hit in _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total).items():
+                out[chash] = hit.to_json()
     return out
 
 
