@@ -73,7 +73,12 @@ def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery],
 
 def graded(labels: dict[str, tuple[str, str]], scheme: LabelScheme) -> dict[str, int]:
     """doc_id -> (label, rationale) as graded qrels: each label's gain in the scheme (three-level: 2 / 1 / 0)."""
-    return {doc: scheme.gain(label) for doc, (label, _) in labels.items()}
+    gains: dict[str, int] = {}  # a few labels, many docs: each label's gain asked once
+    out = {}
+    for doc, (label, _) in labels.items():
+        gain = gains.get(label)
+        out[doc] = gain if gain is not None else gains.setdefault(label, scheme.gain(label))
+    return out
 
 
 def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str],

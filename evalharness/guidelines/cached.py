@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evalharness.errors import EvalHarnessError
@@ -18,6 +19,18 @@ from evalharness.models import Guideline, Query, sha256_hex
 from evalharness.project import Project
 from evalharness.store import Store
 
+READERS = 8
+
+
+def _digest(path: Path) -> str:
+    """sha256 of a guideline file, '' when it does not exist yet."""
+    try:
+        return sha256_hex(path.read_bytes())
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+
 
 def load_guidelines(project: Project, store: Store, queries: Sequence[Query], writer_spec: str) -> dict[str, Guideline]:
     """Guideline per query id, reading each distinct file once."""
@@ -25,22 +38,16 @@ def load_guidelines(project: Project, store: Store, queries: Sequence[Query], wr
 
     directory = project.guidelines_dir
     path_of = {q.id: guideline_path(directory, q.text) for q in queries}
-    digests: dict[str, str] = {}
     paths: dict[str, Path] = {}
-    missing: list[Query] = []
     for q in queries:
-        path = path_of[q.id]
-        key = str(path)
-        if key in digests:
-            continue
-        paths[key] = path
-        try:
-            digests[key] = sha256_hex(path.read_bytes())
-        except FileNotFoundError:
-            digests[key] = ""
-            missing.append(q)
-        except OSError as exc:
-            raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+        paths.setdefault(str(path_of[q.id]), path_of[q.id])
+    with ThreadPoolExecutor(READERS) as pool:  # file reads and sha256 release the GIL: thousands of files read at once
+        digests = dict(zip(paths, pool.map(_digest, paths.values())))
+    missing_by_path: dict[str, Query] = {}  # one query per file still to write
+    for q in queries:
+        if not digests[str(path_of[q.id])]:
+            missing_by_path.setdefault(str(path_of[q.id]), q)
+    missing = list(missing_by_path.values())
     known = stored_guidelines(store, [h for h in digests.values() if h])
     by_path: dict[str, Guideline] = {}
     for key, digest in digests.items():
