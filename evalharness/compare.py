@@ -196,7 +196,7 @@ def _compare_runs(
         sides.append(side)
 
     weights = np.array([float(q.count) for q in queries]) if weight == "traffic" else None
-    rows = _tests(sides, list(metrics), weights, alpha, holm_exclude, seed)
+    rows = _tests(sides, list(metrics), weights, alpha, holm_exclude, seed, workers)
     c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, pool.size, outcome.new,
                    outcome.cost_usd, len(lists[0]), pool_labels=pool.labels,
                    guidelines=by_hash, scheme=scheme)
@@ -258,11 +258,11 @@ def _coverage(side: Side, ghash: list[str], labels: dict[str, dict[str, tuple[st
 
 
 def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, alpha: float, exclude: Sequence[str],
-           seed: int) -> list[MetricRow]:
+           seed: int, workers: int = 1) -> list[MetricRow]:
     base, cands = sides[0], sides[1:]
     x = np.column_stack([base.values[m] for _ in cands for m in metrics])
     y = np.column_stack([c.values[m] for c in cands for m in metrics])
-    tests = population_tests(x, y, weights, seed, alpha)  # NaN: a query outside a measure's population (AttrMatch)
+    tests = population_tests(x, y, weights, seed, alpha, workers)  # NaN: a query outside a measure's population (AttrMatch)
     keys = [(c.name, m) for c in cands for m in metrics]
     family = [k for k, (_, m) in enumerate(keys) if holm_family(m, exclude)]
     adj_t = dict(zip(family, holm([tests[k].p_ttest for k in family])))

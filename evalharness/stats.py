@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalharness.forked import map_steps
+
 N_RESAMPLES = 10_000
 TIE_TOLERANCE = 1e-12
 CHUNK_CELLS = 2_000_000  # resamples x queries drawn at once (about 16 MB of float64)
+PARALLEL_CELLS = 20_000  # queries x tested columns from which two processes pay for their start
 POWER = 0.8
 
 
@@ -143,8 +146,10 @@ def randomization_p(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = 
 
 
 def paired_tests(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | np.ndarray | None = None, seed: int = 0,
-                 alpha: float = 0.05, confidence: float = 0.95, n_resamples: int = N_RESAMPLES) -> list[PairedTest]:
-    """One PairedTest per column of base/cand (queries x columns), sharing resamples across columns."""
+                 alpha: float = 0.05, confidence: float = 0.95, n_resamples: int = N_RESAMPLES, workers: int = 1
+                 ) -> list[PairedTest]:
+    """One PairedTest per column of base/cand (queries x columns), sharing resamples across columns. With `workers` > 1
+    and enough queries, the bootstrap and the randomization test run at once in two processes (same results)."""
     x, y = np.atleast_2d(np.asarray(base, dtype=float).T).T, np.atleast_2d(np.asarray(cand, dtype=float).T).T
     if x.shape != y.shape or x.shape[0] == 0:
         raise ValueError("paired tests need two non-empty samples of the same shape")
@@ -154,8 +159,9 @@ def paired_tests(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | 
     varied = [j for j in range(d.shape[1]) if n >= 2 and not np.allclose(d[:, j], d[0, j])]
     lows = highs = ps = np.zeros(0)
     if varied:
-        lows, highs = bootstrap_ci(d[:, varied], w, seed, n_resamples, confidence)
-        ps = randomization_p(d[:, varied], w, seed, n_resamples)
+        dv = d[:, varied]
+        steps = (lambda: bootstrap_ci(dv, w, seed, n_resamples, confidence), lambda: randomization_p(dv, w, seed, n_resamples))
+        (lows, highs), ps = map_steps(lambda i: steps[i](), 2, workers if n * len(varied) >= PARALLEL_CELLS else 1)
     out = []
     for j in range(d.shape[1]):
         dj = d[:, j]

@@ -118,3 +118,15 @@ def test_minimum_detectable_effect_has_80_percent_power_by_simulation() -> None:
     # large n: the normal approximation (z_{1-alpha/2} + z_{0.8}) * se
     se = 0.01
     assert min_detectable_effect(se, 5000, alpha) == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * se, rel=2e-3)
+
+
+def test_two_processes_give_the_very_same_tests() -> None:
+    from evalharness.forked import usable_workers
+    from evalharness.stats import paired_tests
+
+    if usable_workers(2) < 2:
+        pytest.skip("needs fork and two usable cores")
+    rng = np.random.default_rng(3)
+    x = rng.random((5000, 4))
+    y = x + rng.normal(0.01, 0.1, size=x.shape)
+    assert paired_tests(x, y, seed=7, workers=2) == paired_tests(x, y, seed=7)

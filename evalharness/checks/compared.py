@@ -43,18 +43,19 @@ class _List:
 EMPTY = PairedTest(0, 0.0, 0.0, 0.0, None, 0.0, 0.0, 1.0, 1.0, 0, 0, 0)
 
 
-def population_tests(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, seed: int, alpha: float) -> list[PairedTest]:
+def population_tests(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, seed: int, alpha: float, workers: int = 1
+                     ) -> list[PairedTest]:
     """paired_tests per column over the queries where both values exist: NaN marks a query outside a measure's
     population (AttrMatch(color)@k of a query that names no colour). Columns without NaN are tested together."""
     missing = np.isnan(x) | np.isnan(y)
     full = ~missing.any(axis=0)
     tests: list[PairedTest] = [EMPTY] * x.shape[1]
     if full.any():
-        for k, t in zip(np.flatnonzero(full), paired_tests(x[:, full], y[:, full], weights, seed=seed, alpha=alpha)):
+        for k, t in zip(np.flatnonzero(full), paired_tests(x[:, full], y[:, full], weights, seed=seed, alpha=alpha, workers=workers)):
             tests[int(k)] = t
     for k in np.flatnonzero(~full):
         keep = ~missing[:, k]
         if keep.any():
             w = weights[keep] if weights is not None else None
-            tests[int(k)] = paired_tests(x[keep, k], y[keep, k], w, seed=seed, alpha=alpha)[0]
+            tests[int(k)] = paired_tests(x[keep, k], y[keep, k], w, seed=seed, alpha=alpha, workers=workers)[0]
     return tests
