@@ -134,7 +134,7 @@ def _compare_runs(
     from evalharness.guidelines.cached import load_guidelines
     from evalharness.judging import judge_pairs
     from evalharness.labels.schemes import scheme_of
-    from evalharness.measures import MeasureContext, add_hit_measures, split_measures
+    from evalharness.measures import MeasureContext, add_hit_measures, split_measures, verdict_measures_in
     from evalharness.metrics import per_query_metrics
     from evalharness.pipeline import SilentStages, graded
 
@@ -149,13 +149,14 @@ def _compare_runs(
     guidelines = load_guidelines(project, store, queries, project.config.guidelines.writer)
     ghash = [guidelines[q.id].hash for q in queries]
 
-    pool = judgment_pool(store, ghash, judge.judge_id, for_report)
+    with_verdicts = verdict_measures_in(metrics)
+    pool = judgment_pool(store, ghash, judge.judge_id, for_report, with_verdicts)
     pairs, failed = _missing_pairs(project, store, runs, aligned, queries, guidelines, ghash, judge, pool.covered)
     stages = stages or SilentStages()
     with stages.stage("judge missing", len(pairs)) as advance:  # type: ignore[attr-defined]
         outcome = judge_pairs(judge, store, pairs, progress=advance)
     if outcome.new:
-        pool = judgment_pool(store, ghash, judge.judge_id, for_report)
+        pool = judgment_pool(store, ghash, judge.judge_id, for_report, with_verdicts)
 
     ids = [q.id for q in queries]
     scheme = scheme_of(project.config)
@@ -173,6 +174,10 @@ def _compare_runs(
     plain_labels = {g: {d: lab for d, (lab, _) in docs.items()} for g, docs in pool.labels.items()} if checked else {}
     check_k = max(r.top_k for r in runs)
     measure_ctx = MeasureContext(project, store, judge.judge_id)  # one context: providers share reads across runs
+    if pool.verdicts is not None:
+        from evalharness.verdict_measures import prime_verdicts
+
+        prime_verdicts(measure_ctx, ghash, pool.verdicts)
     names = _side_names(runs)
 
     def score(k: int) -> tuple[dict[str, np.ndarray], list]:

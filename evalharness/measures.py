@@ -201,6 +201,11 @@ def higher_is_better(name: str) -> bool:
     return True if m is None else _FAMILIES[m.family].higher_is_better
 
 
+def verdict_measures_in(names: Iterable[str]) -> bool:
+    """Whether any of these measures reads per-requirement verdicts (AttrMatch, ReqMet)."""
+    return any((m := parse_hit_measure(n)) is not None and _FAMILIES[m.family].provider == "verdicts" for n in names)
+
+
 def split_measures(names: Iterable[str]) -> tuple[list[str], list[str]]:
     """(ir-measures names, per-hit measure names), each in the given order."""
     ir, ours = [], []

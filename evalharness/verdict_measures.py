@@ -43,13 +43,23 @@ def req_met(per_hit: Sequence[Verdicts | None], requirements: Sequence[Requireme
     return total / k
 
 
+def _memo_key(judge_id: str, hashes: frozenset[str]) -> tuple[str, str, frozenset[str]]:
+    return ("verdicts", judge_id, hashes)
+
+
+def prime_verdicts(ctx: Any, guideline_hashes: Sequence[str], pool: dict[str, dict[str, list[dict[str, str]]]]) -> None:
+    """Give the provider verdicts already read (with the judgment pool, in one pass) for queries of these guidelines."""
+    hashes = frozenset(guideline_hashes)
+    ctx.memo[_memo_key(ctx.judge_id, hashes)] = pool, guideline_requirements(ctx.store, hashes)
+
+
 def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any], memo: dict[Any, Any] | None = None
                      ) -> tuple[dict[str, list[Verdicts | None]], dict[str, tuple[Requirement, ...]]]:
     """query id -> each hit's verdicts in rank order (None: unjudged or judged without verdicts), and
     query id -> its guideline's requirements. `memo` keeps the reads for the next run of the same guidelines."""
     hashes = frozenset(q.guideline_hash for q in queries)
     memo = {} if memo is None else memo
-    key = ("verdicts", judge_id, hashes)
+    key = _memo_key(judge_id, hashes)
     if key not in memo:
         memo[key] = verdict_pool(store, hashes, judge_id), guideline_requirements(store, hashes)
     pool, reqs = memo[key]

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Text, select, tuple_, type_coerce
+from sqlalchemy import Text, literal_column, select, tuple_, type_coerce
 
 from evalharness.errors import EvalHarnessError
 from evalharness.gcpause import gc_paused
@@ -20,6 +20,7 @@ from evalharness.store.db import Store, StoredRun
 from evalharness.store.ranked import parse_ranked
 from evalharness.store.rawrows import raw_rows
 from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
+from evalharness.store.verdicts import verdicts_in
 
 CHUNK = 500
 K = TypeVar("K")
@@ -137,36 +138,42 @@ def products_by_content(store: Store, runs: Sequence[tuple[str, Sequence[RunList
 
 @dataclass
 class Pool:
-    """Every judgment one judge made for some guidelines: labels by doc id, and what (guideline, content) it covers."""
+    """Every judgment one judge made for some guidelines: labels by doc id, and what (guideline, content) it covers;
+    with `verdicts`, each doc's per-requirement verdicts too (guideline hash -> doc id -> verdicts)."""
 
     labels: dict[str, dict[str, tuple[str, str]]]
     covered: set[tuple[str, str]]
     size: int
+    verdicts: dict[str, dict[str, list[dict[str, str]]]] | None = None
 
 
-def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, rationales: bool = True) -> Pool:
-    """One pass over the judgments of these guidelines by this judge (newest judgment of a doc wins)."""
+def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, rationales: bool = True,
+                  verdicts: bool = False) -> Pool:
+    """One pass over the judgments of these guidelines by this judge (newest judgment of a doc wins); the verdicts in
+    the same pass when asked (the newest judgment that has verdicts, as store.verdicts.verdict_pool reads them)."""
     c = judgments_t.c
     hashes = sorted(set(guideline_hashes))
     labels: dict[str, dict[str, tuple[str, str]]] = {}
     covered: set[tuple[str, str]] = set()
+    found: dict[str, dict[str, list[dict[str, str]]]] = {}
+    decoded: dict[str, Any] = {}
     size = 0
-    cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label] + ([c.rationale] if rationales else [])
+    cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label, c.rationale if rationales else literal_column("''")]
+    if verdicts:
+        cols.append(type_coerce(c.details, Text))
     with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(hashes), CHUNK):
             stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
                     .order_by(c.created_at))
-            if rationales:
-                for g, doc, chash, label, why in raw_rows(conn, stmt):
-                    labels.setdefault(g, {})[doc] = (label, why)
-                    covered.add((g, chash))
-                    size += 1
-            else:
-                for g, doc, chash, label in raw_rows(conn, stmt):
-                    labels.setdefault(g, {})[doc] = (label, "")
-                    covered.add((g, chash))
-                    size += 1
-    return Pool(labels, covered, size)
+            for g, doc, chash, label, why, *details in raw_rows(conn, stmt):
+                labels.setdefault(g, {})[doc] = (label, why)
+                covered.add((g, chash))
+                size += 1
+                if details:
+                    v = verdicts_in(details[0], decoded)
+                    if v is not None:
+                        found.setdefault(g, {})[doc] = v
+    return Pool(labels, covered, size, found if verdicts else None)
 
 
 def stored_guidelines(store: Store, hashes: Iterable[str]) -> dict[str, Guideline]:

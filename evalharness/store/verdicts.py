@@ -35,6 +35,20 @@ def guideline_requirements(store: Any, hashes: Iterable[str]) -> dict[str, tuple
     return out
 
 
+def verdicts_in(details: Any, decoded: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The verdicts list in a judgment's stored details (text on SQLite, decoded on PostgreSQL), or None; `decoded`
+    remembers each distinct text's decoding (the same verdicts recur on many hits)."""
+    if details is None or details == "null":  # no details: nothing to decode
+        return None
+    if isinstance(details, str):
+        found = decoded.get(details)
+        if found is None:
+            found = decoded[details] = json.loads(details) or {}
+        details = found
+    verdicts = details.get("verdicts") if isinstance(details, dict) else None
+    return verdicts if isinstance(verdicts, list) else None
+
+
 def verdict_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[str, dict[str, list[dict[str, str]]]]:
     """guideline hash -> doc_id -> the verdicts of that judge's judgment (the newest when several)."""
     wanted = sorted(set(hashes))
@@ -46,15 +60,7 @@ def verdict_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[str, 
             stmt = (select(c.guideline_hash, c.doc_id, type_coerce(c.details, Text))
                     .where(c.guideline_hash.in_(wanted[start:start + 500]), c.judge_id == judge_id).order_by(c.created_at))
             for g, doc_id, raw in raw_rows(conn, stmt):
-                if raw is None or raw == "null":  # no details: nothing to decode
-                    continue
-                if isinstance(raw, str):
-                    details = decoded.get(raw)
-                    if details is None:
-                        details = decoded[raw] = json.loads(raw) or {}
-                else:
-                    details = raw
-                verdicts = details.get("verdicts") if isinstance(details, dict) else None
-                if isinstance(verdicts, list):
+                verdicts = verdicts_in(raw, decoded)
+                if verdicts is not None:
                     pool.setdefault(g, {})[doc_id] = verdicts
     return pool
