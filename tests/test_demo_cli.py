@@ -1,0 +1,62 @@
+"""`evalharness demo` (what `make demo` runs) and the CLI's per-command registration."""
+
+import re
+from pathlib import Path
+
+from conftest import assert_user_error, make_project, run_cli
+
+from evalharness.cli.demo import STEPS
+from evalharness.cli.main import command_of
+
+REPORTS = ("compare-v1-v2.md", "compare-v2-v2-photos.md", "gate-v2-photos.md", "gate-v2-photos.xml")
+
+
+def _masked(text: str) -> list[str]:
+    """Output lines without what differs between two honest runs: run ids, times, progress bars, the step headers."""
+    text = re.sub(r"\d{8}T\d{6}-[0-9a-f]{4}", "RUN", text)
+    text = re.sub(r"\d+\.\ds — run", "T — run", text)
+    text = re.sub(r"/\S*?/(proj|sep|one)/", "/P/", text)
+    keep = [line.rstrip() for line in text.splitlines() if "━" not in line and not line.startswith("$ evalharness")
+            and "passed over" not in line]
+    return sorted(keep)
+
+
+def test_demo_runs_the_six_commands_with_their_outputs(tmp_path: Path, demo_dir: Path) -> None:
+    separate, together = make_project(tmp_path / "sep", demo_dir), make_project(tmp_path / "one", demo_dir)
+    outputs = []
+    for step in STEPS:
+        result = run_cli(separate, *step)
+        assert result.returncode == (1 if step[0] == "gate" else 0), result.stderr
+        outputs.append(result.stdout + result.stderr)
+    demo = run_cli(together, "demo")
+    assert demo.returncode == 0, demo.stderr  # the gate fails (LowQ@10) and the demo still completes
+    assert "gate FAILED: v2 -> v2-photos" in demo.stdout
+    assert [line for line in demo.stderr.splitlines() if line.startswith("$ evalharness")] == \
+        [f"$ evalharness {' '.join(step)}" for step in STEPS]
+    assert _masked(demo.stdout + demo.stderr) == _masked("".join(outputs))
+    for name in REPORTS:
+        assert _masked((together / "reports" / name).read_text()) == _masked((separate / "reports" / name).read_text()), name
+    assert (together / "reports" / "compare-v1-v2.html").exists()
+
+
+def test_demo_stops_at_a_failing_step_with_its_exit_code(project: Path) -> None:
+    (project / "engines" / "v0.toml").unlink()
+    result = run_cli(project, "demo")
+    assert_user_error(result, "v0")
+    assert "$ evalharness run --engine-config v0" in result.stderr
+    assert "$ evalharness compare" not in result.stderr  # nothing after the failing step runs
+    assert not (project / "reports" / "compare-v1-v2.md").exists()
+
+
+def test_command_of_finds_the_sub_command_after_global_options() -> None:
+    assert command_of(["-C", "proj", "run", "-e", "v2"]) == "run"
+    assert command_of(["--project=proj", "gate", "-b", "v1"]) == "gate"
+    assert command_of(["--help"]) is None and command_of(["--version"]) is None and command_of([]) is None
+
+
+def test_help_lists_every_command(project: Path) -> None:
+    result = run_cli(project, "--help")
+    assert result.returncode == 0, result.stderr
+    for name in ("init", "run", "compare", "gate", "demo", "runs", "labels", "agreement", "queries", "images", "store",
+                 "batches"):
+        assert re.search(rf"^\s+{name}\s", result.stdout, re.M), name
