@@ -147,9 +147,9 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
     with stages.stage("guidelines", len(req.queries)) as advance:
         guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
-    for g in {g.hash: g for g in guidelines.values()}.values():
-        store.record_guideline({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
-                                "requirements": [r.__dict__ for r in g.requirements], "text": g.text})
+    store.record_guidelines({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
+                             "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
+                            for g in {g.hash: g for g in guidelines.values()}.values())
     backend = make_backend(req.engine, project)
     try:
         with stages.stage(f"search {req.engine.name}", len(req.queries)) as advance:
