@@ -89,6 +89,21 @@ def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery],
     return add_hit_measures(values, names, ctx, queries)
 
 
+def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[StoredQuery]], names: Sequence[str],
+                      project: Project) -> list[dict[str, dict[str, float]]]:
+    """`evaluate_stored` for several stored runs against one read of their shared judgment pool, with one measure
+    context (per-hit providers read what the runs share once)."""
+    scheme = scheme_of(project.config)
+    pool = store.judgment_pool([q.guideline_hash for queries in runs for q in queries], judge_id)
+    ctx = MeasureContext(project, store, judge_id)
+    out = []
+    for queries in runs:
+        qrels = {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
+        values = per_query_metrics(names, qrels, {q.id: [h.doc_id for h in q.hits] for q in queries}, [q.id for q in queries])
+        out.append(add_hit_measures(values, names, ctx, queries))
+    return out
+
+
 def new_run_id(engine: str) -> str:
     return f"{engine}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
 
