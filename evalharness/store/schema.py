@@ -40,8 +40,8 @@ def head_revision() -> str:
     return heads[0]
 
 
-_REVISION = re.compile(r'^revision = "(\w+)"$', re.M)
-_DOWN_REVISION = re.compile(r'^down_revision = (?:None|"(\w+)")$', re.M)
+_REVISION = re.compile(r'^revision = ["\'](\w+)["\']$', re.M)
+_DOWN_REVISION = re.compile(r'^down_revision = (?:None|["\'](\w+)["\'])$', re.M)
 
 
 @lru_cache(maxsize=1)
