@@ -3,9 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
 from conftest import assert_user_error, make_project, run_cli
 
-from evalharness.cli.demo import STEPS
+from evalharness.cli.demo import STEPS, run_steps
 from evalharness.cli.main import command_of
 
 REPORTS = ("compare-v1-v2.md", "compare-v2-v2-photos.md", "gate-v2-photos.md", "gate-v2-photos.xml")
@@ -46,6 +47,19 @@ def test_demo_stops_at_a_failing_step_with_its_exit_code(project: Path) -> None:
     assert "$ evalharness run --engine-config v0" in result.stderr
     assert "$ evalharness compare" not in result.stderr  # nothing after the failing step runs
     assert not (project / "reports" / "compare-v1-v2.md").exists()
+
+
+def test_a_gate_error_is_passed_over_like_a_failure_and_any_other_error_stops(project: Path, capsys) -> None:
+    from evalharness.cli.main import app
+    from evalharness.errors import EvalHarnessError
+
+    gate = ("gate", "--baseline", "nosuch", "--candidate", "v2", "--markdown", "reports/g.md", "--junit", "reports/g.xml")
+    assert run_steps(app, str(project), (gate,)) == 0  # what make's `-` prefix did for the gate
+    err = capsys.readouterr().err
+    assert "error: " in err and "nosuch" in err and "(the gate could not decide: its exit 2 is passed over)" in err
+    with pytest.raises(EvalHarnessError, match="nosuch"):
+        run_steps(app, str(project), (("compare", "nosuch", "v2"), gate))
+    assert "$ evalharness gate" not in capsys.readouterr().err
 
 
 def test_command_of_finds_the_sub_command_after_global_options() -> None:

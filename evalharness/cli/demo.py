@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from evalharness.errors import EXIT_GATE_FAILED
+from evalharness.errors import EXIT_GATE_FAILED, EvalHarnessError, redact
 
 # The loop, step by step: exactly the commands a user would type, with the same outputs.
 STEPS: tuple[tuple[str, ...], ...] = (
@@ -23,16 +23,24 @@ STEPS: tuple[tuple[str, ...], ...] = (
 
 def run_steps(app: typer.Typer, project: str, steps: tuple[tuple[str, ...], ...] = STEPS) -> int:
     """Run each step as `evalharness -C PROJECT STEP` in this process; stop at the first failing step and return
-    its exit code. A failing gate (exit 1) is reported and passed over, as `make demo` always did."""
-    from evalharness.cli.main import ensure_registered
+    its exit code. The gate's exit (1 when it fails, 2 on an error) is reported and passed over, as `make demo`'s
+    `-` prefix did; Ctrl-C (130) stops the demo in any step."""
+    from evalharness.cli.main import EXIT_INTERRUPTED, ensure_registered
 
     ensure_registered([step[0] for step in steps])
     for step in steps:
         print(f"$ evalharness {' '.join(step)}", file=sys.stderr, flush=True)
-        code = app(args=["-C", project, *step], prog_name="evalharness", standalone_mode=False)
+        try:
+            code = app(args=["-C", project, *step], prog_name="evalharness", standalone_mode=False)
+        except EvalHarnessError as exc:  # any other step's error ends the demo: main shows it and exits 2
+            if step[0] != "gate":
+                raise
+            print(f"error: {redact(exc.message)}", file=sys.stderr, flush=True)
+            code = exc.exit_code
         code = code if isinstance(code, int) else 0
-        if code == EXIT_GATE_FAILED and step[0] == "gate":
-            print("(the gate failed, as the demo means it to: exit 1 is passed over)", file=sys.stderr, flush=True)
+        if step[0] == "gate" and code not in (0, EXIT_INTERRUPTED):  # as make's `-` prefix did: the demo completes
+            why = "the gate failed, as the demo means it to" if code == EXIT_GATE_FAILED else "the gate could not decide"
+            print(f"({why}: its exit {code} is passed over)", file=sys.stderr, flush=True)
         elif code != 0:
             return code
     return 0
