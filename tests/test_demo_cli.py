@@ -1,6 +1,12 @@
 """`evalharness demo` (what `make demo` runs) and the CLI's per-command registration."""
 
 import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -60,6 +66,32 @@ def test_a_gate_error_is_passed_over_like_a_failure_and_any_other_error_stops(pr
     with pytest.raises(EvalHarnessError, match="nosuch"):
         run_steps(app, str(project), (("compare", "nosuch", "v2"), gate))
     assert "$ evalharness gate" not in capsys.readouterr().err
+
+
+def _judgments(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with closing(sqlite3.connect(db)) as con:
+        try:
+            return con.execute("SELECT count(*) FROM judgments").fetchone()[0]
+        except sqlite3.OperationalError:  # the store is being created
+            return 0
+
+
+def test_ctrl_c_stops_the_demo_with_130(project: Path) -> None:
+    # Ctrl-C reaches the child as from a terminal even when pytest itself runs in a shell's background
+    with_ctrl_c = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "sys.argv[0] = 'evalharness'; runpy.run_module('evalharness', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", with_ctrl_c, "-C", str(project), "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    while not _judgments(project / ".evalharness" / "cache.db"):  # the first step is judging
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted:" in err and "Traceback" not in err
+    assert "$ evalharness gate" not in err  # no later step ran
 
 
 def test_command_of_finds_the_sub_command_after_global_options() -> None:
