@@ -94,6 +94,21 @@ def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery],
     return add_hit_measures(values, names, ctx, queries)
 
 
+def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[StoredQuery]], names: Sequence[str],
+                      project: Project) -> list[dict[str, dict[str, float]]]:
+    """`evaluate_stored` for several stored runs against one read of their shared judgment pool, with one measure
+    context (per-hit providers read what the runs share once)."""
+    scheme = scheme_of(project.config)
+    pool = store.judgment_pool([q.guideline_hash for queries in runs for q in queries], judge_id)
+    ctx = MeasureContext(project, store, judge_id)
+    out = []
+    for queries in runs:
+        qrels = {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
+        values = per_query_metrics(names, qrels, {q.id: [h.doc_id for h in q.hits] for q in queries}, [q.id for q in queries])
+        out.append(add_hit_measures(values, names, ctx, queries))
+    return out
+
+
 def new_run_id(engine: str) -> str:
     return f"{engine}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -152,9 +167,9 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
     with stages.stage("guidelines", len(req.queries)) as advance:
         guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
-    for g in {g.hash: g for g in guidelines.values()}.values():
-        store.record_guideline({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
-                                "requirements": [r.__dict__ for r in g.requirements], "text": g.text})
+    store.record_guidelines({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
+                             "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
+                            for g in {g.hash: g for g in guidelines.values()}.values())
     backend = make_backend(req.engine, project)
     try:
         with stages.stage(f"search {req.engine.name}", len(req.queries)) as advance:

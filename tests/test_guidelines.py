@@ -55,3 +55,19 @@ def test_invalid_files_are_user_errors(tmp_path: Path) -> None:
     bad.write_text("---\nquery: [unclosed\n---\n")
     with pytest.raises(EvalHarnessError, match="not valid YAML"):
         parse_guideline(bad)
+
+
+def test_a_parsed_guideline_is_read_again_when_its_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "red-dress.md"
+    original = "---\nquery: red dress\nrequirements:\n  - attribute: color\n    value: red\n---\nRed only.\n"
+    path.write_text(original)
+    first = parse_guideline(path)
+    assert parse_guideline(path) == first  # the same bytes: the same guideline
+    path.write_text(original.replace("value: red", "value: crimson"))
+    edited = parse_guideline(path)
+    assert edited.requirements[0].value == "crimson" and edited.hash != first.hash
+    path.write_text(original.replace("value: red", "value: ''"))
+    with pytest.raises(EvalHarnessError, match="requirement 1 needs 'attribute' and 'value'"):
+        parse_guideline(path)  # an invalid edit is an error, never an earlier parse
+    path.write_text(original)
+    assert parse_guideline(path) == first

@@ -56,6 +56,12 @@ def test_one_linear_chain_of_revisions() -> None:
     assert head_revision() == script.get_current_head()
 
 
+def test_the_quick_head_check_agrees_with_alembic() -> None:
+    from evalharness.store.schema import quick_head
+
+    assert quick_head() == head_revision()  # an open store at head is recognised without importing alembic
+
+
 def test_migrations_build_exactly_the_metadata_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'migrated.db'}"
     _migrate_empty(url)

@@ -84,3 +84,16 @@ def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str) ->
     store = Store(postgres_url)
     assert store.latest_run("v2").run_id == b["run_id"]
     assert len(store.run_queries(b["run_id"])) == 60
+
+
+def test_guidelines_are_recorded_once_per_hash(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'cache.db'}")
+    try:
+        row = {"hash": "a" * 64, "query": "red dress", "path": "guidelines/red-dress.md", "writer": "offline", "model": "",
+               "requirements": [{"attribute": "color", "value": "red", "importance": "must"}], "text": "Red only."}
+        store.record_guidelines([row, {**row, "hash": "b" * 64, "text": "Edited."}])
+        store.record_guidelines([{**row, "text": "a later writer of the same hash is ignored"}])
+    finally:
+        store.close()
+    rows = sqlite3.connect(tmp_path / "cache.db").execute("SELECT hash, text FROM guidelines ORDER BY hash").fetchall()
+    assert rows == [("a" * 64, "Red only."), ("b" * 64, "Edited.")]

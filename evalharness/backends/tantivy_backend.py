@@ -129,6 +129,7 @@ class TantivyBackend(SearchBackend):
         self.catalog = Path(manifest["catalog"])
         self.manifest = manifest
         self.products = {str(p["id"]): p for p in iter_products(self.catalog)}
+        self._hit_fields: dict[str, dict[str, Any]] = {}
 
     def _ensure_index(self, project: Project, engine: LoadedEngine) -> dict[str, Any]:
         """The index's manifest; built (or rebuilt) from the config's catalog when missing, stale or built by a run.
@@ -170,8 +171,15 @@ class TantivyBackend(SearchBackend):
             scored.append((float(score) * (field_value_boost(self.products[doc_id], fvf) if fvf else 1.0), doc_id))
         scored.sort(key=lambda x: (-x[0], x[1]))
         scored = scored[:k]
-        base = self.catalog.parent
-        return [product_to_hit(self.products[d], rank, s, base) for rank, (s, d) in enumerate(scored, 1)]
+        return [self._hit(d, rank, s) for rank, (s, d) in enumerate(scored, 1)]
+
+    def _hit(self, doc_id: str, rank: int, score: float) -> Hit:
+        """A product as a Hit; its fields are built once per product and copied for each result."""
+        fields = self._hit_fields.get(doc_id)
+        if fields is None:
+            fields = self._hit_fields[doc_id] = product_to_hit(self.products[doc_id], 0, 0.0, self.catalog.parent).to_json()
+        return Hit(**{**fields, "rank": rank, "score": score,
+                      "attributes": {k: list(v) if isinstance(v, list) else v for k, v in fields["attributes"].items()}})
 
 
 @register_backend("tantivy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -40,38 +41,51 @@ def _root(ctx: typer.Context,
     ctx.obj = {"project": project.expanduser().resolve()}
 
 
-def _register() -> None:
-    from evalharness.cli import (
-        agreement,
-        compare,
-        disagreements,
-        guidelines,
-        index,
-        init,
-        labels,
-        prompts,
-        queries,
-        rate,
-        report,
-        run,
-        runs,
-        store,
-    )
+# Sub-command -> the module that defines it. A module with `register(app)` adds its commands; one with a Typer
+# `app` is added as a group with this help. Only the invoked command's module is imported (imports are most of a
+# short command's time); help and unknown commands import them all, in this order.
+_MODULES: dict[str, str | None] = {
+    "init": None, "run": None, "index": None, "compare": None, "runs": None, "report": None, "disagreements": None,
+    "rate": None, "labels": None, "agreement": None, "demo": None,
+    "queries": "Build query sets from search logs.",
+    "prompts": "Own the judge's prompt templates: copy them into prompts/.",
+    "images": "Image quality 1-5 with reasons, and agreement with people.",
+    "guidelines": "Rewrite per-query guidelines on request.",
+    "store": "Maintain the store (schema upgrades).",
+    "batches": "Provider batches of `run --batch`: status, collect.",
+}
+_MODULE_OF = {"gate": "compare"}  # commands defined in another command's module
+_registered: set[str] = set()
 
-    for module in (init, run, index, compare, runs, report, disagreements, rate):
-        module.register(app)
-    labels.register(app)
-    agreement.register(app)
-    app.add_typer(queries.app, name="queries", help="Build query sets from search logs.")
-    app.add_typer(prompts.app, name="prompts", help="Own the judge's prompt templates: copy them into prompts/.")
-    from evalharness.cli import images  # noqa: E402 - one line per command group
 
-    app.add_typer(images.app, name="images", help="Image quality 1-5 with reasons, and agreement with people.")
-    app.add_typer(guidelines.app, name="guidelines", help="Rewrite per-query guidelines on request.")
-    app.add_typer(store.app, name="store", help="Maintain the store (schema upgrades).")
-    from evalharness.cli import batches  # noqa: E402
+def ensure_registered(commands: list[str] | None = None) -> None:
+    """Register the modules of these sub-commands with `app` (every module when None or one is unknown); idempotent."""
+    names = [_MODULE_OF.get(c, c) for c in commands or []]
+    if not commands or any(n not in _MODULES for n in names):
+        names = list(_MODULES)
+    for name in names:
+        if name in _registered:
+            continue
+        module = importlib.import_module(f"evalharness.cli.{name}")
+        group_help = _MODULES[name]
+        if group_help is None:
+            module.register(app)
+        else:
+            app.add_typer(module.app, name=name, help=group_help)
+        _registered.add(name)
 
-    app.add_typer(batches.app, name="batches", help="Provider batches of `run --batch`: status, collect.")
+
+def command_of(args: list[str]) -> str | None:
+    """The sub-command named in hoisted arguments (None for `--help`, `--version` or none)."""
+    i = 0
+    while i < len(args):
+        if args[i] in GLOBAL_OPTIONS:
+            i += 2
+        elif args[i].startswith("-"):
+            return None if args[i] in ("-h", "--help", "--version") else command_of(args[i + 1:])
+        else:
+            return args[i]
+    return None
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -116,10 +130,11 @@ def _fail(message: str, code: int, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: EvalHarnessError and usage errors -> one line on stderr and exit 2 (EVALHARNESS_DEBUG=1 adds the
     traceback, same exit code); Ctrl-C and SIGTERM -> one line and exit 130."""
-    _register()
     debug = os.environ.get("EVALHARNESS_DEBUG") == "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    command = command_of(args)
+    ensure_registered([command] if command else None)
     try:
         code = app(args=args, prog_name="evalharness", standalone_mode=False)
     except EvalHarnessError as exc:

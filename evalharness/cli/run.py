@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
             SilentStages,
             default_queries_path,
             estimate_run,
-            evaluate_stored,
+            evaluate_together,
             run_engine,
         )
         from evalharness.store import Store
@@ -165,9 +165,11 @@ def register(app: typer.Typer) -> None:
             if base_outcome is not None and not waiting:
                 # Both sides shown scored against the same judgment pool (the union of both runs' judgments);
                 # each run's stored metrics stay what they were at its finish.
-                for o in (base_outcome, outcome):
-                    stored = store.run_queries(o.run_id)
-                    o.per_query = evaluate_stored(store, judge_obj.judge_id, stored, list(cfg.run.metrics), project)
+                pair = (base_outcome, outcome)
+                scored = evaluate_together(store, judge_obj.judge_id, [store.run_queries(o.run_id) for o in pair],
+                                           list(cfg.run.metrics), project)
+                for o, per_query in zip(pair, scored):
+                    o.per_query = per_query
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
             label_info = {}
             if labels and not waiting:

@@ -57,12 +57,24 @@ def is_edited(path: Path) -> bool:
     return g.writer == "human" or front.get("digest") != content_digest(g.requirements, g.text)
 
 
+_PARSED: dict[tuple[str, bytes], Guideline] = {}  # (path, bytes) -> the guideline: one process parses each version once
+
+
 def parse_guideline(path: Path) -> Guideline:
-    """Read and validate one guideline file."""
+    """Read and validate one guideline file (the file is read each time; its YAML parsed once per content)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+    key = (str(path), raw)
+    if key not in _PARSED:
+        if len(_PARSED) >= 20_000:  # a long-lived process that saw many versions: start over
+            _PARSED.clear()
+        _PARSED[key] = _parse(path, raw)
+    return _PARSED[key]
+
+
+def _parse(path: Path, raw: bytes) -> Guideline:
     text = raw.decode("utf-8", errors="replace")
     if not text.startswith("---"):
         raise EvalHarnessError(f"{path}: a guideline starts with '---' YAML front matter; restore it or delete the file to rewrite it")

@@ -213,9 +213,13 @@ class Store:
             for start in range(0, len(rows), 500):
                 upsert(conn, queries_t, rows[start:start + 500], ["id"], overwrite=["text", "count", "segment"])
 
-    def record_guideline(self, row: dict[str, Any]) -> None:
+    def record_guidelines(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Store guidelines by hash in one transaction; a hash already stored is left alone."""
+        now = utcnow()
+        rows = [{**row, "created_at": row.get("created_at") or now} for row in rows]
         with self.engine.begin() as conn:
-            upsert(conn, guidelines_t, [{**row, "created_at": row.get("created_at") or utcnow()}], ["hash"])
+            for start in range(0, len(rows), 500):
+                upsert(conn, guidelines_t, rows[start:start + 500], ["hash"])
 
     # -- judgments ------------------------------------------------------------------
     def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:

@@ -1,0 +1,108 @@
+"""`evalharness demo` (what `make demo` runs) and the CLI's per-command registration."""
+
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from conftest import assert_user_error, make_project, run_cli
+
+from evalharness.cli.demo import STEPS, run_steps
+from evalharness.cli.main import command_of
+
+REPORTS = ("compare-v1-v2.md", "compare-v2-v2-photos.md", "gate-v2-photos.md", "gate-v2-photos.xml")
+
+
+def _masked(text: str) -> list[str]:
+    """Output lines without what differs between two honest runs: run ids, times, progress bars, the step headers."""
+    text = re.sub(r"\d{8}T\d{6}-[0-9a-f]{4}", "RUN", text)
+    text = re.sub(r"\d+\.\ds — run", "T — run", text)
+    text = re.sub(r"/\S*?/(proj|sep|one)/", "/P/", text)
+    keep = [line.rstrip() for line in text.splitlines() if "━" not in line and not line.startswith("$ evalharness")
+            and "passed over" not in line]
+    return sorted(keep)
+
+
+def test_demo_runs_the_six_commands_with_their_outputs(tmp_path: Path, demo_dir: Path) -> None:
+    separate, together = make_project(tmp_path / "sep", demo_dir), make_project(tmp_path / "one", demo_dir)
+    outputs = []
+    for step in STEPS:
+        result = run_cli(separate, *step)
+        assert result.returncode == (1 if step[0] == "gate" else 0), result.stderr
+        outputs.append(result.stdout + result.stderr)
+    demo = run_cli(together, "demo")
+    assert demo.returncode == 0, demo.stderr  # the gate fails (LowQ@10) and the demo still completes
+    assert "gate FAILED: v2 -> v2-photos" in demo.stdout
+    assert [line for line in demo.stderr.splitlines() if line.startswith("$ evalharness")] == \
+        [f"$ evalharness {' '.join(step)}" for step in STEPS]
+    assert _masked(demo.stdout + demo.stderr) == _masked("".join(outputs))
+    for name in REPORTS:
+        assert _masked((together / "reports" / name).read_text()) == _masked((separate / "reports" / name).read_text()), name
+    assert (together / "reports" / "compare-v1-v2.html").exists()
+
+
+def test_demo_stops_at_a_failing_step_with_its_exit_code(project: Path) -> None:
+    (project / "engines" / "v0.toml").unlink()
+    result = run_cli(project, "demo")
+    assert_user_error(result, "v0")
+    assert "$ evalharness run --engine-config v0" in result.stderr
+    assert "$ evalharness compare" not in result.stderr  # nothing after the failing step runs
+    assert not (project / "reports" / "compare-v1-v2.md").exists()
+
+
+def test_a_gate_error_is_passed_over_like_a_failure_and_any_other_error_stops(project: Path, capsys) -> None:
+    from evalharness.cli.main import app
+    from evalharness.errors import EvalHarnessError
+
+    gate = ("gate", "--baseline", "nosuch", "--candidate", "v2", "--markdown", "reports/g.md", "--junit", "reports/g.xml")
+    assert run_steps(app, str(project), (gate,)) == 0  # what make's `-` prefix did for the gate
+    err = capsys.readouterr().err
+    assert "error: " in err and "nosuch" in err and "(the gate could not decide: its exit 2 is passed over)" in err
+    with pytest.raises(EvalHarnessError, match="nosuch"):
+        run_steps(app, str(project), (("compare", "nosuch", "v2"), gate))
+    assert "$ evalharness gate" not in capsys.readouterr().err
+
+
+def _judgments(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with closing(sqlite3.connect(db)) as con:
+        try:
+            return con.execute("SELECT count(*) FROM judgments").fetchone()[0]
+        except sqlite3.OperationalError:  # the store is being created
+            return 0
+
+
+def test_ctrl_c_stops_the_demo_with_130(project: Path) -> None:
+    # Ctrl-C reaches the child as from a terminal even when pytest itself runs in a shell's background
+    with_ctrl_c = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "sys.argv[0] = 'evalharness'; runpy.run_module('evalharness', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", with_ctrl_c, "-C", str(project), "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    while not _judgments(project / ".evalharness" / "cache.db"):  # the first step is judging
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted:" in err and "Traceback" not in err
+    assert "$ evalharness gate" not in err  # no later step ran
+
+
+def test_command_of_finds_the_sub_command_after_global_options() -> None:
+    assert command_of(["-C", "proj", "run", "-e", "v2"]) == "run"
+    assert command_of(["--project=proj", "gate", "-b", "v1"]) == "gate"
+    assert command_of(["--help"]) is None and command_of(["--version"]) is None and command_of([]) is None
+
+
+def test_help_lists_every_command(project: Path) -> None:
+    result = run_cli(project, "--help")
+    assert result.returncode == 0, result.stderr
+    for name in ("init", "run", "compare", "gate", "demo", "runs", "labels", "agreement", "queries", "images", "store",
+                 "batches"):
+        assert re.search(rf"^\s+{name}\s", result.stdout, re.M), name
