@@ -137,6 +137,7 @@ class Comparison:
     findings: dict[str, list[Finding]] = field(default_factory=dict)  # rule-check findings per side name
     check_names: list[str] = field(default_factory=list)  # the enabled checks, in order
     scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
+    _overlaps: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def baseline(self) -> Side:
@@ -190,9 +191,13 @@ class Comparison:
         return self.groups("type", order=type_order)
 
     def list_overlap(self, cand: Side) -> tuple[list[float], list[float]]:
-        """Per-query Jaccard and RBO of a candidate's lists against the baseline's."""
-        base = self.baseline.doc_ids
-        return ([jaccard(b, c) for b, c in zip(base, cand.doc_ids)], [rbo(b, c) for b, c in zip(base, cand.doc_ids)])
+        """Per-query Jaccard and RBO of a candidate's lists against the baseline's (computed once per candidate)."""
+        found = self._overlaps.get(cand.name)
+        if found is None:
+            base = self.baseline.doc_ids
+            found = self._overlaps[cand.name] = ([jaccard(b, c) for b, c in zip(base, cand.doc_ids)],
+                                                 [rbo(b, c) for b, c in zip(base, cand.doc_ids)])
+        return found
 
     def groups(self, by: str = "segment", order: Callable[[str], Any] | None = None) -> list[dict[str, Any]]:
         """Per group of queries (a ComparedQuery attribute or attrs key): size, traffic and each metric's means."""

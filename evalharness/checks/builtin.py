@@ -41,7 +41,8 @@ class NearDuplicates:
         out = []
         for i, hit in enumerate(hits):  # the first earlier hit with the same image or a similar title, as a pairwise scan finds it
             image = first_image.setdefault(hit.image_url, i) if hit.image_url else i
-            j = next((j for j in may.get(i, ()) if j < image and self._similar(keys[ids[i]], keys[ids[j]])), None)
+            near = may.get(i)
+            j = next((j for j in near if j < image and self._similar(keys[ids[i]], keys[ids[j]])), None) if near else None
             why = "near-identical title to"
             if j is None and image < i:
                 j, why = image, "same image as"

@@ -37,6 +37,7 @@ class TitleIndex:
         self._counts = np.zeros((256, BINS), dtype=np.int32)
         self._lengths = np.zeros(256, dtype=np.int32)
         self._neighbours: list[set[int]] = []  # of indexed keys (ids below len(self._neighbours))
+        self._near: list[tuple[int, ...] | None] = []  # per indexed key: itself (when not empty) and its neighbours
 
     def id_of(self, hit: Hit) -> int:
         """The id of a hit's title key (equal keys share an id)."""
@@ -76,6 +77,7 @@ class TitleIndex:
         if top <= start:
             return
         self._neighbours.extend(set() for _ in range(top - start))
+        self._near = [None] * top  # keys' neighbours change: rebuilt on use
         known = np.arange(top)
         for s in range(start, top, ROWS):
             rows = np.arange(s, min(s + ROWS, top))
@@ -93,11 +95,15 @@ class TitleIndex:
         out: dict[int, list[int]] = {}
         if max(ids) < len(self._neighbours):
             positions: dict[int, list[int]] = {}
+            near = self._near
             for i, k in enumerate(ids):
-                for other in (k, *self._neighbours[k]):
-                    for j in positions.get(other, ()):
-                        if other != k or self._lengths[k] > 0:
-                            out.setdefault(i, []).append(j)
+                others = near[k]
+                if others is None:
+                    others = near[k] = (k, *self._neighbours[k]) if self._lengths[k] > 0 else tuple(self._neighbours[k])
+                for other in others:
+                    js = positions.get(other)
+                    if js:
+                        out.setdefault(i, []).extend(js)
                 positions.setdefault(k, []).append(i)
             for js in out.values():
                 js.sort()

@@ -176,6 +176,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
 
     queries = []
     by_hash: dict[str, int] = {}  # content hash -> product index (what `product` gives, without the call)
+    string_at = strings.index
     sides = c.sides
     overlaps = [c.list_overlap(cand) for cand in c.candidates]
     for qi, q in enumerate(c.queries):
@@ -196,7 +197,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
                     h.append(p)
                     lab = known.get(doc)
                     labels.append(code[lab[0]] if lab else "-")
-                    rationales.append(strings.add(lab[1]) if lab else -1)
+                    rationales.append((string_at[lab[1]] if lab[1] in string_at else strings.add(lab[1])) if lab else -1)
                 pos.append(slot[p])
             positions.append(pos)
         g = c.guidelines.get(q.guideline_hash)
