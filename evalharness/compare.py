@@ -26,6 +26,7 @@ from evalharness.store import Store, StoredRun
 from evalharness.store.runread import RunLists, judgment_pool, newest_run, products_by_content, run_hits, run_lists
 
 CLEAN_STATUSES = ("finished",)
+_NONE: frozenset[str] = frozenset()
 DEFAULT_HOLM_EXCLUDE = ("Judged",)
 
 
@@ -214,7 +215,7 @@ def _compare_runs(
 
 
 def _missing_pairs(project: Project, store: Store, runs: Sequence[StoredRun], aligned: list[list[RunLists]],
-                   queries: list[Query], guidelines: dict, ghash: list[str], judge: Judge, covered: set[tuple[str, str]]
+                   queries: list[Query], guidelines: dict, ghash: list[str], judge: Judge, covered: dict[str, set[str]]
                    ) -> tuple[list, list[dict[str, str]]]:
     """Pairs never judged: found from stored content hashes; only their queries' hits are decoded."""
     from evalharness.images import ImageLoader
@@ -226,7 +227,7 @@ def _missing_pairs(project: Project, store: Store, runs: Sequence[StoredRun], al
     for run, side_q in zip(runs, aligned):
         hashes_usable = (judge_mode_of(run.judge_id) == "text") == (judge.mode == "text") and judge_mode_of(run.judge_id) != ""
         need = [i for i, q in enumerate(side_q)
-                if not hashes_usable or any((ghash[i], h) not in covered for h in q.content_hashes)]
+                if not hashes_usable or not covered.get(ghash[i], _NONE).issuperset(q.content_hashes)]
         if not need:
             continue
         decoded = run_hits(store, run.run_id, [side_q[i] for i in need])

@@ -142,7 +142,7 @@ class Pool:
     with `verdicts`, each doc's per-requirement verdicts too (guideline hash -> doc id -> verdicts)."""
 
     labels: dict[str, dict[str, tuple[str, str]]]
-    covered: set[tuple[str, str]]
+    covered: dict[str, set[str]]  # guideline hash -> the content hashes judged under it
     size: int
     verdicts: dict[str, dict[str, list[dict[str, str]]]] | None = None
 
@@ -154,7 +154,7 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     c = judgments_t.c
     hashes = sorted(set(guideline_hashes))
     labels: dict[str, dict[str, tuple[str, str]]] = {}
-    covered: set[tuple[str, str]] = set()
+    covered: dict[str, set[str]] = {}
     found: dict[str, dict[str, list[dict[str, str]]]] = {}
     decoded: dict[str, Any] = {}
     size = 0
@@ -167,7 +167,7 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
                     .order_by(c.created_at))
             for g, doc, chash, label, why, *details in raw_rows(conn, stmt):
                 labels.setdefault(g, {})[doc] = (label, why)
-                covered.add((g, chash))
+                covered.setdefault(g, set()).add(chash)
                 size += 1
                 if details:
                     v = verdicts_in(details[0], decoded)
