@@ -84,6 +84,24 @@ def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str) ->
     store = Store(postgres_url)
     assert store.latest_run("v2").run_id == b["run_id"]
     assert len(store.run_queries(b["run_id"])) == 60
+    # compare's bulk reads on PostgreSQL (driver rows: JSON decoded, pyformat binds): lists, products, pool
+    from evalharness.store.runread import judgment_pool, products_by_content, run_hits, run_lists
+
+    stored = {q.id: q for q in store.run_queries(b["run_id"])}
+    lists = run_lists(store, b["run_id"])
+    hits = run_hits(store, b["run_id"], lists)
+    assert {qid: [h.to_json() for h in hs] for qid, hs in hits.items()} == \
+        {qid: [h.to_json() for h in q.hits] for qid, q in stored.items()}
+    products = products_by_content(store, [(b["run_id"], lists)])
+    assert set(products) == {c for q in stored.values() for c in q.content_hashes}
+    pool = judgment_pool(store, [q.guideline_hash for q in lists], a["judge_id"], verdicts=True)
+    assert pool.size > 0 and pool.verdicts and all(pool.covered.values())
+    store.close()
+    both = run_cli(project, "compare", a["run_id"], b["run_id"], "--json")
+    assert both.returncode == 0, both.stderr
+    compared = json.loads(both.stdout)
+    assert compared["baseline"]["unjudged_hits"] == 0
+    assert all(row["delta"] == 0 for row in compared["metrics"])
 
 
 def test_guidelines_are_recorded_once_per_hash(tmp_path: Path) -> None:
