@@ -172,7 +172,6 @@ def _compare_runs(
     by_hash = {g.hash: g for g in guidelines.values()}
     checked = bool(enabled_checks(project.config.checks))
     hit_measures = bool(split_measures(metrics)[1])
-    plain_labels = {g: {d: lab for d, (lab, _) in docs.items()} for g, docs in pool.labels.items()} if checked else {}
     check_k = max(r.top_k for r in runs)
     measure_ctx = MeasureContext(project, store, judge.judge_id)  # one context: providers share reads across runs
     if pool.verdicts is not None:
@@ -181,8 +180,9 @@ def _compare_runs(
         prime_verdicts(measure_ctx, ghash, pool.verdicts)
     names = _side_names(runs)
 
-    def score(k: int) -> tuple[dict[str, np.ndarray], list]:
-        """One compared run's per-query values and rule-check findings (its hits read, used and dropped here)."""
+    def score(k: int) -> tuple[dict[str, np.ndarray], list, tuple[dict[str, int], int, float]]:
+        """One compared run's per-query values, rule-check findings and label coverage (its hits read, used and
+        dropped here; each scoring process builds what only it needs)."""
         side_q = aligned[k]
         per = per_query_metrics(metrics, qrels, dict(zip(ids, (q.doc_ids for q in side_q))), ids)
         own_ids = [q.id for q in side_q]
@@ -190,16 +190,19 @@ def _compare_runs(
         if hit_measures:
             ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
             add_hit_measures(per, metrics, measure_ctx, ranked)
-        found = side_findings(project, cq, by_hash, plain_labels, decoded, own_ids, check_k) if checked else []
-        return {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, found
+        found = []
+        if checked:
+            plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)}
+            found = side_findings(project, cq, by_hash, plain, decoded, own_ids, check_k)
+        return ({m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, found,
+                _coverage([q.doc_ids for q in side_q], ghash, pool.labels))
 
     sides, findings = [], {}
     scored = map_steps(score, len(runs), workers, before_fork=store.engine.dispose)
-    for run, name, side_q, out, (values, found) in zip(runs, names, aligned, left_out, scored):
+    for run, name, side_q, out, (values, found, (counts, unjudged, judged)) in zip(runs, names, aligned, left_out, scored):
         findings[name] = found
-        side = Side(name, run, [q.doc_ids for q in side_q], [q.content_hashes for q in side_q], values, only_here=out)
-        _coverage(side, ghash, pool.labels)
-        sides.append(side)
+        sides.append(Side(name, run, [q.doc_ids for q in side_q], [q.content_hashes for q in side_q], values, judged,
+                          unjudged, counts, only_here=out))
 
     weights = np.array([float(q.count) for q in queries]) if weight == "traffic" else None
     rows = _tests(sides, list(metrics), weights, alpha, holm_exclude, seed, workers)
@@ -249,10 +252,12 @@ class _Ranked:
     guideline_hash: str
 
 
-def _coverage(side: Side, ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]) -> None:
+def _coverage(doc_ids: list[list[str]], ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]
+              ) -> tuple[dict[str, int], int, float]:
+    """A side's hits per label ('unjudged' too), how many are unjudged, and the judged share."""
     counts: dict[str, int] = {}
     total = judged = 0
-    for g, docs in zip(ghash, side.doc_ids):
+    for g, docs in zip(ghash, doc_ids):
         known = labels.get(g, {})
         for doc in docs:
             lab = known.get(doc)
@@ -260,7 +265,7 @@ def _coverage(side: Side, ghash: list[str], labels: dict[str, dict[str, tuple[st
             counts[key] = counts.get(key, 0) + 1
             judged += lab is not None
             total += 1
-    side.labels, side.unjudged, side.judged = counts, total - judged, judged / total if total else 1.0
+    return counts, total - judged, judged / total if total else 1.0
 
 
 def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, alpha: float, exclude: Sequence[str],
