@@ -120,3 +120,23 @@ def test_a_killed_offline_fill_keeps_every_group_it_committed(tmp_path: Path) ->
     outcome = subprocess.run([sys.executable, "-c", FILL, f"sqlite:///{db}", str(kept + 10)], cwd=REPO, capture_output=True, text=True)
     assert outcome.returncode == 0, outcome.stderr
     assert _count(db) == kept + 10  # the next run judges only what is missing
+
+
+def test_on_an_event_loop_a_group_reaches_the_store_within_a_few_milliseconds(tmp_path: Path) -> None:
+    import asyncio
+
+    db = tmp_path / "c.db"
+    writer = JudgmentWriter(Store(f"sqlite:///{db}").engine)
+    rows = _rows(2 * writer_mod.GROUP_ROWS + 3)
+
+    async def judge() -> int:
+        for row in rows:
+            writer.put(row)  # two full groups go at once, the last three when their few milliseconds are up
+        deadline = time.monotonic() + 30
+        while _count(db) < len(rows) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return _count(db)
+
+    assert asyncio.run(judge()) == len(rows)  # committed while the writer is still open
+    writer.close()
+    assert writer.written == len(rows)

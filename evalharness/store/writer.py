@@ -1,17 +1,19 @@
 """One writer thread for judgments: a prepared insert-or-ignore, executemany, a commit per small group.
 
-The judge path hands each new judgment to `put` (a queue append, no database work on the event loop). The
-writer commits whatever has arrived every few milliseconds or every few dozen rows, in one transaction that
-also drops the runner's claims on those pairs, so a killed run loses only the judgments in flight or in the
-last write group. A local judge (offline rules, thousands of pairs a second) writes from its own thread in
-groups of what it computed in the last few tens of milliseconds. The writer keeps one connection of its own; on
-SQLite that connection checkpoints the WAL less often and caches more pages (fewer fsyncs and re-reads of the
-index pages that random cache keys touch), which changes nothing about what a killed process keeps. `close`
-writes what is left; an error in the writer is raised there (or at the next `put`).
+The judge path hands each new judgment to `put` (a list append, no database work on the event loop), which
+passes each group to the writer thread: what arrived within a few milliseconds, or a few dozen rows. The writer
+commits each group (and any others already waiting) in one transaction that also drops the runner's claims on
+those pairs, so a killed run loses only the judgments in flight or in the last write group. A local judge
+(offline rules, thousands of pairs a second) writes from its own thread in groups of what it computed in the
+last few tens of milliseconds. The writer keeps one connection of its own; on SQLite that connection checkpoints
+the WAL less often and caches more pages (fewer fsyncs and re-reads of the index pages that random cache keys
+touch), which changes nothing about what a killed process keeps. `close` writes what is left; an error in the
+writer is raised there (or at the next `put`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -73,6 +75,7 @@ class JudgmentWriter:
         self._pending: list[dict[str, Any]] = []
         self._pending_since = 0.0
         self._conn: Connection | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._thread: threading.Thread | None = None
         if threaded:
             self._thread = threading.Thread(target=self._loop, name="judgment-writer", daemon=True)
@@ -81,8 +84,8 @@ class JudgmentWriter:
     def put(self, row: dict[str, Any]) -> None:
         if self._error is not None:
             raise self._error
+        pending = self._pending
         if self._thread is None:
-            pending = self._pending
             if not pending:
                 self._pending_since = time.monotonic()
             pending.append(row)
@@ -90,7 +93,23 @@ class JudgmentWriter:
                 self._pending = []
                 self._write(pending)
             return
-        self._queue.put(row)
+        pending.append(row)
+        if len(pending) >= GROUP_ROWS:
+            self._hand_over()
+        elif len(pending) == 1:  # a new group: handed over GROUP_SECONDS from now (one wake-up of the writer per group)
+            try:
+                self._timer = asyncio.get_running_loop().call_later(GROUP_SECONDS, self._hand_over)
+            except RuntimeError:  # not on an event loop: no timer to wait for, so at once
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The group gathered on the judging side goes to the writer thread."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            group, self._pending = self._pending, []
+            self._queue.put(group)
 
     def _loop(self) -> None:
         try:
@@ -107,16 +126,15 @@ class JudgmentWriter:
                 item = self._queue.get(timeout=self.renew_every / 2 if self.owner else None)
             except queue.Empty:
                 item = None
-            deadline = time.monotonic() + GROUP_SECONDS
-            while item is not None:
+            while item is not None:  # this group and any others already handed over, up to GROUP_ROWS
                 if item is _STOP:
                     stopping = True
                     break
-                group.append(item)
+                group.extend(item)
                 if len(group) >= GROUP_ROWS:
                     break
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
             try:
@@ -168,6 +186,7 @@ class JudgmentWriter:
             finally:
                 self._disconnect()
             return
+        self._hand_over()
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
