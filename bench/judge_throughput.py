@@ -89,7 +89,8 @@ def scenario(url: str, store, demo, latency: float, concurrency: int, n: int, la
     from evalharness.judges.llm import LLMJudge
     from evalharness.judging import judge_pairs
 
-    cfg = ProjectConfig.model_validate({"judge": {"api_key_env": "EH_BENCH_KEY", "base_url": f"{url}/v1", "max_concurrency": concurrency,
+    cfg = ProjectConfig.model_validate({"judge": {"api_key_env": "EH_BENCH_KEY", "base_url": f"{url}/v1" if provider == "openai" else url,
+                                                  "max_concurrency": concurrency,
                                                   "timeout_s": 30}})
     judge = LLMJudge(provider, f"bench-{label}", cfg)
     pairs = build_pairs(n, judge, demo)
