@@ -1,9 +1,10 @@
-"""Benchmark: the full judge path (prompt, openai SDK call, parse, store) against the local wire-format server.
+"""Benchmark: the full judge path (prompt, SDK call, parse, store) against the local wire-format server.
 
 5,000 pairs at 1,000 ms latency with 128 in flight (ideal bound 128 pairs/s), then 200 ms latency at
 concurrency 16, 64 and 128; CPU ms per judgment of this (harness) process for the whole process (target
 <= 2.0 ms at 200 ms x 128), peak RSS, and the fully cached re-run (time and requests sent). The server runs in
-its own process so its CPU is not counted. Then the offline fill: 500,000 distinct pairs through the offline
+its own process so its CPU is not counted; each run also reports the seconds it waited for a CPU (the load of
+other processes on a shared machine). Then the offline fill: 500,000 distinct pairs through the offline
 judge into a fresh store (target >= 10,000 pairs/s).
 Usage: python bench/judge_throughput.py [--pairs N] [--offline-pairs N] [--scenarios 1000x128,200x16,200x64,200x128]
        [--provider openai|anthropic|gemini] [--http aiohttp|httpx]
