@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
+from evalharness.gcpause import gc_paused
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.llm.retry import retry_delay
 from evalharness.models import Judgment
@@ -336,7 +337,8 @@ def judge_pairs(
     run = _Run(judge, store, outcome, writer, owner, max_retries, Budget(judge, max_cost), progress)
     try:
         if local:
-            _judge_sync(run, pairs, judge_sync)
+            with gc_paused():  # thousands of acyclic rows a second: no collector passes over them
+                _judge_sync(run, pairs, judge_sync)
         else:
             try:
                 asyncio.run(_judge_all(run, pairs))

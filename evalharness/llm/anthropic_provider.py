@@ -13,6 +13,7 @@ from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
+from evalharness.httpclient import connect_failed, sdk_async_client
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
 
 MAX_TOKENS = 1024  # Messages requires max_tokens; a judgment or a guideline is far shorter
@@ -29,7 +30,8 @@ class AnthropicProvider(Provider):
 
         self._anthropic = anthropic
         self.client = anthropic.AsyncAnthropic(api_key=self.api_key, base_url=cfg.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
-                                               max_retries=0, timeout=cfg.timeout_s)
+                                               max_retries=0, timeout=cfg.timeout_s,
+                                               http_client=sdk_async_client(anthropic, cfg.max_concurrency, cfg.timeout_s))
 
     def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
@@ -55,6 +57,8 @@ class AnthropicProvider(Provider):
         try:
             raw = await self.client.messages.with_raw_response.create(**body)
         except anthropic.APITimeoutError as exc:
+            if connect_failed(exc):
+                raise RetryableError(f"cannot connect to {self.client.base_url}", unreachable=True) from None
             raise RetryableError(type(exc).__name__) from None
         except anthropic.APIConnectionError:
             raise RetryableError(f"cannot connect to {self.client.base_url}", unreachable=True) from None

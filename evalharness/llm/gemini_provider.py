@@ -37,7 +37,11 @@ class GeminiProvider(Provider):
         from google import genai
         from google.genai import types
 
+        from evalharness.httpclient import CONNECT_ERRORS, TRANSPORT_ERRORS, aiohttp_errors
+
         self._types = types
+        aio_transport, aio_connect = aiohttp_errors()  # google-genai runs on aiohttp itself when it is installed
+        self._transport_errors, self._connect_errors = TRANSPORT_ERRORS + aio_transport, CONNECT_ERRORS + aio_connect
         options = types.HttpOptions(base_url=cfg.base_url or None, timeout=int(cfg.timeout_s * 1000),
                                     retry_options=types.HttpRetryOptions(attempts=1))
         self.client = genai.Client(api_key=self.api_key, http_options=options)
@@ -74,8 +78,6 @@ class GeminiProvider(Provider):
     async def send(self, body: dict[str, Any]) -> LLMReply:
         from google.genai import errors
 
-        from evalharness.httpclient import CONNECT_ERRORS, TRANSPORT_ERRORS
-
         try:
             resp = await self.client.aio.models.generate_content(**self._sdk_args(body))
         except errors.APIError as exc:
@@ -85,8 +87,8 @@ class GeminiProvider(Provider):
             if code in (401, 403):
                 raise EvalHarnessError("Gemini rejected the API key; check the variable named by [judge] api_key_env") from None
             raise
-        except TRANSPORT_ERRORS as exc:
-            raise RetryableError(type(exc).__name__, unreachable=isinstance(exc, CONNECT_ERRORS)) from None
+        except self._transport_errors as exc:
+            raise RetryableError(type(exc).__name__, unreachable=isinstance(exc, self._connect_errors)) from None
         usage = resp.usage_metadata
         return LLMReply(resp.text or "", getattr(usage, "prompt_token_count", 0) or 0, getattr(usage, "candidates_token_count", 0) or 0,
                         getattr(usage, "cached_content_token_count", 0) or 0)
@@ -95,8 +97,6 @@ class GeminiProvider(Provider):
         """GET models/{model}: the key and the model in one request, nothing judged. Gemini reports a bad key as 400
         (API_KEY_INVALID) as well as 401/403."""
         from google.genai import errors
-
-        from evalharness.httpclient import TRANSPORT_ERRORS
 
         try:
             await self.client.aio.models.get(model=self.model)
@@ -110,7 +110,7 @@ class GeminiProvider(Provider):
                 raise EvalHarnessError(f"Gemini does not know model '{self.model}'; check the model name in --judge / "
                                        "[judge] spec") from None
             raise EvalHarnessError(f"Gemini answered {code} to a models lookup; check [judge] base_url") from None
-        except TRANSPORT_ERRORS:
+        except self._transport_errors:
             return  # transient or unreachable: the run's retries and unreachable-abort decide
 
     def parse_response(self, data: dict[str, Any]) -> LLMReply:

@@ -9,6 +9,7 @@ from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
+from evalharness.httpclient import connect_failed, module_of, sdk_async_client
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
 
 
@@ -21,21 +22,16 @@ class OpenAIProvider(Provider):
         super().__init__(model, cfg)
         import openai
 
-        from evalharness.httpclient import module_of
-
         self._openai = openai
-        http = module_of(openai.DefaultAsyncHttpxClient)
+        http_client = sdk_async_client(openai, cfg.max_concurrency, cfg.timeout_s)
         # The body from build_request is sent as it is through the client's post (auth, headers, errors and
         # timeouts as in `chat.completions.create`), skipping create()'s walk over its typed parameters (a fifth
         # of the harness's CPU per call); the response comes back raw and parse_response reads it.
-        self._response_type = http.Response
+        self._response_type = module_of(type(http_client)).Response
         fields = getattr(getattr(openai, "_models", None), "FinalRequestOptions", None)
         self._options: Any = {"security": {"bearer_auth": True}} if "security" in getattr(fields, "model_fields", {}) else {}
-        limits = http.Limits(max_connections=max(64, cfg.max_concurrency * 2),
-                                                                  max_keepalive_connections=max(32, cfg.max_concurrency))
         self.client = openai.AsyncOpenAI(api_key=self.api_key, base_url=cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None,
-                                         max_retries=0, timeout=cfg.timeout_s,
-                                         http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=cfg.timeout_s))
+                                         max_retries=0, timeout=cfg.timeout_s, http_client=http_client)
 
     def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
@@ -59,6 +55,8 @@ class OpenAIProvider(Provider):
         except (openai.RateLimitError, openai.InternalServerError) as exc:
             raise RetryableError(f"{exc.status_code} from the provider", retry_after_of(exc.response.headers)) from None
         except openai.APITimeoutError as exc:
+            if connect_failed(exc):
+                raise RetryableError(f"cannot connect to {self.client.base_url}", unreachable=True) from None
             raise RetryableError(type(exc).__name__) from None
         except openai.APIConnectionError:
             raise RetryableError(f"cannot connect to {self.client.base_url}", unreachable=True) from None

@@ -1,7 +1,7 @@
 """Claims: a runner takes a pair before paying for it, so runners sharing a store pay for each pair once.
 
 A claim row names its owner (one per judging process) and an expiry that the owner renews while it lives.
-Taking claims is one insert-on-conflict-do-nothing plus one conditional update that takes over expired
+Taking claims is one insert-on-conflict-do-nothing (store.db.upsert) plus one conditional update that takes over expired
 claims, both atomic on PostgreSQL and SQLite; a runner that finds a live claim of another owner waits for
 that owner's judgment, and takes the pair over if the claim expires or is released without one.
 """
@@ -12,9 +12,10 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Column, Float, Index, String, Table, delete, insert, select, update
+from sqlalchemy import Column, Float, Index, String, Table, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from evalharness.store.db import upsert
 from evalharness.store.tables import metadata
 
 claims_t = Table(
@@ -33,24 +34,15 @@ def new_owner() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(8)}"
 
 
-def _insert_ignore(engine: Engine):
-    dialect = engine.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-        return mod.insert(claims_t).on_conflict_do_nothing(index_elements=["cache_key"])
-    return insert(claims_t).prefix_with("IGNORE")  # MySQL / MariaDB
-
-
 def take(engine: Engine, keys: Sequence[str], owner: str, ttl: float = CLAIM_TTL_S) -> set[str]:
     """Claim these keys for `owner` where nobody else holds a live claim; returns the keys this owner now holds."""
     mine: set[str] = set()
     c = claims_t.c
-    stmt = _insert_ignore(engine)
     for start in range(0, len(keys), _CHUNK):
         chunk = list(keys[start:start + _CHUNK])
         now = time.time()
         with engine.begin() as conn:
-            conn.execute(stmt, [{"cache_key": k, "owner": owner, "expires_at": now + ttl} for k in chunk])
+            upsert(conn, claims_t, [{"cache_key": k, "owner": owner, "expires_at": now + ttl} for k in chunk], ["cache_key"])
             conn.execute(update(claims_t).where(c.cache_key.in_(chunk), c.expires_at < now)
                          .values(owner=owner, expires_at=now + ttl))
             mine.update(r[0] for r in conn.execute(select(c.cache_key).where(c.cache_key.in_(chunk), c.owner == owner)))
