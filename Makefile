@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EH := $(BIN)/evalharness
+# pytest-xdist workers for `make test`: the tests mostly wait on subprocesses and sockets; 0 runs them in one process
+TEST_WORKERS ?= 3
 
 .PHONY: demo test lint bench clean
 
@@ -24,7 +26,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check evalharness tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check evalharness tests bench

@@ -20,7 +20,12 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generated demo catalog, shared by every test project of the session."""
     from evalharness.sample import ensure_demo_catalog
 
-    cache = tmp_path_factory.mktemp("demo-cache")
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest-xdist: one catalog for all workers (generation takes a file lock)
+        cache = base.parent / "demo-cache"
+        cache.mkdir(exist_ok=True)
+    else:
+        cache = tmp_path_factory.mktemp("demo-cache")
     return ensure_demo_catalog(cache).root
 
 

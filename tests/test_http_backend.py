@@ -63,9 +63,11 @@ def test_http_backend_errors(project: Path, api: str) -> None:
     wrong = run_cli(project, "run", "-e", "api", env={"SEARCH_API_AUTH": "Bearer nope-999999"})
     assert_user_error(wrong, "rejected the credentials")
     assert "nope-999999" not in wrong.stderr
-    (project / "engines" / "down.toml").write_text(CONFIG.format(base="http://127.0.0.1:1"))
+    fast_retries = 'hits_path = "$.results[*]"\nbackoff_s = 0.05'  # the same 3 retries, without 3.5 s of default backoff
+    (project / "engines" / "down.toml").write_text(CONFIG.format(base="http://127.0.0.1:1").replace('hits_path = "$.results[*]"', fast_retries))
     assert_user_error(run_cli(project, "run", "-e", "down", env={"SEARCH_API_AUTH": "x" * 8}), "cannot reach the search API")
-    (project / "engines" / "boom.toml").write_text(CONFIG.format(base=api).replace("/search?", "/boom?"))
+    (project / "engines" / "boom.toml").write_text(CONFIG.format(base=api).replace("/search?", "/boom?")
+                                                   .replace('hits_path = "$.results[*]"', fast_retries))
     assert_user_error(run_cli(project, "run", "-e", "boom", env={"SEARCH_API_AUTH": "Bearer tok-123456"}), "answered 500")
     (project / "engines" / "badpath.toml").write_text(CONFIG.format(base=api).replace('hits_path = "$.results[*]"', 'hits_path = "$.[[["'))
     assert_user_error(run_cli(project, "run", "-e", "badpath", env={"SEARCH_API_AUTH": "Bearer tok-123456"}), "not a valid JSONPath")
