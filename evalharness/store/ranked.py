@@ -7,6 +7,7 @@ Written with the query's row (`run_queries.ranked`), so reading a run's lists co
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,5 +24,9 @@ def ranked_json(hits: Sequence[Hit], content_hashes: Sequence[str]) -> str:
 
 
 def parse_ranked(value: Any) -> list[list[Any]]:
-    """[doc ids, content hashes, ranks, scores, image URLs] from a stored value (text on SQLite, decoded on PostgreSQL)."""
-    return json.loads(value) if isinstance(value, str) else value
+    """[doc ids, content hashes, ranks, scores, image URLs] from a stored value (text on SQLite, decoded on PostgreSQL).
+
+    Doc ids, hashes and URLs are interned: a product recurs across a run's lists (and the judgment pool), and a large
+    comparison would otherwise hold one copy of each string per place."""
+    doc_ids, hashes, ranks, scores, urls = json.loads(value) if isinstance(value, str) else value
+    return [list(map(sys.intern, doc_ids)), list(map(sys.intern, hashes)), ranks, scores, list(map(sys.intern, urls))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any, TypeVar
 
 from sqlalchemy import Text, literal_column, select, tuple_, type_coerce
@@ -166,8 +167,9 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
             stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
                     .order_by(c.created_at))
             for g, doc, chash, label, why, *details in raw_rows(conn, stmt):
+                doc = intern(doc)  # one string per doc and content however often they recur (as in run_lists)
                 labels.setdefault(g, {})[doc] = (label, why)
-                covered.setdefault(g, set()).add(chash)
+                covered.setdefault(g, set()).add(intern(chash))
                 size += 1
                 if details:
                     v = verdicts_in(details[0], decoded)
