@@ -162,7 +162,7 @@ def evil_project(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Pa
 
 
 def test_hostile_catalog_text_stays_inert(evil_project: Path) -> None:
-    server = RateServer(evil_project, "--as", "eve", "--from", "run", "evil", "--sample", "12", "--show-judge")
+    server = RateServer(evil_project, "--as", "eve", "--from", "run", "evil", "--sample", "100", "--show-judge")  # every pair: each payload shown
     pw, browser = _browser()
     try:
         page = browser.new_page()
