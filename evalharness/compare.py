@@ -4,29 +4,32 @@ Works from what the store already knows: each run's ranked doc ids and content h
 over the judgment pool of the compared guidelines, which also says which (guideline, content) pairs
 were never judged. Only those are decoded, built into pairs and sent to the judge; hits that still lack
 a judgment are counted as unjudged and shown, never silently scored.
+
+The compared queries are split into contiguous chunks scored at once in forked workers (compare_chunk.py):
+each reads its own lists, guidelines and judgments; this process judges what they found missing, merges
+their per-query values in query order and runs the paired tests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from evalharness.checks.compared import population_tests, query_type, side_findings
-from evalharness.comparison import ComparedQuery, Comparison, MetricRow, Side
+from evalharness.checks.compared import population_tests
+from evalharness.compare_chunk import ChunkPlan, ChunkResult, chunk_bounds, score_chunk
+from evalharness.comparison import Comparison, MetricRow, Side
 from evalharness.errors import EvalHarnessError
-from evalharness.forked import map_steps
+from evalharness.forked import map_steps, usable_workers
 from evalharness.gcpause import gc_paused
 from evalharness.judges.base import Judge
 from evalharness.models import Query
 from evalharness.project import Project
 from evalharness.stats import holm
 from evalharness.store import Store, StoredRun
-from evalharness.store.runread import RunLists, judgment_pool, newest_run, products_by_content, run_hits, run_lists
+from evalharness.store.runread import RunLists, newest_run, run_lists
 
 CLEAN_STATUSES = ("finished",)
-_NONE: frozenset[str] = frozenset()
 DEFAULT_HOLM_EXCLUDE = ("Judged",)
 
 
@@ -112,160 +115,108 @@ def compare_runs(
     project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
     metrics: Sequence[str], *, alpha: float = 0.05, weight: str = "none", holm_exclude: Sequence[str] = DEFAULT_HOLM_EXCLUDE,
     stages: object | None = None, seed: int = 0, for_report: bool = True, labels: str | None = None, workers: int = 1,
+    chunks: int | None = None,
 ) -> Comparison:
     """Judge what is missing, score every run against the shared judgment pool and test each candidate.
 
-    `workers` > 1 scores the compared runs in parallel in forked workers (see evalharness.forked; the command line
-    does, library callers need a parent without other threads).
+    The queries are scored in `chunks` contiguous shares (default: one per usable worker, each of at least
+    CHUNK_QUERIES queries); `workers` > 1 scores them at once in forked workers (see evalharness.forked; the command
+    line does, library callers need a parent without other threads). The result is the same however they are split.
 
     The cyclic garbage collector is paused throughout: the millions of objects a large comparison builds form no
     cycles and are freed by reference counting, while each collection would rescan all of them."""
     with gc_paused():
         return _compare_runs(project, store, baseline, candidates, judge, metrics, alpha=alpha, weight=weight,
                              holm_exclude=holm_exclude, stages=stages, seed=seed, for_report=for_report, labels=labels,
-                             workers=workers)
+                             workers=workers, chunks=chunks)
 
 
 def _compare_runs(
     project: Project, store: Store, baseline: StoredRun, candidates: Sequence[StoredRun], judge: Judge,
     metrics: Sequence[str], *, alpha: float, weight: str, holm_exclude: Sequence[str], stages: object | None, seed: int,
-    for_report: bool, labels: str | None, workers: int,
+    for_report: bool, labels: str | None, workers: int, chunks: int | None,
 ) -> Comparison:
-    from evalharness.checks.runner import enabled_checks, enabled_names
-    from evalharness.guidelines.cached import load_guidelines
+    from evalharness.checks.runner import enabled_names
     from evalharness.judging import judge_pairs
     from evalharness.labels.schemes import scheme_of
-    from evalharness.measures import MeasureContext, add_hit_measures, split_measures, verdict_measures_in
-    from evalharness.metrics import per_query_metrics
-    from evalharness.pipeline import SilentStages, graded
+    from evalharness.pipeline import SilentStages
 
     runs = [baseline, *candidates]
-    lists = [run_lists(store, r.run_id) for r in runs]
-    common, aligned, left_out = match_queries(lists)
+    metas = [run_lists(store, r.run_id, with_lists=False) for r in runs]
+    common, aligned, left_out = match_queries(metas)
     if not common:
         raise EvalHarnessError(f"runs {', '.join(r.run_id for r in runs)} share no query (by id or exact text); "
                                "compare runs of the same query set")
-    base_q = aligned[0]
-    queries = [Query(q.id, q.text, q.count, q.segment) for q in base_q]
-    guidelines = load_guidelines(project, store, queries, project.config.guidelines.writer)
-    ghash = [guidelines[q.id].hash for q in queries]
-
-    with_verdicts = verdict_measures_in(metrics)
-    pool = judgment_pool(store, ghash, judge.judge_id, for_report, with_verdicts)
-    pairs, failed = _missing_pairs(project, store, runs, aligned, queries, guidelines, ghash, judge, pool.covered)
+    queries = [Query(q.id, q.text, q.count, q.segment) for q in aligned[0]]
+    _write_missing_guidelines(project, store, queries)
+    if chunks is None:
+        chunks = min(usable_workers(workers), -(-len(queries) // CHUNK_QUERIES))
+    plan = ChunkPlan(project, store, runs, judge, metrics, queries, [[q.id for q in side_q] for side_q in aligned],
+                     chunk_bounds(len(queries), chunks), for_report, labels, max(r.top_k for r in runs))
+    results = _score_chunks(plan, range(len(plan.bounds)), True, workers)
+    missing = {p.key: p for r in results for p in r.missing}
+    failed = [f for r in results for f in r.failed]
     stages = stages or SilentStages()
-    with stages.stage("judge missing", len(pairs)) as advance:  # type: ignore[attr-defined]
-        outcome = judge_pairs(judge, store, pairs, progress=advance)
-    if outcome.new:
-        pool = judgment_pool(store, ghash, judge.judge_id, for_report, with_verdicts)
+    with stages.stage("judge missing", len(missing)) as advance:  # type: ignore[attr-defined]
+        outcome = judge_pairs(judge, store, list(missing.values()), progress=advance)
+    redo = [i for i, r in enumerate(results) if r.missing]
+    for i, r in zip(redo, _score_chunks(plan, redo, False, workers)):
+        results[i] = r
 
-    ids = [q.id for q in queries]
-    scheme = scheme_of(project.config)
-    qrels = {q.id: graded(pool.labels.get(g, {}), scheme) for q, g in zip(queries, ghash)}
-    if labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
-        from evalharness.labels.sources import qrels_for_queries
-
-        qrels = qrels_for_queries(project.config, store, labels, queries, ghash)
-    cq = [ComparedQuery(q.id, q.text, q.segment, q.count, g,
-                        {"type": query_type(q.text, guidelines[q.id].requirements, len(bq.doc_ids))})
-          for q, bq, g in zip(queries, base_q, ghash)]
-    by_hash = {g.hash: g for g in guidelines.values()}
-    checked = bool(enabled_checks(project.config.checks))
-    hit_measures = bool(split_measures(metrics)[1])
-    check_k = max(r.top_k for r in runs)
-    measure_ctx = MeasureContext(project, store, judge.judge_id)  # one context: providers share reads across runs
-    if pool.verdicts is not None:
-        from evalharness.verdict_measures import prime_verdicts
-
-        prime_verdicts(measure_ctx, ghash, pool.verdicts)
     names = _side_names(runs)
-
-    def score(k: int) -> tuple[dict[str, np.ndarray], list, tuple[dict[str, int], int, float]]:
-        """One compared run's per-query values, rule-check findings and label coverage (its hits read, used and
-        dropped here; each scoring process builds what only it needs)."""
-        side_q = aligned[k]
-        per = per_query_metrics(metrics, qrels, dict(zip(ids, (q.doc_ids for q in side_q))), ids)
-        own_ids = [q.id for q in side_q]
-        decoded = run_hits(store, runs[k].run_id, side_q) if checked or hit_measures else {}
-        if hit_measures:
-            ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
-            add_hit_measures(per, metrics, measure_ctx, ranked)
-        found = []
-        if checked:
-            plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)}
-            found = side_findings(project, cq, by_hash, plain, decoded, own_ids, check_k)
-        return ({m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics}, found,
-                _coverage([q.doc_ids for q in side_q], ghash, pool.labels))
-
     sides, findings = [], {}
-    scored = map_steps(score, len(runs), workers, before_fork=store.engine.dispose)
-    for run, name, side_q, out, (values, found, (counts, unjudged, judged)) in zip(runs, names, aligned, left_out, scored):
-        findings[name] = found
-        sides.append(Side(name, run, [q.doc_ids for q in side_q], [q.content_hashes for q in side_q], values, judged,
-                          unjudged, counts, only_here=out))
+    for k, (run, name, out) in enumerate(zip(runs, names, left_out)):
+        parts = [r.sides[k] for r in results]
+        counts: dict[str, int] = {}
+        for p in parts:
+            for lab, n in p.counts.items():
+                counts[lab] = counts.get(lab, 0) + n
+        hits, unjudged = sum(p.hits for p in parts), sum(p.unjudged for p in parts)
+        findings[name] = [f for p in parts for f in p.findings]
+        sides.append(Side(name, run, [d for p in parts for d in p.doc_ids], [h for p in parts for h in p.content_hashes],
+                          {m: np.concatenate([p.values[m] for p in parts]) for m in metrics},
+                          (hits - unjudged) / hits if hits else 1.0, unjudged, counts, only_here=out))
+    cq = [q for r in results for q in r.compared]
+    by_hash = {g: guideline for r in results for g, guideline in r.guidelines.items()}
+    pool_sizes = {g: n for r in results for g, n in r.pool_sizes.items()}
 
     weights = np.array([float(q.count) for q in queries]) if weight == "traffic" else None
     rows = _tests(sides, list(metrics), weights, alpha, holm_exclude, seed, workers)
-    c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, pool.size, outcome.new,
-                   outcome.cost_usd, len(lists[0]), pool_labels=pool.labels,
-                   guidelines=by_hash, scheme=scheme)
+    c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, sum(pool_sizes.values()),
+                   outcome.new, outcome.cost_usd, len(metas[0]),
+                   pool_labels={g: lab for r in results for g, lab in r.labels.items()}, guidelines=by_hash,
+                   scheme=scheme_of(project.config))
     if for_report:
-        c.products = products_by_content(store, [(r.run_id, side_q) for r, side_q in zip(runs, aligned)])
+        for k in range(len(runs)):  # the first place a content holds in the runs' lists, in order
+            for r in results:
+                for chash, fields in r.products[k].items():
+                    c.products.setdefault(chash, fields)
     c.findings, c.check_names = findings, enabled_names(project.config.checks)
     c.failures = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
     c.warnings = _warnings(c, judge.judge_id)
     return c
 
 
-def _missing_pairs(project: Project, store: Store, runs: Sequence[StoredRun], aligned: list[list[RunLists]],
-                   queries: list[Query], guidelines: dict, ghash: list[str], judge: Judge, covered: dict[str, set[str]]
-                   ) -> tuple[list, list[dict[str, str]]]:
-    """Pairs never judged: found from stored content hashes; only their queries' hits are decoded."""
-    from evalharness.images import ImageLoader
-    from evalharness.pipeline import build_pairs
-
-    images = ImageLoader(project, judge) if judge.mode != "text" else None
-    pairs: dict[str, object] = {}
-    failed: list[dict[str, str]] = []
-    for run, side_q in zip(runs, aligned):
-        hashes_usable = (judge_mode_of(run.judge_id) == "text") == (judge.mode == "text") and judge_mode_of(run.judge_id) != ""
-        need = [i for i, q in enumerate(side_q)
-                if not hashes_usable or not covered.get(ghash[i], _NONE).issuperset(q.content_hashes)]
-        if not need:
-            continue
-        decoded = run_hits(store, run.run_id, [side_q[i] for i in need])
-        for i in need:
-            q = queries[i]
-            built, _, _, pre_failed = build_pairs([q], guidelines, {q.id: decoded.get(side_q[i].id, [])}, judge, images)
-            for p in built:
-                pairs.setdefault(p.key, p)
-            failed += pre_failed
-    return list(pairs.values()), failed
+# A chunk (one forked worker's share) holds at least this many queries: smaller comparisons stay in one process.
+CHUNK_QUERIES = 500
 
 
-@dataclass(frozen=True)
-class _Ranked:
-    """A query's ranked hits as per-hit measures see them (id aligned with the baseline's)."""
-
-    id: str
-    hits: list
-    guideline_hash: str
+def _score_chunks(plan: ChunkPlan, which: Sequence[int], find_missing: bool, workers: int) -> list[ChunkResult]:
+    """score_chunk of these chunks, at once in forked workers when there are several."""
+    which = list(which)
+    return map_steps(lambda i: score_chunk(plan, which[i], find_missing), len(which), workers,
+                     before_fork=plan.store.engine.dispose)
 
 
-def _coverage(doc_ids: list[list[str]], ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]
-              ) -> tuple[dict[str, int], int, float]:
-    """A side's hits per label ('unjudged' too), how many are unjudged, and the judged share."""
-    counts: dict[str, int] = {}
-    total = judged = 0
-    for g, docs in zip(ghash, doc_ids):
-        known = labels.get(g, {})
-        for doc in docs:
-            lab = known.get(doc)
-            key = lab[0] if lab else "unjudged"
-            counts[key] = counts.get(key, 0) + 1
-            judged += lab is not None
-            total += 1
-    return counts, total - judged, judged / total if total else 1.0
+def _write_missing_guidelines(project: Project, store: Store, queries: Sequence[Query]) -> None:
+    """Write the guideline files still missing, here before chunks are scored at once (two chunks may share a file)."""
+    from evalharness.guidelines.cached import load_guidelines
+    from evalharness.guidelines.files import guideline_path
+
+    directory = project.guidelines_dir
+    missing = [q for q in queries if not guideline_path(directory, q.text).is_file()]
+    if missing:
+        load_guidelines(project, store, missing, project.config.guidelines.writer)
 
 
 def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, alpha: float, exclude: Sequence[str],

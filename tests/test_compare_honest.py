@@ -263,7 +263,7 @@ def test_per_query_values_equal_the_run_path_on_the_demo(tmp_path: Path, demo_di
                                           [[today[q.id][m] for m in names] for q in c.queries])
         again = compare_runs(project, store, base, [cand], judge, names, for_report=False)
         assert [r.test for r in again.rows] == [r.test for r in c.rows]  # a fixed seed gives identical statistics
-        # The command line scores the candidate in a forked worker (on 2+ cores): the very same per-query values
+        # The command line (one chunk of queries at this size): the very same per-query values
         out = tmp_path / "forked.csv"
         cli = run_cli(root, "compare", "v1", "v2", "--json", "--csv", str(out))
         assert cli.returncode == 0, cli.stderr
@@ -272,7 +272,7 @@ def test_per_query_values_equal_the_run_path_on_the_demo(tmp_path: Path, demo_di
             np.testing.assert_array_equal([[float(rows[q.id][f"{side.name}:{m}"]) for m in names] for q in c.queries],
                                           [[float(side.values[m][i]) for m in names] for i in range(len(c.queries))])
         if usable_workers(2) == 2:  # in this process too, when no other thread runs here
-            forked = compare_runs(project, store, base, [cand], judge, names, for_report=False, workers=2)
+            forked = compare_runs(project, store, base, [cand], judge, names, for_report=False, workers=2, chunks=2)
             for one, two in zip(c.sides, forked.sides):
                 for m in names:
                     np.testing.assert_array_equal(one.values[m], two.values[m])

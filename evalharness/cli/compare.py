@@ -96,7 +96,7 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
         stages = SilentStages() if o.quiet else RichStages()
         comparison = compare_runs(project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
                                   holm_exclude=cfg.compare.holm_exclude, stages=stages, for_report=o.for_report,
-                                  labels=o.labels, workers=len(cands) + 1)
+                                  labels=o.labels, workers=os.cpu_count() or 1)
     finally:
         store.close()
     return project, comparison

@@ -45,20 +45,37 @@ class RunLists:
     image_urls: list[str] = field(default_factory=list)
 
 
-def run_lists(store: Store, run_id: str) -> list[RunLists]:
-    """A run's queries in insertion order, each with its ranked list: one row per query (its compact list), not per hit."""
+def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None, with_lists: bool = True) -> list[RunLists]:
+    """A run's queries, each with its ranked list: one row per query (its compact list), not per hit.
+
+    All of them ordered by query id, or those of `query_ids` in that order; `with_lists=False` reads only their
+    metadata (what matching runs' queries needs)."""
     q = run_queries_t.c
+    cols = [q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error] + ([q.ranked] if with_lists else [])
+    if query_ids is None:
+        stmts = [select(*cols).where(q.run_id == run_id).order_by(q.query_id)]
+    else:
+        stmts = [select(*cols).where(q.run_id == run_id, q.query_id.in_(query_ids[start:start + CHUNK]))
+                 for start in range(0, len(query_ids), CHUNK)]
     out = []
     with gc_paused(), store.engine.connect() as conn:
-        stmt = select(q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error, q.ranked).where(q.run_id == run_id)
-        for *meta, ranked in raw_rows(conn, stmt):
-            if ranked is None:  # every stored query has one (migration 0008 filled those stored before it)
-                raise EvalHarnessError(f"run {run_id} query {meta[0]!r} has no ranked list in the store; "
-                                       "run `evalharness store upgrade`")
-            lists = RunLists(*meta)
-            lists.doc_ids, lists.content_hashes, lists.ranks, lists.scores, lists.image_urls = parse_ranked(ranked)
-            out.append(lists)
-    return out
+        for stmt in stmts:
+            for row in raw_rows(conn, stmt):
+                lists = RunLists(*row[:6])
+                if with_lists:
+                    if row[6] is None:  # every stored query has one (migration 0008 filled those stored before it)
+                        raise EvalHarnessError(f"run {run_id} query {row[0]!r} has no ranked list in the store; "
+                                               "run `evalharness store upgrade`")
+                    lists.doc_ids, lists.content_hashes, lists.ranks, lists.scores, lists.image_urls = parse_ranked(row[6])
+                out.append(lists)
+    if query_ids is None:
+        return out
+    by_id = {lists.id: lists for lists in out}
+    absent = [qid for qid in query_ids if qid not in by_id]
+    if absent:
+        raise EvalHarnessError(f"run {run_id} in the store lacks {len(absent)} of its queries (first: {absent[0]!r}); "
+                               "it changed while being compared: compare again")
+    return [by_id[qid] for qid in query_ids]
 
 
 # Fewer distinct products than this share of a run's hits: fetch each by key; more: one scan of the run's hits.
@@ -146,6 +163,7 @@ class Pool:
     covered: dict[str, set[str]]  # guideline hash -> the content hashes judged under it
     size: int
     verdicts: dict[str, dict[str, list[dict[str, str]]]] | None = None
+    sizes: dict[str, int] = field(default_factory=dict)  # guideline hash -> judgments read under it
 
 
 def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, rationales: bool = True,
@@ -158,7 +176,7 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     covered: dict[str, set[str]] = {}
     found: dict[str, dict[str, list[dict[str, str]]]] = {}
     decoded: dict[str, Any] = {}
-    size = 0
+    sizes: dict[str, int] = {}
     cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label, c.rationale if rationales else literal_column("''")]
     if verdicts:
         cols.append(type_coerce(c.details, Text))
@@ -170,12 +188,12 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
                 doc = intern(doc)  # one string per doc and content however often they recur (as in run_lists)
                 labels.setdefault(g, {})[doc] = (label, why)
                 covered.setdefault(g, set()).add(intern(chash))
-                size += 1
+                sizes[g] = sizes.get(g, 0) + 1
                 if details:
                     v = verdicts_in(details[0], decoded)
                     if v is not None:
                         found.setdefault(g, {})[doc] = v
-    return Pool(labels, covered, size, found if verdicts else None)
+    return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
 
 
 def stored_guidelines(store: Store, hashes: Iterable[str]) -> dict[str, Guideline]:

@@ -1,0 +1,202 @@
+"""One chunk of a comparison: a contiguous share of the compared queries, scored on every compared run.
+
+`compare` splits its queries into chunks and scores them at once in forked workers (evalharness.forked). Each chunk
+reads only its own queries' ranked lists, guidelines and judgment pool; looks for (guideline, content) pairs never
+judged; and, when none is missing (or when told to score anyway), scores every compared run on its queries: per-query
+values, rule-check findings and label coverage. What a chunk returns is either per query (concatenated in query
+order) or keyed by guideline or content hash (merged), so the comparison does not depend on how queries were split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evalharness.checks.base import Finding
+from evalharness.checks.compared import query_type, side_findings
+from evalharness.comparison import ComparedQuery
+from evalharness.judges.base import Judge
+from evalharness.models import Guideline, Query
+from evalharness.project import Project
+from evalharness.store import Store, StoredRun
+from evalharness.store.runread import RunLists, judgment_pool, products_by_content, run_hits, run_lists
+
+_NONE: frozenset[str] = frozenset()
+
+
+@dataclass
+class ChunkPlan:
+    """What every chunk of one comparison shares (inherited by forked workers, never pickled)."""
+
+    project: Project
+    store: Store
+    runs: Sequence[StoredRun]
+    judge: Judge
+    metrics: Sequence[str]
+    queries: list[Query]  # every compared query (the baseline's ids)
+    own_ids: list[list[str]]  # per run: its own query id of each compared query
+    bounds: list[tuple[int, int]]  # each chunk's [start, end) in queries
+    for_report: bool = False
+    labels: str | None = None  # a --labels source spec
+    check_k: int = 10
+
+
+@dataclass
+class SideChunk:
+    """One compared run on a chunk's queries."""
+
+    doc_ids: list[list[str]]
+    content_hashes: list[list[str]]
+    values: dict[str, np.ndarray]
+    findings: list[Finding]
+    counts: dict[str, int]  # hits per label ('unjudged' too)
+    unjudged: int
+    hits: int
+
+
+@dataclass
+class ChunkResult:
+    """A chunk scored (sides filled), or the pairs it found never judged (`missing`; sides empty)."""
+
+    compared: list[ComparedQuery] = field(default_factory=list)
+    guidelines: dict[str, Guideline] = field(default_factory=dict)  # by file hash
+    sides: list[SideChunk] = field(default_factory=list)
+    pool_sizes: dict[str, int] = field(default_factory=dict)  # judgments read per guideline hash
+    labels: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)  # the pool's labels (reports only)
+    products: list[dict[str, dict[str, Any]]] = field(default_factory=list)  # per run, by content hash (reports only)
+    missing: list[Any] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+def chunk_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
+    """[start, end) of `chunks` contiguous, nearly equal shares of n queries."""
+    chunks = max(1, min(chunks, n))
+    edges = [round(i * n / chunks) for i in range(chunks + 1)]
+    return list(zip(edges, edges[1:]))
+
+
+def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
+    """Chunk `index` of the plan: its missing pairs when `find_missing` finds any, else its scores."""
+    from evalharness.guidelines.cached import load_guidelines
+    from evalharness.measures import verdict_measures_in
+
+    start, end = plan.bounds[index]
+    queries = plan.queries[start:end]
+    store, project, judge = plan.store, plan.project, plan.judge
+    lists = [run_lists(store, run.run_id, ids[start:end]) for run, ids in zip(plan.runs, plan.own_ids)]
+    guidelines = load_guidelines(project, store, queries, project.config.guidelines.writer)
+    ghash = [guidelines[q.id].hash for q in queries]
+    pool = judgment_pool(store, ghash, judge.judge_id, plan.for_report, verdict_measures_in(plan.metrics))
+    result = ChunkResult(pool_sizes=pool.sizes, labels=pool.labels if plan.for_report else {})
+    if find_missing:
+        result.missing, result.failed = _missing_pairs(plan, lists, queries, guidelines, ghash, pool.covered)
+        if result.missing:
+            return result
+    result.guidelines = {g.hash: g for g in guidelines.values()}
+    result.compared = [ComparedQuery(q.id, q.text, q.segment, q.count, g,
+                                     {"type": query_type(q.text, guidelines[q.id].requirements, len(bq.doc_ids))})
+                       for q, bq, g in zip(queries, lists[0], ghash)]
+    result.sides = _score_sides(plan, lists, queries, ghash, pool, result)
+    if plan.for_report:
+        result.products = [products_by_content(store, [(run.run_id, side_q)]) for run, side_q in zip(plan.runs, lists)]
+    return result
+
+
+def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Query], ghash: list[str], pool: Any,
+                 result: ChunkResult) -> list[SideChunk]:
+    """Every compared run's per-query values, findings and coverage on the chunk's queries."""
+    from evalharness.checks.runner import enabled_checks
+    from evalharness.labels.schemes import scheme_of
+    from evalharness.measures import MeasureContext, add_hit_measures, split_measures
+    from evalharness.metrics import per_query_metrics
+    from evalharness.pipeline import graded
+
+    project, store, metrics = plan.project, plan.store, plan.metrics
+    ids = [q.id for q in queries]
+    scheme = scheme_of(project.config)
+    qrels = {q.id: graded(pool.labels.get(g, {}), scheme) for q, g in zip(queries, ghash)}
+    if plan.labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
+        from evalharness.labels.sources import qrels_for_queries
+
+        qrels = qrels_for_queries(project.config, store, plan.labels, queries, ghash)
+    checked = bool(enabled_checks(project.config.checks))
+    hit_measures = bool(split_measures(metrics)[1])
+    measure_ctx = MeasureContext(project, store, plan.judge.judge_id)  # one context: providers share reads across runs
+    if pool.verdicts is not None:
+        from evalharness.verdict_measures import prime_verdicts
+
+        prime_verdicts(measure_ctx, ghash, pool.verdicts)
+    plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)} if checked else {}
+    sides = []
+    for run, side_q in zip(plan.runs, lists):
+        doc_ids = [q.doc_ids for q in side_q]
+        per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
+        own_ids = [q.id for q in side_q]
+        decoded = run_hits(store, run.run_id, side_q) if checked or hit_measures else {}
+        if hit_measures:
+            ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
+            add_hit_measures(per, metrics, measure_ctx, ranked)
+        found = side_findings(project, result.compared, result.guidelines, plain, decoded, own_ids, plan.check_k) \
+            if checked else []
+        del decoded
+        counts, unjudged, total = _coverage(doc_ids, ghash, pool.labels)
+        sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
+                               {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
+                               found, counts, unjudged, total))
+    return sides
+
+
+def _missing_pairs(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Query], guidelines: dict,
+                   ghash: list[str], covered: dict[str, set[str]]) -> tuple[list[Any], list[dict[str, str]]]:
+    """Pairs never judged: found from stored content hashes; only their queries' hits are decoded."""
+    from evalharness.compare import judge_mode_of
+    from evalharness.images import ImageLoader
+    from evalharness.pipeline import build_pairs
+
+    judge = plan.judge
+    images = ImageLoader(plan.project, judge) if judge.mode != "text" else None
+    pairs: dict[str, Any] = {}
+    failed: list[dict[str, str]] = []
+    for run, side_q in zip(plan.runs, lists):
+        mode = judge_mode_of(run.judge_id)
+        hashes_usable = (mode == "text") == (judge.mode == "text") and mode != ""
+        need = [i for i, q in enumerate(side_q)
+                if not hashes_usable or not covered.get(ghash[i], _NONE).issuperset(q.content_hashes)]
+        if not need:
+            continue
+        decoded = run_hits(plan.store, run.run_id, [side_q[i] for i in need])
+        for i in need:
+            q = queries[i]
+            built, _, _, pre_failed = build_pairs([q], guidelines, {q.id: decoded.get(side_q[i].id, [])}, judge, images)
+            for p in built:
+                pairs.setdefault(p.key, p)
+            failed += pre_failed
+    return list(pairs.values()), failed
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A query's ranked hits as per-hit measures see them (id aligned with the baseline's)."""
+
+    id: str
+    hits: list
+    guideline_hash: str
+
+
+def _coverage(doc_ids: list[list[str]], ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]
+              ) -> tuple[dict[str, int], int, int]:
+    """A side's hits per label ('unjudged' too), how many are unjudged, and how many hits there are."""
+    counts: dict[str, int] = {}
+    total = judged = 0
+    for g, docs in zip(ghash, doc_ids):
+        known = labels.get(g, {})
+        for doc in docs:
+            lab = known.get(doc)
+            key = lab[0] if lab else "unjudged"
+            counts[key] = counts.get(key, 0) + 1
+            judged += lab is not None
+            total += 1
+    return counts, total - judged, total
