@@ -9,6 +9,7 @@ order) or keyed by guideline or content hash (merged), so the comparison does no
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from evalharness.store import Store, StoredRun
 from evalharness.store.runread import RunLists, judgment_pool, products_by_content, run_hits, run_lists
 
 _NONE: frozenset[str] = frozenset()
+_EMPTY: dict[str, str] = {}
 
 
 @dataclass
@@ -129,7 +131,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         from evalharness.verdict_measures import prime_verdicts
 
         prime_verdicts(measure_ctx, ghash, pool.verdicts)
-    plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)} if checked else {}
+    plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)}
     sides = []
     for run, side_q in zip(plan.runs, lists):
         doc_ids = [q.doc_ids for q in side_q]
@@ -142,7 +144,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         found = side_findings(project, result.compared, result.guidelines, plain, decoded, own_ids, plan.check_k) \
             if checked else []
         del decoded
-        counts, unjudged, total = _coverage(doc_ids, ghash, pool.labels)
+        counts, unjudged, total = _coverage(doc_ids, ghash, plain)
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
                                {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
                                found, counts, unjudged, total))
@@ -186,17 +188,10 @@ class _Ranked:
     guideline_hash: str
 
 
-def _coverage(doc_ids: list[list[str]], ghash: list[str], labels: dict[str, dict[str, tuple[str, str]]]
-              ) -> tuple[dict[str, int], int, int]:
-    """A side's hits per label ('unjudged' too), how many are unjudged, and how many hits there are."""
-    counts: dict[str, int] = {}
-    total = judged = 0
+def _coverage(doc_ids: list[list[str]], ghash: list[str], plain: dict[str, dict[str, str]]) -> tuple[dict[str, int], int, int]:
+    """A side's hits per label ('unjudged' too, each in the order first met), how many are unjudged, how many in all."""
+    counts: Counter[str | None] = Counter()
     for g, docs in zip(ghash, doc_ids):
-        known = labels.get(g, {})
-        for doc in docs:
-            lab = known.get(doc)
-            key = lab[0] if lab else "unjudged"
-            counts[key] = counts.get(key, 0) + 1
-            judged += lab is not None
-            total += 1
-    return counts, total - judged, total
+        counts.update(map(plain.get(g, _EMPTY).get, docs))  # None: not judged
+    total = sum(counts.values())
+    return {("unjudged" if lab is None else lab): n for lab, n in counts.items()}, counts.get(None, 0), total

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from sys import intern
 from typing import Any, TypeVar
 
@@ -94,11 +96,16 @@ def run_hits(store: Store, run_id: str, lists: Sequence[RunLists]) -> dict[str, 
         for key, rank in zip(zip(q.doc_ids, q.content_hashes, q.image_urls), q.ranks):
             first.setdefault(key, (q.id, rank))
     products = _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total)
+    fields = {key: vars(hit) for key, hit in products.items()}
+    new = object.__new__
     out: dict[str, list[Hit]] = {}
     with gc_paused():
         for q in lists:
-            out[q.id] = [_placed(products[key], rank, score)
-                         for key, rank, score in zip(zip(q.doc_ids, q.content_hashes, q.image_urls), q.ranks, q.scores)]
+            placed = out[q.id] = [new(Hit) for _ in q.doc_ids]
+            for hit, key, rank, score in zip(placed, zip(q.doc_ids, q.content_hashes, q.image_urls), q.ranks, q.scores):
+                placed_fields = fields[key].copy()  # the product's decoded fields, at this place
+                placed_fields["rank"], placed_fields["score"] = rank, score
+                hit.__dict__ = placed_fields
     return out
 
 
@@ -125,15 +132,6 @@ def _products(store: Store, run_id: str, first: Mapping[K, tuple[str, int]], loo
         raise EvalHarnessError(f"run {run_id} in the store lacks {len(first) - len(out)} hit(s) its ranked lists name; "
                                "run it again")
     return out
-
-
-def _placed(product: Hit, rank: int, score: float) -> Hit:
-    """The product at one place of a list: its decoded fields shared, with this place's rank and score."""
-    fields = vars(product).copy()
-    fields["rank"], fields["score"] = rank, score
-    hit = object.__new__(Hit)
-    hit.__dict__ = fields
-    return hit
 
 
 def products_by_content(store: Store, runs: Sequence[tuple[str, Sequence[RunLists]]]) -> dict[str, dict[str, Any]]:
@@ -183,16 +181,19 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(hashes), CHUNK):
             stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
-                    .order_by(c.created_at))
-            for g, doc, chash, label, why, *details in raw_rows(conn, stmt):
-                doc = intern(doc)  # one string per doc and content however often they recur (as in run_lists)
-                labels.setdefault(g, {})[doc] = (label, why)
-                covered.setdefault(g, set()).add(intern(chash))
-                sizes[g] = sizes.get(g, 0) + 1
-                if details:
-                    v = verdicts_in(details[0], decoded)
-                    if v is not None:
-                        found.setdefault(g, {})[doc] = v
+                    .order_by(c.guideline_hash, c.created_at))
+            for g, group in groupby(raw_rows(conn, stmt), itemgetter(0)):  # one guideline's judgments, oldest first
+                rows = list(group)
+                docs = [intern(r[1]) for r in rows]  # one string per doc and content however often they recur
+                known = labels.setdefault(g, {})
+                known.update(zip(docs, [(r[3], r[4]) for r in rows]))  # the newest judgment of a doc wins
+                covered.setdefault(g, set()).update([intern(r[2]) for r in rows])
+                sizes[g] = sizes.get(g, 0) + len(rows)
+                if verdicts:
+                    for doc, r in zip(docs, rows):
+                        v = verdicts_in(r[5], decoded)
+                        if v is not None:
+                            found.setdefault(g, {})[doc] = v
     return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
 
 
