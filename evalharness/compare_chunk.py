@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -53,10 +53,14 @@ class SideChunk:
     doc_ids: list[list[str]]
     content_hashes: list[list[str]]
     values: dict[str, np.ndarray]
-    findings: list[Finding]
+    finding_columns: list[list[Any]]  # the findings' fields as columns: cheaper to send back than Finding objects
     counts: dict[str, int]  # hits per label ('unjudged' too)
     unjudged: int
     hits: int
+
+    @property
+    def findings(self) -> list[Finding]:
+        return list(map(Finding, *self.finding_columns)) if self.finding_columns else []
 
 
 @dataclass
@@ -147,7 +151,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         counts, unjudged, total = _coverage(doc_ids, ghash, plain)
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
                                {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
-                               found, counts, unjudged, total))
+                               _columns(found), counts, unjudged, total))
     return sides
 
 
@@ -177,6 +181,14 @@ def _missing_pairs(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Q
                 pairs.setdefault(p.key, p)
             failed += pre_failed
     return list(pairs.values()), failed
+
+
+_FINDING_FIELDS = [f.name for f in fields(Finding)]
+
+
+def _columns(findings: list[Finding]) -> list[list[Any]]:
+    """Findings as columns of their fields, in Finding's field order."""
+    return [[getattr(f, name) for f in findings] for name in _FINDING_FIELDS] if findings else []
 
 
 @dataclass(frozen=True)
