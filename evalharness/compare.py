@@ -191,6 +191,9 @@ def _compare_runs(
             for r in results:
                 for chash, fields in r.products[k].items():
                     c.products.setdefault(chash, fields)
+    for k, side in enumerate(sides[1:], start=1):  # computed by the chunks, in query order
+        c.record_overlap(side.name, [v for r in results for v in r.sides[k].overlap[0]],
+                         [v for r in results for v in r.sides[k].overlap[1]])
     c.findings, c.check_names = findings, enabled_names(project.config.checks)
     c.failures = [f"{f['query_id']} {f['doc_id']}: {f['reason']}" for f in failed] + list(outcome.failures.values())
     c.warnings = _warnings(c, judge.judge_id)

@@ -22,6 +22,7 @@ from evalharness.comparison import ComparedQuery
 from evalharness.judges.base import Judge
 from evalharness.models import Guideline, Query
 from evalharness.project import Project
+from evalharness.stats import jaccard, rbo
 from evalharness.store import Store, StoredRun
 from evalharness.store.runread import RunLists, judgment_pool, products_by_content, run_hits, run_lists
 
@@ -57,6 +58,7 @@ class SideChunk:
     counts: dict[str, int]  # hits per label ('unjudged' too)
     unjudged: int
     hits: int
+    overlap: tuple[list[float], list[float]] = ([], [])  # per query: Jaccard and RBO against the baseline's list
 
     @property
     def findings(self) -> list[Finding]:
@@ -136,7 +138,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
 
         prime_verdicts(measure_ctx, ghash, pool.verdicts)
     plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)}
-    sides = []
+    sides: list[SideChunk] = []
     for run, side_q in zip(plan.runs, lists):
         doc_ids = [q.doc_ids for q in side_q]
         per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
@@ -152,6 +154,9 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
                                {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
                                _columns(found), counts, unjudged, total))
+        if len(sides) > 1:  # a candidate: how its lists overlap the baseline's (as Comparison.list_overlap computes it)
+            base = sides[0].doc_ids
+            sides[-1].overlap = ([jaccard(b, c) for b, c in zip(base, doc_ids)], [rbo(b, c) for b, c in zip(base, doc_ids)])
     return sides
 
 

@@ -190,6 +190,10 @@ class Comparison:
 
         return self.groups("type", order=type_order)
 
+    def record_overlap(self, cand: str, jaccards: list[float], rbos: list[float]) -> None:
+        """Per-query Jaccard and RBO of a candidate computed elsewhere (by compare's chunks), as list_overlap gives."""
+        self._overlaps[cand] = (jaccards, rbos)
+
     def list_overlap(self, cand: Side) -> tuple[list[float], list[float]]:
         """Per-query Jaccard and RBO of a candidate's lists against the baseline's (computed once per candidate)."""
         found = self._overlaps.get(cand.name)

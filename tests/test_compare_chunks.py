@@ -17,6 +17,7 @@ import pytest
 from conftest import make_project, run_cli
 
 from evalharness.compare_chunk import chunk_bounds
+from evalharness.stats import jaccard, rbo
 
 
 def _compare(root: Path, chunks: int | None, workers: int = 1, for_report: bool = True):  # noqa: ANN202 - a Comparison
@@ -46,6 +47,10 @@ def _same(one, two) -> None:  # noqa: ANN001 - two Comparisons
     assert one.findings == two.findings and one.pool_size == two.pool_size and one.failures == two.failures
     assert one.pool_labels == two.pool_labels and one.products == two.products
     assert set(one.guidelines) == set(two.guidelines) and one.judged_new == two.judged_new
+    for a, b in zip(one.candidates, two.candidates):  # overlaps the chunks computed, as the Comparison computes them
+        assert one.list_overlap(a) == two.list_overlap(b)
+        assert two.list_overlap(b) == ([jaccard(x, y) for x, y in zip(two.baseline.doc_ids, b.doc_ids)],
+                                       [rbo(x, y) for x, y in zip(two.baseline.doc_ids, b.doc_ids)])
 
 
 @pytest.fixture(scope="module")
