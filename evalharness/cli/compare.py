@@ -126,6 +126,35 @@ def _print(c: Comparison, gate: GateResult | None = None) -> None:
         err.print(f"unjudged: {reason}", markup=False)
 
 
+def _outputs(project: Project, c: Comparison, html: Path | None, markdown: Path | None, junit: Path | None,
+             csv_path: Path | None, as_json: bool) -> None:
+    """compare's outputs (CSV, HTML, Markdown, JUnit, JSON or the tables), with the cyclic GC paused: they build many
+    objects that form no cycles while the large comparison is held."""
+    from evalharness.gate import evaluate_gate
+    from evalharness.gcpause import gc_paused
+    from evalharness.report.junit import gate_junit
+    from evalharness.report.markdown import comparison_markdown
+
+    with gc_paused():
+        if csv_path:
+            from evalharness.labels.formats_write import comparison_csv
+
+            _write(project.resolve(csv_path), comparison_csv(c))
+        if html:
+            from evalharness.report.html import write_html
+
+            write_html(c, project.resolve(html), project)
+        _write(project.resolve(markdown) if markdown else None, comparison_markdown(c, report_path=str(html or "")))
+        if junit:
+            _write(project.resolve(junit), gate_junit(c, evaluate_gate(c, project.config.gate)))
+        if as_json:
+            out.print_json(json.dumps(c.to_json()))
+        else:
+            _print(c)
+            if html:
+                out.print(f"report: {project.resolve(html)}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def compare(
@@ -144,29 +173,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Compare the newest runs of engine configs with paired statistics: every candidate against the baseline."""
-        from evalharness.gate import evaluate_gate
-        from evalharness.report.junit import gate_junit
-        from evalharness.report.markdown import comparison_markdown
 
         project, c = _run_comparison(ctx, Options(baseline, candidates, metrics, judge, weight, allow_partial, as_json, html is not None,
                                                   labels))
-        if csv_path:
-            from evalharness.labels.formats_write import comparison_csv
-
-            _write(project.resolve(csv_path), comparison_csv(c))
-        if html:
-            from evalharness.report.html import write_html
-
-            write_html(c, project.resolve(html), project)
-        _write(project.resolve(markdown) if markdown else None, comparison_markdown(c, report_path=str(html or "")))
-        if junit:
-            _write(project.resolve(junit), gate_junit(c, evaluate_gate(c, project.config.gate)))
-        if as_json:
-            out.print_json(json.dumps(c.to_json()))
-        else:
-            _print(c)
-            if html:
-                out.print(f"report: {project.resolve(html)}", markup=False)
+        _outputs(project, c, html, markdown, junit, csv_path, as_json)
 
     @app.command()
     def gate(

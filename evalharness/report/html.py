@@ -175,38 +175,37 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
         return products.add(chash or f"doc:{doc_id}", make)
 
     queries = []
-    by_hash: dict[str, int] = {}  # content hash -> product index (what `product` gives, without the call)
+    by_key: dict[str, int] = {}  # content hash (or 'doc:' id) -> product index (what `product` gives, without the call)
     string_at = strings.index
     sides = c.sides
     overlaps = [c.list_overlap(cand) for cand in c.candidates]
+    values = [[[_value(v) for v in s.values[m].tolist()] for m in c.metric_names] for s in sides]  # per side, metric, query
     for qi, q in enumerate(c.queries):
         known = c.pool_labels.get(q.guideline_hash, {})
+        side_keys = [_keys(side.doc_ids[qi], side.content_hashes[qi]) for side in sides]
+        every_key = [k for keys in side_keys for k in keys]
+        every_doc = [d for side in sides for d in side.doc_ids[qi]]
+        distinct = list(dict.fromkeys(every_key))  # each product once per query, in the order first shown
+        slot = {k: i for i, k in enumerate(distinct)}
+        doc_of = dict(zip(reversed(every_key), reversed(every_doc)))  # a product's doc id where first shown
         h: list[int] = []
-        slot: dict[int, int] = {}
-        labels, rationales, positions = [], [], []
-        for side in sides:
-            pos = []
-            for doc, chash in zip(side.doc_ids[qi], side.content_hashes[qi]):
-                p = by_hash.get(chash, -1)
-                if p < 0:
-                    p = product(chash, doc)
-                    if chash:
-                        by_hash[chash] = p
-                if p not in slot:
-                    slot[p] = len(h)
-                    h.append(p)
-                    lab = known.get(doc)
-                    labels.append(code[lab[0]] if lab else "-")
-                    rationales.append((string_at[lab[1]] if lab[1] in string_at else strings.add(lab[1])) if lab else -1)
-                pos.append(slot[p])
-            positions.append(pos)
+        labels, rationales = [], []
+        for k in distinct:
+            doc = doc_of[k]
+            p = by_key.get(k)
+            if p is None:
+                p = by_key[k] = product(k if not k.startswith("doc:") else "", doc)
+            h.append(p)
+            lab = known.get(doc)
+            labels.append(code[lab[0]] if lab else "-")
+            rationales.append((string_at[lab[1]] if lab[1] in string_at else strings.add(lab[1])) if lab else -1)
         g = c.guidelines.get(q.guideline_hash)
         gi = guides.add(q.guideline_hash, (lambda g=g: {"text": g.text if g else "", "writer": g.writer if g else "",
                                                        "req": [[r.attribute, r.value, r.importance] for r in g.requirements] if g else []}))
         queries.append({"i": q.id, "t": q.text, "s": q.segment, "n": q.count, "g": gi,
-                        "v": [[_value(s.values[m][qi]) for m in c.metric_names] for s in sides],
+                        "v": [[per_metric[qi] for per_metric in side_values] for side_values in values],
                         "o": [[round(jac[qi], 4), round(rb[qi], 4)] for jac, rb in overlaps],
-                        "h": h, "l": "".join(labels), "r": rationales, "p": positions})
+                        "h": h, "l": "".join(labels), "r": rationales, "p": [[slot[k] for k in keys] for keys in side_keys]})
     configs = [{"name": s.name, "run_id": s.run.run_id, "description": s.description, "catalog": s.catalog,
                 "judge_id": s.run.judge_id, "status": s.run.status} for s in sides]
     return {"primary": c.primary, "metrics": c.metric_names, "configs": configs, "labels": label_names,
@@ -214,9 +213,16 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
             "guidelines": guides.items}
 
 
+def _keys(doc_ids: list[str], content_hashes: list[str]) -> list[str]:
+    """Each place's product key: its content hash, or 'doc:' and its doc id where no content hash is known."""
+    if all(content_hashes) and len(content_hashes) == len(doc_ids):
+        return content_hashes
+    return [chash or f"doc:{doc}" for doc, chash in zip(doc_ids, content_hashes)]
+
+
 def _value(v: float) -> float | None:
     """A per-query value for the report's JSON: None where the query is outside the measure's population (NaN)."""
-    return None if math.isnan(v) else round(float(v), 4)
+    return None if math.isnan(v) else round(v, 4)
 
 
 def _worst_images(c: Comparison, scores: Mapping[str, ImageScore], thumbs_dir: Path | None) -> list[dict[str, Any]]:
@@ -261,6 +267,8 @@ def _mean_overlap(c: Comparison, cand: Any) -> dict[str, float]:
 
 def write_html(c: Comparison, path: Path, project: Project | None = None, gate: GateResult | None = None) -> Path:
     """Write the report; thumbnails are cached under the project's .evalharness/thumbs."""
+    from evalharness.gcpause import gc_paused
+
     path.parent.mkdir(parents=True, exist_ok=True)
     thumbs = project.cache_dir / "thumbs" if project is not None else None
     scores = None
@@ -268,5 +276,7 @@ def write_html(c: Comparison, path: Path, project: Project | None = None, gate: 
         from evalharness.images.badges import cached_image_scores
 
         scores = cached_image_scores(project, (str(p.get("image_url") or "") for p in c.products.values()))
-    path.write_text(render_html(c, thumbs, gate, scores), encoding="utf-8")
+    with gc_paused():  # the report's data builds many objects that form no cycles; a large comparison is still held
+        html = render_html(c, thumbs, gate, scores)
+    path.write_text(html, encoding="utf-8")
     return path
