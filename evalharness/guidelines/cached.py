@@ -20,16 +20,22 @@ from evalharness.project import Project
 from evalharness.store import Store
 
 READERS = 8
+BATCH = 256  # files per task: a task per file would cost more than reading it
 
 
 def _digest(path: Path) -> str:
     """sha256 of a guideline file, '' when it does not exist yet."""
     try:
-        return sha256_hex(path.read_bytes())
+        with open(path, "rb", buffering=0) as fh:  # unbuffered: one read of a small file, no buffer object
+            return sha256_hex(fh.read())
     except FileNotFoundError:
         return ""
     except OSError as exc:
         raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+
+
+def _digests(paths: list[Path]) -> list[str]:
+    return [_digest(path) for path in paths]
 
 
 def load_guidelines(project: Project, store: Store, queries: Sequence[Query], writer_spec: str) -> dict[str, Guideline]:
@@ -41,8 +47,10 @@ def load_guidelines(project: Project, store: Store, queries: Sequence[Query], wr
     paths: dict[str, Path] = {}
     for q in queries:
         paths.setdefault(str(path_of[q.id]), path_of[q.id])
-    with ThreadPoolExecutor(READERS) as pool:  # file reads and sha256 release the GIL: thousands of files read at once
-        digests = dict(zip(paths, pool.map(_digest, paths.values())))
+    files = list(paths.values())
+    batches = [files[start:start + BATCH] for start in range(0, len(files), BATCH)]
+    with ThreadPoolExecutor(READERS) as pool:  # file reads and sha256 release the GIL: batches of files read at once
+        digests = dict(zip(paths, (d for batch in pool.map(_digests, batches) for d in batch)))
     missing_by_path: dict[str, Query] = {}  # one query per file still to write
     for q in queries:
         if not digests[str(path_of[q.id])]:
@@ -52,7 +60,8 @@ def load_guidelines(project: Project, store: Store, queries: Sequence[Query], wr
     by_path: dict[str, Guideline] = {}
     for key, digest in digests.items():
         if digest in known:
-            by_path[key] = dataclasses.replace(known[digest], path=key)
+            found = known[digest]
+            by_path[key] = found if found.path == key else dataclasses.replace(found, path=key)
         elif digest:
             by_path[key] = parse_guideline(paths[key])
     if missing:

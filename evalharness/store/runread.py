@@ -202,13 +202,14 @@ def stored_guidelines(store: Store, hashes: Iterable[str]) -> dict[str, Guidelin
     g = guidelines_t.c
     wanted = sorted(set(hashes))
     out: dict[str, Guideline] = {}
-    with store.engine.connect() as conn:
+    with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(wanted), CHUNK):
-            stmt = select(g.hash, g.query, g.path, g.writer, g.model, g.requirements, g.text).where(g.hash.in_(wanted[start:start + CHUNK]))
-            for row in conn.execute(stmt):
-                reqs = row.requirements if not isinstance(row.requirements, str) else json.loads(row.requirements)
-                out[row.hash] = Guideline(row.query, tuple(Requirement(**r) for r in reqs or ()), row.text, row.writer,
-                                          row.model or "", hash=row.hash, path=row.path)
+            stmt = select(g.hash, g.query, g.path, g.writer, g.model, type_coerce(g.requirements, Text), g.text
+                          ).where(g.hash.in_(wanted[start:start + CHUNK]))
+            for digest, query, path, writer, model, reqs, text in raw_rows(conn, stmt):
+                reqs = json.loads(reqs) if isinstance(reqs, str) else reqs
+                out[digest] = Guideline(query, tuple(Requirement(**r) for r in reqs or ()), text, writer, model or "",
+                                        hash=digest, path=path)
     return out
 
 
