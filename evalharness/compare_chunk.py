@@ -94,10 +94,11 @@ def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
     start, end = plan.bounds[index]
     queries = plan.queries[start:end]
     store, project, judge = plan.store, plan.project, plan.judge
-    lists = [run_lists(store, run.run_id, ids[start:end]) for run, ids in zip(plan.runs, plan.own_ids)]
+    strings: dict[str, str] = {}  # doc ids, hashes and URLs shared by every run's lists (and sent back once)
+    lists = [run_lists(store, run.run_id, ids[start:end], strings=strings) for run, ids in zip(plan.runs, plan.own_ids)]
     guidelines = load_guidelines(project, store, queries, project.config.guidelines.writer)
     ghash = [guidelines[q.id].hash for q in queries]
-    pool = judgment_pool(store, ghash, judge.judge_id, plan.for_report, verdict_measures_in(plan.metrics))
+    pool = judgment_pool(store, ghash, judge.judge_id, plan.for_report, verdict_measures_in(plan.metrics), strings)
     result = ChunkResult(pool_sizes=pool.sizes, labels=pool.labels if plan.for_report else {})
     if find_missing:
         result.missing, result.failed = _missing_pairs(plan, lists, queries, guidelines, ghash, pool.covered)

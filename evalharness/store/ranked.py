@@ -7,7 +7,6 @@ Written with the query's row (`run_queries.ranked`), so reading a run's lists co
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,10 +22,12 @@ def ranked_json(hits: Sequence[Hit], content_hashes: Sequence[str]) -> str:
                        [h.image_url for h in hits]], separators=(",", ":"))
 
 
-def parse_ranked(value: Any) -> list[list[Any]]:
+def parse_ranked(value: Any, strings: dict[str, str] | None = None) -> list[list[Any]]:
     """[doc ids, content hashes, ranks, scores, image URLs] from a stored value (text on SQLite, decoded on PostgreSQL).
 
-    Doc ids, hashes and URLs are interned: a product recurs across a run's lists (and the judgment pool), and a large
-    comparison would otherwise hold one copy of each string per place."""
+    Doc ids, hashes and URLs are de-duplicated through `strings` (one copy of each, shared by the lists read with the
+    same dict; cheaper than sys.intern): a product recurs across a run's lists, and a large comparison would otherwise
+    hold one copy of each string per place."""
     doc_ids, hashes, ranks, scores, urls = json.loads(value) if isinstance(value, str) else value
-    return [list(map(sys.intern, doc_ids)), list(map(sys.intern, hashes)), ranks, scores, list(map(sys.intern, urls))]
+    one = (strings if strings is not None else {}).setdefault
+    return [[one(s, s) for s in doc_ids], [one(s, s) for s in hashes], ranks, scores, [one(s, s) for s in urls]]

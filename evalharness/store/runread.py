@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
-from sys import intern
 from typing import Any, TypeVar
 
 from sqlalchemy import Text, literal_column, select, tuple_, type_coerce
@@ -47,11 +46,13 @@ class RunLists:
     image_urls: list[str] = field(default_factory=list)
 
 
-def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None, with_lists: bool = True) -> list[RunLists]:
+def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None, with_lists: bool = True,
+              strings: dict[str, str] | None = None) -> list[RunLists]:
     """A run's queries, each with its ranked list: one row per query (its compact list), not per hit.
 
     All of them ordered by query id, or those of `query_ids` in that order; `with_lists=False` reads only their
-    metadata (what matching runs' queries needs)."""
+    metadata (what matching runs' queries needs). `strings` de-duplicates doc ids, hashes and URLs (pass one dict
+    to share them across runs)."""
     q = run_queries_t.c
     cols = [q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error] + ([q.ranked] if with_lists else [])
     if query_ids is None:
@@ -60,6 +61,7 @@ def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None,
         stmts = [select(*cols).where(q.run_id == run_id, q.query_id.in_(query_ids[start:start + CHUNK]))
                  for start in range(0, len(query_ids), CHUNK)]
     out = []
+    strings = {} if strings is None else strings  # one copy of each doc id, hash and URL however often it recurs
     with gc_paused(), store.engine.connect() as conn:
         for stmt in stmts:
             for row in raw_rows(conn, stmt):
@@ -68,7 +70,7 @@ def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None,
                     if row[6] is None:  # every stored query has one (migration 0008 filled those stored before it)
                         raise EvalHarnessError(f"run {run_id} query {row[0]!r} has no ranked list in the store; "
                                                "run `evalharness store upgrade`")
-                    lists.doc_ids, lists.content_hashes, lists.ranks, lists.scores, lists.image_urls = parse_ranked(row[6])
+                    lists.doc_ids, lists.content_hashes, lists.ranks, lists.scores, lists.image_urls = parse_ranked(row[6], strings)
                 out.append(lists)
     if query_ids is None:
         return out
@@ -165,7 +167,7 @@ class Pool:
 
 
 def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, rationales: bool = True,
-                  verdicts: bool = False) -> Pool:
+                  verdicts: bool = False, strings: dict[str, str] | None = None) -> Pool:
     """One pass over the judgments of these guidelines by this judge (newest judgment of a doc wins); the verdicts in
     the same pass when asked (the newest judgment that has verdicts, as store.verdicts.verdict_pool reads them)."""
     c = judgments_t.c
@@ -175,6 +177,7 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     found: dict[str, dict[str, list[dict[str, str]]]] = {}
     decoded: dict[str, Any] = {}
     sizes: dict[str, int] = {}
+    one = ({} if strings is None else strings).setdefault  # `strings`: shared with the runs' lists read before
     cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label, c.rationale if rationales else literal_column("''")]
     if verdicts:
         cols.append(type_coerce(c.details, Text))
@@ -184,10 +187,10 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
                     .order_by(c.guideline_hash, c.created_at))
             for g, group in groupby(raw_rows(conn, stmt), itemgetter(0)):  # one guideline's judgments, oldest first
                 rows = list(group)
-                docs = [intern(r[1]) for r in rows]  # one string per doc and content however often they recur
+                docs = [one(r[1], r[1]) for r in rows]  # one string per doc and content however often they recur
                 known = labels.setdefault(g, {})
                 known.update(zip(docs, [(r[3], r[4]) for r in rows]))  # the newest judgment of a doc wins
-                covered.setdefault(g, set()).update([intern(r[2]) for r in rows])
+                covered.setdefault(g, set()).update([one(r[2], r[2]) for r in rows])
                 sizes[g] = sizes.get(g, 0) + len(rows)
                 if verdicts:
                     for doc, r in zip(docs, rows):
