@@ -92,19 +92,23 @@ def run_hits(store: Store, run_id: str, lists: Sequence[RunLists]) -> dict[str, 
     Each distinct product (doc id, content hash, image URL) is decoded once, from the row of its first place: fetched
     by key when products recur, found in one scan of the run's hits when most are distinct."""
     first: dict[tuple[str, str, str], tuple[str, int]] = {}
+    keys = []  # per query, each place's product key
     total = 0
     for q in lists:
         total += len(q.doc_ids)
-        for key, rank in zip(zip(q.doc_ids, q.content_hashes, q.image_urls), q.ranks):
-            first.setdefault(key, (q.id, rank))
+        own = list(zip(q.doc_ids, q.content_hashes, q.image_urls))
+        keys.append(own)
+        for key, rank in zip(own, q.ranks):
+            if key not in first:
+                first[key] = (q.id, rank)
     products = _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total)
     fields = {key: vars(hit) for key, hit in products.items()}
     new = object.__new__
     out: dict[str, list[Hit]] = {}
     with gc_paused():
-        for q in lists:
-            placed = out[q.id] = [new(Hit) for _ in q.doc_ids]
-            for hit, key, rank, score in zip(placed, zip(q.doc_ids, q.content_hashes, q.image_urls), q.ranks, q.scores):
+        for q, own in zip(lists, keys):
+            placed = out[q.id] = [new(Hit) for _ in own]
+            for hit, key, rank, score in zip(placed, own, q.ranks, q.scores):
                 placed_fields = fields[key].copy()  # the product's decoded fields, at this place
                 placed_fields["rank"], placed_fields["score"] = rank, score
                 hit.__dict__ = placed_fields
