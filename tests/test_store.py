@@ -1,7 +1,11 @@
 """The store: WAL SQLite, judgments committed as they arrive, the pool, PostgreSQL for teams."""
 
 import asyncio
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,8 +81,6 @@ def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str) ->
     first = run_cli(project, "run", "-e", "v2", "--top-k", "5", "--json")
     assert first.returncode == 0, first.stderr
     second = run_cli(project, "run", "-e", "v2", "--top-k", "5", "--json")
-    import json
-
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     assert b["counts"]["judged_new"] == 0 and a["metrics"] == b["metrics"]
     store = Store(postgres_url)
@@ -102,6 +104,37 @@ def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str) ->
     compared = json.loads(both.stdout)
     assert compared["baseline"]["unjudged_hits"] == 0
     assert all(row["delta"] == 0 for row in compared["metrics"])
+    # compare's chunks in forked workers, each with its own connection to the server (a fresh interpreter: no threads)
+    done = subprocess.run([sys.executable, "-c", PG_CHUNKS.format(root=str(project), runs=[a["run_id"], b["run_id"]])],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    cores = min(2, len(os.sched_getaffinity(0)))  # forked where two cores are there (else the chunks run one by one)
+    assert json.loads(done.stdout) == {"usable": cores, "same_values": True, "same_tests": True, "same_findings": True, "queries": 60}
+
+
+PG_CHUNKS = """
+import json
+import numpy as np
+from pathlib import Path
+from evalharness.compare import compare_runs, resolve_run
+from evalharness.forked import usable_workers
+from evalharness.judges import make_judge
+from evalharness.project import Project
+from evalharness.store import Store
+project = Project(Path({root!r}))
+store = Store(project.store_url())
+base, cand = (resolve_run(store, r) for r in {runs!r})
+names = list(project.config.run.metrics)
+one = compare_runs(project, store, base, [cand], make_judge("offline", project.config), names, for_report=True)
+usable = usable_workers(2)
+three = compare_runs(project, store, base, [cand], make_judge("offline", project.config), names, for_report=True, workers=2,
+                     chunks=3)
+print(json.dumps({{"usable": usable, "queries": len(three.queries),
+                  "same_values": all(np.array_equal(x.values[m], y.values[m], equal_nan=True)
+                                     for x, y in zip(one.sides, three.sides) for m in names),
+                  "same_tests": [r.test for r in one.rows] == [r.test for r in three.rows],
+                  "same_findings": one.findings == three.findings and one.products == three.products}}))
+"""
 
 
 def test_guidelines_are_recorded_once_per_hash(tmp_path: Path) -> None:
