@@ -50,6 +50,7 @@ class _Group:
     provider: Any
     measures: tuple[Any, ...]
     names: dict[int, tuple[str, ...]]  # id(measure) -> names; the plan keeps the measures alive, so ids stay unique
+    depth: tuple[int, tuple[int, ...]] | None = None  # what of a ranking the measures read (see _reads), None: all
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,41 @@ def _plan(names: tuple[str, ...]) -> _Plan:
         if provider is ir_measures.judged:
             judged += [(m, tuple(aliases[str(m)])) for m in mine]
         else:
-            groups.append(_Group(provider, tuple(mine), {id(m): tuple(aliases[str(m)]) for m in mine}))
+            depth = _reads(mine) if provider is ir_measures.pytrec_eval else None
+            groups.append(_Group(provider, tuple(mine), {id(m): tuple(aliases[str(m)]) for m in mine}, depth))
     defaults = tuple((name, float(m.DEFAULT)) for m in unique.values() if m.DEFAULT != 0 for name in aliases[str(m)])
     return _Plan(tuple(groups), tuple(judged), tuple(remaining), defaults)
+
+
+_TOP_K_ONLY = ("P", "nDCG", "AP", "R", "Success")  # pytrec_eval measures that, with a cutoff, read only the top k
+
+
+def _reads(measures: Sequence[Any]) -> tuple[int, tuple[int, ...]] | None:
+    """(k, levels) when trec_eval's values of these measures depend only on the top k of a ranking and, for RR at
+    each level, on the ranking down to its first doc judged at that level or above; None when any reads more."""
+    cutoff, levels = 0, set()
+    for m in measures:
+        if m["judged_only"]:  # unjudged docs are dropped first: the top k then reaches further down
+            return None
+        if m.NAME in _TOP_K_ONLY and m["cutoff"] is not NOT_PROVIDED:
+            cutoff = max(cutoff, m["cutoff"])
+        elif m.NAME == "RR" and m["cutoff"] is NOT_PROVIDED and m["rel"] >= 1:
+            levels.add(m["rel"])
+        else:
+            return None
+    return cutoff, tuple(sorted(levels))
+
+
+def _truncated(ranked: Sequence[str], scored: dict[str, float], judged: Mapping[str, int],
+               depth: tuple[int, tuple[int, ...]]) -> dict[str, float]:
+    """The part of a scored ranking the measures read (the same scores); the whole ranking if a doc repeats."""
+    if len(scored) != len(ranked):
+        return scored
+    k, levels = depth
+    for level in levels:
+        first = next((i for i, d in enumerate(ranked) if d in judged and judged[d] >= level), len(ranked))
+        k = max(k, first + 1)
+    return scored if k >= len(ranked) else {d: scored[d] for d in ranked[:k]}
 
 
 @lru_cache(maxsize=256)
@@ -139,7 +172,10 @@ def per_query_metrics_runs(
             ranked = {qid: docs for qid in judged_q if (docs := run.get(qid))}
             scored = {qid: dict(zip(docs, _scores(len(docs)))) for qid, docs in ranked.items()}
             for group, evaluator in evaluators:
-                for m in evaluator._iter_calc(scored):  # the provider's own results, without ir-measures' default fill
+                depth = group.depth
+                given = scored if depth is None else {
+                    qid: _truncated(ranked[qid], s, judged_q[qid], depth) for qid, s in scored.items()}
+                for m in evaluator._iter_calc(given):  # the provider's own results, without ir-measures' default fill
                     row = values[m.query_id]
                     for name in group.names[id(m.measure)]:
                         row[name] = float(m.value)

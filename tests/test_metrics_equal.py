@@ -22,6 +22,10 @@ from evalharness.store import Store
 # Every pytrec_eval family evalharness documents, several cutoffs and relevance levels, and Judged with and without k.
 NAMES = ["nDCG@10", "nDCG@3", "nDCG", "P(rel=1)@10", "P(rel=2)@10", "P@5", "RR(rel=2)", "RR", "AP", "AP(rel=2)@10",
          "R@50", "R(rel=2)@10", "Success@3", "Rprec", "Bpref", "NumRet", "Judged@10", "Judged@3", "Judged@100", "Judged"]
+# Measures that read only the top k (and RR down to its first relevant doc): the providers get only that part.
+TOP_K = ["nDCG@10", "nDCG@3", "P(rel=1)@10", "P(rel=2)@10", "P@5", "RR(rel=2)", "RR", "AP@10", "AP(rel=2)@5", "R@10",
+         "R(rel=2)@10", "Success@3", "Judged@10", "nDCG(gains={0:0,1:1,2:3})@10"]
+LISTS = pytest.mark.parametrize("names", [NAMES, TOP_K], ids=["all", "top_k"])
 
 
 def reference(names: Sequence[str], qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Sequence[str]],
@@ -34,9 +38,13 @@ def reference(names: Sequence[str], qrels: Mapping[str, Mapping[str, int]], run:
     run_dict = {qid: {doc: float(len(docs) - i) for i, doc in enumerate(docs)} for qid, docs in run.items() if docs}
     qrels_dict = {qid: dict(docs) for qid, docs in qrels.items() if docs}
     if run_dict and qrels_dict:
+        seen: dict[int, tuple[Any, str]] = {}
         for m in ir_measures.iter_calc(measures, qrels_dict, run_dict):
+            known = seen.get(id(m.measure))
+            if known is None or known[0] is not m.measure:
+                known = seen[id(m.measure)] = (m.measure, by_str[str(m.measure)])
             if m.query_id in values:
-                values[m.query_id][by_str[str(m.measure)]] = float(m.value)
+                values[m.query_id][known[1]] = float(m.value)
     return values
 
 
@@ -67,24 +75,27 @@ def hostile(seed: int) -> tuple[dict[str, dict[str, int]], dict[str, list[str]],
     return qrels, run, query_ids
 
 
+@LISTS
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_hostile_qrels_give_the_reference_values(seed: int) -> None:
+def test_hostile_qrels_give_the_reference_values(seed: int, names: list[str]) -> None:
     qrels, run, query_ids = hostile(seed)
-    assert per_query_metrics(NAMES, qrels, run, query_ids) == reference(NAMES, qrels, run, query_ids)
+    assert per_query_metrics(names, qrels, run, query_ids) == reference(names, qrels, run, query_ids)
 
 
-def test_a_chunk_of_the_queries_gets_the_same_values_as_the_whole() -> None:
+@LISTS
+def test_a_chunk_of_the_queries_gets_the_same_values_as_the_whole(names: list[str]) -> None:
     qrels, run, query_ids = hostile(3)
-    whole = reference(NAMES, qrels, run, query_ids)
+    whole = reference(names, qrels, run, query_ids)
     for chunk in (query_ids[:7], query_ids[7:40], query_ids[40:]):
-        assert per_query_metrics(NAMES, qrels, run, chunk) == {qid: whole[qid] for qid in chunk}
+        assert per_query_metrics(names, qrels, run, chunk) == {qid: whole[qid] for qid in chunk}
 
 
-def test_several_runs_against_one_qrels_match_one_at_a_time() -> None:
+@LISTS
+def test_several_runs_against_one_qrels_match_one_at_a_time(names: list[str]) -> None:
     qrels, run, query_ids = hostile(4)
     other = {qid: list(reversed(docs)) for qid, docs in run.items()}
-    assert per_query_metrics_runs(NAMES, qrels, [run, other, {}], query_ids) == [
-        reference(NAMES, qrels, r, query_ids) for r in (run, other, {})]
+    assert per_query_metrics_runs(names, qrels, [run, other, {}], query_ids) == [
+        reference(names, qrels, r, query_ids) for r in (run, other, {})]
 
 
 def test_empty_inputs_score_zero() -> None:
@@ -117,8 +128,24 @@ def demo(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> tuple[dict
     return qrels, lists, [q.id for q in stored[0]]
 
 
-def test_demo_runs_give_the_reference_values(demo: tuple[dict[str, dict[str, int]], list[dict[str, list[str]]], list[str]]) -> None:
+@LISTS
+def test_demo_runs_give_the_reference_values(demo: tuple[dict[str, dict[str, int]], list[dict[str, list[str]]], list[str]],
+                                             names: list[str]) -> None:
     qrels, lists, ids = demo
     assert any(qrels.values()) and all(any(run.values()) for run in lists)
     for run in lists:
-        assert per_query_metrics(NAMES, qrels, run, ids) == reference(NAMES, qrels, run, ids)
+        assert per_query_metrics(names, qrels, run, ids) == reference(names, qrels, run, ids)
+
+
+def test_providers_read_only_what_the_measures_need() -> None:
+    from evalharness.metrics import _plan, _truncated
+
+    (group,) = _plan(("nDCG@10", "P(rel=2)@5", "RR(rel=2)", "Judged@10")).groups
+    assert group.depth == (10, (2,))
+    ranked = [f"d{i}" for i in range(50)]
+    scored = {d: float(50 - i) for i, d in enumerate(ranked)}
+    assert list(_truncated(ranked, scored, {"d3": 2}, group.depth)) == ranked[:10]
+    assert list(_truncated(ranked, scored, {"d3": 1, "d30": 2}, group.depth)) == ranked[:31]  # RR reads to d30
+    assert _truncated(ranked, scored, {"d3": 1}, group.depth) == scored  # no doc at level 2: RR reads all
+    for names in (("nDCG@10", "AP"), ("P(judged_only=True)@10",), ("Rprec",), ("RR@5",)):
+        assert [g.depth for g in _plan(names).groups] == [None]
