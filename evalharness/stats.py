@@ -107,8 +107,9 @@ def _two_sided(null: np.ndarray, observed: np.ndarray, exact: bool) -> np.ndarra
 
 
 def one_blas_thread() -> threadpool_limits:
-    """BLAS on one thread: these products are too small to gain from more, and its extra threads spin on cores
-    that the other resampling process (or another job) needs."""
+    """BLAS on one thread: these products are too small to gain from more, its extra threads spin on cores that
+    the other resampling process (or another job) needs, and a product's last bits then do not depend on how many
+    cores the machine has."""
     return threadpool_limits(1, user_api="blas")
 
 
@@ -122,7 +123,7 @@ def bootstrap_ci(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = N_R
     """Percentile bootstrap interval of the weighted mean of each column of d (queries x columns)."""
     n = d.shape[0]
     rng = np.random.default_rng(seed)
-    wd_t = np.ascontiguousarray((d * w[:, None]).T)  # columns x queries: BLAS sums faster this way round
+    wd = d * w[:, None]
     unweighted = bool((w == 1).all())  # then every resample's weight total is exactly n
     means = np.empty((n_resamples, d.shape[1]))
     row = 0
@@ -133,7 +134,7 @@ def bootstrap_ci(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = N_R
             counts = np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(float)
             del idx
             totals = float(n) if unweighted else (counts @ w)[:, None]
-            means[row:row + size] = (wd_t @ counts.T).T / totals
+            means[row:row + size] = (counts @ wd) / totals
             row += size
             del counts  # before the next chunk's is made: one chunk in memory at a time
     tail = (1 - confidence) / 2
@@ -152,7 +153,6 @@ def randomization_p(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = 
         bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
         return _two_sided((1 - 2 * bits.astype(float)) @ wd, observed, exact=True)
     rng = np.random.default_rng(seed)
-    wd_t = np.ascontiguousarray(wd.T)
     null = np.empty((n_resamples, d.shape[1]))
     row = 0
     with one_blas_thread():
@@ -160,7 +160,7 @@ def randomization_p(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = 
             signs = np.unpackbits(rng.integers(0, 256, size=(size, (n + 7) // 8), dtype=np.uint8), axis=1)[:, :n].astype(float)
             signs *= -2  # bit 1 flips the sign: 1 - 2 * bit, in place
             signs += 1
-            null[row:row + size] = (wd_t @ signs.T).T
+            null[row:row + size] = signs @ wd
             row += size
             del signs
     return _two_sided(null, observed, exact=False)

@@ -1,6 +1,7 @@
-"""The resampling steps give the numbers they gave before they were made cheaper (one BLAS thread, products summed
-columns x queries, in-place temporaries, smaller bootstrap chunks): same draws from the same seed, so the
-randomization p-values are equal and the bootstrap bounds differ only by the rounding of a sum in another order."""
+"""The resampling steps give the numbers they gave before they were made cheaper (one BLAS thread, in-place
+temporaries, smaller bootstrap chunks): same draws from the same seed and the same products; a multi-threaded BLAS
+may round a product's last bit differently, which moves a bootstrap bound by ~1e-17 and, through a tie with the
+observed sum, a randomization p-value by a few resamples in 10,000."""
 
 from __future__ import annotations
 
@@ -67,11 +68,11 @@ def test_resampling_gives_the_numbers_it_gave_before(n: int, weighted: bool) -> 
     w = np.random.default_rng(1).random(n) * 4 + 0.1 if weighted else np.ones(n)
     low, high = bootstrap_ci(d, w, seed=7)
     old_low, old_high = old_bootstrap_ci(d, w, seed=7)
-    # The same resamples: each bound is one resample's mean, summed in another order (rounding: n * eps * |mean|).
+    # The same resamples: each bound is one resample's mean, rounded perhaps otherwise (n * eps * |mean| at most).
     scale = np.abs(d).max()
     assert np.allclose(low, old_low, rtol=0, atol=1e-12 * scale) and np.allclose(high, old_high, rtol=0, atol=1e-12 * scale)
-    # The same sign flips: the null sums can differ in the last bit, which matters only for a flip whose sum ties
-    # the observed one (counted within scipy's 100 eps); at most a few of 10,000 resamples.
+    # The same sign flips: a null sum's last bit matters only for a flip that ties the observed sum (counted within
+    # scipy's 100 eps); on graded metrics such ties are a few of 10,000 resamples.
     assert np.abs(randomization_p(d, w, seed=7) - old_randomization_p(d, w, seed=7)).max() <= 2 * 3 / (N_RESAMPLES + 1)
 
 
