@@ -95,8 +95,8 @@ def _reads(measures: Sequence[Any]) -> tuple[int, tuple[int, ...]] | None:
     each level, on the ranking down to its first doc judged at that level or above; None when any reads more."""
     cutoff, levels = 0, set()
     for m in measures:
-        if m["judged_only"]:  # unjudged docs are dropped first: the top k then reaches further down
-            return None
+        if m.NAME not in (*_TOP_K_ONLY, "RR") or m["judged_only"]:  # judged_only: unjudged docs are dropped first,
+            return None  # and the top k then reaches further down
         if m.NAME in _TOP_K_ONLY and m["cutoff"] is not NOT_PROVIDED:
             cutoff = max(cutoff, m["cutoff"])
         elif m.NAME == "RR" and m["cutoff"] is NOT_PROVIDED and m["rel"] >= 1:

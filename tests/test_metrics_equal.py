@@ -147,5 +147,5 @@ def test_providers_read_only_what_the_measures_need() -> None:
     assert list(_truncated(ranked, scored, {"d3": 2}, group.depth)) == ranked[:10]
     assert list(_truncated(ranked, scored, {"d3": 1, "d30": 2}, group.depth)) == ranked[:31]  # RR reads to d30
     assert _truncated(ranked, scored, {"d3": 1}, group.depth) == scored  # no doc at level 2: RR reads all
-    for names in (("nDCG@10", "AP"), ("P(judged_only=True)@10",), ("Rprec",), ("RR@5",)):
+    for names in (("nDCG@10", "AP"), ("P(judged_only=True)@10",), ("Rprec",), ("Bpref",), ("P@10", "NumRet"), ("RR@5",)):
         assert [g.depth for g in _plan(names).groups] == [None]
