@@ -131,9 +131,13 @@ def register_provider(name: str, provider: Provider | str) -> None:
 
 def _lazy(ref: str) -> Callable[..., Any]:
     """A function imported from 'module:function' only when first called (config validation stays cheap)."""
+    found: list[Callable[..., Any]] = []
+
     def call(*args: Any) -> Any:
-        module, _, attr = ref.partition(":")
-        return getattr(importlib.import_module(module), attr)(*args)
+        if not found:
+            module, _, attr = ref.partition(":")
+            found.append(getattr(importlib.import_module(module), attr))
+        return found[0](*args)
     return call
 
 
@@ -240,15 +244,15 @@ def hit_measure_values(names: Sequence[str], ctx: MeasureContext, queries: Seque
         by_provider.setdefault(_FAMILIES[m.family].provider, []).append((name, m))
     for provider_name, measures in by_provider.items():
         values = _provider(provider_name)(ctx, queries, [m for _, m in measures])
+        computes = [(name, m, _FAMILIES[m.family].compute, _FAMILIES[m.family].query_compute) for name, m in measures]
         for q in queries:
             raw = values.get(q.id, ())
             info = raw.query if isinstance(raw, QueryHits) else None
             per_hit = list(raw.hits if isinstance(raw, QueryHits) else raw)
-            for name, m in measures:
-                family = _FAMILIES[m.family]
-                value = family.compute(per_hit[: m.k], m) if family.query_compute is None else \
-                    family.query_compute(per_hit[: m.k], m, info)
-                out[q.id][name] = float(value)
+            row = out[q.id]
+            for name, m, compute, query_compute in computes:
+                value = compute(per_hit[: m.k], m) if query_compute is None else query_compute(per_hit[: m.k], m, info)
+                row[name] = float(value)
     return out
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from statistics import fmean
 from typing import Any
 
 import ir_measures
+from ir_measures.providers.base import NOT_PROVIDED
 
 from evalharness.errors import EvalHarnessError
 from evalharness.measures import parse_hit_measure, split_measures
@@ -40,6 +43,96 @@ def parse_measures(names: Iterable[str]) -> list[Any]:
     return out
 
 
+@dataclass(frozen=True)
+class _Group:
+    """Measures one ir-measures provider computes, with the names each measure answers to (aliases share one)."""
+
+    provider: Any
+    measures: tuple[Any, ...]
+    names: dict[int, tuple[str, ...]]  # id(measure) -> names; the plan keeps the measures alive, so ids stay unique
+    depth: tuple[int, tuple[int, ...]] | None = None  # what of a ranking the measures read (see _reads), None: all
+
+
+@dataclass(frozen=True)
+class _Plan:
+    groups: tuple[_Group, ...]
+    judged: tuple[tuple[Any, tuple[str, ...]], ...]  # Judged@k measures computed here from the qrels
+    unsupported: tuple[Any, ...]
+    defaults: tuple[tuple[str, float], ...]  # names whose measure's DEFAULT (value for a judged, unreturned query) is not 0
+
+
+@lru_cache(maxsize=64)
+def _plan(names: tuple[str, ...]) -> _Plan:
+    """Each measure's provider, chosen as ir-measures' DefaultPipeline chooses (the first available one that
+    supports it); Judged@k from the `judged` provider is left to `_judged`, which computes the same values."""
+    measures = parse_measures(names)
+    unique: dict[str, Any] = {}
+    aliases: dict[str, list[str]] = {}
+    for m, name in zip(measures, names):
+        unique.setdefault(str(m), m)
+        aliases.setdefault(str(m), []).append(name)
+    remaining = list(unique.values())
+    groups, judged = [], []
+    for provider in ir_measures.DefaultPipeline.providers:
+        mine = [m for m in remaining if provider.supports(m)]
+        if not mine or not provider.is_available():
+            continue
+        remaining = [m for m in remaining if m not in mine]
+        if provider is ir_measures.judged:
+            judged += [(m, tuple(aliases[str(m)])) for m in mine]
+        else:
+            depth = _reads(mine) if provider is ir_measures.pytrec_eval else None
+            groups.append(_Group(provider, tuple(mine), {id(m): tuple(aliases[str(m)]) for m in mine}, depth))
+    defaults = tuple((name, float(m.DEFAULT)) for m in unique.values() if m.DEFAULT != 0 for name in aliases[str(m)])
+    return _Plan(tuple(groups), tuple(judged), tuple(remaining), defaults)
+
+
+_TOP_K_ONLY = ("P", "nDCG", "AP", "R", "Success")  # pytrec_eval measures that, with a cutoff, read only the top k
+
+
+def _reads(measures: Sequence[Any]) -> tuple[int, tuple[int, ...]] | None:
+    """(k, levels) when trec_eval's values of these measures depend only on the top k of a ranking and, for RR at
+    each level, on the ranking down to its first doc judged at that level or above; None when any reads more."""
+    cutoff, levels = 0, set()
+    for m in measures:
+        if m.NAME not in (*_TOP_K_ONLY, "RR") or m["judged_only"]:  # judged_only: unjudged docs are dropped first,
+            return None  # and the top k then reaches further down
+        if m.NAME in _TOP_K_ONLY and m["cutoff"] is not NOT_PROVIDED:
+            cutoff = max(cutoff, m["cutoff"])
+        elif m.NAME == "RR" and m["cutoff"] is NOT_PROVIDED and m["rel"] >= 1:
+            levels.add(m["rel"])
+        else:
+            return None
+    return cutoff, tuple(sorted(levels))
+
+
+def _truncated(ranked: Sequence[str], scored: dict[str, float], judged: Mapping[str, int],
+               depth: tuple[int, tuple[int, ...]]) -> dict[str, float]:
+    """The part of a scored ranking the measures read (the same scores); the whole ranking if a doc repeats."""
+    if len(scored) != len(ranked):
+        return scored
+    k, levels = depth
+    for level in levels:
+        first = next((i for i, d in enumerate(ranked) if d in judged and judged[d] >= level), len(ranked))
+        k = max(k, first + 1)
+    return scored if k >= len(ranked) else {d: scored[d] for d in ranked[:k]}
+
+
+@lru_cache(maxsize=256)
+def _scores(n: int) -> list[float]:
+    return [float(n - i) for i in range(n)]
+
+
+def _judged(ranked: Sequence[str], scored: Mapping[str, float], judged: Mapping[str, int], cutoff: Any) -> float:
+    """ir-measures' Judged@k of one query (its `judged` provider): the judged share of the top k, over the number
+    of hits when fewer than k; the ranking is by score, then doc id (the list's order unless a doc repeats)."""
+    ranking = ranked if len(scored) == len(ranked) else [d for d, _ in sorted(scored.items(), key=lambda x: (-x[1], x[0]))]
+    if cutoff is NOT_PROVIDED:
+        cutoff = len(ranking)
+    top = ranking[:cutoff]
+    return sum(map(judged.__contains__, top)) / min(cutoff, len(top))
+
+
 def per_query_metrics(
     names: Sequence[str],
     qrels: Mapping[str, Mapping[str, int]],
@@ -48,21 +141,52 @@ def per_query_metrics(
 ) -> dict[str, dict[str, float]]:
     """ir-measures values per query id: names -> values; every query of query_ids present (0 when absent).
     Per-hit measures among `names` are left out: `measures.add_hit_measures` fills them in."""
+    return per_query_metrics_runs(names, qrels, [run], query_ids)[0]
+
+
+def per_query_metrics_runs(
+    names: Sequence[str],
+    qrels: Mapping[str, Mapping[str, int]],
+    runs: Sequence[Mapping[str, Sequence[str]]],
+    query_ids: Sequence[str],
+) -> list[dict[str, dict[str, float]]]:
+    """`per_query_metrics` of several runs against the same qrels: each provider's evaluator is built once.
+
+    The values are those of `ir_measures.iter_calc` on the whole qrels and run; only the queries of query_ids
+    with judgments and hits are handed to the providers (a query's value depends on its own qrels and hits)."""
     names, _ = split_measures(names)
-    measures = parse_measures(names)
-    by_str = {str(m): name for m, name in zip(measures, names)}
-    values: dict[str, dict[str, float]] = {qid: {name: 0.0 for name in names} for qid in query_ids}
-    run_dict = {qid: {doc: float(len(docs) - i) for i, doc in enumerate(docs)} for qid, docs in run.items() if docs}
-    qrels_dict = {qid: dict(docs) for qid, docs in qrels.items() if docs}
-    if run_dict and qrels_dict:
-        seen: dict[int, tuple[Any, str]] = {}  # id(measure) -> (measure, name): str() of a measure is slow, and
-        for m in ir_measures.iter_calc(measures, qrels_dict, run_dict):  # results share a few measure objects
-            known = seen.get(id(m.measure))
-            if known is None or known[0] is not m.measure:
-                known = seen[id(m.measure)] = (m.measure, by_str[str(m.measure)])  # the reference keeps the id unique
-            if m.query_id in values:
-                values[m.query_id][known[1]] = float(m.value)
-    return values
+    plan = _plan(tuple(names))
+    wanted = set(query_ids)
+    judged_q = {qid: docs for qid, docs in qrels.items() if docs and qid in wanted}
+    evaluators = [(g, g.provider.evaluator(g.measures, judged_q)) for g in plan.groups] if judged_q else []
+    any_judged = any(qrels.values())
+    out = []
+    for run in runs:
+        values: dict[str, dict[str, float]] = {qid: dict.fromkeys(names, 0.0) for qid in query_ids}
+        if any_judged and any(run.values()):  # ir-measures sees no run or no qrels: every value stays 0
+            if plan.unsupported:
+                raise ValueError(f"Unsupported measures {set(plan.unsupported)}.")
+            for qid in judged_q:
+                for name, default in plan.defaults:
+                    values[qid][name] = default
+            ranked = {qid: docs for qid in judged_q if (docs := run.get(qid))}
+            scored = {qid: dict(zip(docs, _scores(len(docs)))) for qid, docs in ranked.items()}
+            for group, evaluator in evaluators:
+                depth = group.depth
+                given = scored if depth is None else {
+                    qid: _truncated(ranked[qid], s, judged_q[qid], depth) for qid, s in scored.items()}
+                for m in evaluator._iter_calc(given):  # the provider's own results, without ir-measures' default fill
+                    row = values[m.query_id]
+                    for name in group.names[id(m.measure)]:
+                        row[name] = float(m.value)
+            for measure, aliases in plan.judged:
+                cutoff = measure["cutoff"]
+                for qid, docs in ranked.items():
+                    value = _judged(docs, scored[qid], judged_q[qid], cutoff)
+                    for name in aliases:
+                        values[qid][name] = value
+        out.append(values)
+    return out
 
 
 def mean_metrics(per_query: Mapping[str, Mapping[str, float]], names: Sequence[str]) -> dict[str, float | None]:

@@ -1,8 +1,8 @@
 """Paired statistics for comparing systems over the same queries, Holm correction, power, list overlap.
 
 Resampling stays flat in memory: bootstrap resamples and randomization sign flips are drawn in
-chunks and turned into sums by one matrix product per chunk, for every column (candidate x metric)
-at once. A fixed seed gives identical results, and a column's result does not depend on the other
+chunks and turned into sums by one matrix product per chunk (on one BLAS thread), for every column
+(candidate x metric) at once. A fixed seed gives identical results, and a column's result does not depend on the other
 columns. Optional per-query weights (e.g. traffic) enter every mean, interval and test.
 scipy.special is imported only where a distribution function is needed (not scipy.stats: it is slow to import).
 """
@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from evalharness.forked import map_steps
 
 N_RESAMPLES = 10_000
 TIE_TOLERANCE = 1e-12
-CHUNK_CELLS = 2_000_000  # resamples x queries drawn at once (about 16 MB of float64)
+CHUNK_CELLS = 2_000_000  # resamples x queries of sign flips drawn at once (about 16 MB of float64)
+BOOTSTRAP_CELLS = 250_000  # resamples x queries of bootstrap draws at once: bincount's bins (2 MB) stay in cache
 PARALLEL_CELLS = 20_000  # queries x tested columns from which two processes pay for their start
 POWER = 0.8
 
@@ -104,8 +106,15 @@ def _two_sided(null: np.ndarray, observed: np.ndarray, exact: bool) -> np.ndarra
     return np.clip(2 * np.minimum(less, greater), 0, 1)
 
 
-def _chunks(total: int, n: int) -> list[int]:
-    size = max(1, CHUNK_CELLS // max(n, 1))
+def one_blas_thread() -> threadpool_limits:
+    """BLAS on one thread: these products are too small to gain from more, its extra threads spin on cores that
+    the other resampling process (or another job) needs, and a product's last bits then do not depend on how many
+    cores the machine has."""
+    return threadpool_limits(1, user_api="blas")
+
+
+def _chunks(total: int, n: int, cells: int = CHUNK_CELLS) -> list[int]:
+    size = max(1, cells // max(n, 1))
     return [min(size, total - s) for s in range(0, total, size)]
 
 
@@ -115,13 +124,19 @@ def bootstrap_ci(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = N_R
     n = d.shape[0]
     rng = np.random.default_rng(seed)
     wd = d * w[:, None]
+    unweighted = bool((w == 1).all())  # then every resample's weight total is exactly n
     means = np.empty((n_resamples, d.shape[1]))
     row = 0
-    for size in _chunks(n_resamples, n):
-        idx = rng.integers(0, n, size=(size, n))
-        counts = np.bincount((idx + n * np.arange(size)[:, None]).ravel(), minlength=size * n).reshape(size, n).astype(float)
-        means[row:row + size] = (counts @ wd) / (counts @ w)[:, None]
-        row += size
+    with one_blas_thread():
+        for size in _chunks(n_resamples, n, BOOTSTRAP_CELLS):
+            idx = rng.integers(0, n, size=(size, n))
+            idx += np.arange(0, size * n, n)[:, None]  # resample r counts into bins r*n .. r*n + n - 1
+            counts = np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(float)
+            del idx
+            totals = float(n) if unweighted else (counts @ w)[:, None]
+            means[row:row + size] = (counts @ wd) / totals
+            row += size
+            del counts  # before the next chunk's is made: one chunk in memory at a time
     tail = (1 - confidence) / 2
     return np.percentile(means, 100 * tail, axis=0), np.percentile(means, 100 * (1 - tail), axis=0)
 
@@ -138,11 +153,17 @@ def randomization_p(d: np.ndarray, w: np.ndarray, seed: int, n_resamples: int = 
         bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
         return _two_sided((1 - 2 * bits.astype(float)) @ wd, observed, exact=True)
     rng = np.random.default_rng(seed)
-    nulls = []
-    for size in _chunks(n_resamples, n):
-        bits = np.unpackbits(rng.integers(0, 256, size=(size, (n + 7) // 8), dtype=np.uint8), axis=1)[:, :n]
-        nulls.append((1 - 2 * bits.astype(float)) @ wd)
-    return _two_sided(np.vstack(nulls), observed, exact=False)
+    null = np.empty((n_resamples, d.shape[1]))
+    row = 0
+    with one_blas_thread():
+        for size in _chunks(n_resamples, n):
+            signs = np.unpackbits(rng.integers(0, 256, size=(size, (n + 7) // 8), dtype=np.uint8), axis=1)[:, :n].astype(float)
+            signs *= -2  # bit 1 flips the sign: 1 - 2 * bit, in place
+            signs += 1
+            null[row:row + size] = signs @ wd
+            row += size
+            del signs
+    return _two_sided(null, observed, exact=False)
 
 
 def paired_tests(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | np.ndarray | None = None, seed: int = 0,

@@ -53,17 +53,22 @@ def prime_verdicts(ctx: Any, guideline_hashes: Sequence[str], pool: dict[str, di
     ctx.memo[_memo_key(ctx.judge_id, hashes)] = pool, guideline_requirements(ctx.store, hashes)
 
 
-def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any], memo: dict[Any, Any] | None = None
-                     ) -> tuple[dict[str, list[Verdicts | None]], dict[str, tuple[Requirement, ...]]]:
-    """query id -> each hit's verdicts in rank order (None: unjudged or judged without verdicts), and
-    query id -> its guideline's requirements. `memo` keeps the reads for the next run of the same guidelines."""
+def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any], memo: dict[Any, Any] | None = None,
+                     depth: int | None = None) -> tuple[dict[str, list[Verdicts | None]], dict[str, tuple[Requirement, ...]]]:
+    """query id -> each hit's verdicts in rank order (None: unjudged or judged without verdicts), the top `depth`
+    hits only when given, and query id -> its guideline's requirements. `memo` keeps the reads for the next run
+    of the same guidelines."""
     hashes = frozenset(q.guideline_hash for q in queries)
     memo = {} if memo is None else memo
     key = _memo_key(judge_id, hashes)
     if key not in memo:
         memo[key] = verdict_pool(store, hashes, judge_id), guideline_requirements(store, hashes)
     pool, reqs = memo[key]
-    per_hit = {q.id: [pool.get(q.guideline_hash, {}).get(h.doc_id) for h in q.hits] for q in queries}
+    none: dict[str, list[dict[str, str]]] = {}
+    per_hit = {}
+    for q in queries:
+        verdicts = pool.get(q.guideline_hash, none)
+        per_hit[q.id] = [verdicts.get(h.doc_id) for h in q.hits[:depth]]
     return per_hit, {q.id: reqs.get(q.guideline_hash, ()) for q in queries}
 
 
@@ -72,7 +77,8 @@ def verdicts_provider(ctx: Any, queries: Sequence[Any], measures: Sequence[Any])
     evaluation) with its guideline's requirements as query-level information."""
     from evalharness.measures import QueryHits
 
-    per_hit, requirements = verdicts_per_hit(ctx.store, ctx.judge_id, queries, ctx.memo)
+    depth = max((m.k for m in measures), default=None)  # a measure reads only its top k
+    per_hit, requirements = verdicts_per_hit(ctx.store, ctx.judge_id, queries, ctx.memo, depth)
     return {qid: QueryHits(values, requirements[qid]) for qid, values in per_hit.items()}
 
 
