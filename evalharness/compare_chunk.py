@@ -120,7 +120,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     from evalharness.checks.runner import enabled_checks
     from evalharness.labels.schemes import scheme_of
     from evalharness.measures import MeasureContext, add_hit_measures, split_measures
-    from evalharness.metrics import per_query_metrics
+    from evalharness.metrics import per_query_metrics_runs
     from evalharness.pipeline import graded
 
     project, store, metrics = plan.project, plan.store, plan.metrics
@@ -140,9 +140,9 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         prime_verdicts(measure_ctx, ghash, pool.verdicts)
     plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)}
     sides: list[SideChunk] = []
-    for run, side_q in zip(plan.runs, lists):
+    scored = per_query_metrics_runs(metrics, qrels, [dict(zip(ids, (q.doc_ids for q in side_q))) for side_q in lists], ids)
+    for run, side_q, per in zip(plan.runs, lists, scored):
         doc_ids = [q.doc_ids for q in side_q]
-        per = per_query_metrics(metrics, qrels, dict(zip(ids, doc_ids)), ids)
         own_ids = [q.id for q in side_q]
         decoded = run_hits(store, run.run_id, side_q) if checked or hit_measures else {}
         if hit_measures:
