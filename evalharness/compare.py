@@ -137,6 +137,7 @@ def _compare_runs(
     for_report: bool, labels: str | None, workers: int, chunks: int | None,
 ) -> Comparison:
     from evalharness.checks.runner import enabled_names
+    from evalharness.guidelines.cached import load_guidelines
     from evalharness.judging import judge_pairs
     from evalharness.labels.schemes import scheme_of
     from evalharness.pipeline import SilentStages
@@ -148,12 +149,20 @@ def _compare_runs(
         raise EvalHarnessError(f"runs {', '.join(r.run_id for r in runs)} share no query (by id or exact text); "
                                "compare runs of the same query set")
     queries = [Query(q.id, q.text, q.count, q.segment) for q in aligned[0]]
-    _write_missing_guidelines(project, store, queries)
     if chunks is None:
         chunks = min(usable_workers(workers), -(-len(queries) // CHUNK_QUERIES))
     plan = ChunkPlan(project, store, runs, judge, metrics, queries, [[q.id for q in side_q] for side_q in aligned],
                      chunk_bounds(len(queries), chunks), for_report, labels, max(r.top_k for r in runs))
     results = _score_chunks(plan, range(len(plan.bounds)), True, workers)
+    unwritten = {q.id: q for r in results for q in r.unwritten}
+    if unwritten:  # guideline files no chunk may write at once: written here, then those chunks again
+        load_guidelines(project, store, list(unwritten.values()), project.config.guidelines.writer)
+        redo = [i for i, r in enumerate(results) if r.unwritten]
+        for i, r in zip(redo, _score_chunks(plan, redo, True, workers)):
+            if r.unwritten:
+                raise EvalHarnessError(f"the guideline of query {r.unwritten[0].text!r} was not written to "
+                                       f"{project.guidelines_dir}; check the [guidelines] writer and that folder")
+            results[i] = r
     missing = {p.key: p for r in results for p in r.missing}
     failed = [f for r in results for f in r.failed]
     stages = stages or SilentStages()
@@ -209,17 +218,6 @@ def _score_chunks(plan: ChunkPlan, which: Sequence[int], find_missing: bool, wor
     which = list(which)
     return map_steps(lambda i: score_chunk(plan, which[i], find_missing), len(which), workers,
                      before_fork=plan.store.engine.dispose)
-
-
-def _write_missing_guidelines(project: Project, store: Store, queries: Sequence[Query]) -> None:
-    """Write the guideline files still missing, here before chunks are scored at once (two chunks may share a file)."""
-    from evalharness.guidelines.cached import load_guidelines
-    from evalharness.guidelines.files import guideline_path
-
-    directory = project.guidelines_dir
-    missing = [q for q in queries if not guideline_path(directory, q.text).is_file()]
-    if missing:
-        load_guidelines(project, store, missing, project.config.guidelines.writer)
 
 
 def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, alpha: float, exclude: Sequence[str],

@@ -67,7 +67,8 @@ class SideChunk:
 
 @dataclass
 class ChunkResult:
-    """A chunk scored (sides filled), or the pairs it found never judged (`missing`; sides empty)."""
+    """A chunk scored (sides filled), or what it found missing: guideline files (`unwritten`) or pairs never judged
+    (`missing`); sides are then empty."""
 
     compared: list[ComparedQuery] = field(default_factory=list)
     guidelines: dict[str, Guideline] = field(default_factory=dict)  # by file hash
@@ -77,6 +78,7 @@ class ChunkResult:
     products: list[dict[str, dict[str, Any]]] = field(default_factory=list)  # per run, by content hash (reports only)
     missing: list[Any] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    unwritten: list[Query] = field(default_factory=list)  # queries whose guideline file does not exist yet
 
 
 def chunk_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
@@ -96,7 +98,10 @@ def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
     store, project, judge = plan.store, plan.project, plan.judge
     strings: dict[str, str] = {}  # doc ids, hashes and URLs shared by every run's lists (and sent back once)
     lists = [run_lists(store, run.run_id, ids[start:end], strings=strings) for run, ids in zip(plan.runs, plan.own_ids)]
-    guidelines = load_guidelines(project, store, queries, project.config.guidelines.writer)
+    unwritten: list[Query] = []
+    guidelines = load_guidelines(project, store, queries, project.config.guidelines.writer, unwritten)
+    if unwritten:  # written by the parent, once (two chunks may need the same file), then this chunk again
+        return ChunkResult(unwritten=unwritten)
     ghash = [guidelines[q.id].hash for q in queries]
     pool = judgment_pool(store, ghash, judge.judge_id, plan.for_report, verdict_measures_in(plan.metrics), strings)
     result = ChunkResult(pool_sizes=pool.sizes, labels=pool.labels if plan.for_report else {})

@@ -86,6 +86,21 @@ def test_chunks_give_the_same_comparison_also_when_pairs_are_judged_in_between(j
     _same(_compare(copies[0], chunks=1), _compare(copies[1], chunks=3))  # and again, with nothing left to judge
 
 
+def test_guideline_files_missing_are_written_once_then_their_chunks_scored(judged: Path, tmp_path: Path) -> None:
+    from evalharness.models import sha256_hex
+
+    root = tmp_path / "proj"
+    shutil.copytree(judged, root, symlinks=True)
+    deleted = sorted((root / "guidelines").glob("*.md"))[::9]
+    for path in deleted:
+        path.unlink()
+    four = _compare(root, chunks=4)
+    assert all(path.is_file() for path in deleted)  # written again by the configured (offline) writer
+    files = {sha256_hex(path.read_bytes()) for path in (root / "guidelines").glob("*.md")}
+    assert {q.guideline_hash for q in four.queries} <= files  # scored on the files as they are now
+    _same(_compare(root, chunks=1), _compare(root, chunks=4))
+
+
 FORKED = """
 import json, sys
 from pathlib import Path

@@ -38,8 +38,10 @@ def _digests(paths: list[Path]) -> list[str]:
     return [_digest(path) for path in paths]
 
 
-def load_guidelines(project: Project, store: Store, queries: Sequence[Query], writer_spec: str) -> dict[str, Guideline]:
-    """Guideline per query id, reading each distinct file once."""
+def load_guidelines(project: Project, store: Store, queries: Sequence[Query], writer_spec: str,
+                    unwritten: list[Query] | None = None) -> dict[str, Guideline]:
+    """Guideline per query id, reading each distinct file once. Missing files are written by `writer_spec`; with
+    `unwritten` they are not: their queries are appended to it and left out of the result."""
     from evalharness.store.runread import stored_guidelines
 
     directory = project.guidelines_dir
@@ -56,6 +58,9 @@ def load_guidelines(project: Project, store: Store, queries: Sequence[Query], wr
         if not digests[str(path_of[q.id])]:
             missing_by_path.setdefault(str(path_of[q.id]), q)
     missing = list(missing_by_path.values())
+    if unwritten is not None:
+        unwritten.extend(q for q in queries if not digests[str(path_of[q.id])])
+        missing = []
     known = stored_guidelines(store, [h for h in digests.values() if h])
     by_path: dict[str, Guideline] = {}
     for key, digest in digests.items():
@@ -68,5 +73,5 @@ def load_guidelines(project: Project, store: Store, queries: Sequence[Query], wr
         written, _ = ensure_guidelines(project, missing, writer_spec)
         for q in missing:
             by_path[str(path_of[q.id])] = written[q.id]
-    return {q.id: by_path[str(path_of[q.id])] for q in queries}
+    return {q.id: by_path[str(path_of[q.id])] for q in queries if str(path_of[q.id]) in by_path}
 
