@@ -27,6 +27,7 @@ from evalharness.store import Store, StoredRun
 from evalharness.store.runread import RunLists, judgment_pool, products_by_content, run_hits, run_lists
 
 _NONE: frozenset[str] = frozenset()
+_FINDING_FIELDS = [f.name for f in fields(Finding)]
 _EMPTY: dict[str, str] = {}
 
 
@@ -54,15 +55,23 @@ class SideChunk:
     doc_ids: list[list[str]]
     content_hashes: list[list[str]]
     values: dict[str, np.ndarray]
-    finding_columns: list[list[Any]]  # the findings' fields as columns: cheaper to send back than Finding objects
+    findings: list[Finding]
     counts: dict[str, int]  # hits per label ('unjudged' too)
     unjudged: int
     hits: int
     overlap: tuple[list[float], list[float]] = ([], [])  # per query: Jaccard and RBO against the baseline's list
 
-    @property
-    def findings(self) -> list[Finding]:
-        return list(map(Finding, *self.finding_columns)) if self.finding_columns else []
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent from a forked worker: the findings as columns of their fields (a third of pickling Finding objects)."""
+        state = dict(vars(self))
+        found = state.pop("findings")
+        state["finding_columns"] = [[getattr(f, name) for f in found] for name in _FINDING_FIELDS] if found else []
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        columns = state.pop("finding_columns")
+        state["findings"] = list(map(Finding, *columns)) if columns else []
+        vars(self).update(state)
 
 
 @dataclass
@@ -126,12 +135,13 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     from evalharness.labels.schemes import scheme_of
     from evalharness.measures import MeasureContext, add_hit_measures, split_measures
     from evalharness.metrics import per_query_metrics_runs
-    from evalharness.pipeline import graded
 
     project, store, metrics = plan.project, plan.store, plan.metrics
     ids = [q.id for q in queries]
     scheme = scheme_of(project.config)
-    qrels = {q.id: graded(pool.labels.get(g, {}), scheme) for q, g in zip(queries, ghash)}
+    plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, _EMPTY).items()} for g in set(ghash)}  # doc -> label
+    gains = {lab: scheme.gain(lab) for lab in {lab for known in plain.values() for lab in known.values()}}
+    qrels = {q.id: {d: gains[lab] for d, lab in plain[g].items()} for q, g in zip(queries, ghash)}  # as pipeline.graded
     if plan.labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
         from evalharness.labels.sources import qrels_for_queries
 
@@ -143,7 +153,6 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         from evalharness.verdict_measures import prime_verdicts
 
         prime_verdicts(measure_ctx, ghash, pool.verdicts)
-    plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, {}).items()} for g in set(ghash)}
     sides: list[SideChunk] = []
     scored = per_query_metrics_runs(metrics, qrels, [dict(zip(ids, (q.doc_ids for q in side_q))) for side_q in lists], ids)
     for run, side_q, per in zip(plan.runs, lists, scored):
@@ -159,7 +168,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         counts, unjudged, total = _coverage(doc_ids, ghash, plain)
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
                                {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
-                               _columns(found), counts, unjudged, total))
+                               found, counts, unjudged, total))
         if len(sides) > 1:  # a candidate: how its lists overlap the baseline's (as Comparison.list_overlap computes it)
             base = sides[0].doc_ids
             sides[-1].overlap = ([jaccard(b, c) for b, c in zip(base, doc_ids)], [rbo(b, c) for b, c in zip(base, doc_ids)])
@@ -192,14 +201,6 @@ def _missing_pairs(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Q
                 pairs.setdefault(p.key, p)
             failed += pre_failed
     return list(pairs.values()), failed
-
-
-_FINDING_FIELDS = [f.name for f in fields(Finding)]
-
-
-def _columns(findings: list[Finding]) -> list[list[Any]]:
-    """Findings as columns of their fields, in Finding's field order."""
-    return [[getattr(f, name) for f in findings] for name in _FINDING_FIELDS] if findings else []
 
 
 @dataclass(frozen=True)
