@@ -75,7 +75,7 @@ def test_unreachable_database_is_a_user_error() -> None:
         Store("postgresql+psycopg://u:secretpw@127.0.0.1:1/x")
 
 
-def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str) -> None:
+def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = project / "evalharness.toml"
     cfg.write_text(cfg.read_text().replace('url = "sqlite:///.evalharness/cache.db"', f'url = "{postgres_url}"'))
     first = run_cli(project, "run", "-e", "v2", "--top-k", "5", "--json")
@@ -87,13 +87,16 @@ def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str) ->
     assert store.latest_run("v2").run_id == b["run_id"]
     assert len(store.run_queries(b["run_id"])) == 60
     # compare's bulk reads on PostgreSQL (driver rows: JSON decoded, pyformat binds): lists, products, pool
+    from evalharness.store import runread
     from evalharness.store.runread import judgment_pool, products_by_content, run_hits, run_lists
 
     stored = {q.id: q for q in store.run_queries(b["run_id"])}
     lists = run_lists(store, b["run_id"])
-    hits = run_hits(store, b["run_id"], lists)
-    assert {qid: [h.to_json() for h in hs] for qid, hs in hits.items()} == \
-        {qid: [h.to_json() for h in q.hits] for qid, q in stored.items()}
+    for share in (0.0, 1.0):  # products found in one scan of the run's hits, then fetched place by place
+        monkeypatch.setattr(runread, "LOOKUP_SHARE", share)
+        hits = run_hits(store, b["run_id"], lists)
+        assert {qid: [h.to_json() for h in hs] for qid, hs in hits.items()} == \
+            {qid: [h.to_json() for h in q.hits] for qid, q in stored.items()}
     products = products_by_content(store, [(b["run_id"], lists)])
     assert set(products) == {c for q in stored.values() for c in q.content_hashes}
     pool = judgment_pool(store, [q.guideline_hash for q in lists], a["judge_id"], verdicts=True)

@@ -7,7 +7,7 @@ decoded objects on PostgreSQL, so callers accept both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -24,6 +24,23 @@ def raw_rows(conn: Connection, stmt: Select, batch: int = BATCH) -> Iterator[tup
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(str(compiled), args)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def raw_sql_rows(conn: Connection, sql: str, params: Sequence[Any], batch: int = BATCH) -> Iterator[tuple[Any, ...]]:
+    """Every row of a hand-written SELECT with `?` placeholders (and no other `?` or `%`), through the driver's cursor:
+    for a statement of thousands of parameters, which SQLAlchemy would take longer to compile than to run."""
+    style = conn.dialect.paramstyle
+    if style in ("format", "pyformat"):
+        sql = sql.replace("?", "%s")
+    elif style != "qmark":
+        raise ValueError(f"raw_sql_rows: paramstyle {style!r} is not supported")
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, tuple(params))
         while rows := cursor.fetchmany(batch):
             yield from rows
     finally:

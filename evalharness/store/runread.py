@@ -7,20 +7,20 @@ Every function costs in proportion to the runs and guidelines asked for, never t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Text, literal_column, select, tuple_, type_coerce
+from sqlalchemy import Text, literal_column, select, type_coerce
 
 from evalharness.errors import EvalHarnessError
 from evalharness.gcpause import gc_paused
 from evalharness.models import Guideline, Hit, Requirement
 from evalharness.store.db import Store, StoredRun
 from evalharness.store.ranked import parse_ranked
-from evalharness.store.rawrows import raw_rows
+from evalharness.store.rawrows import raw_rows, raw_sql_rows
 from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
 from evalharness.store.verdicts import verdicts_in
 
@@ -124,13 +124,11 @@ def _products(store: Store, run_id: str, first: Mapping[K, tuple[str, int]], loo
     with gc_paused(), store.engine.connect() as conn:
         if lookup:
             places = sorted(by_place)
-            stmts = [select(r.query_id, r.rank, type_coerce(r.hit, Text))
-                     .where(r.run_id == run_id, tuple_(r.query_id, r.rank).in_(places[start:start + CHUNK]))
-                     for start in range(0, len(places), CHUNK)]
+            batches = [_place_rows(conn, run_id, places[start:start + CHUNK]) for start in range(0, len(places), CHUNK)]
         else:
-            stmts = [select(r.query_id, r.rank, type_coerce(r.hit, Text)).where(r.run_id == run_id)]
-        for stmt in stmts:
-            for qid, rank, raw in raw_rows(conn, stmt):
+            batches = [raw_rows(conn, select(r.query_id, r.rank, type_coerce(r.hit, Text)).where(r.run_id == run_id))]
+        for rows in batches:
+            for qid, rank, raw in rows:
                 key = by_place.get((qid, rank))
                 if key is not None:
                     out[key] = Hit.from_json(json.loads(raw) if isinstance(raw, str) else raw)
@@ -138,6 +136,15 @@ def _products(store: Store, run_id: str, first: Mapping[K, tuple[str, int]], loo
         raise EvalHarnessError(f"run {run_id} in the store lacks {len(first) - len(out)} hit(s) its ranked lists name; "
                                "run it again")
     return out
+
+
+def _place_rows(conn: Any, run_id: str, places: Sequence[tuple[str, int]]) -> Iterator[tuple[Any, ...]]:
+    """The hits at these (query id, rank) places of a run: each place one primary-key lookup (a join with the places
+    as a VALUES list; SQLite would scan all of the run's hits for a row-value IN)."""
+    sql = (f"WITH places(qid, place) AS (VALUES {', '.join(['(?, ?)'] * len(places))}) "
+           "SELECT run_results.query_id, run_results.rank, run_results.hit FROM places JOIN run_results "
+           "ON run_results.run_id = ? AND run_results.query_id = places.qid AND run_results.rank = places.place")
+    return raw_sql_rows(conn, sql, [*(v for place in places for v in place), run_id])
 
 
 def products_by_content(store: Store, runs: Sequence[tuple[str, Sequence[RunLists]]]) -> dict[str, dict[str, Any]]:
