@@ -1,14 +1,26 @@
-"""The built-in rule checks: near-duplicates, price outliers, zero and few results, a wrong type above the right ones."""
+"""The built-in rule checks: near-duplicates, price outliers, zero and few results, a wrong type above the right ones.
+
+Each has `run(ctx)` for one list and `run_all(contexts)` for many (checks/batch.py), which reads each distinct product
+once and gives, list by list, what `run` gives.
+"""
 
 from __future__ import annotations
 
 import difflib
+import math
 import statistics
+from collections.abc import Sequence
+
+import numpy as np
 
 from evalharness.checks.base import CheckContext, Finding
+from evalharness.checks.batch import TYPE_ATTRIBUTE, products_of
+from evalharness.checks.prices import outliers
 from evalharness.checks.titles import TitleIndex
 from evalharness.judges.offline import check as requirement_check
 from evalharness.models import Hit, Requirement
+
+CHUNK = 4096  # lists per numpy block in run_all
 
 
 class NearDuplicates:
@@ -23,6 +35,7 @@ class NearDuplicates:
     def __init__(self, similarity: float = 0.92) -> None:
         self.similarity = similarity
         self._titles = TitleIndex(similarity)
+        self._pairs: dict[tuple[int, int], bool] = {}  # (key id, key id) -> similar
 
     def _similar(self, a: str, b: str) -> bool:
         if not a or not b:
@@ -32,22 +45,49 @@ class NearDuplicates:
         m = difflib.SequenceMatcher(None, a, b, autojunk=False)
         return m.real_quick_ratio() >= self.similarity and m.quick_ratio() >= self.similarity and m.ratio() >= self.similarity
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
-        hits = list(ctx.hits[: ctx.k])
-        ids = [self._titles.id_of(h) for h in hits]
-        keys = self._titles.keys
+    def _similar_ids(self, i: int, j: int) -> bool:
+        found = self._pairs.get((i, j))
+        if found is None:
+            keys = self._titles.keys
+            found = self._pairs[(i, j)] = self._similar(keys[i], keys[j])
+        return found
+
+    def _scan(self, ctx: CheckContext, hits: Sequence[Hit], ids: list[int]) -> list[Finding]:
+        """The first earlier hit with the same image or a similar title, for each hit, as a pairwise scan finds it."""
         may = self._titles.candidates(ids)
         first_image: dict[str, int] = {}
         out = []
-        for i, hit in enumerate(hits):  # the first earlier hit with the same image or a similar title, as a pairwise scan finds it
+        for i, hit in enumerate(hits):
             image = first_image.setdefault(hit.image_url, i) if hit.image_url else i
             near = may.get(i)
-            j = next((j for j in near if j < image and self._similar(keys[ids[i]], keys[ids[j]])), None) if near else None
+            j = next((j for j in near if j < image and self._similar_ids(ids[i], ids[j])), None) if near else None
             why = "near-identical title to"
             if j is None and image < i:
                 j, why = image, "same image as"
             if j is not None:
                 out.append(Finding(self.name, ctx.query_id, f"{why} #{hits[j].rank} ({hits[j].doc_id})", hit.doc_id, hit.rank))
+        return out
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        hits = list(ctx.hits[: ctx.k])
+        return self._scan(ctx, hits, [self._titles.id_of(h) for h in hits])
+
+    def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
+        """Only lists with a repeated image, or two titles the bound cannot tell apart, are scanned."""
+        products = products_of(contexts)
+        title_ids = np.array([self._titles.id_of(h) for h in products.hits], dtype=np.int64)
+        images: dict[str, int] = {}
+        image_ids = np.array([images.setdefault(h.image_url, len(images)) if h.image_url else -1 for h in products.hits],
+                             dtype=np.int64)
+        out: list[list[Finding]] = [[] for _ in range(len(contexts))]
+        for s in range(0, len(contexts), CHUNK):
+            stop = min(s + CHUNK, len(contexts))
+            img = np.sort(products.padded(image_ids, -1, s, stop), axis=1)
+            suspect = ((img[:, 1:] == img[:, :-1]) & (img[:, 1:] >= 0)).any(axis=1)
+            suspect |= self._titles.lists_with_pairs(products.padded(title_ids, -1, s, stop))
+            for n in (s + np.flatnonzero(suspect)).tolist():
+                ctx = contexts[n]
+                out[n] = self._scan(ctx, list(ctx.hits[: ctx.k]), title_ids[products.ids[n]].tolist())
         return out
 
 
@@ -74,7 +114,43 @@ class PriceOutliers:
             far = max(p / median, median / p) >= self.ratio
             robust = mad == 0 or 0.6745 * abs(p - median) / mad > self.z  # most prices equal: the ratio decides
             if far and robust:
-                out.append(Finding(self.name, ctx.query_id, f"price {p:g} vs median {median:g} of the list", hit.doc_id, hit.rank))
+                out.append(self._finding(ctx, hit, p, median))
+        return out
+
+    def _finding(self, ctx: CheckContext, hit: Hit, p: float, median: float) -> Finding:
+        return Finding(self.name, ctx.query_id, f"price {p:g} vs median {median:g} of the list", hit.doc_id, hit.rank)
+
+    def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
+        """All lists' medians at once (checks/prices.py). A list with a price that is not a finite float (an int too
+        large, infinity) goes through `run`, which reads it as it always has."""
+        if self.min_priced <= 0:  # a list without prices has no median: run says so
+            return [self.run(ctx) for ctx in contexts]
+        products = products_of(contexts)
+        prices = np.full(len(products.hits), np.nan)
+        odd: set[int] = set()
+        for i, h in enumerate(products.hits):
+            p = h.price
+            if isinstance(p, (int, float)) and p > 0:
+                try:
+                    value = float(p)
+                except OverflowError:
+                    value = math.inf
+                if math.isfinite(value):
+                    prices[i] = value
+                else:
+                    odd.add(i)
+        out: list[list[Finding]] = [[] for _ in range(len(contexts))]
+        done = {n for n, r in enumerate(products.ids) if not odd.isdisjoint(r)} if odd else set()
+        for n in sorted(done):
+            out[n] = self.run(contexts[n])
+        for s in range(0, len(contexts), CHUNK):
+            stop = min(s + CHUNK, len(contexts))
+            flags, medians = outliers(products.padded(prices, np.nan, s, stop), self.z, self.ratio, self.min_priced)
+            for n, c in zip(*(a.tolist() for a in np.nonzero(flags))):
+                if s + n not in done:
+                    ctx = contexts[s + n]
+                    p = float(prices[products.ids[s + n][c]])
+                    out[s + n].append(self._finding(ctx, ctx.hits[c], p, float(medians[n])))
         return out
 
 
@@ -86,6 +162,9 @@ class ZeroResults:
 
     def run(self, ctx: CheckContext) -> list[Finding]:
         return [Finding(self.name, ctx.query_id, "no result")] if not ctx.hits else []
+
+    def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
+        return [self.run(ctx) for ctx in contexts]
 
 
 class FewResults:
@@ -101,6 +180,9 @@ class FewResults:
         n = len(ctx.hits)
         return [Finding(self.name, ctx.query_id, f"{n} result(s), fewer than {self.min_results}")] \
             if 0 < n < self.min_results else []
+
+    def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
+        return [self.run(ctx) for ctx in contexts]
 
 
 class WrongTypeAbove:
@@ -125,7 +207,7 @@ class WrongTypeAbove:
         return found
 
     def run(self, ctx: CheckContext) -> list[Finding]:
-        req = next((r for r in ctx.requirements if r.attribute == "product_type"), None)
+        req = next((r for r in ctx.requirements if r.attribute == TYPE_ATTRIBUTE), None)
         if req is None:
             return []
         wrong: list[tuple[Hit, str]] = []
@@ -136,3 +218,34 @@ class WrongTypeAbove:
                         for w, got_ in wrong if got_ != "not stated"]
             wrong.append((h, got))
         return []
+
+    def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
+        """Verdicts per (requirement, product number): each asked of the offline rules once per batch."""
+        products = products_of(contexts)
+        reps = products.hits
+        by_req: dict[tuple[str, str], list[tuple[bool, str] | None]] = {}
+        out: list[list[Finding]] = []
+        for ctx, ids in zip(contexts, products.ids):
+            req = next((r for r in ctx.requirements if r.attribute == TYPE_ATTRIBUTE), None)
+            if req is None:
+                out.append([])
+                continue
+            known = by_req.get((req.attribute, req.value))
+            if known is None:
+                known = by_req[(req.attribute, req.value)] = [None] * len(reps)
+            right = -1
+            for pos, pid in enumerate(ids):
+                verdict = known[pid]
+                if verdict is None:
+                    verdict = known[pid] = requirement_check(req, reps[pid])
+                if verdict[0]:
+                    right = pos
+                    break
+            if right <= 0:
+                out.append([])
+                continue
+            hits = ctx.hits
+            tail = f"' above the first '{req.value}' (#{hits[right].rank})"
+            out.append([Finding(self.name, ctx.query_id, f"type '{got}{tail}", h.doc_id, h.rank)
+                        for h, got in zip(hits[:right], [known[pid][1] for pid in ids[:right]]) if got != "not stated"])
+        return out
