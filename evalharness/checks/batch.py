@@ -1,46 +1,36 @@
 """Many lists checked at once: the optional batch entry point of a check, `run_all(contexts)`.
 
 A check may define `run_all(contexts) -> list[list[Finding]]` (one list of findings per context, in order, each what
-`run` returns for it); the registry then calls it once for all lists. The built-ins use it to do per product what
-`run` does per hit: `ListBatch.products()` numbers each distinct product among the lists' top-k hits once.
+`run` returns for it); the registry then calls it once for all lists. The built-ins read one field of every top-k hit
+in one pass (in C, through `operator.attrgetter`) and work on the values as numpy rows, one row per list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
-from operator import attrgetter, methodcaller
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 
 from evalharness.checks.base import CheckContext
 from evalharness.models import Hit
 
-TYPE_ATTRIBUTE = "product_type"
-# The fields any built-in check reads of a hit (with its stated product type): hits equal in these are one product.
-_FIELDS = attrgetter("title", "description", "category", "brand", "color", "image_url", "price")
-_ATTRIBUTES = attrgetter("attributes")
-_TYPE = methodcaller("get", TYPE_ATTRIBUTE, "")
-
 
 @dataclass(frozen=True)
-class Products:
-    """The distinct products of a batch: `ids[n]` numbers the top-k hits of the n-th list; `hits[i]` is product i's
-    first hit (its rank and score are that place's). `flat` and `offsets` hold the same numbers for numpy."""
+class Flat:
+    """The top-k hits of every list, one after the other: list n's are hits[offsets[n]:offsets[n + 1]]."""
 
-    ids: list[list[int]]
     hits: list[Hit]
-    flat: np.ndarray
-    offsets: np.ndarray  # list n's numbers are flat[offsets[n]:offsets[n + 1]]
+    offsets: np.ndarray
 
-    def padded(self, values: np.ndarray, pad: object, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """values[number] for the hits of lists start..stop, one row per list, short rows padded with `pad`."""
-        stop = len(self.ids) if stop is None else stop
+    def rows(self, values: np.ndarray, pad: object, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-hit `values` of lists start..stop, one row per list, short rows padded with `pad`."""
+        stop = len(self.offsets) - 1 if stop is None else stop
         lengths = np.diff(self.offsets[start:stop + 1])
         width = int(lengths.max(initial=0))
-        taken = values[self.flat[self.offsets[start]:self.offsets[stop]]]
+        taken = values[self.offsets[start]:self.offsets[stop]]
         if (lengths == width).all():
             return taken.reshape(len(lengths), width)
         out = np.full((len(lengths), width), pad, dtype=values.dtype)
@@ -48,13 +38,28 @@ class Products:
         out[np.repeat(np.arange(len(lengths)), lengths), np.arange(len(taken)) - starts] = taken
         return out
 
+    def codes(self, field: Callable[[Hit], Any]) -> np.ndarray:
+        """Per hit, the place of the first hit with an equal value of a field; -1 where the value is empty (falsy).
+        An unhashable non-empty value raises TypeError, as a dict keyed by it does."""
+        table: dict[Any, int] = {}
+        values = list(map(field, self.hits))
+        try:
+            out = np.fromiter(map(table.setdefault, values, count()), dtype=np.int64, count=len(values))
+        except TypeError:  # an unhashable value: empty ones (an empty list) are skipped as `if value` skips them
+            table.clear()
+            out = np.array([table.setdefault(v, n) if v else -1 for n, v in enumerate(values)], dtype=np.int64)
+        empty = [place for value, place in table.items() if not value]
+        if empty:
+            out[np.isin(out, empty)] = -1
+        return out
+
 
 class ListBatch(Sequence[CheckContext]):
-    """The contexts of one registry run, with their products numbered once (on first use) for every check."""
+    """The contexts of one registry run; their hits laid out once (on first use) for every check."""
 
     def __init__(self, contexts: Iterable[CheckContext]) -> None:
         self._contexts = list(contexts)
-        self._products: Products | None = None
+        self._flat: Flat | None = None
 
     def __len__(self) -> int:
         return len(self._contexts)
@@ -71,62 +76,22 @@ class ListBatch(Sequence[CheckContext]):
     def __iter__(self) -> Iterator[CheckContext]:
         return iter(self._contexts)
 
-    def products(self) -> Products:
-        if self._products is None:
-            self._products = number_products(self._contexts)
-        return self._products
+    def flat(self) -> Flat:
+        if self._flat is None:
+            self._flat = flatten(self._contexts)
+        return self._flat
 
 
-def products_of(contexts: Sequence[CheckContext]) -> Products:
-    """The batch's numbered products (numbered now when `contexts` is a plain sequence)."""
-    return contexts.products() if isinstance(contexts, ListBatch) else number_products(contexts)
+def flat_of(contexts: Sequence[CheckContext]) -> Flat:
+    """The batch's hits laid out (now, when `contexts` is a plain sequence)."""
+    return contexts.flat() if isinstance(contexts, ListBatch) else flatten(contexts)
 
 
-def number_products(contexts: Iterable[CheckContext]) -> Products:
-    """Number each distinct product among the contexts' top-k hits, in order of first place."""
+def flatten(contexts: Iterable[CheckContext]) -> Flat:
     hits: list[Hit] = []
     lengths = [0]
     for ctx in contexts:
         top = ctx.hits[: ctx.k]
         hits.extend(top)
         lengths.append(len(top))
-    offsets = np.cumsum(lengths)
-    try:  # in C: each hit's key gets the place where it first occurs, the shared attributes dict standing for its type
-        table: dict[object, int] = {}
-        first = np.fromiter(map(table.setdefault, zip(map(_FIELDS, hits), map(id, map(_ATTRIBUTES, hits))), count()),
-                            dtype=np.int64, count=len(hits))
-        first = _merge_by_type(hits, first, np.fromiter(table.values(), dtype=np.int64, count=len(table)))
-    except Exception:  # noqa: BLE001 - a field that is no key (unhashable): numbered hit by hit below
-        first = _first_places(hits)
-    places = np.flatnonzero(first == np.arange(len(hits)))
-    number = np.zeros(len(hits), dtype=np.int64)
-    number[places] = np.arange(len(places))
-    flat = number[first]
-    ids = flat.tolist()
-    return Products([ids[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())],
-                    [hits[i] for i in places.tolist()], flat, offsets)
-
-
-def _merge_by_type(hits: Sequence[Hit], first: np.ndarray, places: np.ndarray) -> np.ndarray:
-    """Hits keyed with their attributes dict's identity (all alive in `hits`, so ids are unique) re-keyed with the
-    stated type instead, once per distinct key: products whose dicts differ but state the same type are one."""
-    table: dict[object, int] = {}
-    merged = np.empty(len(hits), dtype=np.int64)
-    merged[places] = [table.setdefault((_FIELDS(h), str(_TYPE(_ATTRIBUTES(h)))), p)
-                      for p, h in zip(places.tolist(), map(hits.__getitem__, places.tolist()))]
-    return merged[first]
-
-
-def _first_places(hits: Sequence[Hit]) -> np.ndarray:
-    """Per hit, the place of its product's first hit; a hit whose fields cannot form a key is a product of its own
-    (the checks then read that hit as `run` would)."""
-    table: dict[object, int] = {}
-    first = []
-    for n, h in enumerate(hits):
-        try:
-            key: object = (_FIELDS(h), str(_TYPE(_ATTRIBUTES(h))))
-            place = table.setdefault(key, n)
-        except Exception:  # noqa: BLE001 - not a key: the hit stands alone
-            place = table[object()] = n
-        first.append(place)
-    return np.array(first, dtype=np.int64)
+    return Flat(hits, np.cumsum(lengths))

@@ -1,7 +1,7 @@
 """The built-in rule checks: near-duplicates, price outliers, zero and few results, a wrong type above the right ones.
 
-Each has `run(ctx)` for one list and `run_all(contexts)` for many (checks/batch.py), which reads each distinct product
-once and gives, list by list, what `run` gives.
+Each has `run(ctx)` for one list and `run_all(contexts)` for many (checks/batch.py), which gives, list by list, what
+`run` gives.
 """
 
 from __future__ import annotations
@@ -10,17 +10,21 @@ import difflib
 import math
 import statistics
 from collections.abc import Sequence
+from operator import attrgetter
 
 import numpy as np
 
 from evalharness.checks.base import CheckContext, Finding
-from evalharness.checks.batch import TYPE_ATTRIBUTE, products_of
+from evalharness.checks.batch import flat_of
 from evalharness.checks.prices import outliers
 from evalharness.checks.titles import TitleIndex
 from evalharness.judges.offline import check as requirement_check
 from evalharness.models import Hit, Requirement
 
 CHUNK = 4096  # lists per numpy block in run_all
+TYPE_ATTRIBUTE = "product_type"
+_IMAGE = attrgetter("image_url")
+_PRICE = attrgetter("price")
 
 
 class NearDuplicates:
@@ -74,20 +78,19 @@ class NearDuplicates:
 
     def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
         """Only lists with a repeated image, or two titles the bound cannot tell apart, are scanned."""
-        products = products_of(contexts)
-        title_ids = np.array([self._titles.id_of(h) for h in products.hits], dtype=np.int64)
-        images: dict[str, int] = {}
-        image_ids = np.array([images.setdefault(h.image_url, len(images)) if h.image_url else -1 for h in products.hits],
-                             dtype=np.int64)
+        flat = flat_of(contexts)
+        title_ids = self._titles.ids_of(flat.hits)
+        image_ids = flat.codes(_IMAGE)
         out: list[list[Finding]] = [[] for _ in range(len(contexts))]
         for s in range(0, len(contexts), CHUNK):
             stop = min(s + CHUNK, len(contexts))
-            img = np.sort(products.padded(image_ids, -1, s, stop), axis=1)
+            img = np.sort(flat.rows(image_ids, -1, s, stop), axis=1)
             suspect = ((img[:, 1:] == img[:, :-1]) & (img[:, 1:] >= 0)).any(axis=1)
-            suspect |= self._titles.lists_with_pairs(products.padded(title_ids, -1, s, stop))
+            suspect |= self._titles.lists_with_pairs(flat.rows(title_ids, -1, s, stop))
             for n in (s + np.flatnonzero(suspect)).tolist():
                 ctx = contexts[n]
-                out[n] = self._scan(ctx, list(ctx.hits[: ctx.k]), title_ids[products.ids[n]].tolist())
+                ids = title_ids[flat.offsets[n]:flat.offsets[n + 1]].tolist()
+                out[n] = self._scan(ctx, list(ctx.hits[: ctx.k]), ids)
         return out
 
 
@@ -125,33 +128,40 @@ class PriceOutliers:
         large, infinity) goes through `run`, which reads it as it always has."""
         if self.min_priced <= 0:  # a list without prices has no median: run says so
             return [self.run(ctx) for ctx in contexts]
-        products = products_of(contexts)
-        prices = np.full(len(products.hits), np.nan)
-        odd: set[int] = set()
-        for i, h in enumerate(products.hits):
-            p = h.price
-            if isinstance(p, (int, float)) and p > 0:
-                try:
-                    value = float(p)
-                except OverflowError:
-                    value = math.inf
-                if math.isfinite(value):
-                    prices[i] = value
-                else:
-                    odd.add(i)
+        flat = flat_of(contexts)
+        prices = _usable_prices(flat.hits)
         out: list[list[Finding]] = [[] for _ in range(len(contexts))]
-        done = {n for n, r in enumerate(products.ids) if not odd.isdisjoint(r)} if odd else set()
-        for n in sorted(done):
-            out[n] = self.run(contexts[n])
         for s in range(0, len(contexts), CHUNK):
             stop = min(s + CHUNK, len(contexts))
-            flags, medians = outliers(products.padded(prices, np.nan, s, stop), self.z, self.ratio, self.min_priced)
+            rows = flat.rows(prices, np.nan, s, stop)
+            odd = np.isinf(rows).any(axis=1)
+            for n in (s + np.flatnonzero(odd)).tolist():
+                out[n] = self.run(contexts[n])
+            flags, medians = outliers(np.where(odd[:, None], np.nan, rows), self.z, self.ratio, self.min_priced)
             for n, c in zip(*(a.tolist() for a in np.nonzero(flags))):
-                if s + n not in done:
-                    ctx = contexts[s + n]
-                    p = float(prices[products.ids[s + n][c]])
-                    out[s + n].append(self._finding(ctx, ctx.hits[c], p, float(medians[n])))
+                ctx = contexts[s + n]
+                out[s + n].append(self._finding(ctx, ctx.hits[c], float(rows[n, c]), float(medians[n])))
         return out
+
+
+def _usable_prices(hits: Sequence[Hit]) -> np.ndarray:
+    """Per hit, float(price) where run counts it (an int or float above 0), else NaN; infinity where float() overflows."""
+    prices = list(map(_PRICE, hits))
+    if set(map(type, prices)) <= {float, type(None)}:  # the usual case: no conversion but None -> NaN
+        values = np.array(prices, dtype=float)
+        with np.errstate(invalid="ignore"):
+            values[~(values > 0)] = np.nan
+        return values
+    return np.array([_usable(p) for p in prices], dtype=float)
+
+
+def _usable(p: object) -> float:
+    if isinstance(p, (int, float)) and p > 0:
+        try:
+            return float(p)
+        except OverflowError:
+            return math.inf
+    return math.nan
 
 
 class ZeroResults:
@@ -185,26 +195,32 @@ class FewResults:
         return [self.run(ctx) for ctx in contexts]
 
 
+VERDICTS_KEPT = 1 << 18  # remembered offline-rule verdicts (process-wide; forgotten all at once past this many)
+_verdicts: dict[tuple, tuple[bool, str]] = {}
+
+
+def type_verdict(req: Requirement, hit: Hit) -> tuple[bool, str]:
+    """The offline rules' verdict on one requirement, remembered by the requirement and every product field the rules
+    read, across check instances: compare checks both runs' lists in one process, and they share most products."""
+    key = (req.attribute, req.value, hit.title, hit.description, hit.category, hit.brand, hit.color,
+           str(hit.attributes.get(req.attribute, "")))
+    found = _verdicts.get(key)
+    if found is None:
+        if len(_verdicts) >= VERDICTS_KEPT:
+            _verdicts.clear()
+        found = _verdicts[key] = requirement_check(req, hit)
+    return found
+
+
 class WrongTypeAbove:
     """A hit of another product type ranked above every hit of the wanted type (there is at least one right one).
 
     Hits are checked in rank order only up to the first right one, and a verdict is remembered per (requirement,
-    product fields the check reads), since the same products recur across queries.
+    product fields the check reads), since the same products recur across queries (`type_verdict`).
     """
 
     name = "wrong_type_above"
     description = "a hit of another product type ranked above every hit of the wanted type"
-
-    def __init__(self) -> None:
-        self._verdicts: dict[tuple, tuple[bool, str]] = {}
-
-    def _check(self, req: Requirement, hit: Hit) -> tuple[bool, str]:
-        key = (req.attribute, req.value, hit.title, hit.description, hit.category, hit.brand, hit.color,
-               str(hit.attributes.get(req.attribute, "")))
-        found = self._verdicts.get(key)
-        if found is None:
-            found = self._verdicts[key] = requirement_check(req, hit)
-        return found
 
     def run(self, ctx: CheckContext) -> list[Finding]:
         req = next((r for r in ctx.requirements if r.attribute == TYPE_ATTRIBUTE), None)
@@ -212,40 +228,13 @@ class WrongTypeAbove:
             return []
         wrong: list[tuple[Hit, str]] = []
         for h in ctx.hits[: ctx.k]:
-            ok, got = self._check(req, h)
+            ok, got = type_verdict(req, h)
             if ok:
-                return [Finding(self.name, ctx.query_id, f"type '{got_}' above the first '{req.value}' (#{h.rank})", w.doc_id, w.rank)
+                tail = f"' above the first '{req.value}' (#{h.rank})"
+                return [Finding(self.name, ctx.query_id, f"type '{got_}{tail}", w.doc_id, w.rank)
                         for w, got_ in wrong if got_ != "not stated"]
             wrong.append((h, got))
         return []
 
     def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
-        """Verdicts per (requirement, product number): each asked of the offline rules once per batch."""
-        products = products_of(contexts)
-        reps = products.hits
-        by_req: dict[tuple[str, str], list[tuple[bool, str] | None]] = {}
-        out: list[list[Finding]] = []
-        for ctx, ids in zip(contexts, products.ids):
-            req = next((r for r in ctx.requirements if r.attribute == TYPE_ATTRIBUTE), None)
-            if req is None:
-                out.append([])
-                continue
-            known = by_req.get((req.attribute, req.value))
-            if known is None:
-                known = by_req[(req.attribute, req.value)] = [None] * len(reps)
-            right = -1
-            for pos, pid in enumerate(ids):
-                verdict = known[pid]
-                if verdict is None:
-                    verdict = known[pid] = requirement_check(req, reps[pid])
-                if verdict[0]:
-                    right = pos
-                    break
-            if right <= 0:
-                out.append([])
-                continue
-            hits = ctx.hits
-            tail = f"' above the first '{req.value}' (#{hits[right].rank})"
-            out.append([Finding(self.name, ctx.query_id, f"type '{got}{tail}", h.doc_id, h.rank)
-                        for h, got in zip(hits[:right], [known[pid][1] for pid in ids[:right]]) if got != "not stated"])
-        return out
+        return [self.run(ctx) for ctx in contexts]

@@ -10,6 +10,7 @@ matrix (while there are at most MAX_INDEXED distinct keys, products being shared
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 import numpy as np
 
@@ -23,7 +24,26 @@ PAIRS = 1 << 22  # key pairs looked up in the matrix at a time by `lists_with_pa
 
 
 def title_key(hit: Hit) -> str:
-    return " ".join(sorted(normalize_query(f"{hit.brand} {hit.title}").split()))
+    return _title_key(hit.brand, hit.title)
+
+
+def _title_key(brand: object, title: object) -> str:
+    return " ".join(sorted(normalize_query(f"{brand} {title}").split()))
+
+
+_BRAND_TITLE = attrgetter("brand", "title")
+
+
+class _KeyIds(dict):
+    """(brand, title) -> the id of its title key, added to the index on first sight."""
+
+    def __init__(self, index: TitleIndex) -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, brand_title: tuple[object, object]) -> int:
+        found = self[brand_title] = self.index.id_of_key(_title_key(*brand_title))
+        return found
 
 
 class TitleIndex:
@@ -36,7 +56,7 @@ class TitleIndex:
     def __init__(self, similarity: float) -> None:
         self.threshold = similarity - 1e-9  # conservative: float rounding never drops a pair difflib would keep
         self.keys: list[str] = []
-        self._by_hit: dict[tuple[object, object], int] = {}
+        self._by_hit = _KeyIds(self)
         self._by_key: dict[str, int] = {}
         self._alphabet: dict[str, int] = {}
         self._counts = np.zeros((256, BINS), dtype=np.int32)
@@ -47,13 +67,16 @@ class TitleIndex:
 
     def id_of(self, hit: Hit) -> int:
         """The id of a hit's title key (equal keys share an id)."""
-        found = self._by_hit.get((hit.brand, hit.title))
+        return self._by_hit[(hit.brand, hit.title)]
+
+    def ids_of(self, hits: Sequence[Hit]) -> np.ndarray:
+        """id_of for each hit, in one pass."""
+        return np.fromiter(map(self._by_hit.__getitem__, map(_BRAND_TITLE, hits)), dtype=np.int64, count=len(hits))
+
+    def id_of_key(self, key: str) -> int:
+        found = self._by_key.get(key)
         if found is None:
-            key = title_key(hit)
-            found = self._by_key.get(key)
-            if found is None:
-                found = self._by_key[key] = self._add(key)
-            self._by_hit[(hit.brand, hit.title)] = found
+            found = self._by_key[key] = self._add(key)
         return found
 
     def _add(self, key: str) -> int:
