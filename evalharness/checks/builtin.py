@@ -25,6 +25,7 @@ CHUNK = 4096  # lists per numpy block in run_all
 TYPE_ATTRIBUTE = "product_type"
 _IMAGE = attrgetter("image_url")
 _PRICE = attrgetter("price")
+_VERDICT_FIELDS = attrgetter("title", "description", "category", "brand", "color")  # with the stated type: what the rules read
 
 
 class NearDuplicates:
@@ -237,4 +238,25 @@ class WrongTypeAbove:
         return []
 
     def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
-        return [self.run(ctx) for ctx in contexts]
+        """run per list, the verdicts of this batch kept per requirement under a shorter key first."""
+        by_req: dict[tuple[str, str], dict[tuple, tuple[bool, str]]] = {}
+        out: list[list[Finding]] = []
+        for ctx in contexts:
+            req = next((r for r in ctx.requirements if r.attribute == TYPE_ATTRIBUTE), None)
+            found: list[Finding] = []
+            if req is not None:
+                memo = by_req.setdefault((req.attribute, req.value), {})
+                wrong: list[tuple[Hit, str]] = []
+                for h in ctx.hits[: ctx.k]:
+                    key = (_VERDICT_FIELDS(h), str(h.attributes.get(TYPE_ATTRIBUTE, "")))
+                    verdict = memo.get(key)
+                    if verdict is None:
+                        verdict = memo[key] = type_verdict(req, h)
+                    if verdict[0]:
+                        tail = f"' above the first '{req.value}' (#{h.rank})"
+                        found = [Finding(self.name, ctx.query_id, f"type '{got}{tail}", w.doc_id, w.rank)
+                                 for w, got in wrong if got != "not stated"]
+                        break
+                    wrong.append((h, verdict[1]))
+            out.append(found)
+        return out
