@@ -38,7 +38,9 @@ class Finding:
 
 @runtime_checkable
 class Check(Protocol):
-    """A named rule: `run(ctx)` returns its findings for one list (an empty list when all is well)."""
+    """A named rule: `run(ctx)` returns its findings for one list (an empty list when all is well).
+
+    Optionally `run_all(contexts)` returns, for many lists at once, one findings list per context (checks/batch.py)."""
 
     name: str
     description: str

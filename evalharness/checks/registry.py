@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
 
 from evalharness.checks.base import Check, CheckContext, Finding
+from evalharness.checks.batch import ListBatch
 from evalharness.checks.builtin import FewResults, NearDuplicates, PriceOutliers, WrongTypeAbove, ZeroResults
 from evalharness.config import ChecksConfig
 from evalharness.errors import EvalHarnessError
@@ -55,16 +56,49 @@ def enabled_checks(cfg: ChecksConfig) -> list[Check]:
 
 
 def run_checks(checks: Sequence[Check], contexts: Iterable[CheckContext]) -> list[Finding]:
-    """Every check over every list; a check that raises stops with one line naming it."""
+    """Every check over every list, findings ordered by list, then by check; a check that raises stops with one line
+    naming it. A check with `run_all(contexts)` (checks/batch.py) is called once for all lists."""
+    batch = ListBatch(contexts)
+    batched = []
+    for check in checks:
+        try:
+            batched.append(_run_all(check, batch))
+        except Exception as exc:  # noqa: BLE001 - run list by list, the error names the check and query as before
+            _run_each(checks, batch)
+            raise EvalHarnessError(f"check '{check.name}' failed on a batch of {len(batch)} lists (each list alone passes): "
+                                   f"{type(exc).__name__}: {exc}; fix the check or remove it from [checks] enabled") from exc
+    out: list[Finding] = []
+    for n, ctx in enumerate(batch):
+        for check, found in zip(checks, batched):
+            out.extend(_run_one(check, ctx) if found is None else found[n])
+    return out
+
+
+def _run_all(check: Check, batch: ListBatch) -> list[list[Finding]] | None:
+    """A check's findings per list from its batch entry point; None when it has none."""
+    run_all = getattr(check, "run_all", None)
+    if run_all is None:
+        return None
+    found = run_all(batch)
+    if len(found) != len(batch):
+        raise ValueError(f"run_all returned {len(found)} finding lists for {len(batch)} lists")
+    return found
+
+
+def _run_each(checks: Sequence[Check], contexts: Iterable[CheckContext]) -> list[Finding]:
     out: list[Finding] = []
     for ctx in contexts:
         for check in checks:
-            try:
-                out.extend(check.run(ctx))
-            except Exception as exc:  # noqa: BLE001 - a plugin's error becomes one actionable line
-                raise EvalHarnessError(f"check '{check.name}' failed on query {ctx.query_id!r}: {type(exc).__name__}: {exc}; "
-                                       "fix the check or remove it from [checks] enabled") from None
+            out.extend(_run_one(check, ctx))
     return out
+
+
+def _run_one(check: Check, ctx: CheckContext) -> list[Finding]:
+    try:
+        return check.run(ctx)
+    except Exception as exc:  # noqa: BLE001 - a plugin's error becomes one actionable line
+        raise EvalHarnessError(f"check '{check.name}' failed on query {ctx.query_id!r}: {type(exc).__name__}: {exc}; "
+                               "fix the check or remove it from [checks] enabled") from None
 
 
 def count_findings(findings: Iterable[Finding], name: str, k: int | None = None) -> int:

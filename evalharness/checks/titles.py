@@ -3,13 +3,14 @@
 difflib's ratio never exceeds its quick_ratio: twice the size of the two strings' character multiset
 intersection over their total length. Counting characters into a few bins can only raise that intersection,
 so a pair whose binned bound is below the similarity cannot be similar; only the pairs that pass go to
-difflib. The bound is computed with numpy: once per distinct title key against every other (while there
-are at most MAX_INDEXED distinct keys, products being shared across queries), else per list.
+difflib. The bound is computed with numpy: once per distinct title key against every other, kept as a boolean
+matrix (while there are at most MAX_INDEXED distinct keys, products being shared across queries), else per list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 import numpy as np
 
@@ -19,35 +20,63 @@ from evalharness.textnorm import normalize_query
 BINS = 32
 MAX_INDEXED = 4096  # distinct keys compared all against all; beyond, a list's keys are compared among themselves
 ROWS = 32  # keys compared against the index at a time (ROWS x MAX_INDEXED x BINS int32: 16 MB)
+PAIRS = 1 << 22  # key pairs looked up in the matrix at a time by `lists_with_pairs`
 
 
 def title_key(hit: Hit) -> str:
-    return " ".join(sorted(normalize_query(f"{hit.brand} {hit.title}").split()))
+    return _title_key(hit.brand, hit.title)
+
+
+def _title_key(brand: object, title: object) -> str:
+    return " ".join(sorted(normalize_query(f"{brand} {title}").split()))
+
+
+_BRAND_TITLE = attrgetter("brand", "title")
+
+
+class _KeyIds(dict):
+    """(brand, title) -> the id of its title key, added to the index on first sight."""
+
+    def __init__(self, index: TitleIndex) -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, brand_title: tuple[object, object]) -> int:
+        found = self[brand_title] = self.index.id_of_key(_title_key(*brand_title))
+        return found
 
 
 class TitleIndex:
-    """Title keys of hits, their character counts, and (for the first MAX_INDEXED keys) every key whose bound passes."""
+    """Title keys of hits, their character counts, and (for the first MAX_INDEXED keys) which pairs pass the bound.
+
+    `_pairs[i, j]`: keys i and j (both indexed) may be similar; the diagonal holds for non-empty keys, as equal
+    non-empty keys are always compared. Rows and columns past the indexed keys are False.
+    """
 
     def __init__(self, similarity: float) -> None:
         self.threshold = similarity - 1e-9  # conservative: float rounding never drops a pair difflib would keep
         self.keys: list[str] = []
-        self._by_hit: dict[tuple[object, object], int] = {}
+        self._by_hit = _KeyIds(self)
         self._by_key: dict[str, int] = {}
         self._alphabet: dict[str, int] = {}
         self._counts = np.zeros((256, BINS), dtype=np.int32)
         self._lengths = np.zeros(256, dtype=np.int32)
-        self._neighbours: list[set[int]] = []  # of indexed keys (ids below len(self._neighbours))
-        self._near: list[tuple[int, ...] | None] = []  # per indexed key: itself (when not empty) and its neighbours
+        self.indexed = 0  # keys below this are in _pairs
+        self._pairs = np.zeros((0, 0), dtype=bool)
+        self._edges: tuple[np.ndarray, np.ndarray] | None = None  # of the indexed keys (_pair_edges)
 
     def id_of(self, hit: Hit) -> int:
         """The id of a hit's title key (equal keys share an id)."""
-        found = self._by_hit.get((hit.brand, hit.title))
+        return self._by_hit[(hit.brand, hit.title)]
+
+    def ids_of(self, hits: Sequence[Hit]) -> np.ndarray:
+        """id_of for each hit, in one pass."""
+        return np.fromiter(map(self._by_hit.__getitem__, map(_BRAND_TITLE, hits)), dtype=np.int64, count=len(hits))
+
+    def id_of_key(self, key: str) -> int:
+        found = self._by_key.get(key)
         if found is None:
-            key = title_key(hit)
-            found = self._by_key.get(key)
-            if found is None:
-                found = self._by_key[key] = self._add(key)
-            self._by_hit[(hit.brand, hit.title)] = found
+            found = self._by_key[key] = self._add(key)
         return found
 
     def _add(self, key: str) -> int:
@@ -71,45 +100,75 @@ class TitleIndex:
         la, lb = self._lengths[a][:, None], self._lengths[b][None, :]
         return (2 * inter >= self.threshold * (la + lb)) & (la > 0) & (lb > 0)
 
-    def _index_through(self, top: int) -> None:
-        """Complete the neighbour sets of keys below `top` (at most MAX_INDEXED)."""
-        start = len(self._neighbours)
+    def index(self) -> int:
+        """Index every key so far (up to MAX_INDEXED); returns how many keys are indexed. New keys are taken in
+        blocks of similar length, each against the keys whose length the bound allows at all."""
+        start, top = self.indexed, min(len(self.keys), MAX_INDEXED)
         if top <= start:
-            return
-        self._neighbours.extend(set() for _ in range(top - start))
-        self._near = [None] * top  # keys' neighbours change: rebuilt on use
-        known = np.arange(top)
-        for s in range(start, top, ROWS):
-            rows = np.arange(s, min(s + ROWS, top))
-            for r, c in zip(*np.nonzero(self._may_match(rows, known))):
-                i, j = int(rows[r]), int(c)
-                if i != j:
-                    self._neighbours[i].add(j)
-                    self._neighbours[j].add(i)
+            return start
+        if top >= len(self._pairs):  # one spare row and column: never indexed, so all False (a pad for lists)
+            size = min(max(2 * len(self._pairs), top + 1, 64), MAX_INDEXED + 1)
+            grown = np.zeros((size, size), dtype=bool)
+            grown[:start, :start] = self._pairs[:start, :start]
+            self._pairs = grown
+        lengths = self._lengths[:top]
+        new = start + np.argsort(lengths[start:top], kind="stable")
+        t = self.threshold
+        for s in range(0, len(new), ROWS):
+            rows = new[s:s + ROWS]
+            if 0 < t < 2:  # 2 * min(la, lb) >= t * (la + lb) at best: lengths too far apart never pass
+                lo, hi = lengths[rows].min() * t / (2 - t) - 1, lengths[rows].max() * (2 - t) / t + 1
+                cols = np.flatnonzero((lengths >= lo) & (lengths <= hi))
+            else:
+                cols = np.arange(top)
+            match = self._may_match(rows, cols)
+            self._pairs[rows[:, None], cols[None, :]] = match
+            self._pairs[cols[:, None], rows[None, :]] = match.T
+        self.indexed = top
+        self._edges = None
+        return top
 
     def candidates(self, ids: Sequence[int]) -> dict[int, list[int]]:
         """Position i -> the earlier positions j (ascending) whose keys may be similar to i's (equal non-empty keys included)."""
         if not ids:
             return {}
-        self._index_through(min(len(self.keys), MAX_INDEXED))
-        out: dict[int, list[int]] = {}
-        if max(ids) < len(self._neighbours):
-            positions: dict[int, list[int]] = {}
-            near = self._near
-            for i, k in enumerate(ids):
-                others = near[k]
-                if others is None:
-                    others = near[k] = (k, *self._neighbours[k]) if self._lengths[k] > 0 else tuple(self._neighbours[k])
-                for other in others:
-                    js = positions.get(other)
-                    if js:
-                        out.setdefault(i, []).extend(js)
-                positions.setdefault(k, []).append(i)
-            for js in out.values():
-                js.sort()
-            return out
         arr = np.asarray(ids)
-        match = self._may_match(arr, arr) | ((arr[:, None] == arr[None, :]) & (self._lengths[arr] > 0)[:, None])
+        if arr.max() < self.index():
+            match = self._pairs[arr[:, None], arr[None, :]]
+        else:
+            match = self._may_match(arr, arr) | ((arr[:, None] == arr[None, :]) & (self._lengths[arr] > 0)[:, None])
+        out: dict[int, list[int]] = {}
         for i, j in zip(*np.nonzero(np.tril(match, -1))):
             out.setdefault(int(i), []).append(int(j))
         return out
+
+    def lists_with_pairs(self, rows: np.ndarray) -> np.ndarray:
+        """Per row of key ids (a list's keys; -1 pads it), whether two of its keys may be similar: a non-empty key twice,
+        or two keys the bound cannot tell apart. Rows holding a key past the indexed ones are True (`candidates`
+        decides those)."""
+        top = self.index()
+        beyond = (rows >= top).any(axis=1)
+        rows = np.where((rows < 0) | (rows >= top), top, rows)  # row and column `top` of _pairs are all False
+        keyed = np.sort(np.where(self._pairs[rows, rows], rows, -1), axis=1)  # the diagonal: non-empty keys
+        out = ((keyed[:, 1:] == keyed[:, :-1]) & (keyed[:, 1:] >= 0)).any(axis=1)
+        a, b = self._pair_edges(top)
+        width = rows.shape[1]
+        if len(a) <= width * width:  # few pairs of distinct keys pass: look for both keys of one in each list
+            member = np.zeros((len(rows), top + 1), dtype=bool)
+            member[np.arange(len(rows))[:, None], rows] = True
+            step = max(1, PAIRS // max(1, len(rows)))
+            for s in range(0, len(a), step):
+                out |= (member[:, a[s:s + step]] & member[:, b[s:s + step]]).any(axis=1)
+        else:  # many: look up every pair of positions
+            lower = np.tri(width, width, -1, dtype=bool)
+            step = max(1, PAIRS // max(1, width * width))
+            for s in range(0, len(rows), step):
+                r = rows[s:s + step]
+                out[s:s + step] |= (self._pairs[r[:, :, None], r[:, None, :]] & lower).any(axis=(1, 2))
+        return out | beyond
+
+    def _pair_edges(self, top: int) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) with a < b: the pairs of distinct indexed keys that pass the bound."""
+        if self._edges is None:
+            self._edges = np.nonzero(np.triu(self._pairs[:top, :top], 1))
+        return self._edges
