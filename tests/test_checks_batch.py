@@ -209,3 +209,14 @@ def test_a_broken_batch_entry_point_is_one_line() -> None:
     c = CheckContext("q1", "lamp", [Hit("D1", 1, 1.0)], (), 10)
     with pytest.raises(EvalHarnessError, match="check 'batch_bug' failed on a batch of 1 lists .*ValueError"):
         run_checks([_BatchOnlyBug()], [c])
+
+
+def test_remembered_verdicts_are_bounded(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process-wide verdict memo forgets all at once past its bound; findings stay those of the reference."""
+    import evalharness.checks.builtin as builtin
+
+    monkeypatch.setattr(builtin, "VERDICTS_KEPT", 5)
+    monkeypatch.setattr(builtin, "_verdicts", {})
+    contexts = demo_contexts(demo_dir, 20, seed=7)
+    assert run_checks([WrongTypeAbove()], contexts) == [f for c in contexts for f in ref_wrong_type(c)]
+    assert 0 < len(builtin._verdicts) <= 5
