@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from evalharness.models import sha256_hex
 
@@ -11,6 +12,7 @@ _WS = re.compile(r"\s+")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=1 << 16)  # the offline rules and checks normalize the same few values again and again
 def normalize_query(text: str) -> str:
     """Unicode NFKC, case-fold, collapse whitespace: the form used for merging and cache keys."""
     return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
