@@ -1,5 +1,5 @@
-"""What a process remembers of image hashes and stored scores: a changed file is hashed again, a stored score is
-read from the store once."""
+"""What a process remembers of images (hashes, stored scores, thumbnails): a changed file is hashed, scored and
+encoded again, a stored score is read from the store once."""
 
 from __future__ import annotations
 
@@ -69,3 +69,21 @@ def test_stored_scores_are_read_once_and_unknown_keys_asked_again(tmp_path: Path
     stored_scores(store, [unknown], scorer.scorer_id)
     assert len([sql for sql in sent if "image_scores" in sql]) == 1  # a key not stored yet is asked again
     store.close()
+
+
+def test_a_changed_image_gets_a_new_thumbnail_in_the_same_process(tmp_path: Path, demo_dir: Path) -> None:
+    from evalharness.report.html import thumbnail
+
+    image, thumbs = tmp_path / "photo.png", tmp_path / "thumbs"
+    first_src, second_src = demo_dir / "images" / "P00001.png", demo_dir / "images" / "P00002.png"
+    image.write_bytes(first_src.read_bytes())
+    first = thumbnail(str(image), cache_dir=thumbs)
+    assert first is not None and first == thumbnail(str(image), cache_dir=thumbs) == thumbnail(str(first_src))
+    image.write_bytes(second_src.read_bytes())
+    stat = image.stat()
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = thumbnail(str(image), cache_dir=thumbs)
+    assert second == thumbnail(str(second_src)) and second != first
+    assert len(list(thumbs.rglob("*.txt"))) == 2  # each version encoded once and kept on disk
+    image.unlink()
+    assert thumbnail(str(image), cache_dir=thumbs) is None
