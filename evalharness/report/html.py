@@ -75,6 +75,14 @@ _MEMO_BYTES = 64 * 1024 * 1024
 _memo_bytes = 0
 
 
+@lru_cache(maxsize=1 << 16)
+def _local_file(ref: str) -> str | None:
+    """The local file an image reference names (as `Path` spells it), None for a remote one."""
+    if not ref or "://" in ref.removeprefix("file://"):
+        return None
+    return str(Path(ref.removeprefix("file://")))
+
+
 def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -> str | None:
     """A small JPEG data URL for a local image; None for remote or unreadable images (the report stays offline).
 
@@ -82,17 +90,18 @@ def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -
     the thumbnails it made or read under the same (path, size, mtime): the image is stat'ed every time.
     """
     global _memo_bytes
-    if not ref or "://" in ref.removeprefix("file://"):
+    file = _local_file(ref)
+    if file is None:
         return None
-    path = Path(ref.removeprefix("file://"))
     try:
-        st = path.stat()
+        st = os.stat(file)
     except OSError:
         return None
     memo_key = (ref, st.st_size, st.st_mtime_ns, side, cache_dir)
     url = _MEMO.get(memo_key)
     if url is not None:
         return url
+    path = Path(file)
     url = _encode(path, side) if cache_dir is None else _cached_encode(path, st, side, cache_dir)
     if url is not None and _memo_bytes + len(url) <= _MEMO_BYTES:
         _MEMO[memo_key] = url
@@ -102,7 +111,7 @@ def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -
 
 def _cached_encode(path: Path, st: os.stat_result, side: int, cache_dir: Path) -> str | None:
     """The thumbnail from the disk cache under (resolved path, size, mtime, side), encoded and stored when missing."""
-    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{side}".encode()).hexdigest()
+    key = hashlib.sha256(f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{side}".encode()).hexdigest()
     cached = cache_dir / key[:2] / f"{key}.txt"
     try:
         return cached.read_text(encoding="ascii")
