@@ -147,6 +147,8 @@ class TantivyBackend(SearchBackend):
         self.catalog = Path(manifest["catalog"])
         self.manifest = manifest
         self.products, self._hit_fields = _catalog_products(self.catalog, manifest["catalog_sha256"])
+        self._doc_ids: dict[tuple[int, int], str] = {}  # doc address in this searcher's snapshot -> product id
+        self._boosts: dict[str, float] = {}  # product id -> its field_value_factor boost
 
     def _ensure_index(self, project: Project, engine: LoadedEngine) -> dict[str, Any]:
         """The index's manifest; built (or rebuilt) from the config's catalog when missing, stale or built by a run.
@@ -183,9 +185,16 @@ class TantivyBackend(SearchBackend):
         fvf = self.cfg.field_value_factor
         result = self.searcher.search(parsed, limit=max(k, fvf.window) if fvf else k)
         scored = []
+        ids, boosts = self._doc_ids, self._boosts
         for score, address in result.hits:
-            doc_id = self.searcher.doc(address)["id"][0]
-            scored.append((float(score) * (field_value_boost(self.products[doc_id], fvf) if fvf else 1.0), doc_id))
+            where = (address.segment_ord, address.doc)
+            doc_id = ids.get(where)
+            if doc_id is None:
+                doc_id = ids[where] = self.searcher.doc(address)["id"][0]
+            boost = boosts.get(doc_id, 1.0) if fvf else 1.0
+            if fvf and doc_id not in boosts:
+                boost = boosts[doc_id] = field_value_boost(self.products[doc_id], fvf)
+            scored.append((float(score) * boost, doc_id))
         scored.sort(key=lambda x: (-x[0], x[1]))
         scored = scored[:k]
         return [self._hit(d, rank, s) for rank, (s, d) in enumerate(scored, 1)]
