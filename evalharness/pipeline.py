@@ -56,6 +56,8 @@ class RunOutcome:
     failures: list[dict[str, str]] = field(default_factory=list)
     status: str = FINISHED
     catalog: str = ""
+    # the run's lists as stored (set when the run finishes here): scoring it again needs no read of the store
+    stored: list[StoredQuery] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "engine_config": self.engine_config, "config_hash": self.config_hash,
@@ -251,7 +253,7 @@ def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart,
     status = final_status(counts["hits"], counts["hits"] - counts["unjudged_hits"])
     store.finish_run(start.run_id, status, metrics, counts, cost_usd, elapsed)
     return RunOutcome(start.run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
-                      elapsed, cost_usd, start.failures, status=status, catalog=start.catalog)
+                      elapsed, cost_usd, start.failures, status=status, catalog=start.catalog, stored=start.stored)
 
 
 def default_queries_path(project: Project) -> Path:

@@ -68,6 +68,21 @@ def test_a_gate_error_is_passed_over_like_a_failure_and_any_other_error_stops(pr
     assert "$ evalharness gate" not in capsys.readouterr().err
 
 
+def test_the_collector_is_left_as_it_was_found_after_the_steps(project: Path) -> None:
+    import gc
+
+    from evalharness.cli.main import app
+    from evalharness.errors import EvalHarnessError
+
+    before = gc.get_threshold()
+    gate = ("gate", "--baseline", "nosuch", "--candidate", "v2", "--markdown", "reports/g.md", "--junit", "reports/g.xml")
+    assert run_steps(app, str(project), (gate,)) == 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    with pytest.raises(EvalHarnessError):
+        run_steps(app, str(project), (("compare", "nosuch", "v2"),))
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
 def _judgments(db: Path) -> int:
     if not db.exists():
         return 0

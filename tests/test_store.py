@@ -151,3 +151,24 @@ def test_guidelines_are_recorded_once_per_hash(tmp_path: Path) -> None:
         store.close()
     rows = sqlite3.connect(tmp_path / "cache.db").execute("SELECT hash, text FROM guidelines ORDER BY hash").fetchall()
     assert rows == [("a" * 64, "Red only."), ("b" * 64, "Edited.")]
+
+
+def test_saved_lists_read_back_as_saved_and_a_stored_row_is_left_alone(tmp_path: Path) -> None:
+    import json
+
+    from evalharness.store.db import StoredQuery
+
+    store = Store(f"sqlite:///{tmp_path / 'cache.db'}")
+    hits = [Hit("d1", 1, 2.5, title="Red \"quoted\" dress", price=19.99, image_url="/img/d1.png",
+                attributes={"color": "red", "sizes": ["s", "m"]}), Hit("d2", 2, 1.25, description="ünïcode")]
+    first = [StoredQuery("q1", "red dress", 3, "head", "g1", hits, ["c1", "c2"]), StoredQuery("q2", "nothing", 1, "tail", "g2", [], [])]
+    store.start_run({"run_id": "r1", "engine_config": "e", "config_hash": "h", "config": {}, "judge_id": "j", "top_k": 10,
+                     "queries_source": "q.csv"})
+    store.save_results("r1", first)
+    again = [StoredQuery("q1", "changed", 9, "tail", "g9", [Hit("other", 1, 9.0)], ["c9"])]
+    store.save_results("r1", again)  # the same keys: what was stored first stays
+    assert sorted(store.run_queries("r1"), key=lambda q: q.id) == first
+    con = sqlite3.connect(tmp_path / "cache.db")
+    stored = [r[0] for r in con.execute("SELECT hit FROM run_results WHERE run_id = 'r1' ORDER BY rank")]
+    assert stored == [json.dumps(h.to_json()) for h in hits]  # the text SQLAlchemy's JSON type writes
+    store.close()

@@ -21,3 +21,33 @@ def test_hits_equal_the_catalog_products_and_are_independent(project: Path) -> N
         assert again == [product_to_hit(backend.products[h.doc_id], h.rank, h.score, backend.catalog.parent) for h in again]
     finally:
         backend.close()
+
+
+def test_a_changed_catalog_is_searched_as_changed_in_the_same_process(project: Path) -> None:
+    """Backends of one process share a catalog's products only while its content is the same."""
+    import json
+
+    demo = (project / ".evalharness" / "demo" / "catalog.jsonl").read_text().splitlines()[:40]
+    catalog = project / "small.jsonl"
+    catalog.write_text("\n".join(demo) + "\n")
+    (project / "engines" / "small.toml").write_text('backend = "tantivy"\n[tantivy]\ncatalog = "small.jsonl"\n'
+                                                    'fields = ["title"]\n')
+    proj = Project(project)
+    first_product = json.loads(demo[0])
+    query = first_product["title"]
+
+    def top() -> object:
+        backend = make_backend(proj.engine("small"), proj)
+        try:
+            return backend.search(query, 3)[0]
+        finally:
+            backend.close()
+
+    before = top()
+    assert before.doc_id == first_product["id"] and before.title == first_product["title"]
+    assert top() == before
+    changed = {**first_product, "title": first_product["title"] + " Deluxe", "color": "violet"}
+    catalog.write_text("\n".join([json.dumps(changed), *demo[1:]]) + "\n")
+    after = top()
+    assert after.doc_id == first_product["id"] and after.title == changed["title"]
+    assert after.color == "violet"

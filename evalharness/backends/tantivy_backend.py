@@ -76,6 +76,24 @@ def _write_index(target: Path, catalog: Path, progress: Callable[[int], None] | 
     return n
 
 
+# (catalog path, its sha256) -> (products by id, Hit fields by doc id): what the backends of one process share
+_CATALOGS: dict[tuple[str, str], tuple[dict[str, dict[str, Any]], dict[str, Any]]] = {}
+_CATALOGS_KEPT = 2
+
+
+def _catalog_products(catalog: Path, sha256: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """A catalog's products by id, read once per process and content (the sha256 the index manifest was just
+    checked against), with the Hit fields built so far; the last two catalogs read are kept."""
+    key = (str(catalog), sha256)
+    found = _CATALOGS.get(key)
+    if found is None:
+        found = {str(p["id"]): p for p in iter_products(catalog)}, {}
+        while len(_CATALOGS) >= _CATALOGS_KEPT:
+            del _CATALOGS[next(iter(_CATALOGS))]
+        _CATALOGS[key] = found
+    return found
+
+
 def field_value_boost(product: dict[str, Any], fvf: FieldValueFactor) -> float:
     """1 + factor * modifier(value) for a product's numeric field (0 when missing or not a number)."""
     value = product.get(fvf.field)
@@ -128,8 +146,9 @@ class TantivyBackend(SearchBackend):
             self.searcher = self.index.searcher()
         self.catalog = Path(manifest["catalog"])
         self.manifest = manifest
-        self.products = {str(p["id"]): p for p in iter_products(self.catalog)}
-        self._hit_fields: dict[str, dict[str, Any]] = {}
+        self.products, self._hit_fields = _catalog_products(self.catalog, manifest["catalog_sha256"])
+        self._doc_ids: dict[tuple[int, int], str] = {}  # doc address in this searcher's snapshot -> product id
+        self._boosts: dict[str, float] = {}  # product id -> its field_value_factor boost
 
     def _ensure_index(self, project: Project, engine: LoadedEngine) -> dict[str, Any]:
         """The index's manifest; built (or rebuilt) from the config's catalog when missing, stale or built by a run.
@@ -166,20 +185,33 @@ class TantivyBackend(SearchBackend):
         fvf = self.cfg.field_value_factor
         result = self.searcher.search(parsed, limit=max(k, fvf.window) if fvf else k)
         scored = []
+        ids, boosts = self._doc_ids, self._boosts
         for score, address in result.hits:
-            doc_id = self.searcher.doc(address)["id"][0]
-            scored.append((float(score) * (field_value_boost(self.products[doc_id], fvf) if fvf else 1.0), doc_id))
+            where = (address.segment_ord, address.doc)
+            doc_id = ids.get(where)
+            if doc_id is None:
+                doc_id = ids[where] = self.searcher.doc(address)["id"][0]
+            boost = boosts.get(doc_id, 1.0) if fvf else 1.0
+            if fvf and doc_id not in boosts:
+                boost = boosts[doc_id] = field_value_boost(self.products[doc_id], fvf)
+            scored.append((float(score) * boost, doc_id))
         scored.sort(key=lambda x: (-x[0], x[1]))
         scored = scored[:k]
         return [self._hit(d, rank, s) for rank, (s, d) in enumerate(scored, 1)]
 
     def _hit(self, doc_id: str, rank: int, score: float) -> Hit:
-        """A product as a Hit; its fields are built once per product and copied for each result."""
+        """A product as a Hit; its fields are built once per product and copied for each result (the attributes
+        one level down, as `Hit.to_json` copies them)."""
         fields = self._hit_fields.get(doc_id)
         if fields is None:
-            fields = self._hit_fields[doc_id] = product_to_hit(self.products[doc_id], 0, 0.0, self.catalog.parent).to_json()
-        return Hit(**{**fields, "rank": rank, "score": score,
-                      "attributes": {k: list(v) if isinstance(v, list) else v for k, v in fields["attributes"].items()}})
+            data = product_to_hit(self.products[doc_id], 0, 0.0, self.catalog.parent).to_json()
+            attributes = data.pop("attributes")
+            for key in ("rank", "score"):
+                data.pop(key)
+            fields = self._hit_fields[doc_id] = (data, attributes, any(isinstance(v, list) for v in attributes.values()))
+        data, attributes, has_lists = fields
+        copied = {k: list(v) if isinstance(v, list) else v for k, v in attributes.items()} if has_lists else dict(attributes)
+        return Hit(rank=rank, score=score, attributes=copied, **data)
 
 
 @register_backend("tantivy")

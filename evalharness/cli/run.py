@@ -166,8 +166,8 @@ def register(app: typer.Typer) -> None:
                 # Both sides shown scored against the same judgment pool (the union of both runs' judgments);
                 # each run's stored metrics stay what they were at its finish.
                 pair = (base_outcome, outcome)
-                scored = evaluate_together(store, judge_obj.judge_id, [store.run_queries(o.run_id) for o in pair],
-                                           list(cfg.run.metrics), project)
+                lists = [o.stored if o.stored is not None else store.run_queries(o.run_id) for o in pair]
+                scored = evaluate_together(store, judge_obj.judge_id, lists, list(cfg.run.metrics), project)
                 for o, per_query in zip(pair, scored):
                     o.per_query = per_query
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))

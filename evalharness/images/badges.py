@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from evalharness.images.loading import ImageLoader
 from evalharness.images.scorers import ImageScore, make_scorer
-from evalharness.images.scoring import hash_images
+from evalharness.images.scoring import hash_images, stored_scores
 from evalharness.project import Project
 from evalharness.store import Store
-from evalharness.store.image_scores import get_scores
 
 
 def cached_image_scores(project: Project, refs: Iterable[str]) -> dict[str, ImageScore]:
@@ -23,7 +22,7 @@ def cached_image_scores(project: Project, refs: Iterable[str]) -> dict[str, Imag
     store = Store(project.store_url())
     try:
         hashes, _ = hash_images(store, ImageLoader(project), wanted)
-        by_sha = get_scores(store, list(hashes.values()), scorer_id)
+        by_sha = stored_scores(store, list(hashes.values()), scorer_id)
     finally:
         store.close()
     return {ref: by_sha[sha] for ref, sha in hashes.items() if sha in by_sha}

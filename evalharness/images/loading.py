@@ -1,14 +1,13 @@
-"""Images a judge sees: read from a local path or fetched once from a URL, checked, downscaled."""
+"""Images a judge sees: read from a local path or fetched once from a URL, checked, downscaled.
+
+Pillow and urllib are imported when an image is decoded or fetched: a text-mode run only hashes image bytes."""
 
 from __future__ import annotations
 
 import io
-import urllib.request
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from PIL import Image, UnidentifiedImageError
 
 from evalharness.models import sha256_hex
 
@@ -23,6 +22,8 @@ class ImageUnavailable(Exception):
 
 def downscale(data: bytes, max_side: int) -> bytes:
     """Decode, verify and downscale image bytes to at most max_side pixels; returns JPEG bytes."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as probe:
             probe.verify()
@@ -55,6 +56,8 @@ class ImageLoader:
             cached = self.cache_dir / sha256_hex(ref)
             if cached.exists():
                 return cached.read_bytes()
+            import urllib.request
+
             try:
                 with urllib.request.urlopen(ref, timeout=self.timeout_s) as resp:  # noqa: S310 - http(s) only
                     data = resp.read()

@@ -3,6 +3,10 @@
 Images come from local paths or URLs (ImageLoader); the same bytes under several products or paths are
 scored once. An unreadable image is listed as failed with its reason, never scored, never cached. Scores are
 committed one by one as they arrive, so an interrupted run keeps what it paid for.
+
+A process remembers what it read from the store: a file's hash under its (size, mtime) — each file is still
+stat'ed every time, so a changed file is hashed again — and stored scores, which never change once stored (the
+first score stored under a key wins). `evalharness demo` evaluates the same images a dozen times in one process.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from evalharness.errors import EvalHarnessError
@@ -36,10 +41,28 @@ class ScoringOutcome:
     cost_usd: float = 0.0
 
 
-def _local_path(ref: str) -> Path | None:
+# (store url, path ref, size, mtime_ns) -> sha256 of the file's bytes, as read or learned by this process
+_FILE_SHAS: dict[tuple[str, str, int, int], str] = {}
+# (store url, scorer id) -> image sha256 -> the score stored under that key (only scores read back from the store)
+_STORED_SCORES: dict[tuple[str, str], dict[str, ImageScore]] = {}
+
+
+def stored_scores(store: Store, shas: Sequence[str], scorer_id: str) -> dict[str, ImageScore]:
+    """The stored scores of these image hashes by this scorer (`get_scores`, each key read from the store once per
+    process: a stored score never changes; keys not found are asked again next time)."""
+    memo = _STORED_SCORES.setdefault((store.url, scorer_id), {})
+    missing = [sha for sha in dict.fromkeys(shas) if sha not in memo]
+    if missing:
+        memo.update(get_scores(store, missing, scorer_id))
+    return {sha: memo[sha] for sha in shas if sha in memo}
+
+
+@lru_cache(maxsize=1 << 16)
+def _local_path(ref: str) -> str | None:
+    """The file a local reference names, as a string (a run's hits name the same images over and over)."""
     if not ref or ref.startswith(("http://", "https://")):
         return None
-    return Path(ref.removeprefix("file://"))
+    return str(Path(ref.removeprefix("file://")))
 
 
 def hash_images(store: Store, loader: ImageLoader, refs: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -48,6 +71,7 @@ def hash_images(store: Store, loader: ImageLoader, refs: Sequence[str]) -> tuple
     hashes: dict[str, str] = {}
     failures: dict[str, str] = {}
     stats: dict[str, tuple[int, int]] = {}
+    url = store.url
     for ref in dict.fromkeys(refs):
         path = _local_path(ref)
         if path is not None:
@@ -57,7 +81,14 @@ def hash_images(store: Store, loader: ImageLoader, refs: Sequence[str]) -> tuple
                 failures[ref] = f"cannot read image {path} ({exc.strerror})"
                 continue
             stats[ref] = (st.st_size, st.st_mtime_ns)
-    hashes.update(known_file_hashes(store, stats))
+            sha = _FILE_SHAS.get((url, ref, st.st_size, st.st_mtime_ns))
+            if sha is not None:
+                hashes[ref] = sha
+    unknown = {ref: st for ref, st in stats.items() if ref not in hashes}
+    if unknown:
+        found = known_file_hashes(store, unknown)
+        hashes.update(found)
+        _FILE_SHAS.update(((url, ref, *stats[ref]), sha) for ref, sha in found.items())
     learned = []
     for ref in dict.fromkeys(refs):
         if ref in hashes or ref in failures:
@@ -71,6 +102,7 @@ def hash_images(store: Store, loader: ImageLoader, refs: Sequence[str]) -> tuple
         if ref in stats:
             learned.append((ref, *stats[ref], hashes[ref]))
     remember_file_hashes(store, learned)
+    _FILE_SHAS.update(((url, ref, size, mtime), sha) for ref, size, mtime, sha in learned)
     return hashes, failures
 
 
@@ -125,7 +157,7 @@ def score_images(project: Project, store: Store, scorer: ImageScorer, refs: Sequ
     loader = ImageLoader(project)
     outcome = ScoringOutcome(scorer.scorer_id)
     outcome.hashes, outcome.failures = hash_images(store, loader, refs)
-    cached = get_scores(store, list(outcome.hashes.values()), scorer.scorer_id)
+    cached = stored_scores(store, list(outcome.hashes.values()), scorer.scorer_id)
     todo: dict[str, str] = {}
     for ref, sha in outcome.hashes.items():
         if sha not in cached:

@@ -17,8 +17,10 @@ import hashlib
 import io
 import json
 import math
+import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +40,10 @@ IMAGE_BUDGET = 24 * 1024 * 1024  # bytes of thumbnails embedded at most; later i
 LABEL_COLORS = {**scheme_named(DEFAULT_SCHEME).colours, "unjudged": UNJUDGED_COLOUR}  # the default scheme's
 
 
+@lru_cache(maxsize=1)
 def _env() -> Environment:
+    """The reports' template environment, one per process: each template is compiled once (and again only when its
+    file changes: jinja checks the source's mtime on every `get_template`)."""
     return Environment(loader=PackageLoader("evalharness.report", "templates"), autoescape=select_autoescape(["j2", "html"]))
 
 
@@ -64,21 +69,49 @@ def _encode(path: Path, side: int) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+# (image ref, size, mtime_ns, side, disk cache) -> its thumbnail as this process encoded or read it (_MEMO_BYTES at most)
+_MEMO: dict[tuple[str, int, int, int, Path | None], str] = {}
+_MEMO_BYTES = 64 * 1024 * 1024
+_memo_bytes = 0
+
+
+@lru_cache(maxsize=1 << 16)
+def _local_file(ref: str) -> str | None:
+    """The local file an image reference names (as `Path` spells it), None for a remote one."""
+    if not ref or "://" in ref.removeprefix("file://"):
+        return None
+    return str(Path(ref.removeprefix("file://")))
+
+
 def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -> str | None:
     """A small JPEG data URL for a local image; None for remote or unreadable images (the report stays offline).
 
-    With a cache_dir, the encoded thumbnail is kept on disk under the image's path, size and mtime.
+    With a cache_dir, the encoded thumbnail is kept on disk under the image's path, size and mtime. A process keeps
+    the thumbnails it made or read under the same (path, size, mtime): the image is stat'ed every time.
     """
-    if not ref or "://" in ref.removeprefix("file://"):
+    global _memo_bytes
+    file = _local_file(ref)
+    if file is None:
         return None
-    path = Path(ref.removeprefix("file://"))
     try:
-        st = path.stat()
+        st = os.stat(file)
     except OSError:
         return None
-    if cache_dir is None:
-        return _encode(path, side)
-    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{side}".encode()).hexdigest()
+    memo_key = (ref, st.st_size, st.st_mtime_ns, side, cache_dir)
+    url = _MEMO.get(memo_key)
+    if url is not None:
+        return url
+    path = Path(file)
+    url = _encode(path, side) if cache_dir is None else _cached_encode(path, st, side, cache_dir)
+    if url is not None and _memo_bytes + len(url) <= _MEMO_BYTES:
+        _MEMO[memo_key] = url
+        _memo_bytes += len(url)
+    return url
+
+
+def _cached_encode(path: Path, st: os.stat_result, side: int, cache_dir: Path) -> str | None:
+    """The thumbnail from the disk cache under (resolved path, size, mtime, side), encoded and stored when missing."""
+    key = hashlib.sha256(f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{side}".encode()).hexdigest()
     cached = cache_dir / key[:2] / f"{key}.txt"
     try:
         return cached.read_text(encoding="ascii")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from evalharness.filelock import file_lock
 from evalharness.sample import vocabulary as V
-from evalharness.sample.images import draw_product
 
 DEFAULT_SEED = 20240917
 DEFAULT_PRODUCTS = 2400
@@ -158,6 +157,8 @@ def generate_query_log(products: list[dict], seed: int) -> list[tuple[str, int]]
 
 def write_catalog(target: Path, n: int = DEFAULT_PRODUCTS, seed: int = DEFAULT_SEED) -> DemoCatalog:
     """Generate the demo catalog into target (products, images, query log)."""
+    from evalharness.sample.images import draw_product  # Pillow only when the catalog is generated
+
     demo = DemoCatalog(target)
     demo.images.mkdir(parents=True, exist_ok=True)
     products = generate_products(n, seed)

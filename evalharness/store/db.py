@@ -36,6 +36,7 @@ from sqlalchemy.exc import (
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
 from evalharness.store.ranked import ranked_json
+from evalharness.store.rawrows import raw_rows
 from evalharness.store.schema import ensure_current
 from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
@@ -140,6 +141,17 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
             conn.execute(insert(table), [row])
         elif overwrite:
             conn.execute(update(table).where(*where).values({c: row[c] for c in overwrite}))
+
+
+def _insert_ignore_sqlite(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """SQLite: rows (values ready for the driver) inserted by one executemany; a row whose key is stored is left alone."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES ({', '.join('?' * len(columns))}) "
+           f"ON CONFLICT ({', '.join(map(quote, keys))}) DO NOTHING")
+    conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
 
 def _read_only_error(ctx: Any) -> Exception | None:
@@ -278,8 +290,11 @@ class Store:
                 stmt = (select(c.guideline_hash, c.doc_id, c.label, c.rationale)
                         .where(c.guideline_hash.in_(hashes[start:start + 500]), c.judge_id == judge_id)
                         .order_by(c.created_at))
-                for row in conn.execute(stmt):
-                    pool.setdefault(row.guideline_hash, {})[row.doc_id] = (row.label, row.rationale)
+                for ghash, doc_id, label, rationale in raw_rows(conn, stmt):  # text columns: as the driver gives them
+                    known = pool.get(ghash)
+                    if known is None:
+                        known = pool[ghash] = {}
+                    known[doc_id] = (label, rationale)
         return pool
 
     def count_judgments(self) -> int:
@@ -308,6 +323,10 @@ class Store:
         return stale
 
     def save_results(self, run_id: str, queries: Sequence[StoredQuery]) -> None:
+        """Store a run's lists in one transaction: a row per query (with its compact ranked list) and a row per hit; a
+        row already stored is left alone. On SQLite the hit JSON is serialized here (as SQLAlchemy's JSON type
+        would: `json.dumps`) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
+        sqlite = self.engine.dialect.name == "sqlite"
         qrows, hrows = [], []
         for q in queries:
             qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
@@ -315,8 +334,13 @@ class Store:
                           "ranked": ranked_json(q.hits, q.content_hashes)})
             for hit, chash in zip(q.hits, q.content_hashes):
                 hrows.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
-                              "score": hit.score, "content_hash": chash, "hit": hit.to_json()})
+                              "score": hit.score, "content_hash": chash,
+                              "hit": json.dumps(hit.to_json()) if sqlite else hit.to_json()})
         with self.engine.begin() as conn:
+            if sqlite:
+                _insert_ignore_sqlite(conn, run_queries_t, qrows, ["run_id", "query_id"])
+                _insert_ignore_sqlite(conn, run_results_t, hrows, ["run_id", "query_id", "rank"])
+                return
             for start in range(0, len(qrows), 500):
                 upsert(conn, run_queries_t, qrows[start:start + 500], ["run_id", "query_id"])
             for start in range(0, len(hrows), 500):
