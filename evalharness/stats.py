@@ -9,8 +9,9 @@ scipy.special is imported only where a distribution function is needed (not scip
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -171,6 +172,23 @@ def paired_tests(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | 
                  ) -> list[PairedTest]:
     """One PairedTest per column of base/cand (queries x columns), sharing resamples across columns. With `workers` > 1
     and enough queries, the bootstrap and the randomization test run at once in two processes (same results)."""
+    steps, finish = paired_test_steps(base, cand, weights, seed, alpha, confidence, n_resamples)
+    parallel = workers if len(steps) == 2 and steps.cells >= PARALLEL_CELLS else 1
+    return finish(map_steps(lambda i: steps[i](), len(steps), parallel))
+
+
+class _Steps(list):  # type: ignore[type-arg]
+    """The independent steps of paired tests, and how many (query x column) cells they resample."""
+
+    cells = 0
+
+
+def paired_test_steps(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | np.ndarray | None = None,
+                      seed: int = 0, alpha: float = 0.05, confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+                      ) -> tuple[_Steps, Callable[[list[Any]], list[PairedTest]]]:
+    """paired_tests as independent steps (the bootstrap; the randomization test with scipy.special's t-test p-values
+    and minimum detectable effects), for a caller that runs them where it likes, and what turns their results, in
+    order, into the PairedTests."""
     x, y = np.atleast_2d(np.asarray(base, dtype=float).T).T, np.atleast_2d(np.asarray(cand, dtype=float).T).T
     if x.shape != y.shape or x.shape[0] == 0:
         raise ValueError("paired tests need two non-empty samples of the same shape")
@@ -178,31 +196,52 @@ def paired_tests(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | 
     w = _weights(weights, n)
     d = y - x
     varied = [j for j in range(d.shape[1]) if n >= 2 and not np.allclose(d[:, j], d[0, j])]
-    lows = highs = ps = np.zeros(0)
+    deltas = [float(np.dot(w, d[:, j]) / w.sum()) for j in range(d.shape[1])]
+    ses = [weighted_se(d[:, j], w) for j in range(d.shape[1])]
+
+    def analytic() -> list[tuple[float | None, float]]:
+        """Each column's t-test p-value (varied columns) and minimum detectable effect: scipy.special's work, done
+        beside the bootstrap (in the second process, with its import, when there are two)."""
+        return [(_t_pvalue(deltas[j], ses[j], n) if j in varied else None, min_detectable_effect(ses[j], n, alpha))
+                for j in range(d.shape[1])]
+
+    steps = _Steps()
     if varied:
         dv = d[:, varied]
-        steps = (lambda: bootstrap_ci(dv, w, seed, n_resamples, confidence), lambda: randomization_p(dv, w, seed, n_resamples))
-        (lows, highs), ps = map_steps(lambda i: steps[i](), 2, workers if n * len(varied) >= PARALLEL_CELLS else 1)
-    out = []
-    for j in range(d.shape[1]):
-        dj = d[:, j]
-        mean_base, mean_cand = float(np.dot(w, x[:, j]) / w.sum()), float(np.dot(w, y[:, j]) / w.sum())
-        delta = float(np.dot(w, dj) / w.sum())
-        wins, losses = int((dj > TIE_TOLERANCE).sum()), int((dj < -TIE_TOLERANCE).sum())
-        se = weighted_se(dj, w)
-        if j in varied:
-            k = varied.index(j)
-            lo, hi, p_r = float(lows[k]), float(highs[k]), float(ps[k])
-            p_t = _t_pvalue(delta, se, n)
+        steps.extend([lambda: bootstrap_ci(dv, w, seed, n_resamples, confidence),
+                      lambda: (randomization_p(dv, w, seed, n_resamples), analytic())])
+        steps.cells = n * len(varied)
+    else:
+        steps.append(analytic)
+
+    def finish(results: list[Any]) -> list[PairedTest]:
+        if varied:
+            (lows, highs), (ps, analytics) = results
         else:
-            # Constant differences: every resample has the same mean. All zero: nothing to reject.
-            # A constant non-zero shift: the t statistic is infinite (p=0) and the exact randomization p-value
-            # is 2 / 2**n (only the two all-same-sign assignments are as extreme).
-            lo = hi = delta
-            p_t, p_r = (1.0, 1.0) if delta == 0 or n < 2 else (0.0, float(2.0 ** (1 - n)))
-        out.append(PairedTest(n, mean_base, mean_cand, delta, delta / mean_base if mean_base else None, lo, hi, p_t, p_r,
-                              wins, n - wins - losses, losses, se, min_detectable_effect(se, n, alpha)))
-    return out
+            lows = highs = ps = np.zeros(0)
+            analytics = results[0]
+        out = []
+        for j in range(d.shape[1]):
+            dj = d[:, j]
+            mean_base, mean_cand = float(np.dot(w, x[:, j]) / w.sum()), float(np.dot(w, y[:, j]) / w.sum())
+            delta, se = deltas[j], ses[j]
+            wins, losses = int((dj > TIE_TOLERANCE).sum()), int((dj < -TIE_TOLERANCE).sum())
+            t_p, mde = analytics[j]
+            if j in varied:
+                k = varied.index(j)
+                lo, hi, p_r = float(lows[k]), float(highs[k]), float(ps[k])
+                p_t = float(t_p)
+            else:
+                # Constant differences: every resample has the same mean. All zero: nothing to reject.
+                # A constant non-zero shift: the t statistic is infinite (p=0) and the exact randomization p-value
+                # is 2 / 2**n (only the two all-same-sign assignments are as extreme).
+                lo = hi = delta
+                p_t, p_r = (1.0, 1.0) if delta == 0 or n < 2 else (0.0, float(2.0 ** (1 - n)))
+            out.append(PairedTest(n, mean_base, mean_cand, delta, delta / mean_base if mean_base else None, lo, hi, p_t,
+                                  p_r, wins, n - wins - losses, losses, se, mde))
+        return out
+
+    return steps, finish
 
 
 def paired_test(base: Sequence[float], cand: Sequence[float], seed: int = 0, confidence: float = 0.95,

@@ -1,5 +1,10 @@
 """Paired statistics equal scipy's on a fixed worked example; Holm correction; list overlap."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -130,3 +135,34 @@ def test_two_processes_give_the_very_same_tests() -> None:
     x = rng.random((5000, 4))
     y = x + rng.normal(0.01, 0.1, size=x.shape)
     assert paired_tests(x, y, seed=7, workers=2) == paired_tests(x, y, seed=7)
+
+
+TWO_PROCESSES = """
+import json
+import numpy as np
+from evalharness.checks.compared import population_tests
+from evalharness.forked import usable_workers
+from evalharness.stats import paired_tests
+rng = np.random.default_rng(3)
+x = rng.random((8000, 6))  # 3 varied full columns x 8,000 >= PARALLEL_CELLS: two processes
+y = x + rng.normal(0.01, 0.1, size=x.shape)
+x[rng.random(8000) < 0.6, 4] = np.nan  # two columns outside their population on some queries (AttrMatch-like)
+y[rng.random(8000) < 0.3, 5] = np.nan
+x[:, 3] = y[:, 3]  # and one column without any difference
+usable = usable_workers(2)
+full = [0, 1, 2, 3]
+w = rng.random(8000) + 0.5
+print(json.dumps({"usable": usable,
+                  "paired": paired_tests(x[:, full], y[:, full], seed=7, workers=2) == paired_tests(x[:, full], y[:, full], seed=7),
+                  "population": population_tests(x, y, None, 7, 0.05, workers=2) == population_tests(x, y, None, 7, 0.05),
+                  "weighted": population_tests(x, y, w, 7, 0.05, workers=2) == population_tests(x, y, w, 7, 0.05)}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or len(os.sched_getaffinity(0)) < 2, reason="needs fork and two usable cores")
+def test_two_processes_give_the_very_same_tests_also_by_population() -> None:
+    """In a fresh interpreter (a pytest worker may hold threads, and then everything rightly runs in one process): the
+    bootstrap here, the randomization test, scipy's t-tests and the columns with NaN in a second process."""
+    done = subprocess.run([sys.executable, "-c", TWO_PROCESSES], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"usable": 2, "paired": True, "population": True, "weighted": True}

@@ -9,8 +9,9 @@ import numpy as np
 
 from evalharness.checks.base import Finding
 from evalharness.checks.runner import check_lists
+from evalharness.forked import map_steps
 from evalharness.querytypes import classify
-from evalharness.stats import PairedTest, paired_tests
+from evalharness.stats import PARALLEL_CELLS, PairedTest, paired_test_steps, paired_tests
 
 if TYPE_CHECKING:
     from evalharness.comparison import ComparedQuery
@@ -46,16 +47,34 @@ EMPTY = PairedTest(0, 0.0, 0.0, 0.0, None, 0.0, 0.0, 1.0, 1.0, 0, 0, 0)
 def population_tests(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, seed: int, alpha: float, workers: int = 1
                      ) -> list[PairedTest]:
     """paired_tests per column over the queries where both values exist: NaN marks a query outside a measure's
-    population (AttrMatch(color)@k of a query that names no colour). Columns without NaN are tested together."""
+    population (AttrMatch(color)@k of a query that names no colour). Columns without NaN are tested together.
+
+    With `workers` > 1 and enough queries, the bootstrap of the full columns runs here while a second process runs
+    their randomization test, the scipy.special work and the tests of the other columns (same results)."""
     missing = np.isnan(x) | np.isnan(y)
     full = ~missing.any(axis=0)
     tests: list[PairedTest] = [EMPTY] * x.shape[1]
-    if full.any():
-        for k, t in zip(np.flatnonzero(full), paired_tests(x[:, full], y[:, full], weights, seed=seed, alpha=alpha, workers=workers)):
+    steps, finish = paired_test_steps(x[:, full], y[:, full], weights, seed=seed, alpha=alpha) if full.any() else ([], None)
+    partial = [int(k) for k in np.flatnonzero(~full) if (~missing[:, k]).any()]
+
+    def by_population() -> list[PairedTest]:
+        out = []
+        for k in partial:
+            keep = ~missing[:, k]
+            out.append(paired_tests(x[keep, k], y[keep, k], weights[keep] if weights is not None else None,
+                                    seed=seed, alpha=alpha)[0])
+        return out
+
+    parallel = workers if len(steps) == 2 and steps.cells >= PARALLEL_CELLS else 1  # type: ignore[union-attr]
+    if parallel > 1:  # the randomization step and the other columns in the second process
+        second = steps[1]
+        results = map_steps(lambda i: steps[0]() if i == 0 else (second(), by_population()), 2, parallel)
+        full_results, separate = [results[0], results[1][0]], results[1][1]
+    else:
+        full_results, separate = [step() for step in steps], by_population()
+    if finish is not None:
+        for k, t in zip(np.flatnonzero(full), finish(full_results)):
             tests[int(k)] = t
-    for k in np.flatnonzero(~full):
-        keep = ~missing[:, k]
-        if keep.any():
-            w = weights[keep] if weights is not None else None
-            tests[int(k)] = paired_tests(x[keep, k], y[keep, k], w, seed=seed, alpha=alpha, workers=workers)[0]
+    for k, t in zip(partial, separate):
+        tests[k] = t
     return tests
