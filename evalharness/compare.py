@@ -210,7 +210,7 @@ def _compare_runs(
 
 
 # A chunk (one forked worker's share) holds at least this many queries: smaller comparisons stay in one process.
-CHUNK_QUERIES = 200
+CHUNK_QUERIES = 500
 
 
 def _score_chunks(plan: ChunkPlan, which: Sequence[int], find_missing: bool, workers: int) -> list[ChunkResult]:
