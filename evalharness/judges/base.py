@@ -79,17 +79,21 @@ def register_judge(provider: str) -> Callable[[JudgeFactory], JudgeFactory]:
     return deco
 
 
-def _load_builtin() -> None:
-    import evalharness.judges.llm  # noqa: F401
+def _load_builtin(spec: str = "") -> None:
+    """Register the built-in judges: the LLM ones only when the spec is not the offline judge (their modules import
+    the prompt, caption and provider machinery an offline run never uses)."""
     import evalharness.judges.offline  # noqa: F401
+
+    if spec != "offline":
+        import evalharness.judges.llm  # noqa: F401
 
 
 def make_judge(spec: str, config: ProjectConfig, *, need_key: bool = True) -> Judge:
     """Build a judge from a spec ('offline', 'openai:MODEL', 'vote(a, b, c, tie=lowest)', 'vote(openai:m, n=5)');
     unknown providers give a one-line error listing the known ones. `need_key=False` (--dry-run) builds a judge
     that can estimate and name itself without an API key."""
-    _load_builtin()
     spec = spec.strip()
+    _load_builtin(spec)
     samples = config.judge.samples
     if spec == "vote" or spec.startswith("vote(") or (samples > 1 and not spec.startswith("vote")):
         from evalharness.judges.vote import make_vote_judge
