@@ -7,7 +7,7 @@ EH := $(BIN)/evalharness
 # pytest-xdist workers for `make test`: the tests mostly wait on subprocesses and sockets; 0 runs them in one process
 TEST_WORKERS ?= 3
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean bytecode
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,17 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 # `evalharness demo` runs the loop's six commands in one process, with their outputs (the gate's exit 1 is passed over):
 # run -e v2 -b v1; run -e v0; compare v1 v2 --html/--markdown; run -e v2-photos; compare v2 v2-photos; gate -b v2 -c v2-photos
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed bytecode
 	$(EH) demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test bytecode
 	$(BIN)/ruff check evalharness tests bench
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+
+# The editable install leaves evalharness' own modules uncompiled; where PYTHONDONTWRITEBYTECODE is set (as on some CI
+# images) every command would compile them again. compileall writes what is missing or stale (a few ms when current).
+bytecode: $(VENV)/.installed
+	$(BIN)/python -m compileall -q evalharness > /dev/null
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check evalharness tests bench
@@ -36,3 +41,4 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .evalharness reports/*.html reports/*.md reports/*.xml
+	find evalharness -name __pycache__ -type d -prune -exec rm -rf {} +
