@@ -66,10 +66,10 @@ def worker(args: argparse.Namespace) -> None:
     store = Store(project.store_url())
     judge = LLMJudge("openai", "bench-batch", project.config)
     texts = [line.split(",")[0] for line in demo.query_log.read_text().splitlines()[1:]]
-    for i, q in enumerate(texts[: args.pairs]):  # the guidelines stream_pairs uses, recorded as a run records them
-        store.record_guideline({"hash": f"{i:064d}", "query": q, "path": "", "writer": "offline", "model": "",
-                                "requirements": [{"attribute": "product_type", "value": q.split()[-1], "importance": "must"}],
-                                "text": f"Relevant: {q}."})
+    store.record_guidelines(  # the guidelines stream_pairs uses, recorded as a run records them
+        {"hash": f"{i:064d}", "query": q, "path": "", "writer": "offline", "model": "",
+         "requirements": [{"attribute": "product_type", "value": q.split()[-1], "importance": "must"}], "text": f"Relevant: {q}."}
+        for i, q in enumerate(texts[: args.pairs]))
     rss0 = peak_rss_mb()
     cpu0, t0 = time.process_time(), time.perf_counter()
     sub = submit_run(project, store, BatchJudges(judge), "bench-run", stream_pairs(args.pairs, judge, demo))
@@ -123,7 +123,10 @@ def main() -> None:
         for n in (args.small_pairs, args.pairs):
             before = server_lines(url)
             cmd = [sys.executable, __file__, "--worker", "--pairs", str(n), "--url", url, "--cache", str(cache)]
-            result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"batch_scale worker for {n} pairs failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout.splitlines()[-1])
             result["server_lines_answered"] = server_lines(url) - before
             sizes[str(n)] = result
             print(json.dumps(result), flush=True)
