@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -37,8 +38,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="Score a seeded sample of this many images (0: all).")
     args = ap.parse_args()
 
-    root = args.project or Path(tempfile.gettempdir()) / "evalharness-bench-images"
-    root.mkdir(parents=True, exist_ok=True)
+    root = args.project or Path(tempfile.mkdtemp(prefix="eh-bench-images-"))
+    if args.project is None:  # a throwaway project with the default configuration
+        shutil.copy(Path(__file__).resolve().parents[1] / "evalharness.toml", root / "evalharness.toml")
     project = Project(root.resolve())
     demo = ensure_demo_catalog(project.cache_dir)
     products = [json.loads(line) for line in demo.products.read_text().splitlines()]
