@@ -6,7 +6,8 @@ and an offline judgment for every (query, hit) of both, so nothing is left to ju
 is timed in a child process: wall time, CPU time (user + system, workers included) and peak RSS (from wait4: the
 largest process; and the process tree's summed RSS, sampled), and the report's size; `--html` is run twice (the
 second reuses the thumbnails cached on disk). A new project's first compare also scores its images once and is
-timed apart, so `json` is the fully cached figure. With --keep, a project already built there is reused.
+timed apart, so `json` is the fully cached figure. With --keep, a project already built there is reused (and the demo
+catalog its hits point into is kept there too; the report must embed thumbnails, or the run stops).
 Usage: python bench/compare_scale.py [--sizes 1000 3000 10000] [--k 50] [--keep DIR]
 Results: bench/results/compare_scale.json (git-ignored).
 """
@@ -161,7 +162,9 @@ def main() -> None:
 
     cli = [sys.executable, "-m", "evalharness"]
     results = []
-    demo_cache = Path(tempfile.mkdtemp(prefix="eh-compare-scale-demo-"))
+    # With --keep the demo catalog is kept too: the projects' hits point into it (a missing catalog would leave the
+    # reports without thumbnails and VQ/LowQ without scores, and the figures would flatter).
+    demo_cache = args.keep / ".demo-cache" if args.keep else Path(tempfile.mkdtemp(prefix="eh-compare-scale-demo-"))
     demo_dir = ensure_demo_catalog(demo_cache).root
     for n in args.sizes:
         base = args.keep or Path(tempfile.mkdtemp(prefix="eh-compare-scale-"))
@@ -170,21 +173,30 @@ def main() -> None:
         reused = args.keep is not None and (root / ".evalharness" / "cache.db").exists()
         if not reused:
             build_project(root, n, args.k, demo_dir=demo_dir)
+        link = root / ".evalharness" / "demo"
+        if link.is_symlink() and link.resolve() != demo_dir.resolve():  # a kept project whose catalog moved
+            link.unlink()
+            link.symlink_to(demo_dir, target_is_directory=True)
         built = time.perf_counter() - t0
         report = root / "reports" / "scale.html"
         row = {"queries": n, "k": args.k, "build_s": round(built, 1), "reused_project": reused}
-        if not reused:  # the first compare of a project also scores its images (VQ@k, LowQ@k) once: timed apart
-            row["json_scoring_images"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"])
+        # the first compare of a project (or of a kept one whose catalog moved) also scores its images (VQ@k, LowQ@k)
+        # once: timed apart
+        row["json_scoring_images" if not reused else "json_warmup"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"])
         row["json"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"])
         shutil.rmtree(root / ".evalharness" / "thumbs", ignore_errors=True)  # the first report encodes every thumbnail
         row["html_first"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json", "--html", str(report)])
         row["html_second"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json", "--html", str(report)])
         row["report_mb"] = round(report.stat().st_size / 1e6, 2)
+        row["report_thumbnails"] = report.read_text(encoding="utf-8").count("data:image/jpeg;base64,")
+        if not row["report_thumbnails"]:
+            raise SystemExit(f"the {n}-query report embeds no thumbnail: the catalog's images are missing ({demo_dir})")
         results.append(row)
         print(row, flush=True)
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
-    shutil.rmtree(demo_cache, ignore_errors=True)
+    if args.keep is None:
+        shutil.rmtree(demo_cache, ignore_errors=True)
     write_result("compare_scale", {"runs": results, "targets": {"json_10k_s": 10, "json_10k_rss_mb": 1536, "html_10k_s": 15,
                                                                  "report_10k_mb": 40}})
 

@@ -131,3 +131,22 @@ def test_forked_chunks_give_the_same_comparison(judged: Path, tmp_path: Path) ->
     assert out["tests"] == [[r.test.delta, r.test.ci_low, r.test.ci_high, r.test.p_randomization] for r in one.rows]
     assert out["findings"] == {n: [[f.check, f.query_id, f.detail, f.doc_id, f.rank] for f in fs] for n, fs in one.findings.items()}
     assert out["products"] == len(one.products) and out["labels"] == [s.labels for s in one.sides]
+
+
+def test_a_comparisons_worst_images_are_those_of_its_hits(judged: Path, tmp_path: Path) -> None:
+    """The report's worst photos per config, from doc ids and content hashes, equal worst_images over a mapping per
+    hit (what the report built before, a million mappings at 10k queries)."""
+    from evalharness.images.badges import cached_image_scores, worst_images, worst_images_by_content
+    from evalharness.project import Project
+
+    root = tmp_path / "proj"
+    shutil.copytree(judged, root, symlinks=True)
+    c = _compare(root, chunks=1)
+    scores = cached_image_scores(Project(root), (str(p.get("image_url") or "") for p in c.products.values()))
+    assert len(scores) > 20  # the runs scored their photos (VQ@10 and LowQ@10 are among the metrics)
+    for side in c.sides:
+        lists = [[{"doc_id": d, **(c.products.get(h) or {})} for d, h in zip(docs, hashes)]
+                 for docs, hashes in zip(side.doc_ids, side.content_hashes)]
+        expected = worst_images(lists, scores, n=len(scores))
+        assert len(expected) > 8 and worst_images_by_content(side.doc_ids, side.content_hashes, c.products, scores,
+                                                             n=len(scores)) == expected

@@ -52,6 +52,30 @@ def worst_images(hits: Sequence[Sequence[Mapping[str, object]]], scores: Mapping
                 key = str(doc.get("doc_id"))
                 seen.setdefault(key, dict(doc))
                 lists[key] = lists.get(key, 0) + 1
+    return _ranked(seen, lists, scores, n)
+
+
+def worst_images_by_content(doc_ids: Sequence[Sequence[str]], content_hashes: Sequence[Sequence[str]],
+                            products: Mapping[str, Mapping[str, object]], scores: Mapping[str, ImageScore], n: int = 8
+                            ) -> list[WorstImage]:
+    """worst_images of result lists given as doc ids and content hashes (a comparison's lists), each hit's fields
+    those of `products[content hash]`: the same result, without a mapping per hit (a 10k-query comparison has 1M)."""
+    scored = {chash: product for chash, product in products.items() if str(product.get("image_url") or "") in scores}
+    seen: dict[str, dict[str, object]] = {}
+    lists: dict[str, int] = {}
+    for docs, hashes in zip(doc_ids, content_hashes):
+        for doc, chash in dict(zip(docs, hashes)).items():  # a doc once per list, its last place (as worst_images)
+            product = scored.get(chash)
+            if product is not None:
+                key = str(doc)
+                if key not in seen:
+                    seen[key] = {**product, "doc_id": doc}
+                lists[key] = lists.get(key, 0) + 1
+    return _ranked(seen, lists, scores, n)
+
+
+def _ranked(seen: Mapping[str, Mapping[str, object]], lists: Mapping[str, int], scores: Mapping[str, ImageScore], n: int
+            ) -> list[WorstImage]:
     ranked = sorted(seen, key=lambda d: (scores[str(seen[d].get("image_url"))].score, -lists[d], d))[:n]
     return [WorstImage(d, str(seen[d].get("title") or ""), str(seen[d].get("image_url")), scores[str(seen[d].get("image_url"))].score,
                        scores[str(seen[d].get("image_url"))].rationale, lists[d]) for d in ranked]

@@ -18,7 +18,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -129,6 +129,25 @@ def _cached_encode(path: Path, st: os.stat_result, side: int, cache_dir: Path) -
     return url
 
 
+PREFETCH_THREADS = 4
+
+
+def prefetch_thumbnails(refs: Iterable[str], cache_dir: Path | None, budget: int = IMAGE_BUDGET) -> None:
+    """Encode (or read from the disk cache) the thumbnails of these images on a few threads, in order, until `budget`
+    bytes are made: Pillow's decoding, resizing and encoding release the GIL. The report then takes them from this
+    process's memory (`thumbnail` keeps them), in its own order and with its own budget, as if made one by one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending = [ref for ref in dict.fromkeys(refs) if _local_file(ref)]
+    made = 0
+    with ThreadPoolExecutor(PREFETCH_THREADS) as pool:
+        for start in range(0, len(pending), 64):
+            made += sum(len(url) for url in pool.map(lambda ref: thumbnail(ref, cache_dir=cache_dir) or "",
+                                                     pending[start:start + 64]))
+            if made >= budget:
+                break
+
+
 def label_chart(c: Comparison) -> Markup:
     """Stacked horizontal bars of label shares per configuration, as inline SVG."""
     rows = [(s.name, s.labels) for s in c.sides]
@@ -207,6 +226,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
                     q.score if q else None, strings.add(q.rationale) if q else -1]
         return products.add(chash or f"doc:{doc_id}", make)
 
+    prefetch_thumbnails((str(p.get("image_url") or "") for p in c.products.values()), thumbs_dir)
     queries = []
     by_key: dict[str, int] = {}  # content hash (or 'doc:' id) -> product index (what `product` gives, without the call)
     string_at = strings.index
@@ -260,16 +280,13 @@ def _value(v: float) -> float | None:
 
 def _worst_images(c: Comparison, scores: Mapping[str, ImageScore], thumbs_dir: Path | None) -> list[dict[str, Any]]:
     """Per configuration, the lowest-scoring photos its result lists show (only when image scores are stored)."""
-    from evalharness.images.badges import worst_images
+    from evalharness.images.badges import worst_images_by_content
 
     if not scores:
         return []
     out = []
-    shown: dict[tuple[str, str], dict[str, Any]] = {}  # one mapping per distinct (doc id, content), shared by its places
     for side in c.sides:
-        lists = [[shown.get(key) or shown.setdefault(key, {"doc_id": key[0], **(c.products.get(key[1]) or {})})
-                  for key in zip(docs, hashes)] for docs, hashes in zip(side.doc_ids, side.content_hashes)]
-        worst = worst_images(lists, scores)
+        worst = worst_images_by_content(side.doc_ids, side.content_hashes, c.products, scores)
         out.append({"name": side.name, "images": [{"w": w, "thumb": thumbnail(w.image, cache_dir=thumbs_dir)} for w in worst]})
     return out
 
