@@ -87,3 +87,28 @@ def test_a_changed_image_gets_a_new_thumbnail_in_the_same_process(tmp_path: Path
     assert len(list(thumbs.rglob("*.txt"))) == 2  # each version encoded once and kept on disk
     image.unlink()
     assert thumbnail(str(image), cache_dir=thumbs) is None
+
+
+def test_images_with_the_same_bytes_are_encoded_once_for_a_report(tmp_path: Path, demo_dir: Path) -> None:
+    """prefetch_thumbnails encodes one thumbnail per distinct image bytes (a catalog repeats photos): the other
+    files get the very same thumbnail, and a changed file is encoded for itself."""
+    import shutil
+
+    from evalharness.report import html
+
+    source = sorted((demo_dir / "images").glob("*.png"))[:2]
+    same = [tmp_path / f"same{i}.png" for i in range(3)]
+    for path in same:
+        shutil.copy(source[0], path)
+    other = tmp_path / "other.png"
+    shutil.copy(source[1], other)
+    refs = [str(p) for p in (*same, other)]
+    shas = {ref: sha256_hex(Path(ref).read_bytes()) for ref in refs}
+    cache = tmp_path / "thumbs"
+    html.prefetch_thumbnails(refs, cache, shas)
+    assert len(list(cache.rglob("*.txt"))) == 2  # encoded: one of the three copies, and the other photo
+    urls = [html.thumbnail(ref, cache_dir=cache) for ref in refs]
+    assert urls[0] == urls[1] == urls[2] == html._encode(same[2], html.THUMB_SIDE) != urls[3]
+    shutil.copy(source[1], same[1])  # changed: its own thumbnail again (its size and mtime key the memo)
+    os.utime(same[1], ns=(1, 1))
+    assert html.thumbnail(str(same[1]), cache_dir=cache) == urls[3]

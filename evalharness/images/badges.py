@@ -15,9 +15,14 @@ from evalharness.store import Store
 
 def cached_image_scores(project: Project, refs: Iterable[str]) -> dict[str, ImageScore]:
     """image reference -> its stored score by the project's [images] scorer (images never scored are absent)."""
+    return cached_images(project, refs)[0]
+
+
+def cached_images(project: Project, refs: Iterable[str]) -> tuple[dict[str, ImageScore], dict[str, str]]:
+    """cached_image_scores, and image reference -> the sha256 of its bytes (for the images that could be read)."""
     wanted = [r for r in dict.fromkeys(refs) if r]
     if not wanted:
-        return {}
+        return {}, {}
     scorer_id = make_scorer(project.config.images.scorer, project.config).scorer_id
     store = Store(project.store_url())
     try:
@@ -25,7 +30,7 @@ def cached_image_scores(project: Project, refs: Iterable[str]) -> dict[str, Imag
         by_sha = stored_scores(store, list(hashes.values()), scorer_id)
     finally:
         store.close()
-    return {ref: by_sha[sha] for ref, sha in hashes.items() if sha in by_sha}
+    return {ref: by_sha[sha] for ref, sha in hashes.items() if sha in by_sha}, hashes
 
 
 @dataclass(frozen=True)

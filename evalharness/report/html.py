@@ -132,20 +132,45 @@ def _cached_encode(path: Path, st: os.stat_result, side: int, cache_dir: Path) -
 PREFETCH_THREADS = 4
 
 
-def prefetch_thumbnails(refs: Iterable[str], cache_dir: Path | None, budget: int = IMAGE_BUDGET) -> None:
+def prefetch_thumbnails(refs: Iterable[str], cache_dir: Path | None, same_bytes: Mapping[str, str] | None = None,
+                        budget: int = IMAGE_BUDGET) -> None:
     """Encode (or read from the disk cache) the thumbnails of these images on a few threads, in order, until `budget`
-    bytes are made: Pillow's decoding, resizing and encoding release the GIL. The report then takes them from this
-    process's memory (`thumbnail` keeps them), in its own order and with its own budget, as if made one by one."""
+    bytes are made: Pillow's decoding, resizing and encoding release the GIL. Images with the same bytes
+    (`same_bytes`: reference -> sha256) are encoded once. The report then takes them from this process's memory
+    (`thumbnail` keeps them), in its own order and with its own budget, as if made one by one."""
     from concurrent.futures import ThreadPoolExecutor
 
-    pending = [ref for ref in dict.fromkeys(refs) if _local_file(ref)]
+    same_bytes = same_bytes or {}
+    groups: dict[str, list[str]] = {}
+    for ref in dict.fromkeys(refs):
+        if _local_file(ref):
+            groups.setdefault(same_bytes.get(ref) or f"ref:{ref}", []).append(ref)
+    firsts = [group[0] for group in groups.values()]
     made = 0
     with ThreadPoolExecutor(PREFETCH_THREADS) as pool:
-        for start in range(0, len(pending), 64):
-            made += sum(len(url) for url in pool.map(lambda ref: thumbnail(ref, cache_dir=cache_dir) or "",
-                                                     pending[start:start + 64]))
+        for start in range(0, len(firsts), 64):
+            batch = firsts[start:start + 64]
+            urls = list(pool.map(lambda ref: thumbnail(ref, cache_dir=cache_dir), batch))
+            for first, url in zip(batch, urls):
+                if url is not None:
+                    for other in groups[same_bytes.get(first) or f"ref:{first}"][1:]:
+                        _remember(other, url, cache_dir)
+            made += sum(len(url) for url in urls if url)
             if made >= budget:
                 break
+
+
+def _remember(ref: str, url: str, cache_dir: Path | None, side: int = THUMB_SIDE) -> None:
+    """Keep a thumbnail made from another file with the same bytes as this image's, under this image's key."""
+    global _memo_bytes
+    file = _local_file(ref)
+    try:
+        st = os.stat(file) if file else None
+    except OSError:
+        return
+    if st is not None and _memo_bytes + len(url) <= _MEMO_BYTES:
+        _MEMO[(ref, st.st_size, st.st_mtime_ns, side, cache_dir)] = url
+        _memo_bytes += len(url)
 
 
 def label_chart(c: Comparison) -> Markup:
@@ -195,10 +220,11 @@ class _Interner:
         return found
 
 
-def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Mapping[str, ImageScore] | None = None
-                ) -> dict[str, Any]:
+def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Mapping[str, ImageScore] | None = None,
+                image_hashes: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The report's embedded data: compact, de-duplicated, indices per query; a product's image-quality score and
-    rationale when stored (`image_scores`, by image reference)."""
+    rationale when stored (`image_scores`, by image reference). `image_hashes` (reference -> sha256 of its bytes)
+    lets images with the same bytes share one encoding."""
     image_scores = image_scores or {}
     products, strings, guides, images = _Interner(), _Interner(), _Interner(), _Interner()
     image_bytes = 0
@@ -226,7 +252,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
                     q.score if q else None, strings.add(q.rationale) if q else -1]
         return products.add(chash or f"doc:{doc_id}", make)
 
-    prefetch_thumbnails((str(p.get("image_url") or "") for p in c.products.values()), thumbs_dir)
+    prefetch_thumbnails((str(p.get("image_url") or "") for p in c.products.values()), thumbs_dir, image_hashes)
     queries = []
     by_key: dict[str, int] = {}  # content hash (or 'doc:' id) -> product index (what `product` gives, without the call)
     string_at = strings.index
@@ -292,7 +318,7 @@ def _worst_images(c: Comparison, scores: Mapping[str, ImageScore], thumbs_dir: P
 
 
 def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult | None = None,
-                image_scores: Mapping[str, ImageScore] | None = None) -> str:
+                image_scores: Mapping[str, ImageScore] | None = None, image_hashes: Mapping[str, str] | None = None) -> str:
     """The report as one HTML string; with stored image-quality scores, a badge on each thumbnail and each
     configuration's worst photos."""
     env = _env()
@@ -300,7 +326,7 @@ def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult 
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     cost = c.cost_usd + sum(s.run.cost_usd for s in c.sides)
     return env.get_template("compare.html.j2").render(
-        c=c, data_json=safe_json(report_data(c, thumbs_dir, image_scores)), script=Markup(script), script_hash=f"sha256-{digest}",
+        c=c, data_json=safe_json(report_data(c, thumbs_dir, image_scores, image_hashes)), script=Markup(script), script_hash=f"sha256-{digest}",
         worst_images=_worst_images(c, image_scores or {}, thumbs_dir),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=cost, chart=label_chart(c),
         overlaps={s.name: _mean_overlap(c, s) for s in c.candidates}, segments_table=c.groups("segment"),
@@ -321,12 +347,12 @@ def write_html(c: Comparison, path: Path, project: Project | None = None, gate: 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     thumbs = project.cache_dir / "thumbs" if project is not None else None
-    scores = None
+    scores = hashes = None
     if project is not None:
-        from evalharness.images.badges import cached_image_scores
+        from evalharness.images.badges import cached_images
 
-        scores = cached_image_scores(project, (str(p.get("image_url") or "") for p in c.products.values()))
+        scores, hashes = cached_images(project, (str(p.get("image_url") or "") for p in c.products.values()))
     with gc_paused():  # the report's data builds many objects that form no cycles; a large comparison is still held
-        html = render_html(c, thumbs, gate, scores)
+        html = render_html(c, thumbs, gate, scores, hashes)
     path.write_text(html, encoding="utf-8")
     return path
