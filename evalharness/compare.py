@@ -168,7 +168,10 @@ def _compare_runs(
     stages = stages or SilentStages()
     with stages.stage("judge missing", len(missing)) as advance:  # type: ignore[attr-defined]
         outcome = judge_pairs(judge, store, list(missing.values()), progress=advance)
-    redo = [i for i, r in enumerate(results) if r.missing]
+    # Again: the chunks that found pairs missing, and those sharing a guideline with them (its qrels grew: an nDCG's
+    # ideal ranking counts every judged doc of the guideline, retrieved here or not).
+    judged = {p.request.guideline.hash for p in missing.values()}
+    redo = [i for i, r in enumerate(results) if r.missing or judged & r.guidelines.keys()]
     for i, r in zip(redo, _score_chunks(plan, redo, False, workers)):
         results[i] = r
 
