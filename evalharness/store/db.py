@@ -36,7 +36,6 @@ from sqlalchemy.exc import (
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
 from evalharness.store.ranked import ranked_json
-from evalharness.store.rawrows import raw_rows
 from evalharness.store.schema import ensure_current
 from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
@@ -281,21 +280,11 @@ class Store:
         self._insert_ignore(judgments_t, "cache_key", row)
 
     def judgment_pool(self, guideline_hashes: Iterable[str], judge_id: str) -> dict[str, dict[str, tuple[str, str]]]:
-        """Every judgment made for these guidelines by this judge: guideline -> doc_id -> (label, rationale)."""
-        pool: dict[str, dict[str, tuple[str, str]]] = {}
-        hashes = sorted(set(guideline_hashes))
-        c = judgments_t.c
-        with self.engine.connect() as conn:
-            for start in range(0, len(hashes), 500):
-                stmt = (select(c.guideline_hash, c.doc_id, c.label, c.rationale)
-                        .where(c.guideline_hash.in_(hashes[start:start + 500]), c.judge_id == judge_id)
-                        .order_by(c.created_at))
-                for ghash, doc_id, label, rationale in raw_rows(conn, stmt):  # text columns: as the driver gives them
-                    known = pool.get(ghash)
-                    if known is None:
-                        known = pool[ghash] = {}
-                    known[doc_id] = (label, rationale)
-        return pool
+        """Every judgment made for these guidelines by this judge: guideline -> doc_id -> (label, rationale), the
+        newest of a doc winning (runread.judgment_pool's labels: compare reads the pool there)."""
+        from evalharness.store.runread import judgment_pool
+
+        return judgment_pool(self, guideline_hashes, judge_id).labels
 
     def count_judgments(self) -> int:
         with self.engine.connect() as conn:
