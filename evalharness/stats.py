@@ -173,14 +173,17 @@ def paired_tests(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | 
     """One PairedTest per column of base/cand (queries x columns), sharing resamples across columns. With `workers` > 1
     and enough queries, the bootstrap and the randomization test run at once in two processes (same results)."""
     steps, finish = paired_test_steps(base, cand, weights, seed, alpha, confidence, n_resamples)
-    parallel = workers if len(steps) == 2 and steps.cells >= PARALLEL_CELLS else 1
-    return finish(map_steps(lambda i: steps[i](), len(steps), parallel))
+    return finish(map_steps(lambda i: steps[i](), len(steps), steps.workers(workers)))
 
 
 class _Steps(list):  # type: ignore[type-arg]
     """The independent steps of paired tests, and how many (query x column) cells they resample."""
 
     cells = 0
+
+    def workers(self, requested: int) -> int:
+        """Processes worth using: two resampling steps over enough cells to pay for a second process, else one."""
+        return requested if len(self) == 2 and self.cells >= PARALLEL_CELLS else 1
 
 
 def paired_test_steps(base: np.ndarray, cand: np.ndarray, weights: Sequence[float] | np.ndarray | None = None,

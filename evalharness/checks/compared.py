@@ -11,7 +11,7 @@ from evalharness.checks.base import Finding
 from evalharness.checks.runner import check_lists
 from evalharness.forked import map_steps
 from evalharness.querytypes import classify
-from evalharness.stats import PARALLEL_CELLS, PairedTest, paired_test_steps, paired_tests
+from evalharness.stats import PairedTest, paired_test_steps, paired_tests
 
 if TYPE_CHECKING:
     from evalharness.comparison import ComparedQuery
@@ -65,7 +65,7 @@ def population_tests(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, s
                                     seed=seed, alpha=alpha)[0])
         return out
 
-    parallel = workers if len(steps) == 2 and steps.cells >= PARALLEL_CELLS else 1  # type: ignore[union-attr]
+    parallel = steps.workers(workers) if finish is not None else 1  # type: ignore[union-attr]
     if parallel > 1:  # the randomization step and the other columns in the second process
         second = steps[1]
         results = map_steps(lambda i: steps[0]() if i == 0 else (second(), by_population()), 2, parallel)

@@ -89,7 +89,6 @@ def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -
     With a cache_dir, the encoded thumbnail is kept on disk under the image's path, size and mtime. A process keeps
     the thumbnails it made or read under the same (path, size, mtime): the image is stat'ed every time.
     """
-    global _memo_bytes
     file = _local_file(ref)
     if file is None:
         return None
@@ -103,10 +102,17 @@ def thumbnail(ref: str, side: int = THUMB_SIDE, cache_dir: Path | None = None) -
         return url
     path = Path(file)
     url = _encode(path, side) if cache_dir is None else _cached_encode(path, st, side, cache_dir)
-    if url is not None and _memo_bytes + len(url) <= _MEMO_BYTES:
+    if url is not None:
+        _keep(memo_key, url)
+    return url
+
+
+def _keep(memo_key: tuple[str, int, int, int, Path | None], url: str) -> None:
+    """Remember a thumbnail in this process while the memo holds less than _MEMO_BYTES."""
+    global _memo_bytes
+    if _memo_bytes + len(url) <= _MEMO_BYTES:
         _MEMO[memo_key] = url
         _memo_bytes += len(url)
-    return url
 
 
 def _cached_encode(path: Path, st: os.stat_result, side: int, cache_dir: Path) -> str | None:
@@ -162,15 +168,13 @@ def prefetch_thumbnails(refs: Iterable[str], cache_dir: Path | None, same_bytes:
 
 def _remember(ref: str, url: str, cache_dir: Path | None, side: int = THUMB_SIDE) -> None:
     """Keep a thumbnail made from another file with the same bytes as this image's, under this image's key."""
-    global _memo_bytes
     file = _local_file(ref)
     try:
         st = os.stat(file) if file else None
     except OSError:
         return
-    if st is not None and _memo_bytes + len(url) <= _MEMO_BYTES:
-        _MEMO[(ref, st.st_size, st.st_mtime_ns, side, cache_dir)] = url
-        _memo_bytes += len(url)
+    if st is not None:
+        _keep((ref, st.st_size, st.st_mtime_ns, side, cache_dir), url)
 
 
 def label_chart(c: Comparison) -> Markup:

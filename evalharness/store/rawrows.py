@@ -21,13 +21,7 @@ def raw_rows(conn: Connection, stmt: Select, batch: int = BATCH) -> Iterator[tup
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
     args: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), args)
-        while rows := cursor.fetchmany(batch):
-            yield from rows
-    finally:
-        cursor.close()
+    return _fetched(conn, str(compiled), args, batch)
 
 
 def raw_sql_rows(conn: Connection, sql: str, params: Sequence[Any], batch: int = BATCH) -> Iterator[tuple[Any, ...]]:
@@ -38,9 +32,14 @@ def raw_sql_rows(conn: Connection, sql: str, params: Sequence[Any], batch: int =
         sql = sql.replace("?", "%s")
     elif style != "qmark":
         raise ValueError(f"raw_sql_rows: paramstyle {style!r} is not supported")
+    return _fetched(conn, sql, tuple(params), batch)
+
+
+def _fetched(conn: Connection, sql: str, args: Any, batch: int) -> Iterator[tuple[Any, ...]]:
+    """The rows of one statement on the connection's DBAPI cursor, `batch` at a time (the cursor closed after)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, tuple(params))
+        cursor.execute(sql, args)
         while rows := cursor.fetchmany(batch):
             yield from rows
     finally:
