@@ -19,8 +19,9 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# `evalharness demo` runs the loop's six commands in one process, with their outputs (the gate's exit 1 is passed over):
-# run -e v2 -b v1; run -e v0; compare v1 v2 --html/--markdown; run -e v2-photos; compare v2 v2-photos; gate -b v2 -c v2-photos
+# `evalharness demo` runs the loop's six commands with their outputs, in this order (the gate's exit 1 is passed over):
+# run -e v2 -b v1; run -e v0; run -e v2-photos; compare v1 v2 --html/--markdown; compare v2 v2-photos; gate -b v2 -c v2-photos
+# On two or more cores the three runs run at once, then the three steps that read them; outputs keep this order.
 demo: $(VENV)/.installed bytecode
 	$(EH) demo
 

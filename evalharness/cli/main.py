@@ -120,39 +120,45 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     handler(signal.SIGINT, frame)
 
 
-def _fail(message: str, code: int, debug: bool) -> None:
+def _report(message: str, code: int, debug: bool) -> int:
     if debug:
         traceback.print_exc()
     print(f"error: {redact(message)}", file=sys.stderr)
-    sys.exit(code)
+    return code
+
+
+def invoke(args: list[str], debug: bool = False) -> int:
+    """Run one command line (global options already hoisted) and return its exit code. EvalHarnessError and usage
+    errors -> one line on stderr and 2 (with `debug`, the traceback before it); Ctrl-C -> 130 without a word."""
+    try:
+        code = app(args=args, prog_name="evalharness", standalone_mode=False)
+    except EvalHarnessError as exc:
+        return _report(exc.message, exc.exit_code, debug)
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
+        return EXIT_USAGE
+    except click_exceptions.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        return _report(f"{exc.format_message()}{where}", EXIT_USAGE, debug)
+    except click_exceptions.ClickException as exc:
+        return _report(exc.format_message(), exc.exit_code, debug)
+    except (KeyboardInterrupt, typer.Abort):
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        return _report(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                       "(rerun with EVALHARNESS_DEBUG=1 for a traceback and report it)", EXIT_USAGE, debug)
+    return code if isinstance(code, int) else 0
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: EvalHarnessError and usage errors -> one line on stderr and exit 2 (EVALHARNESS_DEBUG=1 adds the
-    traceback, same exit code); Ctrl-C and SIGTERM -> one line and exit 130."""
+    """Entry point: `invoke` the command line; Ctrl-C and SIGTERM end with one line and exit 130."""
     debug = os.environ.get("EVALHARNESS_DEBUG") == "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     command = command_of(args)
     ensure_registered([command] if command else None)
-    try:
-        code = app(args=args, prog_name="evalharness", standalone_mode=False)
-    except EvalHarnessError as exc:
-        _fail(exc.message, exc.exit_code, debug)
-    except click_exceptions.NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    except click_exceptions.UsageError as exc:
-        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        _fail(f"{exc.format_message()}{where}", EXIT_USAGE, debug)
-    except click_exceptions.ClickException as exc:
-        _fail(exc.format_message(), exc.exit_code, debug)
-    except (KeyboardInterrupt, typer.Abort):
-        code = EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
-        _fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-              "(rerun with EVALHARNESS_DEBUG=1 for a traceback and report it)", EXIT_USAGE, debug)
+    code = invoke(args, debug)
     if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130 without a word
         print("interrupted: the run is marked interrupted and every judgment made so far is stored; "
               "run again to continue", file=sys.stderr)
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(code)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from evalharness.project import Project
 
 THUMB_SIDE = 64
+TEMPLATE = "compare.html.j2"
 IMAGE_BUDGET = 24 * 1024 * 1024  # bytes of thumbnails embedded at most; later images show as "not embedded"
 LABEL_COLORS = {**scheme_named(DEFAULT_SCHEME).colours, "unjudged": UNJUDGED_COLOUR}  # the default scheme's
 
@@ -45,6 +46,11 @@ def _env() -> Environment:
     """The reports' template environment, one per process: each template is compiled once (and again only when its
     file changes: jinja checks the source's mtime on every `get_template`)."""
     return Environment(loader=PackageLoader("evalharness.report", "templates"), autoescape=select_autoescape(["j2", "html"]))
+
+
+def compile_template() -> None:
+    """Compile the comparison report's template now (in a process about to fork the commands that render it)."""
+    _env().get_template(TEMPLATE)
 
 
 def safe_json(value: Any) -> Markup:
@@ -329,7 +335,7 @@ def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult 
     script = env.loader.get_source(env, "report.js")[0]  # type: ignore[union-attr]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     cost = c.cost_usd + sum(s.run.cost_usd for s in c.sides)
-    return env.get_template("compare.html.j2").render(
+    return env.get_template(TEMPLATE).render(
         c=c, data_json=safe_json(report_data(c, thumbs_dir, image_scores, image_hashes)), script=Markup(script), script_hash=f"sha256-{digest}",
         worst_images=_worst_images(c, image_scores or {}, thumbs_dir),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), cost=cost, chart=label_chart(c),
