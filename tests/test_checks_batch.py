@@ -220,3 +220,37 @@ def test_remembered_verdicts_are_bounded(demo_dir: Path, monkeypatch: pytest.Mon
     contexts = demo_contexts(demo_dir, 20, seed=7)
     assert run_checks([WrongTypeAbove()], contexts) == [f for c in contexts for f in ref_wrong_type(c)]
     assert 0 < len(builtin._verdicts) <= 5
+
+
+@pytest.mark.parametrize("alone", [False, True])
+def test_demo_duplicates_through_the_index_and_list_by_list(demo_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            alone: bool) -> None:
+    """The near-duplicate check finds the same on the demo's lists whichever way the bound is taken: through the
+    index of all keys, or each list's pairs on their own (the cheaper one is chosen by list count and width)."""
+    from evalharness.checks.titles import TitleIndex
+
+    monkeypatch.setattr(TitleIndex, "_cheaper_alone", lambda self, rows: alone)
+    if alone:
+        monkeypatch.setattr(TitleIndex, "index", lambda self: pytest.fail("built the index"))
+    contexts = demo_contexts(demo_dir, 60, seed=5) + _hostile_lists()
+    assert NearDuplicates().run_all(contexts) == [ref_duplicates(c, CFG.duplicate_similarity) for c in contexts]
+
+
+def test_the_two_bounds_flag_the_same_lists() -> None:
+    """Random keys, some nearly equal, in padded rows: the index's answer and the list-by-list answer agree."""
+    from evalharness.checks.titles import TitleIndex
+
+    rng = random.Random(3)
+    words = ["red", "blue", "lamp", "mug", "sable", "velora", "x", "", "lamp red", "blue mug l"]
+    keys = [" ".join(rng.sample(words, rng.randint(0, 3))) for _ in range(300)]
+    index = TitleIndex(0.8)
+    ids = [index.id_of_key(k) for k in keys]
+    rows = [[rng.choice(ids) if rng.random() > 0.2 else -1 for _ in range(rng.randint(1, 9))] for _ in range(400)]
+    width = max(map(len, rows))
+    import numpy as np
+
+    padded = np.array([r + [-1] * (width - len(r)) for r in rows])
+    alone = index._lists_with_pairs_alone(padded)
+    index.index()
+    assert alone.tolist() == index.lists_with_pairs(padded).tolist()
+    assert 0 < alone.sum() < len(rows)

@@ -133,7 +133,7 @@ class TitleIndex:
         if not ids:
             return {}
         arr = np.asarray(ids)
-        if arr.max() < self.index():
+        if arr.max() < self.indexed:
             match = self._pairs[arr[:, None], arr[None, :]]
         else:
             match = self._may_match(arr, arr) | ((arr[:, None] == arr[None, :]) & (self._lengths[arr] > 0)[:, None])
@@ -144,8 +144,11 @@ class TitleIndex:
 
     def lists_with_pairs(self, rows: np.ndarray) -> np.ndarray:
         """Per row of key ids (a list's keys; -1 pads it), whether two of its keys may be similar: a non-empty key twice,
-        or two keys the bound cannot tell apart. Rows holding a key past the indexed ones are True (`candidates`
-        decides those)."""
+        or two keys the bound cannot tell apart. Through the index when indexing the keys not yet in it costs less
+        than bounding each list's pairs on its own (short lists, many distinct keys), else list by list. Rows holding
+        a key past the indexed ones are True (`candidates` decides those)."""
+        if self._cheaper_alone(rows):
+            return self._lists_with_pairs_alone(rows)
         top = self.index()
         beyond = (rows >= top).any(axis=1)
         rows = np.where((rows < 0) | (rows >= top), top, rows)  # row and column `top` of _pairs are all False
@@ -166,6 +169,31 @@ class TitleIndex:
                 r = rows[s:s + step]
                 out[s:s + step] |= (self._pairs[r[:, :, None], r[:, None, :]] & lower).any(axis=(1, 2))
         return out | beyond
+
+    def _cheaper_alone(self, rows: np.ndarray) -> bool:
+        """Whether bounding each row's pairs costs less than indexing the keys not yet indexed against all."""
+        width = rows.shape[1] if rows.ndim == 2 else 0
+        top = min(len(self.keys), MAX_INDEXED)
+        return (top - min(self.indexed, top)) * top > len(rows) * width * width
+
+    def _lists_with_pairs_alone(self, rows: np.ndarray) -> np.ndarray:
+        """lists_with_pairs, each list's pairs bounded on their own (the same test as the index's, without it)."""
+        out = np.zeros(len(rows), dtype=bool)
+        width = rows.shape[1] if rows.ndim == 2 else 0
+        if width < 2:
+            return out
+        lower = np.tri(width, width, -1, dtype=bool)
+        step = max(1, PAIRS // (width * width * BINS))
+        for s in range(0, len(rows), step):
+            r = rows[s:s + step]
+            present = r >= 0
+            ids = np.where(present, r, 0)
+            counts, lengths = self._counts[ids], np.where(present, self._lengths[ids], 0)
+            inter = np.minimum(counts[:, :, None, :], counts[:, None, :, :]).sum(axis=3, dtype=np.int32)
+            la, lb = lengths[:, :, None], lengths[:, None, :]
+            may = (2 * inter >= self.threshold * (la + lb)) & (la > 0) & (lb > 0)
+            out[s:s + step] = (may & lower).any(axis=(1, 2))
+        return out
 
     def _pair_edges(self, top: int) -> tuple[np.ndarray, np.ndarray]:
         """(a, b) with a < b: the pairs of distinct indexed keys that pass the bound."""
