@@ -73,6 +73,9 @@ def killed(step):
 def bug(step):
     raise ValueError("a bug in a step")
 
+def leaves(step):
+    sys.exit(int(step.args[1]) if step.args[1].isdigit() else step.args[1])
+
 def sleeper(step):
     count = DIR / f"sigint-{step.args[1]}"
     def on_int(signum, frame):
@@ -88,7 +91,7 @@ STEPS = {
     "order": [Step(("slow",)), Step(("quick",)), Step(("echo", "c"), after=(0,))],
     "fail": [Step(("failer",)), Step(("laggard",)), Step(("echo", "never"), after=(0,)), Step(("echo", "late"))],
     "tty": [Step(("tty",)), Step(("tty",))],
-    "crash": [Step(("crash",)), Step(("killed",)), Step(("bug",))],
+    "crash": [Step(("crash",)), Step(("killed",)), Step(("bug",)), Step(("leaves", "4")), Step(("leaves", "why"))],
     "ctrl-c": [Step(("sleeper", "1")), Step(("sleeper", "2")), Step(("echo", "never"), after=(0, 1))],
 }[sys.argv[2]]
 slots = int(sys.argv[3])
@@ -156,11 +159,12 @@ def test_a_step_sees_terminals_where_the_parent_has_them(tmp_path: Path) -> None
 
 
 def test_a_step_that_dies_or_raises_is_reported_not_lost(tmp_path: Path) -> None:
-    done = _run(tmp_path, "crash", 3)
+    done = _run(tmp_path, "crash", 5)  # all five start at once
     out = done.stdout
     assert "[0] exit 3\nerror: the step exited 3 before it could report\n" in out, out
     assert f"[1] exit 1\nerror: the step ended by signal {signal.SIGKILL.value} before it could report\n" in out, out
     assert "[2] exit 1\nTraceback" in out and "ValueError: a bug in a step" in out, out
+    assert "[3] exit 4\n[4] exit 1\nwhy\n" in out, out  # sys.exit in a step: its code, or its message and 1
     assert out.endswith("graph exit 3\n")
 
 

@@ -51,8 +51,8 @@ def run_steps(app: typer.Typer, project: str, steps: Sequence[Step | tuple[str, 
     gate's exit (1 when it fails, 2 on an error) is reported and passed over, as `make demo`'s `-` prefix did;
     Ctrl-C (130) stops the demo in any step.
 
-    With `slots` > 1 (default: the usable cores) steps run at once where `Step.after` allows, each in a forked child
-    (`stepgraph`); a plain tuple step waits for every step before it. With one slot they run here, one after the
+    With `slots` > 1 (default: one more than the usable cores) steps run at once where `Step.after` allows, each in a
+    forked child (`stepgraph`); a plain tuple step waits for every step before it. With one slot they run here, one after the
     other, and a failing step's EvalHarnessError propagates (main shows it)."""
     from evalharness.cli.main import ensure_registered
 
@@ -115,7 +115,6 @@ def _show(step: tuple[str, ...], ended: Ended) -> None:
 
 def _run_step(app: typer.Typer, project: str, step: tuple[str, ...]) -> int | None:
     """One step with its outputs; its exit code when it ends the demo, else None."""
-
     print(f"$ evalharness {' '.join(step)}", file=sys.stderr, flush=True)
     try:
         code = app(args=["-C", project, *step], prog_name="evalharness", standalone_mode=False)

@@ -21,8 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
+from evalharness.cli.main import EXIT_INTERRUPTED
+
 Chunks = list[tuple[str, str]]  # (stream name, text), in the order written
-EXIT_INTERRUPTED = 130
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Ended:
 class _Recorder(io.TextIOBase):
     """A text stream that appends what is written to a shared record, and is a terminal when the one it stands for is."""
 
-    def __init__(self, name: str, record: Chunks, like: IO[str]) -> None:
+    def __init__(self, name: str, record: list[tuple[str, list[str]]], like: IO[str]) -> None:
         self._name, self._record = name, record
         self._tty = bool(getattr(like, "isatty", lambda: False)())
         self._encoding = getattr(like, "encoding", None) or "utf-8"
@@ -62,10 +64,14 @@ class _Recorder(io.TextIOBase):
     def write(self, text: str) -> int:
         if text:
             if self._record and self._record[-1][0] == self._name:
-                self._record[-1] = (self._name, self._record[-1][1] + text)
+                self._record[-1][1].append(text)
             else:
-                self._record.append((self._name, text))
+                self._record.append((self._name, [text]))
         return len(text)
+
+
+def _joined(record: list[tuple[str, list[str]]]) -> Chunks:
+    return [(name, "".join(pieces)) for name, pieces in record]
 
 
 def replay(chunks: Chunks) -> None:
@@ -76,22 +82,27 @@ def replay(chunks: Chunks) -> None:
         stream.flush()
 
 
-def _child(run: Callable[[Step], int], step: Step, result: IO[bytes]) -> None:
+def _child(run: Callable[[Step], int], step: Step, result: IO[bytes], mask: set[signal.Signals]) -> None:
     """In the forked child: run the step with its output recorded, write (code, record) to `result`, exit."""
-    code, record = 1, []
+    code, record = 1, []  # (stream name, pieces written one after the other)
     try:
         os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the parent only; it passes one SIGINT on
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         sys.stdout = _Recorder("stdout", record, sys.stdout)
         sys.stderr = _Recorder("stderr", record, sys.stderr)
         code = run(step)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
+    except SystemExit as exc:  # as the interpreter ends on it: an int is the code, other values are printed, 1
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if not isinstance(exc.code, int) and exc.code is not None:
+            record.append(("stderr", [f"{exc.code}\n"]))
     except BaseException:  # noqa: BLE001 - a bug: shown with its traceback in the step's output, never lost
-        record.append(("stderr", traceback.format_exc()))
+        record.append(("stderr", [traceback.format_exc()]))
         code = 1
     finally:
         try:
-            pickle.dump(Ended(code, record), result)
+            pickle.dump(Ended(code, _joined(record)), result)
             result.flush()
         finally:
             os._exit(code & 0xFF)
@@ -104,17 +115,23 @@ class _Running:
         self.by_pid: dict[int, tuple[int, IO[bytes]]] = {}
 
     def start(self, index: int, step: Step, run: Callable[[Step], int]) -> None:
+        """Fork a child for the step. Ctrl-C and SIGTERM wait (blocked) until the child is known here, so that an
+        interrupt always reaches every child."""
         result = tempfile.TemporaryFile()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            _child(run, step, result)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
         try:
-            os.setpgid(pid, pid)  # also here, so a Ctrl-C right after the fork cannot reach the child first
-        except OSError:  # it has already done so, or already ended
-            pass
-        self.by_pid[pid] = (index, result)
+            pid = os.fork()
+            if pid == 0:
+                _child(run, step, result, blocked)
+            try:
+                os.setpgid(pid, pid)  # also here, so a Ctrl-C right after the fork cannot reach the child first
+            except OSError:  # it has already done so, or already ended
+                pass
+            self.by_pid[pid] = (index, result)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def wait_one(self) -> tuple[int, Ended]:
         """Block until a step ends: its index and what it left."""
