@@ -38,7 +38,7 @@ STEPS: tuple[tuple[str, ...], ...] = tuple(step.args for step in PLAN)
 PRELOAD_FIRST = ("sqlite3", "tantivy", "pytrec_eval", "evalharness.pipeline", "evalharness.judges.offline",
                  "evalharness.backends.tantivy_backend", "evalharness.sample.generate", "evalharness.verdict_measures",
                  "evalharness.images.measures", "evalharness.images.scoring", "evalharness.images.offline",
-                 "evalharness.store.image_scores")
+                 "evalharness.store.image_scores", "evalharness.store.runread", "sqlalchemy.dialects.sqlite")
 PRELOAD_LATER = ("concurrent.futures", "scipy.special", "evalharness.compare", "evalharness.compare_chunk",
                  "evalharness.stats", "evalharness.gate", "evalharness.guidelines.cached", "evalharness.cli.report",
                  "evalharness.report.html", "evalharness.report.markdown", "evalharness.report.junit",
