@@ -154,12 +154,13 @@ def _ended(result: IO[bytes], status: int) -> Ended:
         result.seek(0)
         try:
             ended = pickle.load(result)
-            assert isinstance(ended, Ended)
-            return ended
         except (EOFError, pickle.UnpicklingError):
-            code = os.waitstatus_to_exitcode(status)
-            why = f"ended by signal {-code}" if code < 0 else f"exited {code}"
-            return Ended(code if code > 0 else 1, [("stderr", f"error: the step {why} before it could report\n")])
+            ended = None  # the child ended before its report was whole
+    if isinstance(ended, Ended):
+        return ended
+    code = os.waitstatus_to_exitcode(status)
+    why = f"ended by signal {-code}" if code < 0 else f"exited {code}"
+    return Ended(code if code > 0 else 1, [("stderr", f"error: the step {why} before it could report\n")])
 
 
 def run_graph(steps: Sequence[Step], run: Callable[[Step], int], slots: int, passes: Callable[[int, int], bool],
