@@ -87,6 +87,8 @@ def _child(run: Callable[[Step], int], step: Step, result: IO[bytes], mask: set[
     code, record = 1, []  # (stream name, pieces written one after the other)
     try:
         os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the parent only; it passes one SIGINT on
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # inherited (a job started with `&`): here only the
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # parent sends SIGINT, when it means to stop
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         sys.stdout = _Recorder("stdout", record, sys.stdout)
         sys.stderr = _Recorder("stderr", record, sys.stderr)
