@@ -99,6 +99,8 @@ def test_demo_report_renders_offline_under_5mb(tmp_path: Path, demo_dir: Path) -
         assert "nDCG@10" in rows.first.inner_text()
         assert page.locator("svg.chart rect").count() >= 6
         assert [r.inner_text().split()[0] for r in page.locator("#segments tbody tr").all()] == ["head", "torso", "tail"]
+        segments = page.locator("#segments").inner_text()  # no head query names a colour: a dash, never "nan"
+        assert "nan" not in segments.lower() and "—" in segments, segments
         n = page.locator("#queries tbody tr").count()
         assert n == 323
         page.fill("#filter", "sneakers")
