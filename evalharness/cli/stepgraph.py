@@ -96,9 +96,11 @@ def _child(run: Callable[[Step], int], step: Step, result: IO[bytes], mask: set[
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     except SystemExit as exc:  # as the interpreter ends on it: an int is the code, other values are printed, 1
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
-        if not isinstance(exc.code, int) and exc.code is not None:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
             record.append(("stderr", [f"{exc.code}\n"]))
+            code = 1
     except BaseException:  # noqa: BLE001 - a bug: shown with its traceback in the step's output, never lost
         record.append(("stderr", [traceback.format_exc()]))
         code = 1
