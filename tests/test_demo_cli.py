@@ -108,6 +108,16 @@ def test_demo_stops_at_a_failing_step_with_its_exit_code(project: Path) -> None:
         assert shown > result.stderr.index("error: ") and "v2-photos (catalog" in result.stdout
 
 
+def test_a_folder_that_is_no_project_or_a_bad_config_is_one_error_before_any_step(tmp_path: Path, project: Path) -> None:
+    result = run_cli(tmp_path / "nowhere", "demo")  # not three steps each saying so at once
+    assert_user_error(result, "is not an evalharness project")
+    assert "$ evalharness" not in result.stderr
+    (project / "evalharness.toml").write_text("[run\n")
+    result = run_cli(project, "demo")
+    assert_user_error(result, "evalharness.toml")
+    assert "$ evalharness" not in result.stderr
+
+
 def test_a_gate_error_is_passed_over_like_a_failure_and_any_other_error_stops(project: Path, capsys) -> None:
     from evalharness.cli.main import app
     from evalharness.errors import EvalHarnessError

@@ -160,6 +160,10 @@ def register(app: typer.Typer) -> None:
         """Run the demo loop: run v2 (baseline v1), run v0, run v2-photos, compare v1 v2, compare v2 v2-photos,
         gate v2 -> v2-photos. On several cores the three runs run at once, then the three steps that read them; the
         outputs are shown in this order. The gate's failure does not fail the demo."""
-        code = run_steps(app, str(ctx.obj["project"]))
+        from evalharness.project import Project
+
+        project = Project.at(ctx)
+        project.config  # noqa: B018 - a folder that is no project, or a bad evalharness.toml: one error, before any step
+        code = run_steps(app, str(project.root))
         if code:
             raise typer.Exit(code)
