@@ -39,7 +39,7 @@ def build_project(root: Path, n_queries: int, k: int, seed: int = 7, demo_dir: P
     """
     from sqlalchemy import insert
 
-    from evalharness.catalog import iter_products, product_to_hit
+    from evalharness.catalog.products import iter_products, product_to_hit
     from evalharness.guidelines.files import write_guideline
     from evalharness.judges import make_judge
     from evalharness.models import Guideline, Requirement

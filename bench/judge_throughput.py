@@ -60,10 +60,10 @@ def runqueue_wait_s() -> float:
 
 
 def build_pairs(n: int, judge, demo) -> list:
-    from evalharness.catalog import iter_products, product_to_hit
+    from evalharness.catalog.products import iter_products, product_to_hit
     from evalharness.judges.base import JudgeRequest
-    from evalharness.judging import Pair
     from evalharness.models import Guideline, Query, Requirement
+    from evalharness.pipeline.judging import Pair
     from evalharness.store import content_hash, judgment_cache_key
 
     rng = random.Random(3)
@@ -88,7 +88,7 @@ def build_pairs(n: int, judge, demo) -> list:
 def scenario(url: str, store, demo, latency: float, concurrency: int, n: int, label: str, provider: str = "openai") -> dict:
     from evalharness.config import ProjectConfig
     from evalharness.judges.llm import LLMJudge
-    from evalharness.judging import judge_pairs
+    from evalharness.pipeline.judging import judge_pairs
 
     cfg = ProjectConfig.model_validate({"judge": {"api_key_env": "EH_BENCH_KEY", "base_url": f"{url}/v1" if provider == "openai" else url,
                                                   "max_concurrency": concurrency,
@@ -118,11 +118,11 @@ def scenario(url: str, store, demo, latency: float, concurrency: int, n: int, la
 
 def offline_fill(tmp: str, demo, n: int) -> dict:
     """n distinct pairs (query i mod Q x product i div Q) through the offline judge into a fresh SQLite store."""
-    from evalharness.catalog import iter_products, product_to_hit
+    from evalharness.catalog.products import iter_products, product_to_hit
     from evalharness.judges.base import JudgeRequest
     from evalharness.judges.offline import OfflineJudge
-    from evalharness.judging import Pair, judge_pairs
     from evalharness.models import Guideline, Query, Requirement
+    from evalharness.pipeline.judging import Pair, judge_pairs
     from evalharness.store import Store, content_hash, judgment_cache_key
 
     judge = OfflineJudge()
@@ -153,7 +153,7 @@ def offline_fill(tmp: str, demo, n: int) -> dict:
 
 
 def main() -> None:
-    from evalharness import httpclient
+    from evalharness.runtime import httpclient
     from evalharness.sample import ensure_demo_catalog
     from evalharness.store import Store
 

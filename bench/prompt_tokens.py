@@ -28,7 +28,7 @@ def main() -> None:
     import os
     import tempfile
 
-    from evalharness.catalog import iter_products, product_to_hit
+    from evalharness.catalog.products import iter_products, product_to_hit
     from evalharness.config import ProjectConfig
     from evalharness.guidelines.files import parse_guideline
     from evalharness.judges.base import JudgeRequest

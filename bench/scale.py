@@ -59,10 +59,10 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 # -- (a) online, in a worker process per size -------------------------------------------------------
 def stream_pairs(n: int, judge, demo):
     """n distinct pairs, built one at a time (query i mod Q x product i div Q): nothing is held but the catalog."""
-    from evalharness.catalog import iter_products, product_to_hit
+    from evalharness.catalog.products import iter_products, product_to_hit
     from evalharness.judges.base import JudgeRequest
-    from evalharness.judging import Pair
     from evalharness.models import Guideline, Query, Requirement
+    from evalharness.pipeline.judging import Pair
     from evalharness.store import content_hash, judgment_cache_key
 
     hits = [product_to_hit(p, 1, 1.0, demo.root) for p in iter_products(demo.products)]
@@ -80,7 +80,7 @@ def stream_pairs(n: int, judge, demo):
 def online_worker(args: argparse.Namespace) -> None:
     from evalharness.config import ProjectConfig
     from evalharness.judges.llm import LLMJudge
-    from evalharness.judging import judge_pairs
+    from evalharness.pipeline.judging import judge_pairs
     from evalharness.sample import ensure_demo_catalog
     from evalharness.store import Store
 
@@ -125,7 +125,7 @@ def online(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
 # -- (b) fully cached re-run end to end --------------------------------------------------------------
 def generated_queries(catalog: Path, n: int) -> list[str]:
     """n distinct query texts from the catalog's titles (2- and 3-word runs), then attribute combinations."""
-    from evalharness.catalog import iter_products
+    from evalharness.catalog.products import iter_products
 
     products = list(iter_products(catalog))
     seen: dict[str, None] = {}

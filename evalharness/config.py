@@ -150,7 +150,7 @@ class RunConfig(Strict):
     @field_validator("metrics")
     @classmethod
     def _valid_metrics(cls, value: list[str]) -> list[str]:
-        from evalharness.metrics import parse_measures
+        from evalharness.metrics.ir import parse_measures
 
         parse_measures(value)
         return value
@@ -250,7 +250,7 @@ class TantivyConfig(Strict):
     @field_validator("fields", "fuzzy")
     @classmethod
     def _known_fields(cls, value: list[str]) -> list[str]:
-        from evalharness.catalog import SEARCHABLE_FIELDS
+        from evalharness.catalog.products import SEARCHABLE_FIELDS
 
         for name in value:
             if name not in SEARCHABLE_FIELDS:

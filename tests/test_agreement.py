@@ -107,7 +107,7 @@ def test_system_level_agreement_on_three_configs(esci: Path) -> None:
 def test_two_llm_judges_report_the_scripted_agreement_rate(tmp_path: Path) -> None:
     from llmserver import LLMServer, script_labels, scripted_label
 
-    from evalharness.catalog import iter_products
+    from evalharness.catalog.products import iter_products
 
     root = make_esci_project(tmp_path / "proj")
     texts = {json.loads(line)["id"]: json.loads(line)["text"] for line in (ESCI / "queries.jsonl").open()}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from evalharness.catalog import iter_products, product_to_hit
+from evalharness.catalog.products import iter_products, product_to_hit
 from evalharness.checks.base import CheckContext, Finding
 from evalharness.checks.builtin import FewResults, NearDuplicates, PriceOutliers, WrongTypeAbove, ZeroResults
 from evalharness.checks.registry import builtin_checks, run_checks

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from conftest import make_project, run_cli
 
-from evalharness.compare_chunk import chunk_bounds
-from evalharness.stats import jaccard, rbo
+from evalharness.compare.chunk import chunk_bounds
+from evalharness.compare.stats import jaccard, rbo
 
 
 def _compare(root: Path, chunks: int | None, workers: int = 1, for_report: bool = True):  # noqa: ANN202 - a Comparison
-    from evalharness.compare import compare_runs, resolve_run
+    from evalharness.compare.runs import compare_runs, resolve_run
     from evalharness.judges import make_judge
     from evalharness.project import Project
     from evalharness.store import Store
@@ -106,7 +106,7 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_compare_chunks import _compare
-from evalharness.forked import usable_workers
+from evalharness.runtime.forked import usable_workers
 c = _compare(Path({root!r}), chunks=3, workers=2)
 print(json.dumps({{"usable": usable_workers(2), "values": {{s.name: {{m: s.values[m].tolist() for m in c.metric_names}} for s in c.sides}},
                   "tests": [[r.test.delta, r.test.ci_low, r.test.ci_high, r.test.p_randomization] for r in c.rows],

@@ -112,7 +112,7 @@ def test_runs_lists_stored_runs(ran: Path) -> None:
 
 
 def test_compare_defaults_to_the_judge_of_the_runs() -> None:
-    from evalharness.compare import judge_spec_of
+    from evalharness.compare.runs import judge_spec_of
 
     assert judge_spec_of("offline:rules-v2:text:esr3") == "offline"
     assert judge_spec_of("openai:gpt-4o-mini:image:p0123:t0:esr3:d600:img512") == "openai:gpt-4o-mini"

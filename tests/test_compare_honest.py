@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import assert_user_error, make_project, run_cli
 
+from evalharness.compare.stats import holm
 from evalharness.config import load_project_config
-from evalharness.forked import usable_workers
-from evalharness.stats import holm
+from evalharness.runtime.forked import usable_workers
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +241,9 @@ def test_stored_run_metrics_do_not_move(tmp_path: Path, demo_dir: Path) -> None:
 
 
 def test_per_query_values_equal_the_run_path_on_the_demo(tmp_path: Path, demo_dir: Path) -> None:
-    from evalharness.compare import compare_runs, resolve_run
+    from evalharness.compare.runs import compare_runs, resolve_run
     from evalharness.judges import make_judge
-    from evalharness.pipeline import evaluate_stored
+    from evalharness.pipeline.run import evaluate_stored
     from evalharness.project import Project
     from evalharness.store import Store
 

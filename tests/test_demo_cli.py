@@ -15,7 +15,7 @@ from conftest import assert_user_error, make_project, run_cli
 
 from evalharness.cli.demo import STEPS, run_steps
 from evalharness.cli.main import command_of
-from evalharness.forked import usable_workers
+from evalharness.runtime.forked import usable_workers
 
 REPORTS = ("compare-v1-v2.md", "compare-v2-v2-photos.md", "gate-v2-photos.md", "gate-v2-photos.xml")
 

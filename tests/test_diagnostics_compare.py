@@ -11,7 +11,7 @@ import pytest
 from conftest import make_project, run_cli
 
 from evalharness.checks.compared import population_tests
-from evalharness.stats import paired_tests
+from evalharness.compare.stats import paired_tests
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Forked workers (evalharness.forked): the same results as one process, errors raised in the parent, no fork while
+"""Forked workers (evalharness.runtime.forked): the same results as one process, errors raised in the parent, no fork while
 another thread runs. The forking checks run in a fresh interpreter: a pytest worker may hold threads of earlier
 tests, and then map_steps rightly stays in one process."""
 
@@ -12,12 +12,12 @@ import threading
 
 import pytest
 
-from evalharness.forked import map_steps, usable_workers
+from evalharness.runtime.forked import map_steps, usable_workers
 
 FORKS = """
 import json, os
 from evalharness.errors import EvalHarnessError
-from evalharness.forked import map_steps, usable_workers
+from evalharness.runtime.forked import map_steps, usable_workers
 
 loaded = {i: i * i for i in range(1000)}  # inherited by the workers, never pickled
 results = map_steps(lambda i: (i, os.getpid(), sum(v for k, v in loaded.items() if k % 3 == i)), 3, workers=2)

@@ -69,8 +69,8 @@ def test_scores_are_cached_by_image_bytes_and_unreadable_images_fail(tmp_path: P
 
 def test_vq_and_lowq_in_a_run_equal_the_cached_scores_of_its_hits(tmp_path: Path, demo_dir: Path) -> None:
     from evalharness.judges import make_judge
-    from evalharness.pipeline import RunRequest, run_engine
-    from evalharness.querysets import read_query_set
+    from evalharness.pipeline.run import RunRequest, run_engine
+    from evalharness.querylog.querysets import read_query_set
     from evalharness.store.image_scores import get_scores
 
     project = Project(make_project(tmp_path / "proj", demo_dir, n_queries=15))

@@ -305,7 +305,7 @@ def test_few_shot_examples_pick_per_label_and_same_type_first(project: Path, llm
 
 
 def test_vote_from_config_and_its_id_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
-    from evalharness.compare import judge_spec_of
+    from evalharness.compare.runs import judge_spec_of
     from evalharness.config import ProjectConfig
     from evalharness.judges import make_judge
 

@@ -8,7 +8,7 @@ from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.answer import judgment_schema, parse_judgment
 from evalharness.labels.schemes import BUILTIN, map_label, scheme_named, scheme_of
-from evalharness.pipeline import graded
+from evalharness.pipeline.run import graded
 
 
 def test_builtin_schemes_names_gains_and_colours() -> None:

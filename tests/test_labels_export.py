@@ -119,7 +119,7 @@ def test_export_import_round_trips(esci: Path) -> None:
 
 @needs_shared_data()
 def test_trec_run_export_gives_the_same_per_query_values(esci: Path) -> None:
-    from evalharness.pipeline import evaluate_stored
+    from evalharness.pipeline.run import evaluate_stored
     from evalharness.project import Project
 
     run_file = _export_run(esci, "title")

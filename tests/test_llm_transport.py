@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from llmserver import LLMServer
 
-from evalharness import httpclient
 from evalharness.config import JudgeConfig
 from evalharness.llm.providers import RetryableError, make_provider
+from evalharness.runtime import httpclient
 
 KEY = "sk-transport-test"
 

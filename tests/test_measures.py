@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import make_project
 
-from evalharness import measures
 from evalharness.config import GateConfig, GateRule, ProjectConfig
 from evalharness.errors import EvalHarnessError
-from evalharness.measures import HitMeasure, MeasureFamily
+from evalharness.metrics import measures
+from evalharness.metrics.measures import HitMeasure, MeasureFamily
 
 
 def _share_at_most(values, m: HitMeasure) -> float:
@@ -56,12 +56,12 @@ def test_run_metrics_and_gate_rules_accept_per_hit_measures() -> None:
 
 
 def test_runs_and_comparisons_compute_per_hit_measures(tmp_path: Path, demo_dir: Path) -> None:
-    from evalharness.compare import compare_runs
-    from evalharness.gate import evaluate_gate
+    from evalharness.compare.gate import evaluate_gate
+    from evalharness.compare.runs import compare_runs
     from evalharness.judges import make_judge
-    from evalharness.pipeline import RunRequest, run_engine
+    from evalharness.pipeline.run import RunRequest, run_engine
     from evalharness.project import Project
-    from evalharness.querysets import read_query_set
+    from evalharness.querylog.querysets import read_query_set
     from evalharness.store import Store
 
     project = Project(make_project(tmp_path / "proj", demo_dir, n_queries=40))

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from evalharness.errors import EvalHarnessError
-from evalharness.metrics import mean_metrics, parse_measures, per_query_metrics
+from evalharness.metrics.ir import mean_metrics, parse_measures, per_query_metrics
 
 NAMES = ["nDCG@10", "P(rel=1)@10", "P(rel=2)@10", "RR(rel=2)", "Judged@10", "nDCG@3"]
 

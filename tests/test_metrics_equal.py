@@ -13,9 +13,9 @@ import pytest
 from conftest import make_project, run_cli
 
 from evalharness.labels.schemes import scheme_of
-from evalharness.measures import split_measures
-from evalharness.metrics import parse_measures, per_query_metrics, per_query_metrics_runs
-from evalharness.pipeline import qrels_from_pool
+from evalharness.metrics.ir import parse_measures, per_query_metrics, per_query_metrics_runs
+from evalharness.metrics.measures import split_measures
+from evalharness.pipeline.run import qrels_from_pool
 from evalharness.project import Project
 from evalharness.store import Store
 
@@ -139,7 +139,7 @@ def test_demo_runs_give_the_reference_values(demo: tuple[dict[str, dict[str, int
 
 
 def test_providers_read_only_what_the_measures_need() -> None:
-    from evalharness.metrics import _plan, _truncated
+    from evalharness.metrics.ir import _plan, _truncated
 
     (group,) = _plan(("nDCG@10", "P(rel=2)@5", "RR(rel=2)", "Judged@10")).groups
     assert group.depth == (10, (2,))

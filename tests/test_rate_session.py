@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from evalharness.config import ProjectConfig
+from evalharness.rating.scheme import rating_scheme
+from evalharness.rating.session import ActionRefused, RatingSession
 from evalharness.store import Store, rating
 from evalharness.store.labels import labels_for, put_labels
-from evalharness.web.scheme import rating_scheme
-from evalharness.web.session import ActionRefused, RatingSession
 
 
 def _item(i: int, query: str) -> rating.RatingItem:

@@ -9,7 +9,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa
 
 from evalharness.errors import EvalHarnessError
-from evalharness.raters import RatedPair, count_table, fleiss_weighted, gold_label, rater_agreement
+from evalharness.rating.raters import RatedPair, count_table, fleiss_weighted, gold_label, rater_agreement
 
 LABELS = ["irrelevant", "substitute", "relevant"]
 GAINS = {"irrelevant": 0.0, "substitute": 1.0, "relevant": 2.0}

@@ -116,7 +116,7 @@ def test_a_killed_run_is_marked_interrupted_by_the_next_command(project: Path, l
 
 
 def test_a_running_row_of_a_live_process_or_another_host_is_left_alone(tmp_path: Path) -> None:
-    from evalharness.runstate import process_gone, this_process
+    from evalharness.pipeline.runstate import process_gone, this_process
     from evalharness.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'c.db'}")

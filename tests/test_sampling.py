@@ -13,13 +13,13 @@ from llmserver import LLMServer
 from scipy.stats import chi2
 from test_llm_judges import ENV, KEY, configure
 
-from evalharness import rating_samples
 from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
-from evalharness.sampling import allocate, assign_raters, draw_sample, inclusion_probabilities, pool_from_runs, systematic_pps
+from evalharness.rating import samples as rating_samples
+from evalharness.rating.sampling import allocate, assign_raters, draw_sample, inclusion_probabilities, pool_from_runs, systematic_pps
+from evalharness.rating.scheme import rating_scheme
 from evalharness.store import Store
 from evalharness.store.rating import sample_items
-from evalharness.web.scheme import rating_scheme
 
 
 def test_inclusion_probabilities_sum_to_n_and_cap_at_one() -> None:
@@ -129,7 +129,7 @@ def test_disagreement_weighted_sample_picks_pairs_in_proportion_to_stored_weight
 
 
 def _reason(p, middle: set[str]) -> str:
-    from evalharness.sampling import reason_of
+    from evalharness.rating.sampling import reason_of
 
     return reason_of(p, middle)
 
@@ -171,7 +171,7 @@ def test_rate_rejects_bad_sources_and_names(two_judge_project: Path) -> None:
 def test_weighted_agreement_equals_an_independent_weighted_computation(two_judge_project: Path) -> None:
     """Two raters' labels on a stored sample: the design-weighted agreement, Cohen's and Fleiss' kappa that
     `agreement --raters` reports equal a hand computation with the weights read from the rating_items table."""
-    from evalharness.raters import rater_agreement
+    from evalharness.rating.raters import rater_agreement
     from evalharness.store.labels import put_labels
 
     project = Project(two_judge_project)
@@ -230,7 +230,7 @@ def test_sample_from_a_query_file_and_an_existing_sample_is_continued_not_redraw
 
 
 def test_reasons_from_judges_votes_and_boundary_labels() -> None:
-    from evalharness.sampling import PoolPair, _votes_split, reason_of
+    from evalharness.rating.sampling import PoolPair, _votes_split, reason_of
 
     def pair(labels: dict[str, str], split: bool = False) -> PoolPair:
         return PoolPair("q", "q", "d", "", "", "g", "c", {}, labels, split)

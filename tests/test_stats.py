@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evalharness.stats import N_RESAMPLES, holm, jaccard, paired_test, rbo
+from evalharness.compare.stats import N_RESAMPLES, holm, jaccard, paired_test, rbo
 
 BASE = [0.30, 0.55, 0.10, 0.80, 0.42, 0.67, 0.05, 0.90, 0.33, 0.48, 0.71, 0.25]
 CAND = [0.45, 0.50, 0.30, 0.85, 0.60, 0.66, 0.20, 0.95, 0.31, 0.70, 0.80, 0.40]
@@ -61,7 +61,7 @@ def test_overlap_measures() -> None:
 def test_weighted_test_equals_hand_computation() -> None:
     import itertools
 
-    from evalharness.stats import paired_tests
+    from evalharness.compare.stats import paired_tests
 
     w = np.array([5.0, 1, 1, 2, 8, 1, 1, 3, 1, 1, 2, 1])
     x, y = np.array(BASE), np.array(CAND)
@@ -100,7 +100,7 @@ def test_large_sample_matches_scipy_within_resampling_noise_and_seed_is_stable()
 def test_resampling_memory_stays_flat() -> None:
     import tracemalloc
 
-    from evalharness.stats import paired_tests
+    from evalharness.compare.stats import paired_tests
 
     rng = np.random.default_rng(0)
     x, y = rng.random((10_000, 5)), rng.random((10_000, 5))
@@ -112,7 +112,7 @@ def test_resampling_memory_stays_flat() -> None:
 
 
 def test_minimum_detectable_effect_has_80_percent_power_by_simulation() -> None:
-    from evalharness.stats import min_detectable_effect
+    from evalharness.compare.stats import min_detectable_effect
 
     n, sd, alpha = 30, 0.2, 0.05
     mde = min_detectable_effect(sd / np.sqrt(n), n, alpha)
@@ -126,8 +126,8 @@ def test_minimum_detectable_effect_has_80_percent_power_by_simulation() -> None:
 
 
 def test_two_processes_give_the_very_same_tests() -> None:
-    from evalharness.forked import usable_workers
-    from evalharness.stats import paired_tests
+    from evalharness.compare.stats import paired_tests
+    from evalharness.runtime.forked import usable_workers
 
     if usable_workers(2) < 2:
         pytest.skip("needs fork and two usable cores")
@@ -141,8 +141,8 @@ TWO_PROCESSES = """
 import json
 import numpy as np
 from evalharness.checks.compared import population_tests
-from evalharness.forked import usable_workers
-from evalharness.stats import paired_tests
+from evalharness.runtime.forked import usable_workers
+from evalharness.compare.stats import paired_tests
 rng = np.random.default_rng(3)
 x = rng.random((8000, 6))  # 3 varied full columns x 8,000 >= PARALLEL_CELLS: two processes
 y = x + rng.normal(0.01, 0.1, size=x.shape)

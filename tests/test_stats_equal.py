@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalharness import stats
-from evalharness.stats import N_RESAMPLES, bootstrap_ci, paired_tests, randomization_p
+from evalharness.compare import stats
+from evalharness.compare.stats import N_RESAMPLES, bootstrap_ci, paired_tests, randomization_p
 
 OLD_CHUNK_CELLS = 2_000_000
 

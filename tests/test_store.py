@@ -13,8 +13,8 @@ from conftest import run_cli
 
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.base import Judge, JudgeRequest
-from evalharness.judging import Pair, judge_pairs
 from evalharness.models import Guideline, Hit, Judgment, Query
+from evalharness.pipeline.judging import Pair, judge_pairs
 from evalharness.store import Store, content_hash, judgment_cache_key
 
 
@@ -119,8 +119,8 @@ PG_CHUNKS = """
 import json
 import numpy as np
 from pathlib import Path
-from evalharness.compare import compare_runs, resolve_run
-from evalharness.forked import usable_workers
+from evalharness.compare.runs import compare_runs, resolve_run
+from evalharness.runtime.forked import usable_workers
 from evalharness.judges import make_judge
 from evalharness.project import Project
 from evalharness.store import Store

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from evalharness.backends import make_backend
-from evalharness.catalog import product_to_hit
+from evalharness.catalog.products import product_to_hit
 from evalharness.project import Project
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from evalharness.errors import JudgeOutputError
+from evalharness.guidelines.querytypes import classify
 from evalharness.judges.base import JudgeRequest
 from evalharness.judges.offline import OfflineJudge
+from evalharness.judges.verdicts import parse_verdicts, verdict_schema
+from evalharness.metrics.verdict_measures import attr_match, req_met
 from evalharness.models import Guideline, Hit, Query, Requirement
-from evalharness.querytypes import classify
-from evalharness.verdict_measures import attr_match, req_met
-from evalharness.verdicts import parse_verdicts, verdict_schema
 
 REQS = (Requirement("product_type", "sneakers", "must"), Requirement("color", "red", "should"),
         Requirement("material", "leather", "should"))
@@ -107,8 +107,8 @@ def test_attribute_metrics_in_a_run_survive_a_cached_rerun(project) -> None:
 
 def test_attribute_measure_names_parse_like_metrics() -> None:
     from evalharness.errors import EvalHarnessError
-    from evalharness.measures import higher_is_better, parse_hit_measure
-    from evalharness.metrics import parse_measures
+    from evalharness.metrics.ir import parse_measures
+    from evalharness.metrics.measures import higher_is_better, parse_hit_measure
 
     assert str(parse_hit_measure("AttrMatch(color)@10")) == "AttrMatch(color)@10"
     assert str(parse_hit_measure("ReqMet@5")) == "ReqMet@5" and higher_is_better("ReqMet@5")

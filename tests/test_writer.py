@@ -87,7 +87,7 @@ FILL = textwrap.dedent("""
     import sys
     from evalharness.judges.offline import OfflineJudge
     from evalharness.judges.base import JudgeRequest
-    from evalharness.judging import Pair, judge_pairs
+    from evalharness.pipeline.judging import Pair, judge_pairs
     from evalharness.models import Guideline, Hit, Query, Requirement
     from evalharness.store import Store
 

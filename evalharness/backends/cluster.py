@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit, register_backend
-from evalharness.catalog import iter_products
+from evalharness.catalog.products import iter_products
 from evalharness.config import EngineConfig, env_secret
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit

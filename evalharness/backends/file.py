@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalharness.backends.base import SearchBackend, register_backend
-from evalharness.catalog import file_sha256, iter_products, product_to_hit, resolve_catalog
+from evalharness.catalog.products import file_sha256, iter_products, product_to_hit, resolve_catalog
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit
 from evalharness.project import LoadedEngine, Project

@@ -18,9 +18,9 @@ from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit, reg
 from evalharness.backends.cluster import DEFAULT_FIELDS, lookup
 from evalharness.config import env_secret
 from evalharness.errors import EvalHarnessError
-from evalharness.httpclient import TRANSPORT_ERRORS, httpx
 from evalharness.models import Hit
 from evalharness.project import LoadedEngine, Project
+from evalharness.runtime.httpclient import TRANSPORT_ERRORS, httpx
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TEMPLATES = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - URLs and JSON, not HTML

@@ -17,12 +17,12 @@ from typing import Any
 import tantivy
 
 from evalharness.backends.base import SearchBackend, register_backend
-from evalharness.catalog import SEARCHABLE_FIELDS, field_text, file_sha256, iter_products, product_to_hit, resolve_catalog
+from evalharness.catalog.products import SEARCHABLE_FIELDS, field_text, file_sha256, iter_products, product_to_hit, resolve_catalog
 from evalharness.config import FieldValueFactor
 from evalharness.errors import EvalHarnessError
-from evalharness.filelock import file_lock
 from evalharness.models import Hit
 from evalharness.project import LoadedEngine, Project
+from evalharness.runtime.filelock import file_lock
 
 SCHEMA_VERSION = 1
 _QUERY_SYNTAX = re.compile(r"[^\w]+", re.UNICODE)

@@ -26,9 +26,9 @@ from evalharness.batch.ingest import IngestCounts, ingest
 from evalharness.batch.judges import BatchJudges, rebuild
 from evalharness.batch.requests import rebuild_requests
 from evalharness.errors import EvalHarnessError
-from evalharness.judging import describe_failure
+from evalharness.pipeline.judging import describe_failure
+from evalharness.pipeline.runstate import process_gone
 from evalharness.project import Project
-from evalharness.runstate import process_gone
 from evalharness.store import Store
 from evalharness.store.batches import (
     ABANDONED,

@@ -18,7 +18,7 @@ from sqlalchemy import delete
 
 from evalharness.batch.base import BatchClient, Limits
 from evalharness.errors import EvalHarnessError
-from evalharness.runstate import this_process
+from evalharness.pipeline.runstate import this_process
 from evalharness.store import Store
 from evalharness.store.batches import (
     ABANDONED,

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from evalharness.metrics import mean_metrics
+from evalharness.metrics.ir import mean_metrics
+from evalharness.pipeline.runstate import WAITING, final_status
 from evalharness.project import Project
-from evalharness.runstate import WAITING, final_status
 from evalharness.store import Store, StoredRun
 from evalharness.store.batches import FAILED, OPEN_PAIR_STATES, batch_pairs_t, pair_states, submitted_cost, waiting_keys
 from evalharness.store.tables import runs_t
@@ -56,7 +56,7 @@ def _failures(store: Store, keys: list[str]) -> list[dict[str, str]]:
 
 def finish_ready_runs(project: Project, store: Store, run_ids: list[str] | None = None) -> list[RunProgress]:
     """Finish every waiting run (of `run_ids` when given) whose pairs are all judged or failed; report the rest."""
-    from evalharness.pipeline import evaluate_stored
+    from evalharness.pipeline.run import evaluate_stored
 
     progress = []
     for run in waiting_runs(store, run_ids):

@@ -35,7 +35,7 @@ class GeminiBatches(BatchClient):
             base_url=cfg.base_url or None, timeout=int(max(cfg.timeout_s, 120.0) * 1000)))
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from evalharness.httpclient import TRANSPORT_ERRORS
+        from evalharness.runtime.httpclient import TRANSPORT_ERRORS
 
         try:
             return fn(*args, **kwargs)

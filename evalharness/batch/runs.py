@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING
 from evalharness.batch.finish import RunProgress
 from evalharness.batch.judges import batch_judges
 from evalharness.batch.submit import submit_run
+from evalharness.pipeline.runstate import FAILED, INTERRUPTED, WAITING
 from evalharness.project import Project
-from evalharness.runstate import FAILED, INTERRUPTED, WAITING
 from evalharness.store import Store
 
 if TYPE_CHECKING:
-    from evalharness.pipeline import RunOutcome, RunRequest, RunStart, Stages
+    from evalharness.pipeline.run import RunOutcome, RunRequest, RunStart, Stages
 
 
 def submit_batch_run(project: Project, store: Store, req: RunRequest, start: RunStart, stages: Stages) -> RunOutcome:
     """Submit the run's uncached pairs; the run is `waiting` until `batches collect` has every result."""
-    from evalharness.pipeline import RunOutcome, finish_now, run_counts
+    from evalharness.pipeline.run import RunOutcome, finish_now, run_counts
 
     judges = batch_judges(req.judge)
     try:
@@ -48,7 +48,7 @@ def outcome_after_collect(project: Project, store: Store, o: RunOutcome, progres
     """A run's outcome as stored after `collect` (metrics, counts, cost, status) with its batch failures listed."""
     from dataclasses import replace
 
-    from evalharness.pipeline import evaluate_stored
+    from evalharness.pipeline.run import evaluate_stored
 
     run = store.get_run(o.run_id)
     if run is None or run.status == WAITING:

@@ -14,7 +14,7 @@ from evalharness.batch.base import batch_client
 from evalharness.batch.files import BatchFiles, effective_limits
 from evalharness.batch.judges import BatchJudges
 from evalharness.errors import EvalHarnessError
-from evalharness.judging import CHUNK, REPAIR_FACTOR, Pair, chunks, describe_failure
+from evalharness.pipeline.judging import CHUNK, REPAIR_FACTOR, Pair, chunks, describe_failure
 from evalharness.project import Project
 from evalharness.store import Store
 from evalharness.store.batches import add_waits, claim_pairs

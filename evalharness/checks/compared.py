@@ -9,12 +9,12 @@ import numpy as np
 
 from evalharness.checks.base import Finding
 from evalharness.checks.runner import check_lists
-from evalharness.forked import map_steps
-from evalharness.querytypes import classify
-from evalharness.stats import PairedTest, paired_test_steps, paired_tests
+from evalharness.compare.stats import PairedTest, paired_test_steps, paired_tests
+from evalharness.guidelines.querytypes import classify
+from evalharness.runtime.forked import map_steps
 
 if TYPE_CHECKING:
-    from evalharness.comparison import ComparedQuery
+    from evalharness.compare.comparison import ComparedQuery
     from evalharness.models import Guideline
     from evalharness.project import Project
 

@@ -14,13 +14,13 @@ from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
 
 if TYPE_CHECKING:
-    from evalharness.agreement import Agreement
-    from evalharness.agreement_runs import SystemAgreement
+    from evalharness.agreement.pairwise import Agreement
+    from evalharness.agreement.runs import SystemAgreement
 
 
 def _catalog(project: Project, catalog: Path | None, engine_config: str | None) -> Path:
     """--catalog, else the engine config's catalog, else [guidelines] catalog."""
-    from evalharness.catalog import resolve_catalog
+    from evalharness.catalog.products import resolve_catalog
 
     if catalog is not None:
         return resolve_catalog(project, str(catalog))
@@ -33,7 +33,7 @@ def _catalog(project: Project, catalog: Path | None, engine_config: str | None) 
 
 
 def _print_pairs(a: Agreement) -> None:
-    from evalharness.agreement_report import leaderboard_rows
+    from evalharness.agreement.report import leaderboard_rows
 
     rows = leaderboard_rows(a)
     table = Table(title=f"Agreement with {a.human}: {a.labelled} pairs, {a.queries} queries (95% CI, queries resampled)")
@@ -102,11 +102,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Judge exactly the human-labelled pairs (cached) and report agreement per judge, or per config with --runs;
         with --raters, agreement between people on a rating sample."""
-        from evalharness.agreement import measure_agreement
-        from evalharness.agreement_report import agreement_html, agreement_markdown, disagreements_csv, write_text
+        from evalharness.agreement.pairwise import measure_agreement
+        from evalharness.agreement.report import agreement_html, agreement_markdown, disagreements_csv, write_text
         from evalharness.judges import make_judge
         from evalharness.labels.schemes import scheme_of
-        from evalharness.pipeline import SilentStages
+        from evalharness.pipeline.run import SilentStages
         from evalharness.store import Store
         from evalharness.store.labels import check_source
 
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
         store = Store(project.store_url())
         try:
             if runs:
-                from evalharness.agreement_runs import system_agreement
+                from evalharness.agreement.runs import system_agreement
 
                 if len(specs) != 1:
                     raise EvalHarnessError("--runs compares one judge with the humans; give a single --judge")

@@ -14,18 +14,18 @@ from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EXIT_GATE_FAILED, EvalHarnessError
-from evalharness.measures import higher_is_better
+from evalharness.metrics.measures import higher_is_better
 from evalharness.project import Project
 
 if TYPE_CHECKING:
-    from evalharness.comparison import Comparison
-    from evalharness.gate import GateResult
+    from evalharness.compare.comparison import Comparison
+    from evalharness.compare.gate import GateResult
 
 WEIGHTS = ("none", "traffic")
 
 
 def comparison_table(c: Comparison) -> Table:
-    from evalharness.compare import judge_spec_of
+    from evalharness.compare.runs import judge_spec_of
 
     several = len(c.candidates) > 1
     names = ", ".join(s.name for s in c.candidates)
@@ -69,10 +69,10 @@ class Options:
 
 
 def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison]:
-    from evalharness.compare import check_clean, compare_runs, judge_spec_of, resolve_run
+    from evalharness.compare.runs import check_clean, compare_runs, judge_spec_of, resolve_run
     from evalharness.judges import make_judge
-    from evalharness.metrics import parse_measures
-    from evalharness.pipeline import SilentStages
+    from evalharness.metrics.ir import parse_measures
+    from evalharness.pipeline.run import SilentStages
     from evalharness.store import Store
 
     project = Project(ctx.obj["project"])
@@ -130,10 +130,10 @@ def _outputs(project: Project, c: Comparison, html: Path | None, markdown: Path 
              csv_path: Path | None, as_json: bool) -> None:
     """compare's outputs (CSV, HTML, Markdown, JUnit, JSON or the tables), with the cyclic GC paused: they build many
     objects that form no cycles while the large comparison is held."""
-    from evalharness.gate import evaluate_gate
-    from evalharness.gcpause import gc_paused
+    from evalharness.compare.gate import evaluate_gate
     from evalharness.report.junit import gate_junit
     from evalharness.report.markdown import comparison_markdown
+    from evalharness.runtime.gcpause import gc_paused
 
     with gc_paused():
         if csv_path:
@@ -193,7 +193,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (gate result and comparison)."),
     ) -> None:
         """Fail (exit 1) when the candidate regresses beyond the gate rules of evalharness.toml."""
-        from evalharness.gate import evaluate_gate
+        from evalharness.compare.gate import evaluate_gate
         from evalharness.report.junit import gate_junit
         from evalharness.report.markdown import comparison_markdown
 

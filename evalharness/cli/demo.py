@@ -35,12 +35,12 @@ PLAN: tuple[Step, ...] = (
 STEPS: tuple[tuple[str, ...], ...] = tuple(step.args for step in PLAN)
 # What the steps import on first use, loaded before they start so that each forked child has it already: what every
 # step needs, before the first forks; what only compare and gate need, while the runs run.
-PRELOAD_FIRST = ("sqlite3", "tantivy", "pytrec_eval", "evalharness.pipeline", "evalharness.judges.offline",
-                 "evalharness.backends.tantivy_backend", "evalharness.sample.generate", "evalharness.verdict_measures",
+PRELOAD_FIRST = ("sqlite3", "tantivy", "pytrec_eval", "evalharness.pipeline.run", "evalharness.judges.offline",
+                 "evalharness.backends.tantivy_backend", "evalharness.sample.generate", "evalharness.metrics.verdict_measures",
                  "evalharness.images.measures", "evalharness.images.scoring", "evalharness.images.offline",
                  "evalharness.store.image_scores", "evalharness.store.runread", "sqlalchemy.dialects.sqlite")
-PRELOAD_LATER = ("concurrent.futures", "scipy.special", "evalharness.compare", "evalharness.compare_chunk",
-                 "evalharness.stats", "evalharness.gate", "evalharness.guidelines.cached", "evalharness.cli.report",
+PRELOAD_LATER = ("concurrent.futures", "scipy.special", "evalharness.compare.runs", "evalharness.compare.chunk",
+                 "evalharness.compare.stats", "evalharness.compare.gate", "evalharness.guidelines.cached", "evalharness.cli.report",
                  "evalharness.report.html", "evalharness.report.markdown", "evalharness.report.junit",
                  "evalharness.images.badges")
 
@@ -86,7 +86,7 @@ def _preload(modules: Sequence[str], templates: bool = False) -> None:
 def _slots() -> int:
     """Steps at once: one more than the usable cores (a step waits on the disk and the database now and then); one
     where forking is not possible (no fork, other threads running)."""
-    from evalharness.forked import usable_workers
+    from evalharness.runtime.forked import usable_workers
 
     cores = usable_workers(os.cpu_count() or 1)
     return 1 if cores <= 1 else cores + 1

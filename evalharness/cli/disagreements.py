@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     ) -> None:
         """Pairs of a run labelled by a vote(...) judge where the members disagree, least confident first."""
-        from evalharness.compare import resolve_run
+        from evalharness.compare.runs import resolve_run
         from evalharness.store import Store
         from evalharness.store.votes import vote_pool
 

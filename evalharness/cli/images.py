@@ -19,7 +19,7 @@ app = typer.Typer(no_args_is_help=True, help="Image quality 1-5 with reasons (of
 
 
 def _refs(project: Project, catalog: str | None, engine: str | None, run: str | None) -> tuple[str, list]:
-    from evalharness.compare import resolve_run
+    from evalharness.compare.runs import resolve_run
     from evalharness.images.sources import catalog_images, engine_catalog, run_images
     from evalharness.store import Store
 
@@ -51,7 +51,7 @@ def score(
     from evalharness.images.scorers import make_scorer
     from evalharness.images.scoring import score_images
     from evalharness.images.sources import hero_images
-    from evalharness.pipeline import SilentStages
+    from evalharness.pipeline.run import SilentStages
     from evalharness.store import Store
 
     project = Project(ctx.obj["project"])
@@ -118,7 +118,7 @@ def agreement_cmd(
     from evalharness.images.scorers import make_scorer
     from evalharness.images.scoring import score_images
     from evalharness.images.sources import catalog_images
-    from evalharness.pipeline import SilentStages
+    from evalharness.pipeline.run import SilentStages
     from evalharness.store import Store
 
     project = Project(ctx.obj["project"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from evalharness.catalog import resolve_catalog
+from evalharness.catalog.products import resolve_catalog
 from evalharness.cli.ui import RichStages, out
 from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
                                        f"`evalharness index -e {engine.name}`")
             catalog = named
         path: Path = resolve_catalog(project, catalog or "demo")
-        from evalharness.catalog import count_products
+        from evalharness.catalog.products import count_products
 
         total = count_products(path)
         with RichStages().stage(f"index {engine.name}", total) as advance:

@@ -148,7 +148,7 @@ def register_runs_export(runs_app: typer.Typer) -> None:
         output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default: stdout)."),
     ) -> None:
         """Export a run's ranked lists (TREC run scores are n - rank + 1, so every reader keeps evalharness's order)."""
-        from evalharness.agreement_runs import resolve_run
+        from evalharness.agreement.runs import resolve_run
         from evalharness.errors import EvalHarnessError
         from evalharness.labels.formats_write import RUN_WRITERS
         from evalharness.store import Store

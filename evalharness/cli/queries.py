@@ -50,9 +50,9 @@ def pull(
 ) -> None:
     """Pull the top queries (or head/torso/tail strata) from a search log into queries/NAME.csv."""
     from evalharness.querylog.pull import PullRequest, pull_queries
+    from evalharness.querylog.querysets import write_query_set
     from evalharness.querylog.select import parse_cuts, parse_strata
     from evalharness.querylog.sources import Fields
-    from evalharness.querysets import write_query_set
 
     if sample not in ("frequency", "uniform"):
         raise EvalHarnessError(f"--sample '{sample}' must be frequency or uniform")

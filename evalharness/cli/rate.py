@@ -66,11 +66,11 @@ def register(app: typer.Typer) -> None:
         """Rate (query, product) pairs in a local page: one pair per screen, keys 1/2/3, s skip, u undo, ? help."""
         import uvicorn
 
-        from evalharness import rating_samples
+        from evalharness.rating import samples as rating_samples
+        from evalharness.rating.app import make_app
+        from evalharness.rating.scheme import rating_scheme
+        from evalharness.rating.session import RatingSession
         from evalharness.store import Store, rating
-        from evalharness.web.app import make_app
-        from evalharness.web.scheme import rating_scheme
-        from evalharness.web.session import RatingSession
 
         check_name(rater, "--as")
         check_name(name, "--name")
@@ -118,12 +118,12 @@ def rater_agreement(project_root: Path, raters: str, rating_sample: str, tie: st
 
     from rich.table import Table
 
-    from evalharness import rating_samples
     from evalharness.cli.ui import fmt
-    from evalharness.raters import check_raters
-    from evalharness.raters import rater_agreement as compute
+    from evalharness.rating import samples as rating_samples
+    from evalharness.rating.raters import check_raters
+    from evalharness.rating.raters import rater_agreement as compute
+    from evalharness.rating.scheme import rating_scheme
     from evalharness.store import Store
-    from evalharness.web.scheme import rating_scheme
 
     names = [check_name(r.strip(), "--raters") for r in raters.split(",") if r.strip()]
     check_raters(names, tie)

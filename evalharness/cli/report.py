@@ -14,14 +14,14 @@ from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
 
 if TYPE_CHECKING:
-    from evalharness.comparison import Comparison
+    from evalharness.compare.comparison import Comparison
     from evalharness.report.run_diagnostics import RunDiagnostics
     from evalharness.store import Store
 
 
 def write_run_report(project: Project, store: Store, run_ref: str, html: Path) -> tuple[Path, RunDiagnostics]:
     """Build the diagnostics of a run (id or engine config name) and write its HTML report; used by `run --html` too."""
-    from evalharness.compare import resolve_run
+    from evalharness.compare.runs import resolve_run
     from evalharness.labels.schemes import scheme_of
     from evalharness.report.run_diagnostics import build_run_diagnostics
     from evalharness.report.run_report import write_run_html
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as one JSON object."),
     ) -> None:
         """Write the single-run report: metrics with CIs, labels, checks, per-type and per-segment tables, worst queries."""
-        from evalharness.compare import resolve_run
+        from evalharness.compare.runs import resolve_run
         from evalharness.store import Store
 
         project = Project(ctx.obj["project"])

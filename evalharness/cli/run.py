@@ -12,10 +12,10 @@ from rich.table import Table
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
-from evalharness.querysets import read_query_set
+from evalharness.querylog.querysets import read_query_set
 
 if TYPE_CHECKING:
-    from evalharness.pipeline import RunOutcome
+    from evalharness.pipeline.run import RunOutcome
 
 
 def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
@@ -96,8 +96,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run queries against an engine config, judge the hits (cached), compute metrics and store the run."""
         from evalharness.judges import make_judge
-        from evalharness.metrics import mean_metrics
-        from evalharness.pipeline import (
+        from evalharness.metrics.ir import mean_metrics
+        from evalharness.pipeline.run import (
             RunRequest,
             SilentStages,
             default_queries_path,

@@ -21,8 +21,8 @@ def register(app: typer.Typer) -> None:
         """List stored runs with their config hash, judge, status and first metric."""
         if ctx.invoked_subcommand is not None:
             return
-        from evalharness.compare import judge_spec_of
-        from evalharness.runstate import process_gone
+        from evalharness.compare.runs import judge_spec_of
+        from evalharness.pipeline.runstate import process_gone
         from evalharness.store import Store
 
         project = Project.at(ctx)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalharness.catalog import VOCABULARY_ATTRIBUTES, field_text
+from evalharness.catalog.products import VOCABULARY_ATTRIBUTES, field_text
 from evalharness.models import Guideline, Requirement
 from evalharness.textnorm import normalize_query
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Protocol
 
-from evalharness.catalog import iter_products, resolve_catalog
+from evalharness.catalog.products import iter_products, resolve_catalog
 from evalharness.errors import EvalHarnessError
 from evalharness.guidelines.files import guideline_path, parse_guideline, write_guideline
 from evalharness.guidelines.offline import OfflineGuidelineWriter, Vocabulary

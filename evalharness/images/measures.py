@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from evalharness.images.scorers import make_scorer
 from evalharness.images.scoring import score_images
-from evalharness.measures import HitMeasure, MeasureContext, RankedQuery
+from evalharness.metrics.measures import HitMeasure, MeasureContext, RankedQuery
 
 
 def image_scores_per_hit(ctx: MeasureContext, queries: Sequence[RankedQuery], measures: Sequence[HitMeasure]

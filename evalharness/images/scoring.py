@@ -22,7 +22,7 @@ from evalharness.errors import EvalHarnessError
 from evalharness.images.loading import ImageLoader, ImageUnavailable
 from evalharness.images.scorers import ImageScore, ImageScorer
 from evalharness.models import sha256_hex
-from evalharness.pipeline import SilentStages, Stages
+from evalharness.pipeline.run import SilentStages, Stages
 from evalharness.project import Project
 from evalharness.store import Store
 from evalharness.store.image_scores import get_scores, known_file_hashes, put_score, remember_file_hashes
@@ -109,8 +109,8 @@ def hash_images(store: Store, loader: ImageLoader, refs: Sequence[str]) -> tuple
 async def _score_missing(scorer: ImageScorer, store: Store, loader: ImageLoader, todo: dict[str, str], outcome: ScoringOutcome,
                          max_retries: int, advance: Callable[[int], None]) -> tuple[dict[str, ImageScore], dict[str, str]]:
     """Score each sha in `todo` (sha -> one ref holding those bytes); returns (sha -> score, sha -> failure)."""
-    from evalharness.judging import describe_failure
     from evalharness.llm.retry import retry_delay
+    from evalharness.pipeline.judging import describe_failure
 
     sem = asyncio.Semaphore(max(1, scorer.max_concurrency))
     done: dict[str, ImageScore] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalharness.catalog import iter_products, resolve_catalog
+from evalharness.catalog.products import iter_products, resolve_catalog
 from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
 from evalharness.store import Store

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalharness.errors import JudgeOutputError
+from evalharness.judges.verdicts import VERDICT_SHAPE, VERDICTS_KEY, parse_verdicts, verdict_schema
 from evalharness.labels.schemes import LabelScheme
 from evalharness.models import Requirement
-from evalharness.verdicts import VERDICT_SHAPE, VERDICTS_KEY, parse_verdicts, verdict_schema
 
 
 def judgment_schema(scheme: LabelScheme, reasoning: str = "before") -> dict[str, Any]:

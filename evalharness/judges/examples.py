@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalharness.catalog import HIDDEN_ATTRIBUTES, product_type_of
+from evalharness.catalog.products import HIDDEN_ATTRIBUTES, product_type_of
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.labels.schemes import LabelScheme
@@ -69,7 +69,7 @@ def _product(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _catalog_products(config: ProjectConfig, ids: set[str]) -> dict[str, dict[str, Any]]:
-    from evalharness.catalog import iter_products, resolve_catalog
+    from evalharness.catalog.products import iter_products, resolve_catalog
     from evalharness.project import Project
 
     if config.root is None:

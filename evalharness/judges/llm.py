@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from evalharness.catalog import HIDDEN_ATTRIBUTES
+from evalharness.catalog.products import HIDDEN_ATTRIBUTES
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.captions import CaptionChecker

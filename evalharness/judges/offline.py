@@ -13,10 +13,10 @@ import re
 
 from evalharness.config import ProjectConfig
 from evalharness.judges.base import Judge, JudgeRequest, register_judge
+from evalharness.judges.verdicts import verdict_entry
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.models import Hit, Judgment, Requirement
 from evalharness.textnorm import normalize_query
-from evalharness.verdicts import verdict_entry
 
 RULES_VERSION = "4"
 _WORD = re.compile(r"[\w-]+")

@@ -136,8 +136,8 @@ def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence
 
 def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str) -> dict[str, Any]:
     """Score a finished run (a RunOutcome) on a label source instead of its judge; says where the labels came from."""
-    from evalharness.metrics import mean_metrics
-    from evalharness.pipeline import evaluate_stored
+    from evalharness.metrics.ir import mean_metrics
+    from evalharness.pipeline.run import evaluate_stored
 
     names = list(project.config.run.metrics)
     stored = store.run_queries(outcome.run_id)

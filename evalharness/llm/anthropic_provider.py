@@ -13,8 +13,8 @@ from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
-from evalharness.httpclient import connect_failed, sdk_async_client
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
+from evalharness.runtime.httpclient import connect_failed, sdk_async_client
 
 MAX_TOKENS = 1024  # Messages requires max_tokens; a judgment or a guideline is far shorter
 

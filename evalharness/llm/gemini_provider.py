@@ -37,7 +37,7 @@ class GeminiProvider(Provider):
         from google import genai
         from google.genai import types
 
-        from evalharness.httpclient import CONNECT_ERRORS, TRANSPORT_ERRORS, aiohttp_errors
+        from evalharness.runtime.httpclient import CONNECT_ERRORS, TRANSPORT_ERRORS, aiohttp_errors
 
         self._types = types
         aio_transport, aio_connect = aiohttp_errors()  # google-genai runs on aiohttp itself when it is installed

@@ -9,8 +9,8 @@ from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
-from evalharness.httpclient import connect_failed, module_of, sdk_async_client
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
+from evalharness.runtime.httpclient import connect_failed, module_of, sdk_async_client
 
 
 class OpenAIProvider(Provider):

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evalharness.catalog import not_utf8
+from evalharness.catalog.products import not_utf8
 from evalharness.errors import EvalHarnessError
 from evalharness.querylog.aggregate import QueryCounts
 from evalharness.textnorm import normalize_query

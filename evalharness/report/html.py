@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from evalharness.comparison import Comparison
+from evalharness.compare.comparison import Comparison
 from evalharness.labels.schemes import DEFAULT_SCHEME, UNJUDGED_COLOUR, scheme_named
 
 if TYPE_CHECKING:
-    from evalharness.gate import GateResult
+    from evalharness.compare.gate import GateResult
     from evalharness.images.scorers import ImageScore
     from evalharness.project import Project
 
@@ -353,7 +353,7 @@ def _mean_overlap(c: Comparison, cand: Any) -> dict[str, float]:
 
 def write_html(c: Comparison, path: Path, project: Project | None = None, gate: GateResult | None = None) -> Path:
     """Write the report; thumbnails are cached under the project's .evalharness/thumbs."""
-    from evalharness.gcpause import gc_paused
+    from evalharness.runtime.gcpause import gc_paused
 
     path.parent.mkdir(parents=True, exist_ok=True)
     thumbs = project.cache_dir / "thumbs" if project is not None else None

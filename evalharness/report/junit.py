@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from evalharness.comparison import Comparison
-from evalharness.gate import GateResult
+from evalharness.compare.comparison import Comparison
+from evalharness.compare.gate import GateResult
 
 
 def gate_junit(c: Comparison, gate: GateResult) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from evalharness.comparison import Comparison
-from evalharness.gate import GateResult
+from evalharness.compare.comparison import Comparison
+from evalharness.compare.gate import GateResult
 
 _MD_SPECIAL = str.maketrans({**{c: f"\\{c}" for c in "\\`*_[]|~"}, "<": "&lt;", ">": "&gt;", "&": "&amp;"})
 _TICKS = re.compile(r"`+")

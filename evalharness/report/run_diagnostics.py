@@ -19,11 +19,11 @@ from scipy import stats
 from evalharness.checks.base import Finding
 from evalharness.checks.registry import findings_by_hit
 from evalharness.checks.runner import check_lists, enabled_names, finding_counts
-from evalharness.comparison import SEGMENT_ORDER
+from evalharness.compare.comparison import SEGMENT_ORDER
+from evalharness.guidelines.querytypes import classify, type_order
 from evalharness.models import Requirement
-from evalharness.pipeline import evaluate_stored
+from evalharness.pipeline.run import evaluate_stored
 from evalharness.project import Project
-from evalharness.querytypes import classify, type_order
 from evalharness.store import Store, StoredRun
 from evalharness.store.db import StoredQuery
 from evalharness.store.verdicts import guideline_requirements, verdict_pool

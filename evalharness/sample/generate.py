@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalharness.filelock import file_lock
+from evalharness.runtime.filelock import file_lock
 from evalharness.sample import vocabulary as V
 
 DEFAULT_SEED = 20240917

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalharness.catalog import HIDDEN_ATTRIBUTES
+from evalharness.catalog.products import HIDDEN_ATTRIBUTES
 from evalharness.models import Hit, canonical_json, sha256_hex
 from evalharness.textnorm import normalize_query
 

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Text, literal_column, select, type_coerce
 
 from evalharness.errors import EvalHarnessError
-from evalharness.gcpause import gc_paused
 from evalharness.models import Guideline, Hit, Requirement
+from evalharness.runtime.gcpause import gc_paused
 from evalharness.store.db import Store, StoredRun
 from evalharness.store.ranked import parse_ranked
 from evalharness.store.rawrows import raw_rows, raw_sql_rows

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Text, select, type_coerce
 
-from evalharness.gcpause import gc_paused
 from evalharness.models import Requirement
+from evalharness.runtime.gcpause import gc_paused
 from evalharness.store.rawrows import raw_rows
 from evalharness.store.tables import guidelines_t, judgments_t
 

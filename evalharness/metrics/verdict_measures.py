@@ -16,9 +16,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from evalharness.judges.verdicts import hit_meets
 from evalharness.models import Requirement
 from evalharness.store.verdicts import guideline_requirements, verdict_pool
-from evalharness.verdicts import hit_meets
 
 Verdicts = Sequence[Mapping[str, str]]
 
@@ -75,7 +75,7 @@ def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any], memo: di
 def verdicts_provider(ctx: Any, queries: Sequence[Any], measures: Sequence[Any]) -> dict[str, Any]:
     """The `verdicts` provider of the measure registry: each query's per-hit verdicts (from the judge of the
     evaluation) with its guideline's requirements as query-level information."""
-    from evalharness.measures import QueryHits
+    from evalharness.metrics.measures import QueryHits
 
     depth = max((m.k for m in measures), default=None)  # a measure reads only its top k
     per_hit, requirements = verdicts_per_hit(ctx.store, ctx.judge_id, queries, ctx.memo, depth)

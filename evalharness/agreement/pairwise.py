@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from evalharness.agreement_stats import STATS, bootstrap_cis, confusion, per_label, point_stats
-from evalharness.catalog import iter_products, product_to_hit
+from evalharness.agreement.stats import STATS, bootstrap_cis, confusion, per_label, point_stats
+from evalharness.catalog.products import iter_products, product_to_hit
 from evalharness.errors import EvalHarnessError
 from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.judges.base import Judge
-from evalharness.judging import judge_pairs
 from evalharness.labels.schemes import LabelScheme
 from evalharness.models import Hit, Query
-from evalharness.pipeline import SilentStages, Stages, build_pairs
+from evalharness.pipeline.judging import judge_pairs
+from evalharness.pipeline.run import SilentStages, Stages, build_pairs
 from evalharness.project import Project
 from evalharness.store import Store
 from evalharness.store.labels import iter_labels

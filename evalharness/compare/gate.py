@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalharness.comparison import Comparison
+from evalharness.compare.comparison import Comparison
+from evalharness.compare.stats import POWER, min_detectable_effect
 from evalharness.config import GateConfig
 from evalharness.errors import EvalHarnessError
-from evalharness.measures import higher_is_better
-from evalharness.stats import POWER, min_detectable_effect
+from evalharness.metrics.measures import higher_is_better
 
 
 @dataclass(frozen=True)

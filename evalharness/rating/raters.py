@@ -1,7 +1,7 @@
 """Agreement between people: Fleiss' kappa, Krippendorff's alpha, pairwise Cohen's kappa, and the gold label.
 
 The input is one row per rated pair: the labels each rater gave and the pair's sampling weight (1 / its
-inclusion probability in the rating sample, see evalharness.sampling). Statistics come from maintained
+inclusion probability in the rating sample, see evalharness.rating.sampling). Statistics come from maintained
 libraries: statsmodels' `fleiss_kappa`, the `krippendorff` package, sklearn's `cohen_kappa_score` (whose
 `sample_weight` gives the design-weighted kappa). The one formula written here is the weighted form of Fleiss'
 kappa (each pair's agreement and the category shares averaged with the sampling weights), which statsmodels

@@ -2,7 +2,7 @@
 
 Measures are values in ir-measures' string form (`nDCG@10`, `P(rel=2)@10`, `Judged@10`). A query
 with zero hits, or with no judged hit, still counts and scores 0: it is never dropped. Per-hit measures
-that ir-measures lacks (`VQ@10`, `LowQ@10`, ...) parse here too; evalharness.measures computes them.
+that ir-measures lacks (`VQ@10`, `LowQ@10`, ...) parse here too; evalharness.metrics.measures computes them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import ir_measures
 from ir_measures.providers.base import NOT_PROVIDED
 
 from evalharness.errors import EvalHarnessError
-from evalharness.measures import parse_hit_measure, split_measures
+from evalharness.metrics.measures import parse_hit_measure, split_measures
 
 # gdeval (a perl script) computes ERR in ir-measures and fails on these machines: not offered.
 UNSUPPORTED = ("ERR",)

@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from evalharness.compare import judge_spec_of
+from evalharness.compare.runs import judge_spec_of
 from evalharness.errors import EvalHarnessError
-from evalharness.querytypes import classify
+from evalharness.guidelines.querytypes import classify
 from evalharness.store.db import Store, StoredQuery
 from evalharness.store.tables import judgments_t
 from evalharness.store.verdicts import guideline_requirements

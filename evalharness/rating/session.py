@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from evalharness.catalog import HIDDEN_ATTRIBUTES
+from evalharness.catalog.products import HIDDEN_ATTRIBUTES
 from evalharness.errors import EvalHarnessError
+from evalharness.rating.scheme import RatingScheme
 from evalharness.store import rating
 from evalharness.store.db import Store
 from evalharness.store.labels import labels_for, labels_t, put_labels
 from evalharness.store.tables import guidelines_t
-from evalharness.web.scheme import RatingScheme
 
 PRODUCT_FIELDS = ("title", "brand", "color", "category", "price", "description")
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from evalharness.checks.base import Finding
+from evalharness.compare.stats import PairedTest, jaccard, rbo
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
 from evalharness.models import Guideline
-from evalharness.stats import PairedTest, jaccard, rbo
 from evalharness.store.db import StoredRun
 
 SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
@@ -186,7 +186,7 @@ class Comparison:
 
     def types(self) -> list[dict[str, Any]]:
         """Means per query type (from the guidelines' requirements), like groups('segment')."""
-        from evalharness.querytypes import type_order
+        from evalharness.guidelines.querytypes import type_order
 
         return self.groups("type", order=type_order)
 

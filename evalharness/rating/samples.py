@@ -2,7 +2,7 @@
 
 `--from disagreements` (default) pools the newest finished run of every engine config; `--from run RUN`
 one stored run (a run id or a config name); `--from queries FILE` the newest runs' pairs for the queries of a
-query-set CSV. The draw itself is evalharness.sampling; the tables are evalharness.store.rating.
+query-set CSV. The draw itself is evalharness.rating.sampling; the tables are evalharness.store.rating.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from evalharness.compare import resolve_run
+from evalharness.compare.runs import resolve_run
 from evalharness.errors import EvalHarnessError
-from evalharness.querysets import read_query_set
-from evalharness.raters import RatedPair
-from evalharness.sampling import DEFAULT_MULTIPLIERS, PoolPair, assign_raters, draw_sample, pool_from_runs, rater_order
+from evalharness.querylog.querysets import read_query_set
+from evalharness.rating.raters import RatedPair
+from evalharness.rating.sampling import DEFAULT_MULTIPLIERS, PoolPair, assign_raters, draw_sample, pool_from_runs, rater_order
+from evalharness.rating.scheme import RatingScheme
 from evalharness.store import rating
 from evalharness.store.db import Store, StoredQuery, utcnow
 from evalharness.store.labels import labels_for, put_labels
 from evalharness.store.tables import runs_t
 from evalharness.textnorm import normalize_query
-from evalharness.web.scheme import RatingScheme
 
 SOURCES = ("disagreements", "run", "queries")
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
-from evalharness.gcpause import gc_paused
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.llm.retry import retry_delay
 from evalharness.models import Judgment
+from evalharness.runtime.gcpause import gc_paused
 from evalharness.store import Store
 from evalharness.store.claims import new_owner, release_all, take
 from evalharness.store.writer import JudgmentWriter, judgment_row

@@ -16,13 +16,13 @@ from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judges.fallback import ImageOrText
-from evalharness.judging import JudgingOutcome, Pair, judge_pairs
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
-from evalharness.measures import MeasureContext, add_hit_measures
-from evalharness.metrics import mean_metrics, per_query_metrics
+from evalharness.metrics.ir import mean_metrics, per_query_metrics
+from evalharness.metrics.measures import MeasureContext, add_hit_measures
 from evalharness.models import Guideline, Hit, Query
+from evalharness.pipeline.judging import JudgingOutcome, Pair, judge_pairs
+from evalharness.pipeline.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
 from evalharness.project import LoadedEngine, Project
-from evalharness.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
 from evalharness.store import Store, content_hash, judgment_cache_key
 from evalharness.store.db import StoredQuery
 

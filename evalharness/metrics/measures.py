@@ -149,14 +149,14 @@ def _attribute_name(arg: str) -> str | None:
     return None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", arg) else "the argument is an attribute name such as color or brand"
 
 
-register_provider("verdicts", "evalharness.verdict_measures:verdicts_provider")
+register_provider("verdicts", "evalharness.metrics.verdict_measures:verdicts_provider")
 register_family(MeasureFamily(
     "AttrMatch", "verdicts", _needs_query, "share of the top k meeting the query's requirement on the attribute "
     "(queries with such a requirement only)", arg="attribute", validate_arg=_attribute_name,
-    query_compute=_lazy("evalharness.verdict_measures:compute_attr_match")))
+    query_compute=_lazy("evalharness.metrics.verdict_measures:compute_attr_match")))
 register_family(MeasureFamily(
     "ReqMet", "verdicts", _needs_query, "mean share of the query's must requirements met over the top k",
-    query_compute=_lazy("evalharness.verdict_measures:compute_req_met")))
+    query_compute=_lazy("evalharness.metrics.verdict_measures:compute_req_met")))
 
 
 register_family(MeasureFamily("VQ", "image_scores", mean_known,

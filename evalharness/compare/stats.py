@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from evalharness.forked import map_steps
+from evalharness.runtime.forked import map_steps
 
 N_RESAMPLES = 10_000
 TIE_TOLERANCE = 1e-12

@@ -25,9 +25,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from evalharness.rating.session import ActionRefused, RatingSession, image_path
 from evalharness.report.html import safe_json
 from evalharness.store import rating
-from evalharness.web.session import ActionRefused, RatingSession, image_path
 
 IMAGE_MAX_SIDE = 720
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1a73e8"/>'
@@ -41,7 +41,7 @@ SECURITY_HEADERS = {
 
 
 def _asset(name: str) -> str:
-    return resources.files("evalharness.web").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("evalharness.rating").joinpath(name).read_text(encoding="utf-8")
 
 
 def csp(nonce: str) -> str:

@@ -1,6 +1,6 @@
 """One chunk of a comparison: a contiguous share of the compared queries, scored on every compared run.
 
-`compare` splits its queries into chunks and scores them at once in forked workers (evalharness.forked). Each chunk
+`compare` splits its queries into chunks and scores them at once in forked workers (evalharness.runtime.forked). Each chunk
 reads only its own queries' ranked lists, guidelines and judgment pool; looks for (guideline, content) pairs never
 judged; and, when none is missing (or when told to score anyway), scores every compared run on its queries: per-query
 values, rule-check findings and label coverage. What a chunk returns is either per query (concatenated in query
@@ -18,11 +18,11 @@ import numpy as np
 
 from evalharness.checks.base import Finding
 from evalharness.checks.compared import query_type, side_findings
-from evalharness.comparison import ComparedQuery
+from evalharness.compare.comparison import ComparedQuery
+from evalharness.compare.stats import jaccard, rbo
 from evalharness.judges.base import Judge
 from evalharness.models import Guideline, Query
 from evalharness.project import Project
-from evalharness.stats import jaccard, rbo
 from evalharness.store import Store, StoredRun
 from evalharness.store.runread import RunLists, judgment_pool, products_by_content, run_hits, run_lists
 
@@ -100,7 +100,7 @@ def chunk_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
 def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
     """Chunk `index` of the plan: its missing pairs when `find_missing` finds any, else its scores."""
     from evalharness.guidelines.cached import load_guidelines
-    from evalharness.measures import verdict_measures_in
+    from evalharness.metrics.measures import verdict_measures_in
 
     start, end = plan.bounds[index]
     queries = plan.queries[start:end]
@@ -133,8 +133,8 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     """Every compared run's per-query values, findings and coverage on the chunk's queries."""
     from evalharness.checks.runner import enabled_checks
     from evalharness.labels.schemes import scheme_of
-    from evalharness.measures import MeasureContext, add_hit_measures, split_measures
-    from evalharness.metrics import per_query_metrics_runs
+    from evalharness.metrics.ir import per_query_metrics_runs
+    from evalharness.metrics.measures import MeasureContext, add_hit_measures, split_measures
 
     project, store, metrics = plan.project, plan.store, plan.metrics
     ids = [q.id for q in queries]
@@ -150,7 +150,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     hit_measures = bool(split_measures(metrics)[1])
     measure_ctx = MeasureContext(project, store, plan.judge.judge_id)  # one context: providers share reads across runs
     if pool.verdicts is not None:
-        from evalharness.verdict_measures import prime_verdicts
+        from evalharness.metrics.verdict_measures import prime_verdicts
 
         prime_verdicts(measure_ctx, ghash, pool.verdicts)
     sides: list[SideChunk] = []
@@ -178,9 +178,9 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
 def _missing_pairs(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Query], guidelines: dict,
                    ghash: list[str], covered: dict[str, set[str]]) -> tuple[list[Any], list[dict[str, str]]]:
     """Pairs never judged: found from stored content hashes; only their queries' hits are decoded."""
-    from evalharness.compare import judge_mode_of
+    from evalharness.compare.runs import judge_mode_of
     from evalharness.images import ImageLoader
-    from evalharness.pipeline import build_pairs
+    from evalharness.pipeline.run import build_pairs
 
     judge = plan.judge
     images = ImageLoader(plan.project, judge) if judge.mode != "text" else None

@@ -7,7 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from evalharness.catalog import not_utf8
+from evalharness.catalog.products import not_utf8
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Query
 

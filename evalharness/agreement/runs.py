@@ -16,15 +16,15 @@ from typing import Any
 
 from scipy import stats
 
+from evalharness.compare.stats import paired_test
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.base import Judge
 from evalharness.labels.schemes import scheme_of
 from evalharness.labels.sources import qrels_for_source
-from evalharness.metrics import per_query_metrics
+from evalharness.metrics.ir import per_query_metrics
 from evalharness.models import Query
-from evalharness.pipeline import Stages, build_pairs
+from evalharness.pipeline.run import Stages, build_pairs
 from evalharness.project import Project
-from evalharness.stats import paired_test
 from evalharness.store import Store
 from evalharness.store.db import StoredQuery
 from evalharness.textnorm import normalize_query
@@ -112,7 +112,7 @@ def system_agreement(project: Project, store: Store, human: str, spec: str, judg
                      stages: Stages) -> SystemAgreement:
     """Score each run on both sources over the queries all runs share."""
     from evalharness.guidelines.writers import ensure_guidelines
-    from evalharness.judging import judge_pairs
+    from evalharness.pipeline.judging import judge_pairs
 
     runs = [resolve_run(store, r) for r in refs]
     stored = [{normalize_query(q.text): q for q in store.run_queries(r.run_id)} for r in runs]

@@ -17,15 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from evalharness.checks.compared import population_tests
-from evalharness.compare_chunk import ChunkPlan, ChunkResult, chunk_bounds, score_chunk
-from evalharness.comparison import Comparison, MetricRow, Side
+from evalharness.compare.chunk import ChunkPlan, ChunkResult, chunk_bounds, score_chunk
+from evalharness.compare.comparison import Comparison, MetricRow, Side
+from evalharness.compare.stats import holm
 from evalharness.errors import EvalHarnessError
-from evalharness.forked import map_steps, usable_workers
-from evalharness.gcpause import gc_paused
 from evalharness.judges.base import Judge
 from evalharness.models import Query
 from evalharness.project import Project
-from evalharness.stats import holm
+from evalharness.runtime.forked import map_steps, usable_workers
+from evalharness.runtime.gcpause import gc_paused
 from evalharness.store import Store, StoredRun
 from evalharness.store.runread import RunLists, newest_run, run_lists
 
@@ -120,7 +120,7 @@ def compare_runs(
     """Judge what is missing, score every run against the shared judgment pool and test each candidate.
 
     The queries are scored in `chunks` contiguous shares (default: one per usable worker, each of at least
-    CHUNK_QUERIES queries); `workers` > 1 scores them at once in forked workers (see evalharness.forked; the command
+    CHUNK_QUERIES queries); `workers` > 1 scores them at once in forked workers (see evalharness.runtime.forked; the command
     line does, library callers need a parent without other threads). The result is the same however they are split.
 
     The cyclic garbage collector is paused throughout: the millions of objects a large comparison builds form no
@@ -138,9 +138,9 @@ def _compare_runs(
 ) -> Comparison:
     from evalharness.checks.runner import enabled_names
     from evalharness.guidelines.cached import load_guidelines
-    from evalharness.judging import judge_pairs
     from evalharness.labels.schemes import scheme_of
-    from evalharness.pipeline import SilentStages
+    from evalharness.pipeline.judging import judge_pairs
+    from evalharness.pipeline.run import SilentStages
 
     runs = [baseline, *candidates]
     metas = [run_lists(store, r.run_id, with_lists=False) for r in runs]

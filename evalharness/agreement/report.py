@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from evalharness.agreement import Agreement, JudgeAgreement
+from evalharness.agreement.pairwise import Agreement, JudgeAgreement
 
 COLUMNS = (("accuracy", "acc"), ("kappa", "κ"), ("kappa_linear", "κw lin"), ("kappa_quadratic", "κw quad"),
            ("alpha_ordinal", "α ord"), ("spearman", "ρ"))

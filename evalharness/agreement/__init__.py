@@ -1,0 +1,1 @@
+"""Agreement: a judge against a reference source (people, behaviour), between people's raters and at system level."""

@@ -1,0 +1,1 @@
+"""Product catalogs: the products a backend indexes and a judge reads."""

@@ -1,0 +1,1 @@
+"""Comparing runs: chunks, paired statistics, the Comparison and the gate."""

@@ -1,0 +1,1 @@
+"""Metrics: ir-measures on graded qrels, per-hit measures and verdict measures."""

@@ -1,0 +1,1 @@
+"""One run of one engine configuration, and judging many pairs."""

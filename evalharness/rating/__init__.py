@@ -1,0 +1,1 @@
+"""People rating pairs: weighted samples, agreement between raters, the rating web page."""
