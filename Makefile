@@ -12,7 +12,7 @@ TEST_WORKERS ?= 3
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[postgres]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
