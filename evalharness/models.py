@@ -51,8 +51,9 @@ class Guideline:
     writer: str
     model: str = ""
     created: str = ""
-    hash: str = ""
+    hash: str = ""  # what the judge reads (query, requirements, text): guidelines.files.guideline_hash
     path: str = ""
+    file_hash: str = ""  # sha256 of the file's bytes: tells an unchanged file without parsing it
 
 
 @dataclass

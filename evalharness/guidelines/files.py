@@ -1,7 +1,8 @@
 """guidelines/<query-slug>.md: YAML front matter (query, requirements, writer, model, created) + text.
 
-Existing files are used as they are, so a human edit wins; the file's bytes are hashed into
-every judgment's cache key, so editing one guideline re-judges only that query. The front matter's
+Existing files are used as they are, so a human edit wins; what the judge reads of the file (query, requirements,
+text: `guideline_hash`) is hashed into every judgment's cache key, so editing one guideline re-judges only that
+query, while a rewrite that changes only `created:` (or writer, model, digest) re-judges nothing. The front matter's
 `digest` is what the writer wrote: `guidelines regenerate` rewrites only files that still match it.
 """
 
@@ -33,6 +34,12 @@ def content_digest(requirements: Sequence[Requirement], text: str) -> str:
     """A digest of what a writer produced (requirements and text), stored in the file to tell a human edit."""
     reqs = [[str(r.attribute), str(r.value), str(r.importance)] for r in requirements]
     return sha256_hex(canonical_json({"requirements": reqs, "text": text.strip()}))[:16]
+
+
+def guideline_hash(query: str, requirements: Sequence[Requirement], text: str) -> str:
+    """The guideline's identity in cache keys: what a judge reads of it (query, requirements, text), nothing else."""
+    reqs = [[str(r.attribute), str(r.value), str(r.importance)] for r in requirements]
+    return sha256_hex(canonical_json({"query": query, "requirements": reqs, "text": text.strip()}))
 
 
 def render_guideline(g: Guideline) -> str:
@@ -96,9 +103,11 @@ def _parse(path: Path, raw: bytes) -> Guideline:
             raise EvalHarnessError(f"{path}: requirement {i + 1} has importance {importance!r}; allowed: {', '.join(IMPORTANCE)}")
         reqs.append(Requirement(str(r["attribute"]), str(r["value"]), importance))
     body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
+    query, text = str(front["query"]), body.strip()
     return Guideline(
-        query=str(front["query"]), requirements=tuple(reqs), text=body.strip(), writer=str(front.get("writer", "human")),
-        model=str(front.get("model") or ""), created=str(front.get("created") or ""), hash=sha256_hex(raw), path=str(path),
+        query=query, requirements=tuple(reqs), text=text, writer=str(front.get("writer", "human")),
+        model=str(front.get("model") or ""), created=str(front.get("created") or ""),
+        hash=guideline_hash(query, reqs, text), path=str(path), file_hash=sha256_hex(raw),
     )
 
 

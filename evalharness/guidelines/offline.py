@@ -31,6 +31,7 @@ STOPWORDS = {"for", "the", "a", "an", "and", "with", "in", "of", "size", "by", "
 _TOKEN = re.compile(r"[\w'-]+")
 _WORDLIKE = re.compile(r"[a-z][a-z' &-]{2,}")
 NEGATIONS = {"not", "no", "without", "non"}
+MAX_FUZZY_TOKENS = 8  # distinct unmatched words tried as a misspelled product type (a query is a few words)
 
 
 def _plural_variants(phrase: str) -> set[str]:
@@ -49,6 +50,7 @@ class Vocabulary:
     """Phrase -> (attribute, canonical value), built from a catalog's attribute values."""
 
     phrases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _index: tuple[int, dict[str, tuple[str, ...]]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_products(cls, products: Iterable[dict[str, Any]]) -> "Vocabulary":
@@ -74,6 +76,43 @@ class Vocabulary:
     def types(self) -> list[str]:
         return sorted({p for p, (a, _) in self.phrases.items() if a == "product_type"})
 
+    def close_type(self, token: str) -> str | None:
+        """The product-type phrase a misspelled token most likely means: one or two edits, so about the same length
+        ("dres", "wacth"; not "pint" -> "prints"). Candidates come from an index of the types' one-letter deletions
+        (built once per vocabulary), so a lookup costs about the token's length, not the vocabulary's size."""
+        if len(token) < 4:
+            return None
+        index = self._deletion_index()
+        near = {t for d in _deletions(token) for t in index.get(d, ())}
+        near = [t for t in sorted(near) if abs(len(t) - len(token)) <= 1]
+        close = difflib.get_close_matches(token, near, n=1, cutoff=0.8)
+        return close[0] if close else None
+
+    def _deletion_index(self) -> dict[str, tuple[str, ...]]:
+        if self._index is None or self._index[0] != len(self.phrases):  # phrases added since: index again
+            index: dict[str, set[str]] = {}
+            for t in self.types():
+                for d in _deletions(t):
+                    index.setdefault(d, set()).add(t)
+            self._index = (len(self.phrases), {d: tuple(ts) for d, ts in index.items()})
+        return self._index[1]
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and every form of it with one character deleted (two words within one edit share one of these)."""
+    return {word, *(word[:i] + word[i + 1:] for i in range(len(word)))}
+
+
+def _longest_match(tokens: list[str], i: int, vocab: Vocabulary) -> tuple[int, tuple[str, str]] | None:
+    """The longest vocabulary phrase (3, 2 or 1 words) starting at token i, as (words, (attribute, value)); a bare
+    size-like phrase ("m", "40") is too ambiguous without "size" and matches nothing."""
+    for n in (3, 2, 1):
+        if i + n <= len(tokens):
+            found = vocab.phrases.get(" ".join(tokens[i:i + n]))
+            if found is not None and found[0] != "size":
+                return n, found
+    return None
+
 
 def extract_requirements(query: str, vocab: Vocabulary) -> list[Requirement]:
     """Longest-match the query's words against the vocabulary; fuzzy-match a misspelled product type."""
@@ -89,26 +128,20 @@ def extract_requirements(query: str, vocab: Vocabulary) -> list[Requirement]:
             reqs.setdefault("size", Requirement("size", tokens[i + 1], IMPORTANCE_BY_ATTRIBUTE["size"]))
             i += 2
             continue
-        for n in (3, 2, 1):
-            phrase = " ".join(tokens[i:i + n])
-            if len(tokens[i:i + n]) == n and phrase in vocab.phrases:
-                attr, value = vocab.phrases[phrase]
-                if attr == "size":
-                    break  # a bare size-like token ("m", "40") is too ambiguous without "size"
-                reqs.setdefault(attr, Requirement(attr, value, IMPORTANCE_BY_ATTRIBUTE[attr]))
-                i += n
-                break
-        else:
-            if tokens[i] not in STOPWORDS and not tokens[i].isdigit():  # bare numbers ("1/2") are no checkable words
-                unmatched.append(tokens[i])
-            i += 1
+        match = _longest_match(tokens, i, vocab)
+        if match is not None:
+            n, (attr, value) = match
+            reqs.setdefault(attr, Requirement(attr, value, IMPORTANCE_BY_ATTRIBUTE[attr]))
+            i += n
+            continue
+        if tokens[i] not in STOPWORDS and not tokens[i].isdigit():  # bare numbers ("1/2") are no checkable words
+            unmatched.append(tokens[i])
+        i += 1
     if "product_type" not in reqs:
-        for tok in list(unmatched):
-            # a misspelling: one or two edits, so about the same length ("dres", "wacth"; not "pint" -> "prints")
-            near = [t for t in vocab.types() if abs(len(t) - len(tok)) <= 1]
-            close = difflib.get_close_matches(tok, near, n=1, cutoff=0.8) if len(tok) >= 4 else []
+        for tok in list(dict.fromkeys(unmatched))[:MAX_FUZZY_TOKENS]:
+            close = vocab.close_type(tok)
             if close:
-                _, value = vocab.phrases[close[0]]
+                _, value = vocab.phrases[close]
                 reqs["product_type"] = Requirement("product_type", value, "must")
                 unmatched.remove(tok)
                 break

@@ -3,7 +3,9 @@ with backoff, a budget reserved before each call, and one writer committing judg
 
 Memory holds one chunk of pairs plus what is in flight, whatever the number of pairs. For a paid judge every
 chunk's uncached pairs are claimed in the store first (store/claims.py): a pair another live runner holds is
-not sent again but awaited, and taken over if that runner dies. `--max-cost` reserves each call's estimated
+not sent again but awaited, and taken over if that runner dies: at once when it ran on this host and its process is
+gone, else when its claims expire. A pair another runner failed is counted failed here too, not paid for again.
+`--max-cost` reserves each call's estimated
 cost (doubled, to cover a repair turn) before sending, so the total stays within the cap.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,9 +22,10 @@ from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.llm.retry import retry_delay
 from evalharness.models import Judgment
+from evalharness.pipeline.runstate import process_gone
 from evalharness.runtime.gcpause import gc_paused
 from evalharness.store import Store
-from evalharness.store.claims import new_owner, release_all, take
+from evalharness.store.claims import failed_elsewhere, mark_failed, new_owner, owner_process, release_all, release_dead, take
 from evalharness.store.writer import JudgmentWriter, judgment_row
 
 CHUNK = 1000  # pairs looked up, claimed and queued at a time
@@ -29,6 +33,7 @@ WAIT_POLL_S = 0.5  # how often a runner checks pairs another runner is judging
 UNREACHABLE_ABORT = 5  # pairs that could not connect at all, with no success yet, before a run stops
 REPAIR_FACTOR = 2.0  # a call's reservation covers the call and one repair turn
 INTERRUPT_GRACE_S = 5.0  # how long an interrupted run waits for judge calls already in flight
+DEAD_CHECK_S = 2.0  # how often a runner waiting on others' pairs looks for claims of dead processes on this host
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,10 @@ class _Run:
     """The state of one judge_pairs call on its event loop."""
 
     def __init__(self, judge: Judge, store: Store, outcome: JudgingOutcome, writer: JudgmentWriter, owner: str | None,
-                 max_retries: int, budget: Budget, progress: Callable[[int], None] | None) -> None:
+                 max_retries: int, budget: Budget, progress: Callable[[int], None] | None, run_id: str = "") -> None:
         self.judge, self.store, self.outcome, self.writer, self.owner = judge, store, outcome, writer, owner
+        self.process = owner_process(run_id) if owner is not None else {}
+        self._dead_checked = time.monotonic()
         self.max_retries, self.budget, self.progress = max_retries, budget, progress
         self.queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=max(2, 2 * judge.max_concurrency))
         self.waiting: dict[str, Pair] = {}  # claimed by another live runner: awaited, not paid again
@@ -169,7 +176,7 @@ class _Run:
         """The pairs this runner is to judge now; others' claimed pairs go to `waiting`."""
         if self.owner is None or not todo:
             return list(todo)
-        mine = await asyncio.to_thread(take, self.store.engine, [p.key for p in todo], self.owner)
+        mine = await asyncio.to_thread(take, self.store.engine, [p.key for p in todo], self.owner, process=self.process)
         done: set[str] = set()
         if mine:  # judged and released by another runner between the lookup and the claim
             done = self.store.judged_keys(sorted(mine))
@@ -178,12 +185,21 @@ class _Run:
                 self.outcome.from_other_runners += len(done)
                 self.advance(len(done))
                 mine -= done
-        for p in todo:
-            if p.key not in mine and p.key not in done:
+        others = [p for p in todo if p.key not in mine and p.key not in done]
+        failed = await asyncio.to_thread(failed_elsewhere, self.store.engine, [p.key for p in others], self.owner) if others else {}
+        for p in others:
+            if p.key in failed:  # another runner paid for it and failed: counted failed here, not paid again
+                self.waiting.pop(p.key, None)
+                self.outcome.failures[p.key] = failed[p.key]
+                self.advance()
+            else:
                 self.waiting[p.key] = p
         return [p for p in todo if p.key in mine]
 
     async def _check_waiting(self) -> None:
+        if self.owner is not None and time.monotonic() - self._dead_checked >= DEAD_CHECK_S:
+            self._dead_checked = time.monotonic()  # a runner we wait on died on this host: its claims go now
+            await asyncio.to_thread(release_dead, self.store.engine, process_gone, self.owner)
         keys = list(self.waiting)
         done = self.store.judged_keys(keys)
         for k in done:
@@ -260,7 +276,9 @@ class _Run:
         self.advance()
 
     def _fail(self, pair: Pair, exc: BaseException) -> None:
-        self.outcome.failures[pair.key] = describe_failure(exc)
+        reason = self.outcome.failures[pair.key] = describe_failure(exc)
+        if self.owner is not None:  # the claim stays, marked: other runners do not pay to retry this pair
+            mark_failed(self.store.engine, self.owner, {pair.key: reason})
         self.advance()
 
 
@@ -325,16 +343,19 @@ def _judge_sync(run: _Run, pairs: Iterable[Pair], judge_sync: Callable[[JudgeReq
 
 def judge_pairs(
     judge: Judge, store: Store, pairs: Iterable[Pair], *, max_retries: int = 4, max_cost: float | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, run_id: str = "",
 ) -> JudgingOutcome:
-    """Judge the pairs not yet in the store; new judgments are committed in small groups as they arrive."""
+    """Judge the pairs not yet in the store; new judgments are committed in small groups as they arrive. `run_id`
+    is recorded on this runner's claims."""
     outcome = JudgingOutcome()
     judge.attach_store(store)
     owner = new_owner() if judge.paid else None
     judge_sync = getattr(judge, "judge_sync", None)
     local = judge_sync is not None and not judge.paid
     writer = JudgmentWriter(store.engine, owner, threaded=not local)
-    run = _Run(judge, store, outcome, writer, owner, max_retries, Budget(judge, max_cost), progress)
+    run = _Run(judge, store, outcome, writer, owner, max_retries, Budget(judge, max_cost), progress, run_id)
+    if owner is not None:  # claims left by a killed runner on this host are released now, not when they expire
+        release_dead(store.engine, process_gone, owner)
     try:
         if local:
             with gc_paused():  # thousands of acyclic rows a second: no collector passes over them

@@ -202,7 +202,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     try:
         with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
             outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
-                                                  max_cost=req.max_cost, progress=advance)
+                                                  max_cost=req.max_cost, progress=advance, run_id=run_id)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: judgments made so far stay stored
         store.finish_run(run_id, INTERRUPTED, {}, {}, 0.0, time.perf_counter() - started)
         raise

@@ -42,6 +42,8 @@ guidelines_t = Table(
     Column("requirements", JSON, nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
+    Column("file_hash", String(64), nullable=True),  # sha256 of the file's bytes (the hash covers what a judge reads)
+    Index("ix_guidelines_file_hash", "file_hash"),
 )
 
 runs_t = Table(
