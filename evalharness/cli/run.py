@@ -46,9 +46,18 @@ def _summary(o: RunOutcome) -> str:
     cost = f", cost ${o.cost_usd:.4f}" if o.cost_usd else ""
     if c.get("image_fallbacks"):
         cost += f", {c['image_fallbacks']} judged on text (image unreadable)"
+    covered = f"{c['labelled_by_source']} labelled by --labels people (not sent), " if c.get("labelled_by_source") else ""
     return (f"{o.engine_config} (catalog {o.catalog}): {c['queries']} queries ({c['zero_hit_queries']} with no hits), "
-            f"{c['hits']} hits, {c['judged_new']} judged now, {c['judged_cached']} from cache, {c['failed']} failed{cost}, "
-            f"{o.elapsed_s:.1f}s — run {o.run_id} {o.status}")
+            f"{c['hits']} hits, {covered}{c['judged_new']} judged now, {c['judged_cached']} from cache, {c['failed']} failed"
+            f"{cost}{_calls(c)}, {o.elapsed_s:.1f}s — run {o.run_id} {o.status}")
+
+
+def _calls(c: dict[str, int]) -> str:
+    """The judge requests a run sent, by kind (nothing for a judge that sends none)."""
+    kinds = {"preflight": "preflight", "first": "first attempts", "repair": "repairs", "retry": "retries"}
+    if not any(c.get(f"calls_{k}") for k in kinds):
+        return ""
+    return "; judge calls: " + ", ".join(f"{c.get(f'calls_{k}', 0)} {name}" for k, name in kinds.items())
 
 
 def _budget_note(o: RunOutcome, max_cost: float | None) -> str | None:
@@ -115,12 +124,12 @@ def register(app: typer.Typer) -> None:
         cfg = project.config
         qpath = project.resolve(queries) if queries else default_queries_path(project)
         query_set = read_query_set(qpath)
-        judge_obj = make_judge(judge or cfg.judge.spec, cfg, need_key=not dry_run)
+        judge_obj = make_judge(judge or cfg.judge.spec, cfg, need_key=False)  # the key is checked when a pair is sent
         if judge_obj.mode != "text" and cfg.judge.image_fallback == "text":
             from evalharness.judges.fallback import ImageOrText
 
             text_cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"mode": "text"})})
-            judge_obj = ImageOrText(judge_obj, make_judge(judge or cfg.judge.spec, text_cfg, need_key=not dry_run))
+            judge_obj = ImageOrText(judge_obj, make_judge(judge or cfg.judge.spec, text_cfg, need_key=False))
         use_batch = cfg.judge.batch if batch is None else batch
         if wait and not use_batch:
             raise EvalHarnessError("--wait waits for provider batches: add --batch (or set [judge] batch = true)")
@@ -135,15 +144,21 @@ def register(app: typer.Typer) -> None:
                                    "output_per_mtok to evalharness.toml")
         store = Store(project.store_url())
         stages = SilentStages() if as_json else RichStages()
+        cover: tuple[str, ...] = ()
 
         def request(name: str) -> RunRequest:
             engine = project.engine(name)
             return RunRequest(engine=engine, queries=query_set, queries_source=str(qpath), judge=judge_obj,
                               top_k=top_k or engine.config.top_k or cfg.run.top_k, metrics=list(cfg.run.metrics),
                               guideline_writer=cfg.guidelines.writer, max_cost=max_cost, max_retries=cfg.judge.max_retries,
-                              batch=_batch_service() if use_batch else None)
+                              batch=_batch_service() if use_batch else None, labels=labels, cover=cover)
 
         try:
+            if labels:
+                from evalharness.labels.sources import check_stored, covering_sources
+
+                check_stored(store, labels)  # a misspelt human source is named before any work
+                cover = tuple(covering_sources(labels, judge or cfg.judge.spec))
             if dry_run:
                 estimates = [estimate_run(project, store, request(n)) for n in ([baseline] if baseline else []) + [engine_config]]
                 if as_json:

@@ -1,7 +1,7 @@
 """Guidelines for many queries, parsed once per command and cached by file hash.
 
-A guideline file's sha256 is its identity (it is in every cache key), so a file whose hash the store
-already recorded is taken from the store instead of being parsed again; only new or edited files go
+A file whose sha256 the store already recorded (beside the guideline's hash, which covers what the judge reads) is
+taken from the store instead of being parsed again; only new or edited files go
 through YAML. Missing files are written by the configured writer, as `run` does.
 """
 
@@ -61,7 +61,7 @@ def load_guidelines(project: Project, store: Store, queries: Sequence[Query], wr
     if unwritten is not None:
         unwritten.extend(q for q in queries if not digests[str(path_of[q.id])])
         missing = []
-    known = stored_guidelines(store, [h for h in digests.values() if h])
+    known = stored_guidelines(store, [h for h in digests.values() if h], by_file=True)
     by_path: dict[str, Guideline] = {}
     for key, digest in digests.items():
         if digest in known:

@@ -20,6 +20,7 @@ from evalharness.judges.answer import answer_shape, judgment_schema, parse_answe
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judges.examples import load_examples
 from evalharness.labels.schemes import scheme_of
+from evalharness.llm.calls import count_call
 from evalharness.llm.prices import FREE, Price, price_of
 from evalharness.llm.prompts import fenced_json, prompts_for
 from evalharness.llm.providers import Provider, RetryableError, complete_parsed, make_provider
@@ -248,8 +249,10 @@ class LLMJudge(Judge):
     async def preflight(self) -> None:
         """One check of key and model before the first judgment request (the caption model too, when another)."""
         if not self._preflight_done:
+            count_call("preflight")
             await self.provider.preflight()
             if self.mode == "caption" and self.caption_model != self.model:
+                count_call("preflight")
                 await make_provider(self.provider_name, self.caption_model, self.cfg).preflight()
             self._preflight_done = True
 

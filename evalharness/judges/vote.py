@@ -81,12 +81,17 @@ class VoteJudge(Judge):
         return sum(ins), sum(outs)
 
     def price_per_mtok(self) -> tuple[float, float]:
-        """The members' mean price: `estimate_tokens` sums every member's tokens (members see the same prompt), so
-        tokens x mean price is the vote's estimated cost (an upper bound when some members are cached)."""
-        prices = [j.price_per_mtok() for _, j in self.members]
-        if any(j.paid and p == (0.0, 0.0) for (_, j), p in zip(self.members, prices)):
-            return (0.0, 0.0)  # a member without a price: the total is unknown
+        """The paid members' mean price: `estimate_tokens` sums the paid members' tokens (they see the same prompt; a
+        free member such as `offline` uses none), so tokens x this mean is the vote's cost when no member is cached
+        (--max-cost reserves that). A dry run prices each member over its own uncached pairs (`member_keys`)."""
+        prices = [j.price_per_mtok() for _, j in self.members if j.paid]
+        if not prices or any(p == (0.0, 0.0) for p in prices):
+            return (0.0, 0.0)  # free, or a member without a price: the total is unknown
         return sum(p[0] for p in prices) / len(prices), sum(p[1] for p in prices) / len(prices)
+
+    def member_keys(self, request: JudgeRequest) -> list[tuple[str, Judge]]:
+        """(cache key, member) of each paid member's judgment of this pair: a member already cached costs nothing."""
+        return [(self._key(request, j)[0], j) for _, j in self.members if j.paid]
 
     def _key(self, request: JudgeRequest, member: Judge) -> tuple[str, str]:
         """(cache key of the member's judgment of this pair, the pair's content hash)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalharness.errors import EvalHarnessError
 from evalharness.labels.schemes import scheme_of
-from evalharness.store.labels import HUMAN_PREFIX, check_source, labels_for
+from evalharness.store.labels import HUMAN_PREFIX, check_source, has_source, labels_for
 from evalharness.store.runread import judgment_pool
 from evalharness.textnorm import normalize_query
 
@@ -64,6 +64,30 @@ def check_spec(spec: str) -> list[str]:
 
 def is_human(spec: str) -> bool:
     return spec.startswith(HUMAN_PREFIX)
+
+
+def check_stored(store: Any, spec: str) -> None:
+    """Every human source of a --labels spec holds labels in this store (a misspelt name is named, not read as empty)."""
+    for part in split_specs(spec):
+        if is_human(part) and not has_source(store, check_source(part)):
+            raise EvalHarnessError(f"--labels: label source '{part}' holds no labels in this store; import them first "
+                                   f"(evalharness labels import FILE --as NAME) or name one that `evalharness labels list` shows")
+
+
+def covering_sources(spec: str, judge_spec: str) -> list[str]:
+    """The human sources of a --labels spec that rank above the run's judge: a pair one of them labelled is never
+    sent to the judge (all of them when the spec does not name the judge)."""
+    parts = split_specs(spec)
+    above = parts[:parts.index(judge_spec)] if judge_spec in parts else parts
+    return [p for p in above if is_human(p)]
+
+
+def covered_pairs(store: Any, sources: Sequence[str], query_texts: Sequence[str]) -> set[tuple[str, str]]:
+    """(normalized query, doc id) of every pair one of these human sources labelled, for these queries."""
+    covered: set[tuple[str, str]] = set()
+    for source in sources:
+        covered.update(labels_for(store, source, query_texts))
+    return covered
 
 
 @dataclass

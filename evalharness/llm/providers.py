@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from evalharness.config import JudgeConfig, env_secret
 from evalharness.errors import EvalHarnessError, JudgeOutputError
+from evalharness.llm.calls import count_call, count_send
 from evalharness.llm.retry import retry_delay
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -95,6 +96,7 @@ class Provider(ABC):
 
     async def complete(self, system: str, user: str, **kwargs: Any) -> LLMReply:
         """build_request + send."""
+        count_send()
         return await self.send(self.build_request(system, user, **kwargs))
 
     async def aclose(self) -> None:
@@ -107,6 +109,7 @@ T = TypeVar("T")
 async def _send_retrying(provider: Provider, body: dict[str, Any], retries: int) -> LLMReply:
     """Send with backoff on transient errors (the repair call is retried like any call)."""
     for attempt in range(retries + 1):
+        count_call("retry" if attempt else "repair")
         try:
             return await provider.send(body)
         except RetryableError as exc:
@@ -124,6 +127,7 @@ async def complete_parsed(provider: Provider, system: str, user: str, parse: Cal
     `cached_tokens`). Returns (parsed, input tokens, output tokens, cached input tokens) of both calls."""
     kwargs: dict[str, Any] = {"image": image, "image_mime": image_mime, "schema": schema, "schema_name": schema_name,
                               "temperature": temperature}
+    count_send()
     reply = await provider.send(provider.build_request(system, user, **kwargs))
     try:
         return parse(reply.text), reply.input_tokens, reply.output_tokens, reply.cached_tokens

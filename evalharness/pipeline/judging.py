@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
 from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.llm.calls import ATTEMPT, CALLS, CallCounts
 from evalharness.llm.retry import retry_delay
 from evalharness.models import Judgment
 from evalharness.pipeline.runstate import process_gone
@@ -57,6 +58,7 @@ class JudgingOutcome:
     input_tokens: int = 0
     output_tokens: int = 0
     skipped_for_budget: int = 0
+    calls: dict[str, int] = field(default_factory=dict)  # requests sent, by kind: preflight, first, repair, retry
 
     @property
     def unjudged(self) -> int:
@@ -236,6 +238,7 @@ class _Run:
             return
         attempt = 0
         while True:
+            ATTEMPT.set(attempt)  # this worker task's own context: its next request counts as a retry after the first
             try:
                 j = await self.judge.judge(pair.request)
                 break
@@ -356,6 +359,8 @@ def judge_pairs(
     run = _Run(judge, store, outcome, writer, owner, max_retries, Budget(judge, max_cost), progress, run_id)
     if owner is not None:  # claims left by a killed runner on this host are released now, not when they expire
         release_dead(store.engine, process_gone, owner)
+    calls = CallCounts()
+    counting = CALLS.set(calls)
     try:
         if local:
             with gc_paused():  # thousands of acyclic rows a second: no collector passes over them
@@ -372,4 +377,6 @@ def judge_pairs(
             if owner is not None:
                 release_all(store.engine, owner)
             run.advance(0, flush=True)
+            CALLS.reset(counting)
+            outcome.calls = calls.as_dict()
     return outcome

@@ -170,6 +170,8 @@ class RunRequest:
     max_cost: float | None = None
     max_retries: int = 4
     batch: BatchService | None = None  # through the provider's batch service: the run waits (`batches collect` finishes it)
+    labels: str | None = None  # --labels: the run is scored on this label source
+    cover: tuple[str, ...] = ()  # human sources whose labelled pairs are never sent to the judge
 
 
 def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
@@ -180,7 +182,8 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
     with stages.stage("guidelines", len(req.queries)) as advance:
         guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
-    store.record_guidelines({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
+    store.record_guidelines({"hash": g.hash, "file_hash": g.file_hash or None, "query": g.query, "path": g.path,
+                             "writer": g.writer, "model": g.model,
                              "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
                             for g in {g.hash: g for g in guidelines.values()}.values())
     backend = make_backend(req.engine, project)
@@ -193,6 +196,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     hits = {q.id: r for q, r in zip(req.queries, results)}
     images = ImageLoader(project, req.judge) if req.judge.mode != "text" else None
     pairs, hashes, where, failures = build_pairs(req.queries, guidelines, hits, req.judge, images)
+    pairs, covered = drop_covered(store, req, pairs)
 
     run_id = new_run_id(req.engine.name)
     catalog = described.get("catalog") or (f"{req.engine.config.backend} index {req.engine.config.index}"
@@ -223,7 +227,8 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
         failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})
     start = RunStart(run_id, catalog, started, stored, hits, pairs, where, failures, images is not None)
     counts = run_counts(req, start, outcome.new, outcome.cached, outcome.skipped_for_budget)
-    counts.update(input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens)
+    counts.update(input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, labelled_by_source=covered,
+                  **{f"calls_{kind}": n for kind, n in outcome.calls.items()})
     return finish_now(project, store, req, start, counts, outcome.cost_usd)
 
 
@@ -256,13 +261,33 @@ def run_counts(req: RunRequest, start: RunStart, new: int, cached: int, skipped_
 def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart, counts: dict[str, int],
                cost_usd: float) -> RunOutcome:
     """Score the run against the judgment pool, store its metrics and final status."""
-    per_query = evaluate_stored(store, req.judge.judge_id, start.stored, req.metrics, project)
+    qrels = None
+    if req.labels:  # scored on the label source: hits its people labelled were never sent to the judge
+        from evalharness.labels.sources import source_qrels
+
+        qrels = source_qrels(project.config, store, req.labels, start.stored).qrels
+    per_query = evaluate_stored(store, req.judge.judge_id, start.stored, req.metrics, project, qrels=qrels)
     metrics = mean_metrics(per_query, req.metrics)
     elapsed = time.perf_counter() - start.started
     status = final_status(counts["hits"], counts["hits"] - counts["unjudged_hits"])
     store.finish_run(start.run_id, status, metrics, counts, cost_usd, elapsed)
     return RunOutcome(start.run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
                       elapsed, cost_usd, start.failures, status=status, catalog=start.catalog, stored=start.stored)
+
+
+def drop_covered(store: Store, req: RunRequest, pairs: list[Pair]) -> tuple[list[Pair], int]:
+    """The pairs left to judge once those a covering human source labelled are taken out, and how many were."""
+    if not req.cover:
+        return pairs, 0
+    from evalharness.labels.sources import covered_pairs
+    from evalharness.textnorm import normalize_query
+
+    covered = covered_pairs(store, req.cover, [q.text for q in req.queries])
+    if not covered:
+        return pairs, 0
+    norm = {q.text: normalize_query(q.text) for q in req.queries}
+    left = [p for p in pairs if (norm[p.request.query.text], p.request.hit.doc_id) not in covered]
+    return left, len(pairs) - len(left)
 
 
 def default_queries_path(project: Project) -> Path:
@@ -309,14 +334,12 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
     hits = {q.id: r for q, r in zip(req.queries, results)}
     images = ImageLoader(project, req.judge) if req.judge.mode != "text" else None  # read locally; nothing is sent
     pairs, _, _, _ = build_pairs(req.queries, guidelines, hits, req.judge, images)
+    pairs, _ = drop_covered(store, req, pairs)
     cached = store.cached_judgments([p.key for p in pairs if p.request.guideline.hash != "pending"])
     todo = [p for p in pairs if p.key not in cached]
-    tokens_in = tokens_out = 0
-    for p in todo:
-        i, o = req.judge.estimate_tokens(p.request)
-        tokens_in, tokens_out = tokens_in + i, tokens_out + o
-    price_in, price_out = req.judge.price_per_mtok()
-    if req.batch:  # the batch API's price (typically half)
-        price_in, price_out = req.batch.price(req.judge)
-    return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), len(todo),
-                          len(missing), tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1e6)
+    from evalharness.pipeline.pricing import estimate_calls
+
+    batch = req.batch
+    est = estimate_calls(store, req.judge, todo, (lambda j: batch.price(j)) if batch else None)  # batch: its own price
+    return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), est.calls,
+                          len(missing), est.input_tokens, est.output_tokens, est.cost_usd)

@@ -225,12 +225,13 @@ class Store:
                 upsert(conn, queries_t, rows[start:start + 500], ["id"], overwrite=["text", "count", "segment"])
 
     def record_guidelines(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Store guidelines by hash in one transaction; a hash already stored is left alone."""
+        """Store guidelines by hash in one transaction; a hash already stored is left alone but for its file's sha256
+        (the newest file with that content: a rewrite that changed only `created:` is then read from the store)."""
         now = utcnow()
         rows = [{**row, "created_at": row.get("created_at") or now} for row in rows]
         with self.engine.begin() as conn:
             for start in range(0, len(rows), 500):
-                upsert(conn, guidelines_t, rows[start:start + 500], ["hash"])
+                upsert(conn, guidelines_t, rows[start:start + 500], ["hash"], overwrite=["file_hash"] if "file_hash" in rows[0] else ())
 
     # -- judgments ------------------------------------------------------------------
     def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:

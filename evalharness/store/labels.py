@@ -139,6 +139,12 @@ def iter_labels(store: Any, source: str) -> Iterator[StoredLabel]:
             yield StoredLabel(r.source, r.query_key, r.doc_id, r.query, r.label, r.note, r.origin, r.created_at, r.updated_at)
 
 
+def has_source(store: Any, source: str) -> bool:
+    """Whether any label is stored under `source` (one indexed lookup)."""
+    with store.engine.connect() as conn:
+        return conn.execute(select(labels_t.c.doc_id).where(labels_t.c.source == source).limit(1)).first() is not None
+
+
 def label_sources(store: Any) -> dict[str, int]:
     """Each stored human source with its number of labels."""
     c = labels_t.c

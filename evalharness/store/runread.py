@@ -211,19 +211,21 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
 
 
-def stored_guidelines(store: Store, hashes: Iterable[str]) -> dict[str, Guideline]:
-    """Guidelines recorded in the store under these file hashes (no YAML parsing)."""
+def stored_guidelines(store: Store, hashes: Iterable[str], by_file: bool = False) -> dict[str, Guideline]:
+    """Guidelines recorded in the store under these guideline hashes, or (`by_file`) these files' sha256, keyed by
+    the hash asked for (no YAML parsing)."""
     g = guidelines_t.c
+    column = g.file_hash if by_file else g.hash
     wanted = sorted(set(hashes))
     out: dict[str, Guideline] = {}
     with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(wanted), CHUNK):
-            stmt = select(g.hash, g.query, g.path, g.writer, g.model, type_coerce(g.requirements, Text), g.text
-                          ).where(g.hash.in_(wanted[start:start + CHUNK]))
-            for digest, query, path, writer, model, reqs, text in raw_rows(conn, stmt):
+            stmt = select(column, g.hash, g.query, g.path, g.writer, g.model, type_coerce(g.requirements, Text), g.text,
+                          g.file_hash).where(column.in_(wanted[start:start + CHUNK]))
+            for key, digest, query, path, writer, model, reqs, text, file_hash in raw_rows(conn, stmt):
                 reqs = json.loads(reqs) if isinstance(reqs, str) else reqs
-                out[digest] = Guideline(query, tuple(Requirement(**r) for r in reqs or ()), text, writer, model or "",
-                                        hash=digest, path=path)
+                out[key] = Guideline(query, tuple(Requirement(**r) for r in reqs or ()), text, writer, model or "",
+                                     hash=digest, path=path, file_hash=file_hash or "")
     return out
 
 
