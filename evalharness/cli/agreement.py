@@ -130,14 +130,14 @@ def register(app: typer.Typer) -> None:
                     raise EvalHarnessError("--runs compares one judge with the humans; give a single --judge")
                 if len(runs) < 2:
                     raise EvalHarnessError("--runs needs at least two configs or run ids (repeat --runs)")
-                result = system_agreement(project, store, source, specs[0], make_judge(specs[0], cfg), runs,
+                result = system_agreement(project, store, source, specs[0], make_judge(specs[0], cfg, need_key=False), runs,
                                           metric or cfg.run.metrics[0], stages)
                 if as_json:
                     out.print_json(json.dumps(result.to_json()))
                 else:
                     _print_runs(result)
                 return
-            judges = [(s, make_judge(s, cfg)) for s in specs]
+            judges = [(s, make_judge(s, cfg, need_key=False)) for s in specs]
             a = measure_agreement(project, store, source, judges, _catalog(project, catalog, engine_config), scheme_of(cfg),
                                       bootstrap, stages)
         finally:

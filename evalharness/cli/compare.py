@@ -92,7 +92,7 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
         # By default, judge with what judged the runs (when they agree), else with the project's judge.
         specs = {judge_spec_of(r.judge_id) for r in (base, *cands)}
         spec = o.judge or (specs.pop() if len(specs) == 1 else cfg.judge.spec)
-        judge_obj = make_judge(spec, cfg)
+        judge_obj = make_judge(spec, cfg, need_key=False)  # the key is checked only if a pair is sent
         stages = SilentStages() if o.quiet else RichStages()
         comparison = compare_runs(project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
                                   holm_exclude=cfg.compare.holm_exclude, stages=stages, for_report=o.for_report,

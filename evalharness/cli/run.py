@@ -188,7 +188,7 @@ def register(app: typer.Typer) -> None:
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
             label_info = {}
             if labels and not waiting:
-                from evalharness.labels.sources import rescore_with_labels
+                from evalharness.pipeline.labelled import rescore_with_labels
 
                 label_info = {o.run_id: rescore_with_labels(project, store, o, labels) for o in (base_outcome, outcome) if o}
             if html is not None and outcome.status != "waiting":

@@ -159,26 +159,6 @@ def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence
     return qrels_for_source(store, spec, queries, judges, scheme_of(config).gains)
 
 
-def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str) -> dict[str, Any]:
-    """Score a finished run (a RunOutcome) on a label source instead of its judge; says where the labels came from."""
-    from evalharness.metrics.ir import mean_metrics
-    from evalharness.pipeline.run import evaluate_stored
-
-    names = list(project.config.run.metrics)
-    stored = store.run_queries(outcome.run_id)
-    sq = source_qrels(project.config, store, spec, stored)
-    outcome.per_query = evaluate_stored(store, outcome.judge_id, stored, names, project, qrels=sq.qrels)
-    outcome.metrics = mean_metrics(outcome.per_query, names)
-    hits = [(q.id, h.doc_id) for q in stored for h in q.hits]
-    by_source: dict[str, int] = {}
-    for qid, doc in hits:
-        src = sq.origin[qid].get(doc)
-        if src is not None:
-            by_source[src] = by_source.get(src, 0) + 1
-    return {"source": spec, "hits": len(hits), "labelled_hits_by_source": by_source,
-            "unlabelled_hits": len(hits) - sum(by_source.values())}
-
-
 def qrels_for_queries(config: ProjectConfig, store: Any, spec: str, queries: Sequence[Any], guideline_hashes: Sequence[str]
                       ) -> dict[str, dict[str, int]]:
     """Qrels of a `--labels` spec for compared queries (each with id and text) and their guideline hashes."""
