@@ -20,6 +20,14 @@ class EvalHarnessError(Exception):
         return self.message
 
 
+def csv_error(path: object, exc: Exception, line: int | None = None) -> EvalHarnessError:
+    """One line for a CSV file the csv module refused: a field over its size limit (often a quote that is never
+    closed, which makes the rest of the file one field) or a malformed row."""
+    where = f"{path}:{line}" if line else f"{path}"
+    return EvalHarnessError(f"{where}: not a readable CSV ({str(exc).splitlines()[0]}); check for a quote that is never "
+                            "closed, or split the oversized field")
+
+
 class JudgeOutputError(Exception):
     """The judge answered, but not with a usable label (malformed or refused).
 

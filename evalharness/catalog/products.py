@@ -38,7 +38,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def iter_products(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield products from a JSONL file; each needs an 'id'."""
+    """Yield products from a JSONL file; each needs an 'id', and no id may appear twice."""
+    seen: set[str] = set()
     for lineno, line in _lines(path):
         try:
             product = json.loads(line)
@@ -46,6 +47,11 @@ def iter_products(path: Path) -> Iterator[dict[str, Any]]:
             raise EvalHarnessError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove the line") from None
         if not isinstance(product, dict) or "id" not in product:
             raise EvalHarnessError(f"{path}:{lineno}: a product needs an 'id' field")
+        pid = str(product["id"])
+        if pid in seen:
+            raise EvalHarnessError(f"{path}:{lineno}: product id {pid[:80]!r} appears a second time; ids must be unique "
+                                   "(remove or rename one of the two)")
+        seen.add(pid)
         yield product
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from evalharness.cli.ui import err, out
+from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
 
 app = typer.Typer(no_args_is_help=True)
@@ -34,6 +35,10 @@ def collect_cmd(
     project = Project.at(ctx)
     store = Store(project.store_url())
     try:
+        unknown = [r for r in run if store.get_run(r) is None]
+        if unknown:
+            raise EvalHarnessError(f"--run {unknown[0]}: no such run in this store; `evalharness runs` lists the runs "
+                                   "(waiting ones show status waiting)")
         report = collect(project, store, wait=wait, timeout_s=timeout, run_ids=list(run) or None,
                          log=None if as_json else lambda line: err.print(line, markup=False))
     finally:

@@ -32,10 +32,16 @@ def register(app: typer.Typer) -> None:
             directory = ctx.obj["project"] / directory
         templates = resources.files("evalharness.templates.project")
         created = []
+        for folder in (directory, *directory.parents):
+            if folder.exists() and not folder.is_dir():
+                raise EvalHarnessError(f"{folder} is a file, not a folder; choose a folder name for the project")
+        for target in SCAFFOLD:  # every file checked before any is written: a refused init leaves nothing behind
+            path = directory / target
+            if path.exists() and (not force or path.is_dir()):
+                raise EvalHarnessError(f"{path} already exists; pass --force to overwrite or choose another folder"
+                                       if not path.is_dir() else f"{path} is a folder; move it away or choose another folder")
         for target, source in SCAFFOLD.items():
             path = directory / target
-            if path.exists() and not force:
-                raise EvalHarnessError(f"{path} already exists; pass --force to overwrite or choose another folder")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(templates.joinpath(source).read_text(encoding="utf-8") if source else "", encoding="utf-8")
             created.append(target)

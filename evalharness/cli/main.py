@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
@@ -144,6 +145,10 @@ def invoke(args: list[str], debug: bool = False) -> int:
         return _report(exc.format_message(), exc.exit_code, debug)
     except (KeyboardInterrupt, typer.Abort):
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a file the command needed: named, with what the system said (a full disk, permissions)
+        where = f" {exc.filename}" if exc.filename else ""
+        hint = "free some space and run again" if exc.errno == errno.ENOSPC else "check the path and its permissions"
+        return _report(f"cannot read or write{where}: {exc.strerror or exc}; {hint}", EXIT_USAGE, debug)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         return _report(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                        "(rerun with EVALHARNESS_DEBUG=1 for a traceback and report it)", EXIT_USAGE, debug)

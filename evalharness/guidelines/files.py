@@ -94,10 +94,16 @@ def _parse(path: Path, raw: bytes) -> Guideline:
         raise EvalHarnessError(f"{path}: front matter is not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(front, dict) or not front.get("query"):
         raise EvalHarnessError(f"{path}: front matter needs 'query'")
+    if isinstance(front["query"], (dict, list)):
+        raise EvalHarnessError(f"{path}: 'query' is the query's text, not a list or mapping")
+    listed = front.get("requirements") or []
+    if not isinstance(listed, list):
+        raise EvalHarnessError(f"{path}: 'requirements' is a list of entries with attribute, value and importance")
     reqs = []
-    for i, r in enumerate(front.get("requirements") or []):
-        if not isinstance(r, dict) or not r.get("attribute") or r.get("value") in (None, ""):
-            raise EvalHarnessError(f"{path}: requirement {i + 1} needs 'attribute' and 'value'")
+    for i, r in enumerate(listed):
+        if not isinstance(r, dict) or not r.get("attribute") or r.get("value") in (None, "") or any(
+                isinstance(r.get(k), (dict, list)) for k in ("attribute", "value", "importance")):
+            raise EvalHarnessError(f"{path}: requirement {i + 1} needs 'attribute' and 'value' (each a word or phrase)")
         importance = str(r.get("importance", "must"))
         if importance not in IMPORTANCE:
             raise EvalHarnessError(f"{path}: requirement {i + 1} has importance {importance!r}; allowed: {', '.join(IMPORTANCE)}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalharness.errors import EvalHarnessError
+from evalharness.errors import EvalHarnessError, csv_error
 from evalharness.labels.formats_map import LabelMap, unmapped_hint
 from evalharness.labels.formats_read import RawLabel, json_lines
 from evalharness.store.labels import put_labels
@@ -52,9 +52,12 @@ def read_query_ids(path: Path) -> dict[str, str]:
         return out
     if path.suffix.lower() == ".csv":
         rows = csv.DictReader(text.splitlines())
-        if not rows.fieldnames or "query" not in rows.fieldnames or "id" not in rows.fieldnames:
-            raise EvalHarnessError(f"{path}: a query file needs 'id' and 'query' columns")
-        return {r["id"].strip(): r["query"] for r in rows if (r.get("id") or "").strip() and (r.get("query") or "").strip()}
+        try:
+            if not rows.fieldnames or "query" not in rows.fieldnames or "id" not in rows.fieldnames:
+                raise EvalHarnessError(f"{path}: a query file needs 'id' and 'query' columns")
+            return {r["id"].strip(): r["query"] for r in rows if (r.get("id") or "").strip() and (r.get("query") or "").strip()}
+        except csv.Error as exc:  # a field over the csv module's limit: usually a quote never closed
+            raise csv_error(path, exc, rows.line_num) from None
     for n, line in enumerate(text.splitlines(), 1):  # TREC topics as 'qid<TAB>text' lines
         if line.strip():
             qid, sep, qtext = line.strip().partition("\t") if "\t" in line else line.strip().partition(" ")

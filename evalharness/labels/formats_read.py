@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalharness.errors import EvalHarnessError
+from evalharness.errors import EvalHarnessError, csv_error
 
 QUERY_COLS = ("query", "query_text", "keywords", "search_term", "q")
 QUERY_ID_COLS = ("query_id", "qid", "topic", "topic_id")
@@ -217,6 +217,9 @@ def read_labels(path: Path, fmt: str | None, column: str | None = None) -> list[
     name = fmt or guess_format(path)
     if name not in READERS:
         raise EvalHarnessError(f"unknown label format '{name}' for {path}; use --format {'|'.join(READERS)}")
-    if column is not None and name in ("csv", "quepid"):
-        return list(READERS[name](path, column))
-    return list(READERS[name](path))
+    try:
+        if column is not None and name in ("csv", "quepid"):
+            return list(READERS[name](path, column))
+        return list(READERS[name](path))
+    except csv.Error as exc:  # a field over the csv module's limit: usually a quote never closed
+        raise csv_error(path, exc) from None

@@ -22,9 +22,18 @@ def is_product_code(text: str) -> bool:
 
 
 def is_card_number(text: str) -> bool:
-    """13-19 digits with a valid Luhn check digit that are not an ISBN or EAN."""
-    digits = re.sub(r"\D", "", text)
-    return 13 <= len(digits) <= 19 and luhn.is_valid(digits) and not is_product_code(digits)
+    """13-19 digits with a valid Luhn check digit that are not an ISBN or EAN: the whole match, or a run of its
+    space- or dash-separated digit groups ("1 4111 1111 1111 1111" holds a card number after a stray digit)."""
+    groups = re.findall(r"\d+", text)
+    for start in range(len(groups)):
+        digits = ""
+        for group in groups[start:]:
+            digits += group
+            if len(digits) > 19:
+                break
+            if len(digits) >= 13 and luhn.is_valid(digits) and not is_product_code(digits):
+                return True
+    return False
 
 
 # A privacy pattern's matches count only when its validator agrees (by pattern name in [privacy] patterns).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -154,15 +155,41 @@ def _insert_ignore_sqlite(conn: Connection, table: Table, rows: Sequence[dict[st
 
 
 def _read_only_error(ctx: Any) -> Exception | None:
-    """A write refused because the store is read-only becomes one line naming the store and the fix."""
-    text = str(ctx.original_exception).lower()
+    """A store that cannot be written or read (read-only, disk full, damaged) becomes one line naming it and the fix."""
+    url = ctx.engine.url if ctx.engine is not None else None
+    return store_problem(ctx.original_exception, url) if url is not None else None
+
+
+def store_problem(exc: BaseException, url: Any) -> EvalHarnessError | None:
+    """One line for a store that is read-only, on a full disk, damaged or failing I/O; None for other errors."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first.lower()
+    sqlite = url.get_backend_name() == "sqlite"
+    where = (url.database or "").removeprefix("file:") if sqlite else _safe_url(str(url))
     if "readonly database" in text or "read-only" in text or "unable to open database file" in text:
-        url = ctx.engine.url if ctx.engine is not None else None
-        sqlite = url is not None and url.get_backend_name() == "sqlite"
-        where = (url.database or "").removeprefix("file:") if sqlite else _safe_url(str(url))
-        return EvalHarnessError(f"the store {where} is read-only ({str(ctx.original_exception).splitlines()[0]}); make the "
+        return EvalHarnessError(f"the store {where} is read-only ({first}); make the "
                                 "file and its folder writable, or set [store] url in evalharness.toml to a writable store")
+    if "disk is full" in text or "no space left" in text or "could not extend file" in text:
+        return EvalHarnessError(f"the disk holding the store {where} is full ({first}); free some space or set [store] url "
+                                "to a store on another disk, then run again (what is stored is kept)")
+    if "file is not a database" in text or "malformed" in text or "not a database" in text:
+        return EvalHarnessError(f"the store {where} is damaged or is not an evalharness store ({first}); move it away "
+                                "(restore a backup if you have one) or set [store] url to another file, then run again")
+    if "disk i/o error" in text and sqlite and _disk_full(where):
+        return EvalHarnessError(f"the disk holding the store {where} is full ({first}); free some space or set [store] url "
+                                "to a store on another disk, then run again (what is stored is kept)")
+    if "disk i/o error" in text:
+        return EvalHarnessError(f"the store {where} could not be read or written ({first}); check the disk it is on "
+                                "(space, file size limits, permissions) and run again")
     return None
+
+
+def _disk_full(path: str) -> bool:
+    """Whether the file system holding `path` has (almost) no room left: SQLite then reports a disk I/O error."""
+    try:
+        return shutil.disk_usage(Path(path).parent).free < (1 << 16)
+    except OSError:
+        return False
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -171,6 +198,22 @@ def sqlite_file(url: str) -> Path | None:
         return None
     path = url[len("sqlite:///"):].split("?", 1)[0]
     return None if path.startswith("file:") else Path(path)
+
+
+def _supported_url(url: str) -> Any:
+    """The parsed store URL: SQLite or PostgreSQL (a bare postgresql:// uses psycopg 3, the driver the extra installs)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable; set [store] url to a SQLAlchemy URL such as "
+                               "sqlite:///.evalharness/cache.db") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise EvalHarnessError(f"the store {_safe_url(url)} is a {backend} database; evalharness keeps its store in SQLite or "
+                               "PostgreSQL: set [store] url to sqlite:///.evalharness/cache.db or postgresql+psycopg://USER@HOST/DB")
+    return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
 
 
 def _safe_url(url: str) -> str:
@@ -192,11 +235,19 @@ class Store:
         and `schema_change` holds (revision before, revision after)."""
         self.url = url
         self.schema_change: tuple[str | None, str] | None = None
+        target = _supported_url(url)
         try:
             file = sqlite_file(url)
             if file is not None:
                 file.parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, future=True)
+            try:
+                self.engine: Engine = create_engine(target, future=True)
+            except ImportError as exc:  # the URL's database driver is not installed
+                if target.get_backend_name() == "postgresql":
+                    raise EvalHarnessError("install the PostgreSQL driver: pip install 'evalharness[postgres]' "
+                                           f"(the store {_safe_url(url)} needs psycopg)") from None
+                raise EvalHarnessError(f"the store {_safe_url(url)} needs a database driver that is not installed "
+                                       f"({exc.name or exc}); install it or set [store] url to sqlite:///.evalharness/cache.db") from None
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "handle_error", _read_only_error)
@@ -210,6 +261,9 @@ class Store:
             raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable ({type(exc).__name__}); "
                                    "set [store] url to a SQLAlchemy URL such as sqlite:///.evalharness/cache.db") from None
         except (OperationalError, SQLAlchemyError, OSError) as exc:
+            problem = store_problem(getattr(exc, "orig", None) or exc, target)
+            if problem is not None:
+                raise problem from None
             reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
             raise EvalHarnessError(f"cannot open store {_safe_url(url)}: {reason}; check [store] url and that the database is up") from None
 
