@@ -191,3 +191,29 @@ def test_two_concurrent_runners_pay_once_for_a_pair_that_fails(project: Path, ll
     assert llm.total_requests == 2 * hits  # each pair once: a first attempt and one repair, by one runner
     conn = sqlite3.connect(project / ".evalharness" / "cache.db")
     assert conn.execute("SELECT count(*) FROM judgments WHERE judge_id LIKE 'openai:m:%'").fetchone()[0] == 0
+
+
+def test_judgments_stored_under_an_earlier_releases_guideline_hash_are_reused(project: Path, llm: LLMServer) -> None:
+    """Earlier releases keyed judgments by the guideline file's sha256; a store from then re-judges nothing."""
+    from evalharness.guidelines.files import guideline_path
+    from evalharness.models import sha256_hex
+    from evalharness.store.keys import judgment_cache_key
+
+    configure(project, llm, "openai", queries=5)
+    first = _run(project, "--judge", "openai:m")
+    db = _db(project)
+    rows = db.execute("SELECT cache_key, query, content_hash, judge_id FROM judgments").fetchall()
+    for key, query, chash, judge_id in rows:  # the store as an earlier release wrote it
+        file_hash = sha256_hex(guideline_path(project / "guidelines", query).read_bytes())
+        db.execute("UPDATE judgments SET cache_key = ?, guideline_hash = ? WHERE cache_key = ?",
+                   (judgment_cache_key(query, chash, file_hash, judge_id), file_hash, key))
+    db.commit()
+    llm.configure()
+    dry = json.loads(run_cli(project, "run", "-e", "v2", "--top-k", "5", "--dry-run", "--json", "--judge", "openai:m",
+                             env=ENV).stdout)[0]
+    assert dry["calls"] == 0 and dry["cached"] == dry["hits"]
+    again = _run(project, "--judge", "openai:m")
+    assert llm.total_requests == 0 and again["counts"]["judged_cached"] == again["counts"]["hits"]
+    assert again["metrics"] == first["metrics"]
+    copied = db.execute("SELECT count(*), sum(cost_usd) FROM judgments WHERE details LIKE '%rekeyed_from%'").fetchone()
+    assert copied == (len(rows), 0.0)

@@ -27,6 +27,7 @@ from evalharness.pipeline.runstate import process_gone
 from evalharness.runtime.gcpause import gc_paused
 from evalharness.store import Store
 from evalharness.store.claims import failed_elsewhere, mark_failed, new_owner, owner_process, release_all, release_dead, take
+from evalharness.store.rekey import adopt
 from evalharness.store.writer import JudgmentWriter, judgment_row
 
 CHUNK = 1000  # pairs looked up, claimed and queued at a time
@@ -44,6 +45,7 @@ class Pair:
     key: str
     request: JudgeRequest
     content_hash: str
+    legacy_key: str = ""  # the key under the file-bytes guideline hash of earlier releases (store/rekey.py)
 
 
 @dataclass
@@ -69,6 +71,15 @@ def describe_failure(exc: BaseException) -> str:
     """A short reason for a failed pair (never includes request headers or keys)."""
     text = str(exc).splitlines()[0] if str(exc) else ""
     return redact(f"{type(exc).__name__}: {text}")[:300]
+
+
+def adopt_legacy(store: Store, missing: Sequence[Pair]) -> set[str]:
+    """Keys of pairs not cached under their key but judged under their earlier release's key: copied over now."""
+    legacy = {p.legacy_key: p for p in missing if p.legacy_key}
+    found = store.judged_keys(list(legacy)) if legacy else set()
+    if not found:
+        return set()
+    return adopt(store.engine, {k: (legacy[k].key, legacy[k].request.guideline.hash) for k in found})
 
 
 def chunks(pairs: Iterable[Pair], size: int = CHUNK) -> Iterator[list[Pair]]:
@@ -156,6 +167,7 @@ class _Run:
                 return
             unique = {p.key: p for p in chunk}
             cached = self.store.judged_keys(list(unique))
+            cached |= adopt_legacy(self.store, [p for k, p in unique.items() if k not in cached])
             self.outcome.cached += len(cached)
             self.advance(len(chunk) - len(unique) + len(cached))
             todo = [p for k, p in unique.items() if k not in cached]
@@ -332,6 +344,7 @@ def _judge_sync(run: _Run, pairs: Iterable[Pair], judge_sync: Callable[[JudgeReq
     for chunk in chunks(pairs):
         unique = {p.key: p for p in chunk}
         cached = run.store.judged_keys(list(unique))
+        cached |= adopt_legacy(run.store, [p for k, p in unique.items() if k not in cached])
         run.outcome.cached += len(cached)
         run.advance(len(chunk) - len(unique) + len(cached))
         for k, p in unique.items():

@@ -140,8 +140,9 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                     judge_id = fallback  # the text-mode key: never mistaken for an image judgment
             chash = content_hash(hit, image_sha)
             key = judgment_cache_key(q.text, chash, g.hash, judge_id)
+            legacy = judgment_cache_key(q.text, chash, g.file_hash, judge_id) if g.file_hash else ""
             hashes[q.id].append(chash)
-            pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash))
+            pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash, legacy))
             where[key] = f"{q.id}\t{hit.doc_id}"
     return pairs, hashes, where, failed
 
@@ -336,10 +337,11 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
     pairs, _, _, _ = build_pairs(req.queries, guidelines, hits, req.judge, images)
     pairs, _ = drop_covered(store, req, pairs)
     cached = store.cached_judgments([p.key for p in pairs if p.request.guideline.hash != "pending"])
-    todo = [p for p in pairs if p.key not in cached]
+    earlier = store.judged_keys([p.legacy_key for p in pairs if p.key not in cached and p.legacy_key])  # store/rekey.py
+    todo = [p for p in pairs if p.key not in cached and p.legacy_key not in earlier]
     from evalharness.pipeline.pricing import estimate_calls
 
     batch = req.batch
     est = estimate_calls(store, req.judge, todo, (lambda j: batch.price(j)) if batch else None)  # batch: its own price
-    return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), est.calls,
+    return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(pairs) - len(todo), est.calls,
                           len(missing), est.input_tokens, est.output_tokens, est.cost_usd)
