@@ -5,8 +5,8 @@ Memory holds one chunk of pairs plus what is in flight, whatever the number of p
 chunk's uncached pairs are claimed in the store first (store/claims.py): a pair another live runner holds is
 not sent again but awaited, and taken over if that runner dies: at once when it ran on this host and its process is
 gone, else when its claims expire. A pair another runner failed is counted failed here too, not paid for again.
-`--max-cost` reserves each call's estimated
-cost (doubled, to cover a repair turn) before sending, so the total stays within the cap.
+`--max-cost` reserves each call's estimated cost (doubled, to cover a repair turn) before sending, so the total
+stays within the cap.
 """
 
 from __future__ import annotations
