@@ -211,7 +211,7 @@ def _supported_url(url: str) -> Any:
                                "sqlite:///.evalharness/cache.db") from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise EvalHarnessError(f"the store {_safe_url(url)} is a {backend} database; evalharness keeps its store in SQLite or "
+        raise EvalHarnessError(f"store URL {_safe_url(url)} names a {backend} database; evalharness keeps its store in SQLite or "
                                "PostgreSQL: set [store] url to sqlite:///.evalharness/cache.db or postgresql+psycopg://USER@HOST/DB")
     return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
 
