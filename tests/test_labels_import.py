@@ -190,4 +190,8 @@ def test_dash_reads_stdin_and_writes_stdout(tmp_path: Path) -> None:
     r = _stdin_cli(tmp_path, "", "labels", "export", "--source", "human:piped-ids", "--format", "qrels", "--output", "-")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "T1 0 d9 2\n" and not (tmp_path / "-").exists()  # the id from --queries, kept since the import
+    r = _stdin_cli(tmp_path, "id,query\nX9,garden hose\n", "labels", "export", "--source", "human:piped-ids", "--format",
+                   "qrels", "--queries", "-", "--output", "-")  # ids read from stdin, labels written to stdout
+    assert r.returncode == 0 and r.stdout == "X9 0 d9 2\n", r.stderr
     assert_user_error(_stdin_cli(tmp_path, "", "labels", "import", "-", "--queries", "-", "--as", "x"), "one file only")
+    assert_user_error(_stdin_cli(tmp_path, "", "labels", "export", "--source", "human:pipe", "--topics", "-"), "one file only")

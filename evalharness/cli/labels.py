@@ -35,7 +35,7 @@ def _ids_by_text(project: Project, queries: Path | None) -> dict[str, str]:
 
 
 def _one_stdin(*args: Path | None) -> None:
-    """Standard input (or output) serves one argument at a time."""
+    """Standard input (or standard output) serves one of these arguments at a time."""
     from evalharness.errors import EvalHarnessError
 
     if sum(1 for a in args if a is not None and str(a) == "-") > 1:
@@ -126,7 +126,7 @@ def export(
     from evalharness.labels.sources import is_human, project_labels, split_specs
     from evalharness.store import Store
 
-    _one_stdin(output, topics, queries)
+    _one_stdin(output or Path("-"), topics)  # the labels go to stdout unless --output names a file
     if fmt not in LABEL_WRITERS:
         raise EvalHarnessError(f"unknown export format '{fmt}'; use --format {'|'.join(LABEL_WRITERS)}")
     if len(split_specs(source)) != 1:
@@ -180,7 +180,6 @@ def register_runs_export(runs_app: typer.Typer) -> None:
         from evalharness.labels.formats_write import RUN_WRITERS
         from evalharness.store import Store
 
-        _one_stdin(output, queries)
         if fmt not in RUN_WRITERS:
             raise EvalHarnessError(f"unknown run export format '{fmt}'; use --format {'|'.join(RUN_WRITERS)}")
         project = Project(ctx.obj["project"])
