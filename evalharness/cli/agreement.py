@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from evalharness.agreement.runs import SystemAgreement
 
 
-def _catalog(project: Project, catalog: Path | None, engine_config: str | None) -> Path:
+def catalog_for(project: Project, catalog: Path | None, engine_config: str | None) -> Path:
     """--catalog, else the engine config's catalog, else [guidelines] catalog."""
     from evalharness.catalog.products import resolve_catalog
 
@@ -138,8 +138,11 @@ def register(app: typer.Typer) -> None:
                     _print_runs(result)
                 return
             judges = [(s, make_judge(s, cfg)) for s in specs]
-            a = measure_agreement(project, store, source, judges, _catalog(project, catalog, engine_config), scheme_of(cfg),
+            a = measure_agreement(project, store, source, judges, catalog_for(project, catalog, engine_config), scheme_of(cfg),
                                       bootstrap, stages)
+            from evalharness.agreement.trust import record_agreement
+
+            record_agreement(store, a)  # what the gate's [gate.trust] reads
         finally:
             store.close()
         if markdown:
