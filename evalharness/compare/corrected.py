@@ -153,3 +153,14 @@ def correct_values(judge: dict[str, np.ndarray], human: dict[str, np.ndarray], g
         w = weights[keep_gold] if weights is not None else None
         out[key] = ppi_mean(y[keep_gold], f_all[keep_gold], f_all[keep_all], w, alpha)
     return out
+
+
+def gold_needed_without_gold(f_all: Sequence[float], half_width: float, alpha: float = 0.05) -> int | None:
+    """Before any gold query exists: the gold queries for a half-width if the judge were no help (lambda 0) and
+    people's per-query values varied as the judge's do, z^2 var(f) / h^2 (a pilot to refine once some are labelled)."""
+    f = np.asarray(f_all, dtype=float)
+    f = f[~np.isnan(f)]
+    if half_width <= 0 or f.size < 2:
+        return None
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    return max(2, math.ceil(z * z * float(np.var(f, ddof=1)) / half_width ** 2))
