@@ -17,6 +17,7 @@ from typing import Any
 
 from evalharness.compare.comparison import Comparison
 from evalharness.compare.corrected import gold_needed
+from evalharness.compare.outcome import RuleResult
 from evalharness.config import GateRule, TrustConfig
 from evalharness.metrics.measures import higher_is_better
 
@@ -94,10 +95,8 @@ def classify(value: float | None, ci: tuple[float, float] | None, minimum: float
     return "uncertain", (max(1, math.ceil(queries * (half / gap) ** 2) - queries) if gap > 0 else None)
 
 
-def trusted_rule(c: Comparison, cfg: TrustConfig, trust: TrustCheck | None, cand: str, rule: GateRule, name: str) -> Any:
+def trusted_rule(c: Comparison, cfg: TrustConfig, trust: TrustCheck | None, cand: str, rule: GateRule, name: str) -> RuleResult | None:
     """The rule's result under [gate.trust], or None to decide it on the judge's delta as usual."""
-    from evalharness.compare.gate import RuleResult
-
     judge_ok = trust is not None and trust.trusted
     if judge_ok and not cfg.use_corrected:
         return None
@@ -127,10 +126,8 @@ def trusted_rule(c: Comparison, cfg: TrustConfig, trust: TrustCheck | None, cand
     return RuleResult(name, False, f"{base}: the CI straddles the bound; {hint}{why}", inconclusive=True, more_gold=more)
 
 
-def trust_results(cfg: TrustConfig, trust: TrustCheck | None) -> list[Any]:
+def trust_results(cfg: TrustConfig, trust: TrustCheck | None) -> list[RuleResult]:
     """The judge's own checks: its agreement with the source, and the drift canary."""
-    from evalharness.compare.gate import RuleResult
-
     if trust is None:
         return [RuleResult(f"judge measured on {cfg.source}", False, "no trust check was made", inconclusive=True)]
     out = []
