@@ -96,3 +96,33 @@ def test_gold_needed_reaches_the_half_width() -> None:
     bigger = ppi_mean(human[:need], judge[:need], judge, lam=0.8)
     assert bigger.half_width == pytest.approx(target, rel=0.15)
     assert gold_needed(est, 1e-6) is None  # narrower than the judge's own spread over the queries allows
+
+
+def test_query_unit_draw_takes_whole_queries_with_their_probability() -> None:
+    """rate --unit query: every pair of a drawn query, all with the query's inclusion probability; over many draws each
+    query is drawn with that probability (queries with judge disagreement oversampled)."""
+    from collections import Counter
+
+    from evalharness.rating.sampling import PoolPair, draw_queries
+
+    pool = []
+    for q in range(12):
+        for d in range(3):
+            labels = {"a": "relevant", "b": "irrelevant" if q % 4 == 0 and d == 0 else "relevant"}
+            pool.append(PoolPair(f"q{q}", f"q{q}", f"d{d}", "head" if q < 6 else "tail", "", "g", "c", {}, labels))
+    seen: Counter[str] = Counter()
+    probability: dict[str, float] = {}
+    draws = 3000
+    for seed in range(draws):
+        drawn = draw_queries(pool, 4, seed, {"substitute"})
+        by_query: dict[str, list] = {}
+        for x in drawn:
+            by_query.setdefault(x.pair.query_key, []).append(x)
+        assert len(by_query) == 4 and all(len(xs) == 3 for xs in by_query.values())
+        for key, xs in by_query.items():
+            assert len({x.inclusion_prob for x in xs}) == 1
+            probability[key] = xs[0].inclusion_prob
+            seen[key] += 1
+    assert probability["q0"] == pytest.approx(4 * probability["q1"])  # disagreement: selection size 4 against 1
+    for key, pi in probability.items():
+        assert seen[key] / draws == pytest.approx(pi, abs=0.03)

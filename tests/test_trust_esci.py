@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import needs_shared_data, run_cli
+from conftest import assert_user_error, needs_shared_data, run_cli
 from esci_project import ESCI, make_esci_project
 
 ESCI_MAP = {"E": "relevant", "S": "substitute", "C": "irrelevant", "I": "irrelevant"}
@@ -66,11 +66,21 @@ def test_corrected_comparison_on_esci(esci: Path) -> None:
         d = row["delta"]
         assert d["ci95"][0] < d["estimate"] < d["ci95"][1] and 0 <= d["lambda"] <= 1 and d["n_gold"] == 30
         assert row["judge_only"]["ci95"][0] <= row["judge_only"]["delta"] <= row["judge_only"]["ci95"][1]
-    table = run_cli(esci, "compare", "title", "wide", "--correct-with", "human:gold", "--markdown", "reports/c.md")
+    cfg = esci / "evalharness.toml"
+    plain = cfg.read_text()
+    cfg.write_text(plain.replace("[run]", '[compare]\ncorrect_with = "human:gold"\n\n[run]'))  # the config key, no flag
+    try:
+        table = run_cli(esci, "compare", "title", "wide", "--markdown", "reports/c.md", "--html", "reports/c.html")
+    finally:
+        cfg.write_text(plain)
     assert table.returncode == 0, table.stderr
     print(table.stdout)
     assert "Corrected with human:gold: 30 gold of 100 queries" in table.stdout and "λ" in table.stdout
     assert "Corrected with `human:gold`: 30 gold of 100 queries" in (esci / "reports" / "c.md").read_text()
+    assert 'id="corrected"' in (esci / "reports" / "c.html").read_text()
+    assert_user_error(run_cli(esci, "compare", "title", "wide", "--correct-with", "human:gold", "--weight", "traffic"),
+                      "--correct-with", "--weight traffic")
+    assert_user_error(run_cli(esci, "compare", "title", "wide", "--correct-with", "human:"), "human:NAME")
 
 
 def _gate(root: Path, trust: str, tag: str) -> tuple[int, dict, str]:

@@ -92,6 +92,11 @@ def register(app: typer.Typer) -> None:
                 whole = f" of {len({it.query_key for it in items})} whole queries" if unit == "query" else ""
                 err.print(f"new sample {name!r}: {len(items)} pairs{whole} drawn from {sample.pool_size} "
                           f"({sample.source}), seed {sample.seed}", markup=False)
+                if unit == "query":
+                    err.print(f"once rated, these gold queries correct comparisons: `evalharness compare BASE CAND --correct-with "
+                              f"human:{rater}` (or the --gold NAME of `agreement --raters`); `evalharness agreement --human "
+                              f"{rater} --runs BASE --runs CAND --plan 0.01` "
+                              "says how many gold queries a target CI half-width needs", markup=False)
             elif any(v is not None for v in (size, source, raters, seed, target)) or uniform or unit != "pair":
                 raise EvalHarnessError(f"sample {name!r} already exists (created {sample.created_at[:16]}); drop --sample/--from/"
                                        "--raters/--seed/--uniform to continue it, or pass --name NEW for a new sample")

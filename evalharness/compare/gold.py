@@ -2,8 +2,8 @@
 
 A gold query is a compared query for which the reference source labels every hit of every compared config's list
 (the lists as compared). Its metric values are computed once more on the source's qrels; the judge's values are
-the comparison's own. When a rating sample of the source's name drew whole queries (`rate --unit query`), only its
-queries are gold and each enters with the weight 1 / inclusion probability stored with it; other samples drew
+the comparison's own. When the rating sample behind the source (named like it, or rated by it) drew whole queries
+(`rate --unit query`), only its queries are gold and each enters with the weight 1 / inclusion probability stored with it; other samples drew
 pairs, whose probabilities say nothing about a query, so the gold queries then enter unweighted (and say so).
 """
 
@@ -31,26 +31,41 @@ def correctable(metrics: Sequence[str]) -> list[str]:
     return [m for m in split_measures(metrics)[0] if m.split("@")[0] not in UNCORRECTED]
 
 
+def _sample_of(store: Store, name: str) -> Any:
+    """The rating sample behind a source human:NAME: the sample named NAME (its majority stored with --gold NAME),
+    else the one sample rater NAME was assigned (the newest when several)."""
+    from evalharness.store.rating import get_sample, rating_assignments_t, rating_samples_t
+
+    found = get_sample(store, name)
+    if found is not None:
+        return found
+    a, s = rating_assignments_t.c, rating_samples_t.c
+    with store.engine.connect() as conn:
+        row = conn.execute(select(s.name).join(rating_assignments_t, a.sample == s.name).where(a.rater == name)
+                           .order_by(s.created_at.desc()).limit(1)).first()
+    return get_sample(store, row[0]) if row else None
+
+
 def sample_weights(store: Store, source: str, query_texts: Sequence[str]) -> tuple[dict[str, float] | None, str]:
-    """{query key: 1 / inclusion probability} from the query-unit rating sample named like the source (else None),
-    and a note saying where the weights came from."""
-    from evalharness.store.rating import get_sample, rating_items_t
+    """{query key: 1 / inclusion probability} from the query-unit rating sample behind the source (else None), and a
+    note saying where the weights came from."""
+    from evalharness.store.rating import rating_items_t
 
     name = source.partition(":")[2]
-    sample = get_sample(store, name) if name else None
+    sample = _sample_of(store, name) if name and source.startswith("human:") else None
     if sample is None:
-        return None, f"gold queries unweighted (no rating sample named {name!r})"
+        return None, f"gold queries unweighted (no rating sample behind {source})"
     if sample.design.get("unit") != "query":
-        return None, (f"gold queries unweighted: rating sample {name!r} drew pairs, not whole queries "
-                      f"(draw one with `evalharness rate --name {name} --unit query`)")
+        return None, (f"gold queries unweighted: rating sample {sample.name!r} drew pairs, not whole queries "
+                      f"(draw one with `evalharness rate --unit query`)")
     keys = {normalize_query(t) for t in query_texts}
     c = rating_items_t.c
     found: dict[str, float] = {}
     with store.engine.connect() as conn:
-        for key, pi in conn.execute(select(c.query_key, c.inclusion_prob).where(c.sample == name).distinct()):
+        for key, pi in conn.execute(select(c.query_key, c.inclusion_prob).where(c.sample == sample.name).distinct()):
             if key in keys:
                 found[key] = 1.0 / pi
-    return found, f"gold queries weighted by 1 / inclusion probability of rating sample {name!r}"
+    return found, f"gold queries weighted by 1 / inclusion probability of rating sample {sample.name!r}"
 
 
 def gold_mask(comparison: Comparison, qrels: dict[str, dict[str, int]]) -> np.ndarray:
