@@ -185,6 +185,13 @@ class TrustConfig(Strict):
     use_corrected: bool = True  # gate rules on the corrected deltas (else on the judge's, when the judge is trusted)
     max_agreement_drop: float = Field(default=0.05, ge=0, le=2)  # drift canary: a new judge may lose at most this much
 
+    @field_validator("source")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        if not value.startswith(("human:", "behaviour:")) or not value.partition(":")[2].strip():
+            raise ValueError(f"source {value!r}: name a reference label source, e.g. \"human:gold\"")
+        return value
+
     @model_validator(mode="after")
     def _one_minimum(self) -> "TrustConfig":
         if sum(getattr(self, k) is not None for k in TRUST_STATISTICS) > 1:
