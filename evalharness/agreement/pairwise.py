@@ -105,20 +105,6 @@ class Agreement:
                 "judges": [j.to_json() for j in self.judges]}
 
 
-def catalog_for(project: Project, catalog: Path | None, engine_config: str | None) -> Path:
-    """--catalog, else the engine config's catalog, else [guidelines] catalog."""
-    from evalharness.catalog.products import resolve_catalog
-
-    if catalog is not None:
-        return resolve_catalog(project, str(catalog))
-    if engine_config:
-        engine = project.engine(engine_config).config
-        name = engine.tantivy.catalog if engine.tantivy is not None else getattr(getattr(engine, "file", None), "catalog", "")
-        if name:
-            return resolve_catalog(project, name)
-    return resolve_catalog(project, project.config.guidelines.catalog)
-
-
 def load_hits(catalog: Path, doc_ids: set[str]) -> dict[str, Hit]:
     """The catalog's products for these ids, as the hits a backend would return (one pass over the file)."""
     found = {}

@@ -119,7 +119,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Judge exactly the human-labelled pairs (cached) and report agreement per judge, or per config with --runs;
         with --raters, agreement between people on a rating sample."""
-        from evalharness.agreement.pairwise import catalog_for, measure_agreement
+        from evalharness.agreement.catalogs import agreement_catalog
+        from evalharness.agreement.pairwise import measure_agreement
         from evalharness.agreement.report import agreement_html, agreement_markdown, disagreements_csv, write_text
         from evalharness.judges import make_judge
         from evalharness.labels.schemes import scheme_of
@@ -157,7 +158,7 @@ def register(app: typer.Typer) -> None:
                     _print_runs(result)
                 return
             judges = [(s, make_judge(s, cfg)) for s in specs]
-            a = measure_agreement(project, store, source, judges, catalog_for(project, catalog, engine_config), scheme_of(cfg),
+            a = measure_agreement(project, store, source, judges, agreement_catalog(project, catalog, engine_config), scheme_of(cfg),
                                       bootstrap, stages)
             from evalharness.agreement.trust import record_agreement
 

@@ -138,10 +138,10 @@ def _trust(project: Project, store: object, o: Options, c: Comparison, spec: str
 
         c.corrected = correct_comparison(cfg, store, c, source)  # type: ignore[arg-type]
     if trust is not None:
-        from evalharness.agreement.pairwise import catalog_for
+        from evalharness.agreement.catalogs import agreement_catalog
         from evalharness.agreement.trust import assess_trust
 
-        catalog = catalog_for(project, None, c.candidates[0].run.engine_config)
+        catalog = agreement_catalog(project, None, c.candidates[0].run.engine_config)
         return assess_trust(project, store, trust, c, spec, judge, catalog)  # type: ignore[arg-type]
     return None
 
