@@ -178,9 +178,9 @@ class TrustConfig(Strict):
     gate rules decide on deltas corrected by that source's gold queries."""
 
     source: str = Field(min_length=1)  # e.g. "human:gold"
-    min_kappa: float | None = Field(default=None, ge=-1, le=1)
-    min_kappa_linear: float | None = Field(default=None, ge=-1, le=1)
-    min_kappa_quadratic: float | None = Field(default=None, ge=-1, le=1)
+    min_kappa: float | None = Field(default=None, ge=-1, le=1)  # the judge is trusted when kappa's 95% CI is at or above it
+    min_kappa_linear: float | None = Field(default=None, ge=-1, le=1)  # or linear-weighted kappa (give one minimum)
+    min_kappa_quadratic: float | None = Field(default=None, ge=-1, le=1)  # or quadratic-weighted kappa
     min_alpha: float | None = Field(default=None, ge=-1, le=1)  # Krippendorff's ordinal alpha
     use_corrected: bool = True  # gate rules on the corrected deltas (else on the judge's, when the judge is trusted)
     max_agreement_drop: float = Field(default=0.05, ge=0, le=2)  # drift canary: a new judge may lose at most this much

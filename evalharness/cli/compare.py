@@ -239,7 +239,8 @@ def register(app: typer.Typer) -> None:
         html: Path | None = typer.Option(None, "--html", help="Also write the HTML report."),
         labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge, or a priority list."),
         correct_with: str | None = typer.Option(None, "--correct-with", help="Correct the judge's metrics with a reference "
-                                                "source's gold queries (PPI++), e.g. human:gold; default: [compare] correct_with."),
+                                                "source's gold queries (PPI++), e.g. human:gold; default: [compare] correct_with, "
+                                                "else [gate.trust] source."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (gate result and comparison)."),
     ) -> None:
         """Fail (exit 1) when the candidate regresses beyond the gate rules of evalharness.toml; exit 3 when a
