@@ -2,7 +2,7 @@
 export writes the ids the labels came with.
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0015
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0008"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
