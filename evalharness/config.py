@@ -137,6 +137,17 @@ class ImagesConfig(Strict):
     max_concurrency: int = Field(default=8, ge=1, le=256)
 
 
+class BehaviourConfig(Strict):
+    """[behaviour]: implicit labels from a search log (`labels implicit`); see evalharness/labels/implicit.py."""
+
+    estimate: Literal["coec", "pbm"] = "coec"
+    max_rank: int = Field(default=20, ge=1, le=1000)
+    min_impressions: int = Field(default=10, ge=1)
+    cart_weight: float = Field(default=1.0, ge=0)
+    purchase_weight: float = Field(default=3.0, ge=0)
+    thresholds: list[float] = Field(default_factory=list)
+
+
 class GuidelineConfig(Strict):
     writer: str = "offline"
     catalog: str = "demo"
@@ -213,6 +224,7 @@ class ProjectConfig(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
+    behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
     guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     run: RunConfig = Field(default_factory=RunConfig)
