@@ -1,8 +1,9 @@
 """Label sources: where a pair's label comes from, and the qrels a source gives a run.
 
 A source spec is a judge spec (`offline`, `openai:MODEL`, `vote(a, b, c)`), imported people's labels
-(`human:NAME`), implicit labels from a search log (`behaviour:NAME`, see labels/implicit.py), or a comma list of them in priority order (`human:gold,openai:gpt-4o-mini`: people where
-they labelled, the LLM elsewhere). Commas inside parentheses belong to the spec (`vote(a, b)`).
+(`human:NAME`), implicit labels from a search log (`behaviour:NAME`, see labels/implicit.py), or a comma
+list of them in priority order (`human:gold,openai:gpt-4o-mini`: people where they labelled, the LLM elsewhere).
+Commas inside parentheses belong to the spec (`vote(a, b)`).
 A judge source reads the judgments the judge made for each query's guideline (the pool); a human
 or behaviour source reads the labels table by normalized query text. Hits no source labelled are holes (Judged@k).
 """

@@ -135,7 +135,7 @@ def _in_window(value: Any, f: EventFields) -> bool:
 def read_ubi_events(path: Path, f: EventFields, counts: EventCounts) -> None:
     """UBI bulk NDJSON: event documents (action_name) counted; query documents only resolve events without query text."""
     pending: Counter[tuple[str, str, int | None, str]] = Counter()
-    for lineno, doc in _ubi_docs(path):
+    for _, doc in _ubi_docs(path):
         action = _dig(doc, f.action)
         if action is None or not _in_window(_dig(doc, f.time) if f.time else None, f):
             continue
