@@ -61,7 +61,21 @@ def agreement_markdown(a: Agreement) -> str:
             lines.append(f"| {name} | {p['precision']:.3f} | {p['recall']:.3f} | {_share(j.human_distribution, name)} | "
                          f"{_share(j.judge_distribution, name)} |")
         lines.append(f"\nHard disagreements ({a.labels[-1]} vs {a.labels[0]}): {len(j.disagreements)}.")
+        if j.behaviour is not None:
+            lines += _behaviour_markdown(j)
     return "\n".join(lines) + "\n"
+
+
+def _behaviour_markdown(j: JudgeAgreement) -> list[str]:
+    b = j.behaviour
+    lines = ["", f"#### {_md(j.spec)} against shoppers ({_md(b.source)})", "", _md(b.text()) + ".", ""]
+    for title, items in (("Engaged with, judged lowest", b.engaged_lowest), ("Shown often, never clicked, judged highest", b.ignored_highest)):
+        lines += [f"{title}: {len(items)} listed.", ""]
+        if items:
+            lines += ["| query | product | judge | evidence |", "|---|---|---|---|"]
+            lines += [f"| {_md(d.query)} | {_md(d.title)} ({_md(d.doc_id)}) | {_md(d.judge)} | {d.evidence()} |" for d in items]
+            lines.append("")
+    return lines
 
 
 def _share(dist: dict[str, int], name: str) -> str:
@@ -85,6 +99,9 @@ def disagreements_csv(a: Agreement) -> str:
     for j in a.judges:
         for d in j.disagreements:
             w.writerow([d.query, d.doc_id, d.human, "", d.human, d.judge, j.spec, d.title, d.rationale])
+        if j.behaviour is not None:  # shoppers vs the judge: the evidence is the note
+            for b in (*j.behaviour.engaged_lowest, *j.behaviour.ignored_highest):
+                w.writerow([b.query, b.doc_id, "", f"{b.kind}: {b.evidence()}", "", b.judge, j.spec, b.title, b.rationale])
     return buf.getvalue()
 
 
