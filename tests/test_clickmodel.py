@@ -65,7 +65,7 @@ def test_pbm_em_reaches_the_direct_maximum_likelihood() -> None:
     p = np.array([0.9, 0.6, 0.4, 0.25])[pos] * np.array([0.7, 0.5, 0.3, 0.2, 0.1, 0.6])[pair]
     c = rng.binomial(n, p)
     cells = Cells.of(pair, pos, n, c)
-    fit = fit_pbm(cells, max_iter=20_000, tol=1e-10)
+    fit = fit_pbm(cells, max_iter=20_000, tol=1e-10, prior=(0.0, 0.0))
 
     def nll(x: np.ndarray) -> float:
         theta = np.concatenate([[1.0], 1 / (1 + np.exp(-x[:3]))])  # theta[0] fixed at 1: the model's scale
@@ -78,6 +78,29 @@ def test_pbm_em_reaches_the_direct_maximum_likelihood() -> None:
     assert fit.log_likelihood == pytest.approx(-best.fun, abs=1e-3)
     assert np.allclose(fit.theta, theta_ref, atol=0.01)
     assert np.allclose(fit.alpha, alpha_ref, atol=0.01)
+
+
+def test_the_prior_is_a_map_estimate() -> None:
+    """With pseudo-counts, EM reaches the maximum of likelihood + Beta log-prior, as scipy finds it (theta scale fixed
+    at the first position by refitting with theta[0] = 1 in the optimizer too)."""
+    pair = np.array([0, 0, 1, 1, 2, 2, 3])
+    pos = np.array([0, 1, 0, 1, 0, 1, 1])
+    n = np.array([30, 20, 25, 35, 2, 1, 3])
+    c = np.array([12, 4, 5, 3, 2, 1, 0])
+    cells = Cells.of(pair, pos, n, c)
+    fit = fit_pbm(cells, max_iter=50_000, tol=1e-11, prior=(1.0, 1.0))
+
+    def neg(x: np.ndarray) -> float:
+        theta0 = 1 / (1 + np.exp(-x[0]))
+        theta = np.array([theta0, theta0 / (1 + np.exp(-x[1]))])
+        alpha = 1 / (1 + np.exp(-x[2:]))
+        return -(log_likelihood(cells, theta, alpha) + np.sum(np.log(alpha) + np.log(1 - alpha)))
+
+    best = minimize(neg, np.zeros(6), method="L-BFGS-B")
+    theta0 = 1 / (1 + np.exp(-best.x[0]))
+    assert fit.log_likelihood == pytest.approx(-best.fun, abs=1e-3)
+    assert fit.theta[1] == pytest.approx(1 / (1 + np.exp(-best.x[1])), abs=0.01)
+    assert np.allclose(fit.alpha, theta0 / (1 + np.exp(-best.x[2:])), atol=0.01)
 
 
 def test_coec_equals_a_computation_by_hand() -> None:

@@ -15,8 +15,9 @@ from evalharness.project import Project
 
 def implicit(
     ctx: typer.Context,
-    source: str = typer.Option(..., "--source", "-s", help="Log file path, http(s) URL, or SQLAlchemy URL (--format sql)."),
-    fmt: str = typer.Option(..., "--format", "-f", help="ubi | csv | jsonl | parquet | sql"),
+    source: str = typer.Option(..., "--source", "-s", help="Log file path, http(s) URL, SQLAlchemy URL (--format sql), or 'demo' "
+                                                          "(the demo catalog's generated behaviour log)."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="ubi | csv | jsonl | parquet | sql (required unless --source demo)."),
     name: str = typer.Option(..., "--as", help="Store the labels as the source behaviour:NAME."),
     query_field: str | None = typer.Option(None, "--query-field", help="Query text (default: query; UBI: user_query)."),
     doc_field: str | None = typer.Option(None, "--doc-field", help="Document id (default: doc_id; UBI: event_attributes.object.object_id)."),
@@ -46,12 +47,19 @@ def implicit(
     from evalharness.store import Store
     from evalharness.store.behaviour import BEHAVIOUR_PREFIX, check_behaviour_source, replace_behaviour
 
+    project = Project.at(ctx)
+    if source == "demo":
+        from evalharness.sample import ensure_demo_catalog
+        from evalharness.sample.events import ensure_demo_events
+
+        source, fmt = str(ensure_demo_events(ensure_demo_catalog(project.cache_dir))), fmt or "jsonl"
+    if fmt is None:
+        raise EvalHarnessError(f"--format is needed for {source}: one of {', '.join(FORMATS)}")
     if fmt not in FORMATS:
         raise EvalHarnessError(f"unknown --format '{fmt}'; use one of: {', '.join(FORMATS)}")
     label_source = check_behaviour_source(name if name.startswith(BEHAVIOUR_PREFIX) else f"{BEHAVIOUR_PREFIX}{name}")
     if (since or until) and not time_field and fmt != "ubi":
         raise EvalHarnessError("--since/--until need --time-field")
-    project = Project.at(ctx)
     cfg = project.config.behaviour
     window = {"since": _date(since, "--since"), "until": _date(until, "--until")}
     given = {"query": query_field, "doc": doc_field, "position": position_field, "action": action_field, "time": time_field}

@@ -76,7 +76,7 @@ class PBMFit:
     alpha: np.ndarray
     iterations: int
     converged: bool
-    log_likelihood: float
+    log_likelihood: float  # plus the prior's log density (up to a constant) when a prior is used
 
     def expected_clicks_at(self, alphas: list[float], k: int) -> float:
         """Expected clicks on a ranked list's first k documents (alphas in rank order; positions past theta count 0)."""
@@ -90,8 +90,12 @@ def log_likelihood(cells: Cells, theta: np.ndarray, alpha: np.ndarray) -> float:
     return float(np.sum(cells.clicks * np.log(p) + (cells.impressions - cells.clicks) * np.log1p(-p)))
 
 
-def fit_pbm(cells: Cells, max_iter: int = 500, tol: float = 1e-7) -> PBMFit:
-    """Fit theta and alpha by EM (each step is closed form over the cells), then scale so theta[0] = 1."""
+def fit_pbm(cells: Cells, max_iter: int = 2000, tol: float = 1e-6, prior: tuple[float, float] = (1.0, 1.0)) -> PBMFit:
+    """Fit theta and alpha by EM (each step is closed form over the cells), then scale so theta[0] = 1.
+
+    `prior` adds pseudo-counts to each alpha (attracted, not attracted): a Beta(1 + a, 1 + b) prior whose MAP
+    estimate keeps a pair seen twice and clicked twice from claiming alpha = 1 and dragging theta with it.
+    (0, 0) is the plain maximum-likelihood fit. Stops when no parameter moves by more than tol."""
     k = cells.n_positions
     theta = np.full(k, 0.5)
     alpha = np.full(cells.n_pairs, 0.5)
@@ -107,14 +111,15 @@ def fit_pbm(cells: Cells, max_iter: int = 500, tol: float = 1e-7) -> PBMFit:
         # and where the position was examined (not attractive).
         attracted = cells.clicks + unclicked * a * (1.0 - t) / miss
         examined = cells.clicks + unclicked * t * (1.0 - a) / miss
-        new_alpha = np.divide(np.bincount(cells.pair, weights=attracted, minlength=cells.n_pairs), pair_n,
-                              out=alpha.copy(), where=pair_n > 0)
+        new_alpha = np.divide(np.bincount(cells.pair, weights=attracted, minlength=cells.n_pairs) + prior[0], pair_n + sum(prior),
+                              out=alpha.copy(), where=pair_n + sum(prior) > 0)
         new_theta = np.divide(np.bincount(cells.position, weights=examined, minlength=k), pos_n, out=theta.copy(), where=pos_n > 0)
         delta = max(float(np.max(np.abs(new_alpha - alpha), initial=0.0)), float(np.max(np.abs(new_theta - theta), initial=0.0)))
         theta, alpha = new_theta, new_alpha
         if delta < tol:
             converged = True
             break
-    ll = log_likelihood(cells, theta, alpha)
+    ll = log_likelihood(cells, theta, alpha) + float(np.sum(prior[0] * np.log(np.clip(alpha, 1e-12, 1)) +
+                                                           prior[1] * np.log(np.clip(1 - alpha, 1e-12, 1))))
     top = theta[0] if k and theta[0] > 0 else 1.0
     return PBMFit(theta / top, np.clip(alpha * top, 0.0, 1.0), it, converged, ll)

@@ -1,0 +1,114 @@
+"""A seeded behaviour log for the demo catalog, and synthetic logs of any size for benchmarks.
+
+Shoppers follow a position-based click model: a result at position k (0-based) is examined with probability
+EXAMINATION(k) and clicked when examined with the product's attractiveness: how many of the query's words it
+matches, times PHOTO_FACTOR when its photo is degraded (the Mercari observation: poor photos draw fewer clicks
+and sales). A click leads to an add-to-cart, and a cart to a purchase, with fixed probabilities (lower for poor
+photos). The demo log is written beside the demo catalog on first use (it never changes the catalog, its images
+or its query log); it is JSON lines with the fields `labels implicit --format jsonl` reads by default.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from evalharness.runtime.filelock import file_lock
+from evalharness.sample.generate import DEFAULT_SEED, DemoCatalog
+
+EVENTS_FILE = "events.jsonl"
+EVENTS_VERSION = 1
+SEED_OFFSET = 5
+SHOWN = 10
+PHOTO_FACTOR = 0.35
+CART_AFTER_CLICK = 0.3
+PURCHASE_AFTER_CART = 0.4
+
+
+def examination(k: int) -> float:
+    return 1.0 / (k + 1) ** 0.7
+
+
+def _attractiveness(product: dict[str, Any], words: set[str]) -> float:
+    fields = [product["product_type"], product["color"], product["material"], product["brand"].lower()]
+    matched = sum(1 for f in fields if f.lower() in words or all(w in words for w in f.lower().split()))
+    base = 0.08 + 0.18 * matched
+    return min(0.95, base * (PHOTO_FACTOR if product.get("degradation", "none") != "none" else 1.0))
+
+
+def demo_events(products: list[dict[str, Any]], queries: list[tuple[str, int]], seed: int) -> Iterator[dict[str, Any]]:
+    """Events for each query (searches in proportion to its log count): impressions of the candidates a noisy ranker
+    puts first, then clicks, carts and purchases."""
+    rng = random.Random(seed)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for p in products:
+        by_type.setdefault(p["product_type"], []).append(p)
+    n = 0
+    for text, count in queries:
+        words = set(text.lower().split())
+        candidates = [p for t, ps in by_type.items() if t in words or t in text.lower() for p in ps]
+        if not candidates:
+            continue
+        scored = [(p, _attractiveness(p, words) / (PHOTO_FACTOR if p.get("degradation", "none") != "none" else 1.0)) for p in candidates]
+        for _ in range(max(1, count // 6)):
+            n += 1
+            search = f"s{n:07d}"
+            shown = sorted(scored, key=lambda ps: -(ps[1] + rng.gauss(0, 0.1)))[:SHOWN]
+            for k, (p, _) in enumerate(shown):
+                yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "impression"}
+            for k, (p, _) in enumerate(shown):
+                if rng.random() < examination(k) * _attractiveness(p, words):
+                    yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "click"}
+                    poor = PHOTO_FACTOR if p.get("degradation", "none") != "none" else 1.0
+                    if rng.random() < CART_AFTER_CLICK * poor:
+                        yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "add_to_cart"}
+                        if rng.random() < PURCHASE_AFTER_CART:
+                            yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "purchase"}
+
+
+def ensure_demo_events(demo: DemoCatalog) -> Path:
+    """The demo's behaviour log (events.jsonl beside its catalog), written on first use."""
+    path = demo.root / EVENTS_FILE
+    stamp = demo.root / "EVENTS_VERSION"
+    expected = f"{EVENTS_VERSION} {DEFAULT_SEED}\n"
+    if path.exists() and stamp.exists() and stamp.read_text() == expected:
+        return path
+    with file_lock(demo.root.parent / "demo-events.lock"):
+        if path.exists() and stamp.exists() and stamp.read_text() == expected:
+            return path
+        products = [json.loads(line) for line in demo.products.open(encoding="utf-8")]
+        with demo.query_log.open(newline="", encoding="utf-8") as fh:
+            queries = [(r["query"], int(r["count"])) for r in csv.DictReader(fh)]
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            for event in demo_events(products, queries, DEFAULT_SEED + SEED_OFFSET):
+                out.write(json.dumps(event) + "\n")
+        tmp.replace(path)
+        stamp.write_text(expected)
+    return path
+
+
+def write_ubi_log(path: Path, events: int, queries: int = 2000, docs_per_query: int = 40, seed: int = 1) -> int:
+    """A synthetic UBI bulk NDJSON log of about `events` events (query documents besides): PBM clicks over random
+    attractiveness, each search showing 10 of its query's documents. Returns the number of events written."""
+    rng = random.Random(seed)
+    alpha = [[rng.random() * 0.6 for _ in range(docs_per_query)] for _ in range(queries)]
+    written = n = 0
+    with path.open("w", encoding="utf-8") as out:
+        while written < events:
+            n += 1
+            q = rng.randrange(queries)
+            qid, text = f"q{n:09d}", f"query {q}"
+            out.write('{"index": {"_index": "ubi_queries"}}\n')
+            out.write(json.dumps({"query_id": qid, "user_query": text, "timestamp": "2025-01-01T00:00:00Z"}) + "\n")
+            for k, d in enumerate(rng.sample(range(docs_per_query), SHOWN)):
+                for action in ("impression", "click") if rng.random() < examination(k) * alpha[q][d] else ("impression",):
+                    out.write('{"index": {"_index": "ubi_events"}}\n')
+                    out.write(json.dumps({"action_name": action, "query_id": qid, "user_query": text, "timestamp": "2025-01-01T00:00:00Z",
+                                          "event_attributes": {"object": {"object_id": f"d{q}-{d}"}, "position": {"ordinal": k}}}) + "\n")
+                    written += 1
+    return written
