@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ IMPRESSION = "impression"
 CLICK_ACTIONS = frozenset({"click", "item_click"})
 CART_ACTIONS = frozenset({"add_to_cart"})
 PURCHASE_ACTIONS = frozenset({"purchase"})
+_ACTION_LINES = (b'{"index":', b'{"create":')  # bulk action lines, skipped without parsing
 UBI_FIELDS = {"query": "user_query", "doc": "event_attributes.object.object_id", "position": "event_attributes.position.ordinal",
               "action": "action_name", "search": "query_id", "time": "timestamp"}
 
@@ -114,15 +115,21 @@ def _position(value: Any) -> int | None:
         return None
 
 
-def _dig(doc: Any, path: str) -> Any:
-    """A dotted path into nested dicts (a key containing the whole path wins)."""
-    if isinstance(doc, dict) and path in doc:
-        return doc[path]
-    for part in path.split("."):
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(part)
-    return doc
+def _digger(path: str) -> Callable[[Any], Any]:
+    """A reader of one dotted path into nested dicts (a key holding the whole path wins), its parts split once."""
+    parts = tuple(path.split("."))
+    if len(parts) == 1:
+        return lambda doc: doc.get(path) if isinstance(doc, dict) else None
+
+    def dig(doc: Any) -> Any:
+        if isinstance(doc, dict) and path in doc:
+            return doc[path]
+        for part in parts:
+            if not isinstance(doc, dict):
+                return None
+            doc = doc.get(part)
+        return doc
+    return dig
 
 
 def _in_window(value: Any, f: EventFields) -> bool:
@@ -132,39 +139,57 @@ def _in_window(value: Any, f: EventFields) -> bool:
     return t is not None and (f.since is None or t >= f.since) and (f.until is None or t < f.until)
 
 
+FLUSH_AT = 500_000  # distinct raw (query, doc, position, action) tuples held before they are counted
+
+
 def read_ubi_events(path: Path, f: EventFields, counts: EventCounts) -> None:
-    """UBI bulk NDJSON: event documents (action_name) counted; query documents only resolve events without query text."""
+    """UBI bulk NDJSON: event documents (action_name) counted; query documents only resolve events without query text.
+
+    Events are first tallied by their raw (query, doc, position, action) and counted per distinct tuple, so query
+    normalization runs once per tuple, not once per event (the tally is flushed every FLUSH_AT tuples)."""
+    action_of, query_of, pos_of, doc_of = (_digger(x) for x in (f.action, f.query, f.position, f.doc))
+    time_of, search_of = _digger(f.time or ""), _digger(f.search or "")
+    windowed = bool(f.time and (f.since or f.until))
+    tally: Counter[tuple[str, str, int | None, str]] = Counter()
     pending: Counter[tuple[str, str, int | None, str]] = Counter()
     for _, doc in _ubi_docs(path):
-        action = _dig(doc, f.action)
-        if action is None or not _in_window(_dig(doc, f.time) if f.time else None, f):
+        action = action_of(doc)
+        if action is None or (windowed and not _in_window(time_of(doc), f)):
             continue
-        text = _dig(doc, f.query)
-        pos, obj = _position(_dig(doc, f.position)), _dig(doc, f.doc)
-        obj = "" if obj is None else str(obj)
+        text, obj = query_of(doc), doc_of(doc)
+        key = ("" if obj is None else str(obj), _position(pos_of(doc)), str(action))
         if isinstance(text, str) and text.strip():
-            counts.add(text, obj, pos, str(action))
-        elif f.search and _dig(doc, f.search):
-            pending[(str(_dig(doc, f.search)), obj, pos, str(action))] += 1
+            tally[(text, *key)] += 1
+            if len(tally) >= FLUSH_AT:
+                _flush(tally, counts)
+        elif f.search and search_of(doc):
+            pending[(str(search_of(doc)), *key)] += 1
         else:
-            counts.add("", obj, pos, str(action))
+            tally[("", *key)] += 1
+    _flush(tally, counts)
     if not pending:
         return
     wanted = {k[0] for k in pending}
     texts: dict[str, str] = {}
     for _, doc in _ubi_docs(path):
-        qid = str(_dig(doc, f.search) or "")
-        text = _dig(doc, f.query)
+        qid = str(search_of(doc) or "")
+        text = query_of(doc)
         if qid in wanted and qid not in texts and isinstance(text, str) and text.strip():
             texts[qid] = text
     for (qid, obj, pos, action), n in pending.items():
         counts.add(texts.get(qid, ""), obj, pos, action, n)
 
 
+def _flush(tally: Counter[tuple[str, str, int | None, str]], counts: EventCounts) -> None:
+    for (text, obj, pos, action), n in tally.items():
+        counts.add(text, obj, pos, action, n)
+    tally.clear()
+
+
 def _ubi_docs(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
+            if not raw.strip() or raw.startswith(_ACTION_LINES):
                 continue
             try:
                 doc = json.loads(raw.decode("utf-8"))

@@ -92,23 +92,24 @@ def ensure_demo_events(demo: DemoCatalog) -> Path:
     return path
 
 
-def write_ubi_log(path: Path, events: int, queries: int = 2000, docs_per_query: int = 40, seed: int = 1) -> int:
-    """A synthetic UBI bulk NDJSON log of about `events` events (query documents besides): PBM clicks over random
-    attractiveness, each search showing 10 of its query's documents. Returns the number of events written."""
+def write_ubi_log(path: Path, events: int, queries: int = 1000, docs_per_query: int = 30, seed: int = 1) -> int:
+    """A synthetic UBI bulk NDJSON log of `events` events (plus a query document per search): each search shows 10 of
+    its query's documents in random order, clicks follow the position-based model over random attractiveness.
+    Returns the number of searches."""
     rng = random.Random(seed)
     alpha = [[rng.random() * 0.6 for _ in range(docs_per_query)] for _ in range(queries)]
+    action_line = '{"index": {"_index": "ubi_events"}}\n'
     written = n = 0
     with path.open("w", encoding="utf-8") as out:
         while written < events:
             n += 1
             q = rng.randrange(queries)
-            qid, text = f"q{n:09d}", f"query {q}"
-            out.write('{"index": {"_index": "ubi_queries"}}\n')
-            out.write(json.dumps({"query_id": qid, "user_query": text, "timestamp": "2025-01-01T00:00:00Z"}) + "\n")
+            head = f'"query_id": "q{n:09d}", "user_query": "query {q}", "timestamp": "2025-01-01T00:00:00Z"'
+            out.write('{"index": {"_index": "ubi_queries"}}\n{' + head + "}\n")
             for k, d in enumerate(rng.sample(range(docs_per_query), SHOWN)):
-                for action in ("impression", "click") if rng.random() < examination(k) * alpha[q][d] else ("impression",):
-                    out.write('{"index": {"_index": "ubi_events"}}\n')
-                    out.write(json.dumps({"action_name": action, "query_id": qid, "user_query": text, "timestamp": "2025-01-01T00:00:00Z",
-                                          "event_attributes": {"object": {"object_id": f"d{q}-{d}"}, "position": {"ordinal": k}}}) + "\n")
+                actions = ("impression", "click") if rng.random() < examination(k) * alpha[q][d] else ("impression",)
+                for action in actions[: events - written]:
+                    out.write(f'{action_line}{{"action_name": "{action}", {head}, "event_attributes": {{"object": '
+                              f'{{"object_id": "d{q}-{d}"}}, "position": {{"ordinal": {k}}}}}}}\n')
                     written += 1
-    return written
+    return n
