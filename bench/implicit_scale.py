@@ -3,7 +3,8 @@
 The log (OpenSearch UBI bulk NDJSON: a query document per search, then its impression and click events) covers
 1,000 queries x 30 documents, each search showing 10 of them in random order with position-based clicks. It is
 written to a temporary file; `labels implicit` runs as a separate process (the real CLI) so its peak RSS is
-measured alone. Usage: python bench/implicit_scale.py [--events N]
+measured alone; its CPU seconds are reported beside the wall time (a shared machine's load stretches
+the wall time, not the CPU time). Usage: python bench/implicit_scale.py [--events N]
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ def main() -> None:
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(proc.stderr)
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_kb, cpu_s = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
         summary = json.loads(proc.stdout)
     write_result("implicit_scale", {
         "events": args.events, "searches": searches, "queries": args.queries, "docs_per_query": args.docs, "log_mb": round(size_mb, 1),
         "generate_s": round(gen_s, 1), "implicit_wall_s": round(wall, 2), "events_per_s": round(args.events / wall),
+        "implicit_cpu_s": round(cpu_s, 2), "events_per_cpu_s": round(args.events / cpu_s),
         "peak_rss_mb": round(peak_kb / 1024, 1), "events_read": summary["events"], "pairs": summary["pairs"],
         "labelled_pairs": summary["labelled_pairs"], "pbm_iterations": summary["pbm_iterations"],
         "pbm_converged": summary["pbm_converged"], "theta": [round(t, 3) for t in summary["theta"][:10]],
