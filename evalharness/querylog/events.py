@@ -201,7 +201,7 @@ def _ubi_docs(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield lineno, doc
 
 
-def _column(batch: pa.RecordBatch | pa.Table, name: str, source: str) -> pa.Array | pa.ChunkedArray:
+def _column(batch: pa.RecordBatch | pa.Table, name: str, source: str, flag: str) -> pa.Array | pa.ChunkedArray:
     names = batch.schema.names
     if name in names:
         return batch.column(name)
@@ -211,16 +211,16 @@ def _column(batch: pa.RecordBatch | pa.Table, name: str, source: str) -> pa.Arra
             return pc.struct_field(batch.column(head), rest.split("."))
         except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError):
             pass
-    raise EvalHarnessError(f"{source}: no field '{name}'; available: {', '.join(names)} (set it with the matching --*-field option)")
+    raise EvalHarnessError(f"{source}: no field '{name}' ({flag}); available: {', '.join(names)}")
 
 
 def feed_batch(batch: pa.RecordBatch | pa.Table, f: EventFields, counts: EventCounts, source: str) -> None:
     """Count one batch of event rows: grouped in Arrow so Python sees each distinct (query, doc, position, action) once."""
-    cols = {"q": _column(batch, f.query, source), "d": _column(batch, f.doc, source), "p": _column(batch, f.position, source),
-            "a": _column(batch, f.action, source)}
+    cols = {"q": _column(batch, f.query, source, "--query-field"), "d": _column(batch, f.doc, source, "--doc-field"),
+            "p": _column(batch, f.position, source, "--position-field"), "a": _column(batch, f.action, source, "--action-field")}
     table = pa.table({k: (v if pa.types.is_string(v.type) or k == "p" else pc.cast(v, pa.string())) for k, v in cols.items()})
     if f.time and (f.since or f.until):
-        times = _column(batch, f.time, source).to_pylist()
+        times = _column(batch, f.time, source, "--time-field").to_pylist()
         table = table.filter(pa.array([_in_window(t, f) for t in times], type=pa.bool_()))
     if not pa.types.is_integer(table["p"].type):
         try:

@@ -77,7 +77,7 @@ def ensure_demo_events(demo: DemoCatalog) -> Path:
     expected = f"{EVENTS_VERSION} {DEFAULT_SEED}\n"
     if path.exists() and stamp.exists() and stamp.read_text() == expected:
         return path
-    with file_lock(demo.root.parent / "demo-events.lock"):
+    with file_lock(demo.root / "events.lock"):  # in the catalog folder: shared by every project that links it
         if path.exists() and stamp.exists() and stamp.read_text() == expected:
             return path
         products = [json.loads(line) for line in demo.products.open(encoding="utf-8")]
