@@ -139,7 +139,7 @@ def _in_window(value: Any, f: EventFields) -> bool:
     return t is not None and (f.since is None or t >= f.since) and (f.until is None or t < f.until)
 
 
-FLUSH_AT = 500_000  # distinct raw (query, doc, position, action) tuples held before they are counted
+FLUSH_AT = 100_000  # distinct raw (query, doc, position, action) tuples held before they are counted
 
 
 def read_ubi_events(path: Path, f: EventFields, counts: EventCounts) -> None:

@@ -1,11 +1,13 @@
 """A seeded behaviour log for the demo catalog, and synthetic logs of any size for benchmarks.
 
-Shoppers follow a position-based click model: a result at position k (0-based) is examined with probability
-EXAMINATION(k) and clicked when examined with the product's attractiveness: how many of the query's words it
-matches, times PHOTO_FACTOR when its photo is degraded (the Mercari observation: poor photos draw fewer clicks
-and sales). A click leads to an add-to-cart, and a cart to a purchase, with fixed probabilities (lower for poor
-photos). The demo log is written beside the demo catalog on first use (it never changes the catalog, its images
-or its query log); it is JSON lines with the fields `labels implicit --format jsonl` reads by default.
+A lexical ranker (query words in the title, plus noise) shows ten products per search. Shoppers follow a
+position-based click model: a result at position k (0-based) is examined with probability examination(k) and
+clicked when examined with the product's attractiveness: low when it is not the product type the query names,
+higher the more of the query's colour, material and brand it matches, times PHOTO_FACTOR when its photo is
+degraded (the Mercari observation: poor photos draw fewer clicks and sales). A click leads to an add-to-cart,
+and a cart to a purchase, with fixed probabilities (lower for poor photos). The demo log is written beside the
+demo catalog on first use (it never changes the catalog, its images or its query log); it is JSON lines with the
+fields `labels implicit --format jsonl` reads by default.
 """
 
 from __future__ import annotations
@@ -33,38 +35,42 @@ def examination(k: int) -> float:
     return 1.0 / (k + 1) ** 0.7
 
 
-def _attractiveness(product: dict[str, Any], words: set[str]) -> float:
-    fields = [product["product_type"], product["color"], product["material"], product["brand"].lower()]
+def _attractiveness(product: dict[str, Any], words: set[str], text: str) -> float:
+    """How likely a shopper who examines the product clicks it: mostly whether it is what the query names."""
+    if product["product_type"] not in text:
+        return 0.03 * _photo(product)
+    fields = [product["color"], product["material"], product["brand"].lower()]
     matched = sum(1 for f in fields if f.lower() in words or all(w in words for w in f.lower().split()))
-    base = 0.08 + 0.18 * matched
-    return min(0.95, base * (PHOTO_FACTOR if product.get("degradation", "none") != "none" else 1.0))
+    return min(0.95, (0.2 + 0.2 * matched) * _photo(product))
+
+
+def _photo(product: dict[str, Any]) -> float:
+    return PHOTO_FACTOR if product.get("degradation", "none") != "none" else 1.0
 
 
 def demo_events(products: list[dict[str, Any]], queries: list[tuple[str, int]], seed: int) -> Iterator[dict[str, Any]]:
-    """Events for each query (searches in proportion to its log count): impressions of the candidates a noisy ranker
-    puts first, then clicks, carts and purchases."""
+    """Events for each query (searches in proportion to its log count): a lexical ranker shows ten products, then
+    shoppers click, add to cart and buy."""
     rng = random.Random(seed)
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for p in products:
-        by_type.setdefault(p["product_type"], []).append(p)
+    titles = [set(p["title"].lower().split()) | {p["product_type"]} for p in products]
     n = 0
     for text, count in queries:
         words = set(text.lower().split())
-        candidates = [p for t, ps in by_type.items() if t in words or t in text.lower() for p in ps]
+        # the engine's score: query words in the title plus a fixed per-product boost (popularity, freshness) and a
+        # little noise per search, so a query's list is stable but not frozen
+        candidates = [(p, len(words & t) + rng.gauss(0, 0.6)) for p, t in zip(products, titles) if words & t]
         if not candidates:
             continue
-        scored = [(p, _attractiveness(p, words) / (PHOTO_FACTOR if p.get("degradation", "none") != "none" else 1.0)) for p in candidates]
         for _ in range(max(1, count // 6)):
             n += 1
             search = f"s{n:07d}"
-            shown = sorted(scored, key=lambda ps: -(ps[1] + rng.gauss(0, 0.1)))[:SHOWN]
+            shown = sorted(candidates, key=lambda pm: -(pm[1] + rng.gauss(0, 0.2)))[:SHOWN]
             for k, (p, _) in enumerate(shown):
                 yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "impression"}
             for k, (p, _) in enumerate(shown):
-                if rng.random() < examination(k) * _attractiveness(p, words):
+                if rng.random() < examination(k) * _attractiveness(p, words, text):
                     yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "click"}
-                    poor = PHOTO_FACTOR if p.get("degradation", "none") != "none" else 1.0
-                    if rng.random() < CART_AFTER_CLICK * poor:
+                    if rng.random() < CART_AFTER_CLICK * _photo(p):
                         yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "add_to_cart"}
                         if rng.random() < PURCHASE_AFTER_CART:
                             yield {"search_id": search, "query": text, "doc_id": p["id"], "position": k, "action": "purchase"}
