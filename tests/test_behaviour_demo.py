@@ -110,13 +110,15 @@ def test_the_ubi_sample_of_esci_queries(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["labelled_pairs"] > 0 and s["skipped"]["other action"] > 0
-    # One pair's COEC by hand from the raw file.
+    # One pair's COEC by hand from the raw file (an event without user_query takes its search's query document's).
     lines = [json.loads(x) for x in log.read_text().splitlines()]
+    searched = {d["query_id"]: d["user_query"] for d in lines if "action_name" not in d and d.get("query_id") and d.get("user_query")}
     events = [d for d in lines if "action_name" in d and isinstance(d.get("event_attributes"), dict)]
 
     def where(d: dict) -> tuple:
         ea = d["event_attributes"]
-        return (d.get("user_query"), (ea.get("object") or {}).get("object_id"), (ea.get("position") or {}).get("ordinal"))
+        text = d.get("user_query") or searched.get(d.get("query_id"))
+        return (text, (ea.get("object") or {}).get("object_id"), (ea.get("position") or {}).get("ordinal"))
 
     shown = [where(d) for d in events if d["action_name"] == "impression" and where(d)[0] and where(d)[2] is not None and where(d)[2] < 20]
     clicks = [where(d) for d in events if d["action_name"] in ("click", "item_click") and where(d)[0] and where(d)[2] is not None

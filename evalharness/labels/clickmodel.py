@@ -26,7 +26,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Cells:
-    """Impressions and clicks per (pair, position): parallel arrays, pairs numbered 0..n_pairs-1, positions 0-based."""
+    """Impressions and clicks per (pair, position): parallel arrays, pairs numbered 0..n_pairs-1, positions 0-based.
+
+    Clicks are counted as logged (COEC counts every click, as SRW does); the click model, which needs at most one
+    click per impression, caps them at the cell's impressions."""
 
     pair: np.ndarray
     position: np.ndarray
@@ -39,7 +42,7 @@ class Cells:
            clicks: list[int] | np.ndarray, n_pairs: int | None = None) -> Cells:
         p = np.asarray(pair, dtype=np.int64)
         n = np.asarray(impressions, dtype=np.float64)
-        c = np.minimum(np.asarray(clicks, dtype=np.float64), n)  # a click log can repeat clicks on one impression
+        c = np.asarray(clicks, dtype=np.float64)
         return cls(p, np.asarray(position, dtype=np.int64), n, c, int(n_pairs if n_pairs is not None else (p.max() + 1 if p.size else 0)))
 
     @property
@@ -101,7 +104,9 @@ def fit_pbm(cells: Cells, max_iter: int = 2000, tol: float = 1e-6, prior: tuple[
     alpha = np.full(cells.n_pairs, 0.5)
     pair_n = np.bincount(cells.pair, weights=cells.impressions, minlength=cells.n_pairs)
     pos_n = np.bincount(cells.position, weights=cells.impressions, minlength=k)
-    unclicked = cells.impressions - cells.clicks
+    clicks = np.minimum(cells.clicks, cells.impressions)  # a log can hold several clicks on one impression
+    cells = Cells(cells.pair, cells.position, cells.impressions, clicks, cells.n_pairs)
+    unclicked = cells.impressions - clicks
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
