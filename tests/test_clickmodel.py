@@ -127,3 +127,23 @@ def test_repeated_clicks_never_exceed_impressions() -> None:
     assert coec(cells)[0] == pytest.approx(5 / (2 * 5 / 2))  # COEC counts every logged click
     fit = fit_pbm(cells)
     assert fit.alpha.max() <= 1.0 and np.isfinite(fit.log_likelihood)
+
+
+def test_engagement_measures_by_hand() -> None:
+    """Condensed nDCG', expected clicks and coverage of compare --behaviour on two lists, computed by hand."""
+    from math import log2
+
+    from evalharness.compare.engagement import side_engagement
+
+    gains = {"irrelevant": 0, "substitute": 1, "relevant": 2}
+    labels = {("q", "a"): "relevant", ("q", "c"): "substitute", ("q", "z"): "relevant", ("r", "x"): "irrelevant"}
+    alphas = {("q", "a"): 0.5, ("q", "c"): 0.2, ("q", "z"): 0.6, ("r", "x"): 0.1}
+    theta = [1.0, 0.5, 0.25]
+    got = side_engagement("cfg", [["a", "b", "c"], ["y"]], ["q", "r"], labels, alphas, gains, theta, k=3)
+    assert (got.hits, got.covered, got.queries_covered, got.queries_full) == (4, 2, 1, 0)
+    assert got.coverage == 0.5
+    # q: the condensed list is a (2), c (1); the ideal holds q's labelled documents z, a (2, 2) and c (1).
+    ideal = 2 + 2 / log2(3) + 1 / log2(4)
+    assert got.ndcg == pytest.approx((2 + 1 / log2(3)) / ideal)
+    # expected clicks at the hits' own positions: a at 0, c at 2; b is a hole and counts nothing.
+    assert got.exp_clicks == pytest.approx(1.0 * 0.5 + 0.25 * 0.2)

@@ -183,3 +183,21 @@ def test_bad_input_is_one_line(project: Path, tmp_path: Path) -> None:
     toml = project / "evalharness.toml"
     toml.write_text(toml.read_text() + "\n[behaviour]\nthresholds = [1.0]\n")
     assert_user_error(run_cli(project, *implicit, "--source", sources["csv"], "--format", "csv"), "thresholds", "2 ascending")
+
+
+def test_nested_fields_of_json_lines(project: Path, tmp_path: Path) -> None:
+    """UBI event documents exported one per line: dotted field names reach into the nested JSON."""
+    rows = simulated_events()
+    nested = tmp_path / "events.jsonl"
+    nested.write_text("".join(json.dumps({"action_name": r["action"], "user_query": r["query"], "event_attributes": {
+        "object": {"object_id": r["doc_id"]}, "position": {"ordinal": r["position"]}}}) + "\n" for r in rows))
+    flat = write_logs(rows, tmp_path)["jsonl"]
+    got = {}
+    for name, source, fields in (("flat", flat, []), ("nested", str(nested), [
+            "--query-field", "user_query", "--doc-field", "event_attributes.object.object_id",
+            "--position-field", "event_attributes.position.ordinal", "--action-field", "action_name"])):
+        r = run_cli(project, "labels", "implicit", "--source", source, "--format", "jsonl", "--as", name, *fields)
+        assert r.returncode == 0, r.stderr
+        with sqlite3.connect(project / ".evalharness" / "cache.db") as db:
+            got[name] = db.execute(EVIDENCE, (f"behaviour:{name}",)).fetchall()
+    assert got["nested"] == got["flat"] and got["flat"]
