@@ -87,7 +87,7 @@ class EventCounts:
             self.skipped["no position"] += n
             return
         if position >= self.max_rank:
-            self.skipped[f"position {self.max_rank} or lower"] += n
+            self.skipped[f"position {self.max_rank} or beyond (--max-rank)"] += n
             return
         cell = self.cells.setdefault((key, doc, position), [0, 0])
         cell[0 if kind == IMPRESSION else 1] += n
