@@ -47,7 +47,7 @@ def test_pbm_recovers_examination_and_orders_by_relevance() -> None:
     records, grades = simulate()
     fit = fit_pbm(cells_of(records))
     assert fit.converged
-    assert np.max(np.abs(fit.theta - TRUE_THETA)) < 0.06, fit.theta
+    assert np.max(np.abs(fit.theta - TRUE_THETA)) < 0.03, fit.theta
     true_alpha = np.array([GRADE_ALPHA[g] for g in grades])
     assert np.mean(np.abs(fit.alpha - true_alpha)) < 0.04
     rho = spearmanr(fit.alpha, grades).statistic
