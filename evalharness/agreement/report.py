@@ -48,7 +48,7 @@ def agreement_markdown(a: Agreement) -> str:
     rows = leaderboard_rows(a)
     head = list(rows[0]) if rows else []
     lines = [f"## Judge agreement with {_md(a.human)}", "",
-             f"{a.labelled} human-labelled pairs over {a.queries} queries; 95 % CIs resample queries.", "",
+             f"{a.labelled} {_who(a)}-labelled pairs over {a.queries} queries; 95 % CIs resample queries.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md(r[h]) for h in head) + " |" for r in rows]
     for j in a.judges:
@@ -76,6 +76,11 @@ def _behaviour_markdown(j: JudgeAgreement) -> list[str]:
             lines += [f"| {_md(d.query)} | {_md(d.title)} ({_md(d.doc_id)}) | {_md(d.judge)} | {d.evidence()} |" for d in items]
             lines.append("")
     return lines
+
+
+def _who(a: Agreement) -> str:
+    """Who labelled the reference pairs: people, or shoppers' behaviour (a behaviour:NAME source)."""
+    return "behaviour" if a.human.startswith("behaviour:") else "human"
 
 
 def _share(dist: dict[str, int], name: str) -> str:
@@ -113,7 +118,7 @@ def agreement_html(a: Agreement) -> str:
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     csp = f"default-src 'none'; style-src 'sha256-{digest}'; img-src data:"
     rows = leaderboard_rows(a)
-    return template.render(a=a, rows=rows, head=list(rows[0]) if rows else [], style=style, csp=csp, share=_share,
+    return template.render(a=a, who=_who(a), rows=rows, head=list(rows[0]) if rows else [], style=style, csp=csp, share=_share,
                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
