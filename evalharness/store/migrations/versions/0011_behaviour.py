@@ -1,7 +1,7 @@
 """Behaviour label sources (`behaviour:NAME`): each pair's log evidence and each source's position model.
 
 Revision ID: 0011
-Revises: 0015
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
