@@ -137,6 +137,17 @@ class ImagesConfig(Strict):
     max_concurrency: int = Field(default=8, ge=1, le=256)
 
 
+class BehaviourConfig(Strict):
+    """[behaviour]: implicit labels from a search log (`labels implicit`); see evalharness/labels/implicit.py."""
+
+    estimate: Literal["coec", "pbm"] = "coec"  # clicks over expected clicks (SRW), or a position-based click model's attractiveness
+    max_rank: int = Field(default=20, ge=1, le=1000)  # only events at positions 0..max_rank-1 count
+    min_impressions: int = Field(default=10, ge=1)  # a pair shown fewer times keeps its evidence but gets no label
+    cart_weight: float = Field(default=1.0, ge=0)  # an add-to-cart counts as this many clicks in the estimate
+    purchase_weight: float = Field(default=3.0, ge=0)  # a purchase counts as this many clicks (0 and 0: SRW's COEC)
+    thresholds: list[float] = Field(default_factory=list)  # n-1 ascending cut points for n labels; [] = coec 0.5, 1.0 / pbm 0.05, 0.2
+
+
 class GuidelineConfig(Strict):
     writer: str = "offline"
     catalog: str = "demo"
@@ -252,6 +263,7 @@ class ProjectConfig(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
+    behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
     guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     run: RunConfig = Field(default_factory=RunConfig)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from evalharness.cli.ui import RichStages, out
@@ -14,7 +15,7 @@ from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
 
 if TYPE_CHECKING:
-    from evalharness.agreement.pairwise import Agreement
+    from evalharness.agreement.pairwise import Agreement, JudgeAgreement
     from evalharness.agreement.runs import SystemAgreement
 
 
@@ -40,9 +41,23 @@ def _print_pairs(a: Agreement) -> None:
         out.print(conf)
         out.print(f"{j.spec}: {j.judged_now} judged now, {j.from_cache} from cache, {len(j.disagreements)} hard disagreements "
                   f"({a.labels[-1]} vs {a.labels[0]}){f', {j.unjudged} not judged' if j.unjudged else ''}", markup=False)
+        if j.behaviour is not None:
+            _print_behaviour(j)
     if a.missing_products:
         out.print(f"note: {len(a.missing_products)} labelled document(s) are not in the catalog and were left out "
                   f"(e.g. {a.missing_products[0]}); pass --catalog with the right product file", markup=False)
+
+
+def _print_behaviour(j: JudgeAgreement) -> None:
+    b = j.behaviour
+    out.print(f"{j.spec} against shoppers ({b.source}): {b.text()}", markup=False)
+    for title, items in (("engaged with, judged lowest", b.engaged_lowest), ("shown often, never clicked, judged highest", b.ignored_highest)):
+        table = Table(title=f"{j.spec}: {title} ({len(items)})")
+        for col in ("query", "product", "judge", "evidence"):
+            table.add_column(col)
+        for d in items[:10]:
+            table.add_row(escape(d.query), escape(f"{d.title[:60]} {d.doc_id}"), d.judge, d.evidence())
+        out.print(table)
 
 
 def _print_runs(s: SystemAgreement) -> None:
@@ -94,7 +109,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def agreement(
         ctx: typer.Context,
-        human: str | None = typer.Option(None, "--human", help="The human label source: NAME or human:NAME (see `labels import`)."),
+        human: str | None = typer.Option(None, "--human", help="The reference source: NAME or human:NAME (see `labels import`), "
+                                                                  "or behaviour:NAME (see `labels implicit`)."),
         judge: list[str] | None = typer.Option(None, "--judge", "-j", help="Judge spec (repeat for a leaderboard); default: [judge] spec."),
         runs: list[str] | None = typer.Option(None, "--runs", help="System-level agreement over these configs or run ids "
                                                                    "(give --runs once per config, at least two)."),
@@ -119,14 +135,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Judge exactly the human-labelled pairs (cached) and report agreement per judge, or per config with --runs;
         with --raters, agreement between people on a rating sample."""
+        from evalharness.agreement.behaviour import attach_behaviour
         from evalharness.agreement.catalogs import agreement_catalog
         from evalharness.agreement.pairwise import measure_agreement
         from evalharness.agreement.report import agreement_html, agreement_markdown, disagreements_csv, write_text
         from evalharness.judges import make_judge
         from evalharness.labels.schemes import scheme_of
+        from evalharness.labels.sources import check_stored
         from evalharness.pipeline.run import SilentStages
         from evalharness.store import Store
-        from evalharness.store.labels import check_source
 
         if raters:  # people vs people on a rating sample (evalharness rate)
             from evalharness.cli.rate import rater_agreement
@@ -136,7 +153,7 @@ def register(app: typer.Typer) -> None:
             raise EvalHarnessError("agreement needs --human NAME (a judge vs people) or --raters A,B (people vs people)")
         project = Project(ctx.obj["project"])
         cfg = project.config
-        source = check_source(human if human.startswith("human:") else f"human:{human}")
+        source = check_stored(human if human.startswith(("human:", "behaviour:")) else f"human:{human}")
         if plan is not None:
             return _plan(ctx, source, judge, runs, metric, plan, as_json)
         specs = list(dict.fromkeys(judge or [cfg.judge.spec]))
@@ -160,6 +177,7 @@ def register(app: typer.Typer) -> None:
             judges = [(s, make_judge(s, cfg)) for s in specs]
             a = measure_agreement(project, store, source, judges, agreement_catalog(project, catalog, engine_config), scheme_of(cfg),
                                       bootstrap, stages)
+            attach_behaviour(store, a)
             from evalharness.agreement.trust import record_agreement
 
             record_agreement(store, a)  # what the gate's [gate.trust] reads

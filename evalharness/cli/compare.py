@@ -19,6 +19,7 @@ from evalharness.project import Project
 
 if TYPE_CHECKING:
     from evalharness.compare.comparison import Comparison
+    from evalharness.compare.engagement import Engagement
     from evalharness.compare.gate import GateResult
     from evalharness.compare.trustgate import TrustCheck
 
@@ -90,6 +91,7 @@ class Options:
     labels: str | None = None
     correct_with: str | None = None
     gate: bool = False
+    behaviour: str | None = None
 
 
 def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison, TrustCheck | None]:
@@ -109,6 +111,10 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
     alpha = min((r.alpha for r in cfg.gate.rules if r.alpha is not None), default=0.05)
     store = Store(project.store_url())
     try:
+        if o.behaviour:  # a missing or misnamed source fails before any judging
+            from evalharness.store.behaviour import behaviour_model, check_behaviour_source
+
+            behaviour_model(store, check_behaviour_source(o.behaviour))
         base = resolve_run(store, o.baseline)
         cands = [resolve_run(store, ref) for ref in o.candidates]
         for run in (base, *cands):
@@ -121,6 +127,11 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
         comparison = compare_runs(project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
                                   holm_exclude=cfg.compare.holm_exclude, stages=stages, for_report=o.for_report,
                                   labels=o.labels, workers=os.cpu_count() or 1)
+        if o.behaviour:
+            from evalharness.compare.engagement import comparison_engagement
+            from evalharness.labels.schemes import scheme_of
+
+            comparison.engagement = comparison_engagement(store, o.behaviour, comparison, scheme_of(cfg).gains, cfg.run.top_k)
         trust = _trust(project, store, o, comparison, spec, judge_obj)
     finally:
         store.close()
@@ -166,10 +177,24 @@ def _print(c: Comparison, gate: GateResult | None = None) -> None:
         if movers:
             out.print(f"biggest movers on {c.primary} ({cand.name}): "
                       + "; ".join(f"{c.queries[i].text!r} {signed(float(d[i]), 3)}" for i in movers), markup=False)
+    if c.engagement is not None:
+        _print_engagement(c.engagement)
     for w in c.warnings + (gate.warnings if gate else []):
         err.print(f"warning: {w}", markup=False, style="yellow")
     for reason in c.failures[:10]:
         err.print(f"unjudged: {reason}", markup=False)
+
+
+def _print_engagement(e: Engagement) -> None:
+    table = Table(title=f"Engagement on {e.source} (first {e.k} hits of {e.queries} queries)")
+    for col in ("config", "coverage", "queries covered", "fully covered", f"nDCG'@{e.k} (implicit)", f"ExpClicks@{e.k}"):
+        table.add_column(col, justify="left" if col == "config" else "right")
+    for s in e.sides:
+        table.add_row(escape(s.name), f"{s.coverage:.1%} ({s.covered}/{s.hits})", str(s.queries_covered), str(s.queries_full),
+                      fmt(s.ndcg, 4), fmt(s.exp_clicks, 4))
+    out.print(table)
+    out.print("Coverage: hits with enough impressions for a behaviour label; nDCG' drops the others (condensed list); "
+              "ExpClicks counts covered hits only (a lower bound below 100% coverage).", markup=False)
 
 
 def _outputs(project: Project, c: Comparison, html: Path | None, markdown: Path | None, junit: Path | None,
@@ -218,12 +243,14 @@ def register(app: typer.Typer) -> None:
         labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge, or a priority list."),
         correct_with: str | None = typer.Option(None, "--correct-with", help="Correct the judge's metrics with a reference "
                                                 "source's gold queries (PPI++), e.g. human:gold; default: [compare] correct_with."),
+        behaviour: str | None = typer.Option(None, "--behaviour", help="Also score on a behaviour source (behaviour:NAME): coverage, "
+                                                                      "nDCG' on implicit grades, expected clicks."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Compare the newest runs of engine configs with paired statistics: every candidate against the baseline."""
 
         project, c, trust = _run_comparison(ctx, Options(baseline, candidates, metrics, judge, weight, allow_partial, as_json,
-                                                         html is not None, labels, correct_with, junit is not None))
+                                                         html is not None, labels, correct_with, junit is not None, behaviour))
         _outputs(project, c, html, markdown, junit, csv_path, as_json, trust)
 
     @app.command()

@@ -8,10 +8,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from evalharness.cli.implicit import implicit
 from evalharness.cli.ui import out
 from evalharness.project import Project
 
 app = typer.Typer(no_args_is_help=True, help="Import and export relevance labels (human:NAME sources, judges).")
+app.command("implicit")(implicit)
 
 
 def _query_files(project: Project, queries: Path | None) -> list[Path]:
@@ -87,7 +89,7 @@ def import_(
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """The stored human label sources and how many labels each holds."""
+    """The stored human and behaviour label sources and how many labels each holds."""
     from evalharness.store import Store
     from evalharness.store.labels import label_sources
 
@@ -123,7 +125,7 @@ def export(
     from evalharness.errors import EvalHarnessError
     from evalharness.judges import make_judge
     from evalharness.labels.formats_write import LABEL_WRITERS, human_rows, judge_rows
-    from evalharness.labels.sources import is_human, project_labels, split_specs
+    from evalharness.labels.sources import is_stored, project_labels, split_specs
     from evalharness.store import Store
 
     _one_stdin(output or Path("-"), topics)  # the labels go to stdout unless --output names a file
@@ -136,7 +138,7 @@ def export(
     ids = _ids_by_text(project, queries)
     store = Store(project.store_url())
     try:
-        if is_human(source):
+        if is_stored(source):
             rows = human_rows(store, source, gains, ids)
         else:
             rows = judge_rows(store, source, make_judge(source, project.config, need_key=False).judge_id, gains, ids)

@@ -164,6 +164,14 @@ def read_tabular(fmt: str, path: Path, fields: Fields, counts: QueryCounts) -> N
 
 def read_sql(url: str, table: str | None, sql: str | None, fields: Fields, counts: QueryCounts) -> None:
     """Stream rows of a table or a SELECT from any SQLAlchemy URL."""
+    columns = [c for c in dict.fromkeys((fields.query, fields.count, fields.time)) if c]
+    for batch in sql_batches(url, table, sql, columns, lambda names: _check_columns(names, fields, table or "the SELECT")):
+        _feed(batch, fields, counts)
+
+
+def sql_batches(url: str, table: str | None, sql: str | None, columns: list[str],
+                check: Callable[[list[str]], None] | None = None) -> Iterator[pa.Table]:
+    """Rows of a table (these columns) or of a SELECT from any SQLAlchemy URL, 50,000 at a time; `check` sees the column names."""
     import sqlalchemy as sa
 
     if not table and not sql:
@@ -175,14 +183,14 @@ def read_sql(url: str, table: str | None, sql: str | None, fields: Fields, count
                                "postgresql+psycopg://user@host/db") from None
     try:
         with engine.connect() as conn:
-            query = sa.text(sql) if sql else sa.select(sa.table(table, *(sa.column(c) for c in {fields.query, fields.count, fields.time} if c)))
+            query = sa.text(sql) if sql else sa.select(sa.table(table, *(sa.column(c) for c in columns)))
             result = conn.execution_options(stream_results=True, max_row_buffer=50_000).execute(query)
             names = list(result.keys())
-            _check_columns(names, fields, table or "the SELECT")
+            if check is not None:
+                check(names)
             for part in result.partitions(50_000):
-                columns = list(zip(*part)) if part else [[] for _ in names]
-                batch = pa.table({n: pa.array(list(c)) for n, c in zip(names, columns)})
-                _feed(batch, fields, counts)
+                cols = list(zip(*part)) if part else [[] for _ in names]
+                yield pa.table({n: pa.array(list(c)) for n, c in zip(names, cols)})
     except sa.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
         raise EvalHarnessError(f"SQL source failed: {reason}; check the URL, --table or --sql") from None

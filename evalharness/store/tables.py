@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Ta
 
 CONCERN_MODULES: tuple[str, ...] = ("evalharness.store.batches", "evalharness.store.claims", "evalharness.store.image_scores",
                                      "evalharness.store.labels", "evalharness.store.rating",
-                                     "evalharness.store.trust")
+                                     "evalharness.store.trust", "evalharness.store.behaviour")
 
 
 def load_all_tables() -> MetaData:
