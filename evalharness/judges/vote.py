@@ -173,7 +173,8 @@ class VoteJudge(Judge):
         details: dict[str, Any] = {"votes": [{"member": spec, "judge_id": j.judge_id, "label": v}
                                              for (spec, j), (_, v) in zip(self.members, votes)],
                                    "confidence": round(confidence, 4), "tie_broken": tie_broken}
-        return Judgment(label, f"{agree} of {len(votes)} votes: {why}", self.judge_id, used_in, used_out, cost, 0.0, details)
+        return Judgment(label, f"{agree} of {len(votes)} votes: {why}", self.judge_id, used_in, used_out, cost, 0.0, details,
+                        round(confidence, 4))
 
     async def aclose(self) -> None:
         for _, j in self.members:

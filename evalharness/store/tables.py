@@ -102,6 +102,7 @@ judgments_t = Table(
     Column("latency_ms", Float, nullable=False, default=0.0),
     Column("created_at", String(40), nullable=False),
     Column("details", JSON),  # per-judgment extras: votes, verdicts, image fallback, ...
+    Column("confidence", Float),  # the probability the judge gave its label (logprobs, samples or votes); NULL if none
     Index("ix_judgments_pool", "guideline_hash", "judge_id"),
 )
 
