@@ -47,6 +47,11 @@ class Judge(ABC):
     def price_per_mtok(self) -> tuple[float, float]:
         return (0.0, 0.0)
 
+    def estimate_cost(self, request: JudgeRequest) -> float:
+        """USD a call would cost, for --dry-run and --max-cost: the estimated tokens at the judge's price."""
+        (tokens_in, tokens_out), (price_in, price_out) = self.estimate_tokens(request), self.price_per_mtok()
+        return (tokens_in * price_in + tokens_out * price_out) / 1e6
+
     def check_ready(self) -> None:
         """Fail now (one line) if the judge cannot work, e.g. a missing API key; skipped by --dry-run."""
 
@@ -95,7 +100,11 @@ def make_judge(spec: str, config: ProjectConfig, *, need_key: bool = True) -> Ju
     spec = spec.strip()
     _load_builtin(spec)
     samples = config.judge.samples
-    if spec == "vote" or spec.startswith("vote(") or (samples > 1 and not spec.startswith("vote")):
+    if spec.startswith("cascade("):
+        from evalharness.judges.cascade import make_cascade_judge
+
+        judge: Judge = make_cascade_judge(spec, config)
+    elif spec == "vote" or spec.startswith("vote(") or (samples > 1 and not spec.startswith("vote")):
         from evalharness.judges.vote import make_vote_judge
 
         judge = make_vote_judge(spec, config)
@@ -110,6 +119,6 @@ def _make_single(spec: str, config: ProjectConfig) -> Judge:
     provider, _, model = spec.partition(":")
     factory = _REGISTRY.get(provider)
     if factory is None:
-        raise EvalHarnessError(f"unknown judge '{spec}'; use one of: {', '.join(sorted(_REGISTRY))}, vote(...) "
+        raise EvalHarnessError(f"unknown judge '{spec}'; use one of: {', '.join(sorted(_REGISTRY))}, vote(...), cascade(...) "
                                "(e.g. offline, openai:gpt-4o-mini, anthropic:claude-haiku-4-5)")
     return factory(model, config)

@@ -27,6 +27,26 @@ if TYPE_CHECKING:
 _OPTION = re.compile(r"^(tie|n)\s*=\s*(.+)$")
 
 
+def member_key(request: JudgeRequest, member: Judge) -> tuple[str, str]:
+    """(cache key of a member's judgment of this pair, the pair's content hash)."""
+    chash = request.content_hash or content_hash(request.hit, sha256_hex(request.image) if request.image else "")
+    return judgment_cache_key(request.query.text, chash, request.guideline.hash, member.judge_id), chash
+
+
+async def member_judgment(store: Store | None, request: JudgeRequest, member: Judge) -> tuple[Judgment, bool]:
+    """A member's judgment from the cache, or a new one stored at once (so a failed ensemble never loses it);
+    True when it is new (paid now)."""
+    key, chash = member_key(request, member)
+    if store is not None:
+        cached = store.cached_judgments([key])
+        if key in cached:
+            return cached[key], False
+    j = await member.judge(request)
+    if store is not None:
+        store.put_judgment(key, request.query.text, request.hit.doc_id, chash, request.guideline.hash, j)
+    return j, True
+
+
 def parse_vote_spec(spec: str, config: ProjectConfig) -> tuple[list[str], str, int]:
     """(member specs, tie rule, samples per member) from a spec and `[judge]`."""
     cfg = config.judge
@@ -129,21 +149,10 @@ class VoteJudge(Judge):
         return sum(p[0] for p in prices) / len(prices), sum(p[1] for p in prices) / len(prices)
 
     def _key(self, request: JudgeRequest, member: Judge) -> tuple[str, str]:
-        """(cache key of the member's judgment of this pair, the pair's content hash)."""
-        chash = request.content_hash or content_hash(request.hit, sha256_hex(request.image) if request.image else "")
-        return judgment_cache_key(request.query.text, chash, request.guideline.hash, member.judge_id), chash
+        return member_key(request, member)
 
     async def _member(self, request: JudgeRequest, member: Judge) -> tuple[Judgment, bool]:
-        """The member's judgment from the cache, or a new one stored at once (so a failed vote never loses it)."""
-        key, chash = self._key(request, member)
-        if self.store is not None:
-            cached = self.store.cached_judgments([key])
-            if key in cached:
-                return cached[key], False
-        j = await member.judge(request)
-        if self.store is not None:
-            self.store.put_judgment(key, request.query.text, request.hit.doc_id, chash, request.guideline.hash, j)
-        return j, True
+        return await member_judgment(self.store, request, member)
 
     async def judge(self, request: JudgeRequest) -> Judgment:
         results = await asyncio.gather(*(self._member(request, j) for _, j in self.members), return_exceptions=True)

@@ -44,3 +44,18 @@ def vote_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[tuple[st
                     out[(row.guideline_hash, row.doc_id)] = VotedPair(row.guideline_hash, row.doc_id, row.label,
                                                                       float(confidence), list(details.get("votes") or []))
     return out
+
+
+def details_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(guideline hash, doc_id) -> the details of the judge's judgment (the newest when several)."""
+    wanted = sorted(set(hashes))
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    c = judgments_t.c
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            stmt = (select(c.guideline_hash, c.doc_id, c.details)
+                    .where(c.guideline_hash.in_(wanted[start:start + 500]), c.judge_id == judge_id).order_by(c.created_at))
+            for row in conn.execute(stmt):
+                details = json.loads(row.details) if isinstance(row.details, str) else row.details
+                out[(row.guideline_hash, row.doc_id)] = details if isinstance(details, dict) else {}
+    return out

@@ -1,5 +1,6 @@
 """Judgments keep a confidence: the probability the judge gave its label (from the label tokens' log-probabilities,
 or the share of agreeing samples or votes). The upgrade fills it for stored vote judgments from their details.
+A new table keeps calibrations: a judge's confidences on a gold set (what a cascade's --dry-run estimates from).
 
 Revision ID: 0010
 Revises: 0008
@@ -20,6 +21,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "calibrations",
+        sa.Column("judge_id", sa.String(400), primary_key=True),
+        sa.Column("human", sa.String(200), primary_key=True),
+        sa.Column("pairs", sa.Integer, nullable=False),
+        sa.Column("data", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.String(40), nullable=False),
+    )
     op.add_column("judgments", sa.Column("confidence", sa.Float, nullable=True))
     conn = op.get_bind()
     judgments = sa.Table("judgments", sa.MetaData(), sa.Column("cache_key", sa.String(64)), sa.Column("judge_id", sa.String(400)),
@@ -37,5 +46,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("calibrations")
     with op.batch_alter_table("judgments") as batch:
         batch.drop_column("confidence")
