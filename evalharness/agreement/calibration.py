@@ -77,6 +77,12 @@ def calibration(pairs: Sequence[ConfidentPair], n_labels: int, n_bins: int = 10)
     return Calibration(len(have), len(pairs) - len(have), bins, ece, coverage)
 
 
+def _all_same(per_query: np.ndarray, statistic: str, value: float) -> bool:
+    """Whether the statistic is `value` for every single query that has it (so every resample gives it too)."""
+    each = from_confusion(per_query)[statistic]
+    return bool(np.all(np.isclose(each[np.isfinite(each)], value))) and value == 1.0
+
+
 def _finite(x: Any) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
@@ -135,5 +141,8 @@ def choose_threshold(cheap: Sequence[ConfidentPair], strong: Sequence[ConfidentP
     per_query = np.zeros((max(p.query for p in cheap) + 1, n_labels, n_labels))
     for c, s, e in zip(cheap, strong, up):
         per_query[c.query, s.human, s.judge if e else c.judge] += 1
-    ci = bootstrap_cis(per_query[per_query.sum(axis=(1, 2)) > 0], n_resamples).get(statistic)
+    per_query = per_query[per_query.sum(axis=(1, 2)) > 0]
+    ci = bootstrap_cis(per_query, n_resamples).get(statistic)
+    if ci is None and len(per_query) > 1 and _all_same(per_query, statistic, value):
+        ci = (value, value)  # every query agrees alike (e.g. perfect agreement): the resamples cannot differ
     return ThresholdChoice(statistic, target, round(t, 6), value, ci, share, cost, strong_alone, len(cheap), queries, curve)
