@@ -11,6 +11,7 @@ vote(anthropic:m, n=5)). The cascade's own judgment records which member labelle
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evalharness.config import ProjectConfig
@@ -183,10 +184,9 @@ def _member_detail(spec: str, j: Judgment) -> dict[str, Any]:
             "input_tokens": j.input_tokens, "output_tokens": j.output_tokens}
 
 
-def make_cascade_judge(spec: str, config: ProjectConfig) -> CascadeJudge:
-    """Build both members (any judge specs) and the cascade; CHEAP must be able to give a confidence."""
-    from evalharness.judges.base import make_judge
-
+def make_cascade_judge(spec: str, config: ProjectConfig, make_judge: Callable[..., Judge]) -> CascadeJudge:
+    """Build both members (any judge specs, each made by `make_judge`, the registry's) and the cascade; CHEAP must be
+    able to give a confidence."""
     cheap_spec, strong_spec, threshold = parse_cascade_spec(spec)
     cheap = make_judge(cheap_spec, cheap_config(cheap_spec, config), need_key=False)
     if not (getattr(cheap, "top_logprobs", 0) or cheap.judge_id.startswith("vote(")):
