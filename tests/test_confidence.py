@@ -120,3 +120,17 @@ def test_confidence_is_stored_exported_and_shown(project: Path, llm: LLMServer) 
     pairs = json.loads(shown.stdout)["disagreements"]
     assert pairs and all(p["confidence"] < 0.95 for p in pairs)
     assert [p["confidence"] for p in pairs] == sorted(p["confidence"] for p in pairs)
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_batch_judgments_carry_the_confidence_too(project: Path, llm: LLMServer, provider: str) -> None:
+    configure(project, llm, provider, logprobs=4)
+    cfg = project / "evalharness.toml"
+    cfg.write_text(cfg.read_text().replace("[judge]\n", "[judge]\nbatch_poll_s = 0.3\n", 1))
+    r = run_cli(project, "run", "-e", "v2", "--top-k", "3", "--batch", "--wait", "--json", "--judge", f"{provider}:cheap-m", env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert llm.batch_stats()["lines"].get(provider, 0) > 0
+    db = next((project / ".evalharness").glob("*.db"))
+    rows = sqlite3.connect(db).execute("SELECT confidence, details FROM judgments WHERE judge_id LIKE ?", (f"{provider}:cheap-m:%",)).fetchall()
+    assert rows and all(c == pytest.approx(0.9 * 0.95 / (0.9 * 0.95 + 0.1), abs=1e-6) for c, _ in rows)
+    assert all(json.loads(d)["batch"] for _, d in rows)

@@ -22,7 +22,7 @@ from sklearn.calibration import calibration_curve
 
 from evalharness.agreement.stats import bootstrap_cis, from_confusion
 
-THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.5, 1.0, 0.05)) + (0.99,)
+THRESHOLDS = (0.0, 0.4) + tuple(round(x, 2) for x in np.arange(0.5, 1.0, 0.05)) + (0.99,)
 
 
 @dataclass(frozen=True)

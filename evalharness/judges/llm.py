@@ -226,13 +226,20 @@ class LLMJudge(Judge):
             exc.output_tokens += caption_out
             raise
         cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
-        confidence = None
-        if self.top_logprobs and answered:
-            found = label_confidence(answered[-1].text, answered[-1].logprobs, label, self.scheme.names)
-            if found is not None:
-                confidence, details["label_probs"] = round(found[0], 6), {k: round(v, 6) for k, v in found[1].items()}
+        confidence = self.reply_confidence(answered[-1], label, details) if answered else None
         return Judgment(label, rationale + note, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
                         (time.perf_counter() - started) * 1000, {**details, "verdicts": verdicts}, confidence)
+
+    def reply_confidence(self, reply: LLMReply, label: str, details: dict[str, Any]) -> float | None:
+        """The label's probability from the reply's token log-probabilities (the distribution over the scheme's names
+        goes into `details["label_probs"]`); None when they were not asked for or do not give it."""
+        if not self.top_logprobs:
+            return None
+        found = label_confidence(reply.text, reply.logprobs, label, self.scheme.names)
+        if found is None:
+            return None
+        details["label_probs"] = {k: round(v, 6) for k, v in found[1].items()}
+        return round(found[0], 6)
 
     # -- provider batch APIs (evalharness/batch/) ------------------------------------------------
     def batch_body(self, request: JudgeRequest, repair: dict[str, str] | None = None) -> dict[str, Any]:
@@ -246,7 +253,8 @@ class LLMJudge(Judge):
             extra = {"extra_user": self.repair_prompt(repair["problem"]), "previous": repair["previous"][:2000]}
         return self.provider.build_request(self.system_prompt, self.user_prompt(request), image=request.image if self.mode == "image" else None,
                                            image_mime=request.image_mime, schema=self.schema, schema_name="judgment",
-                                           temperature=self.cfg.temperature, **extra)
+                                           temperature=self.cfg.temperature, **extra,
+                                           **({"top_logprobs": self.top_logprobs} if self.top_logprobs else {}))
 
     def parse_batch_reply(self, request: JudgeRequest, text: str) -> tuple[str, str, list[dict[str, str]]]:
         """(label, rationale, verdicts) of a batch answer, by the same strict parser as live answers."""
