@@ -3,7 +3,7 @@ or the share of agreeing samples or votes). The upgrade fills it for stored vote
 A new table keeps calibrations: a judge's confidences on a gold set (what a cascade's --dry-run estimates from).
 
 Revision ID: 0010
-Revises: 0015
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
