@@ -178,7 +178,7 @@ def _export_finetune(project: Project, source: str, output: Path | None, chat: s
     from evalharness.labels.sources import is_human, split_specs
     from evalharness.store import Store
 
-    if output is None:
+    if output is None or str(output) == "-":
         raise EvalHarnessError("--format finetune writes a folder (train.jsonl, validation.jsonl, manifest.json): add -o DIR")
     if chat not in CHAT_FORMATS:
         raise EvalHarnessError(f"unknown --chat '{chat}'; use {'|'.join(CHAT_FORMATS)}")
