@@ -75,6 +75,9 @@ class JudgeConfig(Strict):
     ensemble: list[str] = Field(default_factory=list)
     tie: str = "lowest"
     samples: int = Field(default=1, ge=1, le=25)
+    # Confidence: ask OpenAI(-compatible) and Gemini models for the label tokens' log-probabilities (this many top
+    # alternatives per token; 0 = off). Part of the judge id: judgments with and without confidence are cached apart.
+    logprobs: int = Field(default=0, ge=0, le=20)
     # Provider batch APIs (`run --batch`): judge through the batch service at its price, results collected later.
     batch: bool = False
     batch_max_requests: int = Field(default=0, ge=0)  # per batch; 0 = the provider's limit

@@ -122,3 +122,6 @@ class Judgment:
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict, compare=False)  # votes, verdicts, image fallback, ...
+    # The probability the judge gave its label (label tokens' log-probabilities renormalised over the scheme's
+    # names, or the share of agreeing samples / votes); None when the judge gives none.
+    confidence: float | None = None

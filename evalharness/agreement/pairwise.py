@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from evalharness.agreement.calibration import Calibration, ConfidentPair, calibration
 from evalharness.agreement.stats import STATS, bootstrap_cis, confusion, per_label, point_stats
 from evalharness.catalog.products import iter_products, product_to_hit
 from evalharness.errors import EvalHarnessError
@@ -67,6 +68,8 @@ class JudgeAgreement:
     failures: list[str] = field(default_factory=list)
     pair_labels: dict[tuple[str, str], Disagreement] = field(default_factory=dict, repr=False)  # (query key, doc) -> both labels
     behaviour: Any = None  # agreement.behaviour.BehaviourCheck when the reference is a behaviour:NAME source
+    gold: dict[tuple[str, str], ConfidentPair] = field(default_factory=dict)  # (query id, doc id) -> codes, confidence, cost
+    calibration: Calibration | None = None  # for judges that give a confidence
 
     @property
     def per_1000(self) -> dict[str, float]:
@@ -88,7 +91,8 @@ class JudgeAgreement:
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "per_1000_pairs": self.per_1000, "pairs_per_s": self.pairs_per_s, "seconds": self.seconds,
                 "hard_disagreements": len(self.disagreements), "failures": self.failures,
-                **({"behaviour": self.behaviour.to_json()} if self.behaviour is not None else {})}
+                **({"behaviour": self.behaviour.to_json()} if self.behaviour is not None else {}),
+                **({"calibration": self.calibration.to_json()} if self.calibration is not None else {})}
 
 
 @dataclass
@@ -172,6 +176,7 @@ def _one_judge(project: Project, store: Store, spec: str, judge: Judge, rows: li
     titles = {h.doc_id: h.title for hs in by_query.values() for h in hs}
     unknown = []
     pair_labels: dict[tuple[str, str], Disagreement] = {}
+    gold: dict[tuple[str, str], ConfidentPair] = {}
     for r in rows:
         qid = queries[r.query_key].id
         j = got.get((qid, r.doc_id))
@@ -185,6 +190,7 @@ def _one_judge(project: Project, store: Store, spec: str, judge: Judge, rows: li
         human_codes.append(h_code)
         judge_codes.append(j_code)
         qidx.append(qindex[qid])
+        gold[(qid, r.doc_id)] = ConfidentPair(qindex[qid], h_code, j_code, j.confidence, j.cost_usd)
         cost += j.cost_usd
         tokens_in += j.input_tokens
         tokens_out += j.output_tokens
@@ -201,7 +207,8 @@ def _one_judge(project: Project, store: Store, spec: str, judge: Judge, rows: li
         spec, judge.judge_id, len(human_codes), len(rows) - len(human_codes), point_stats(human_codes, judge_codes, n_labels),
         bootstrap_cis(per_query, n_resamples), confusion(human_codes, judge_codes, n_labels).tolist(),
         per_label(human_codes, judge_codes, order), _distribution(human_codes, order), _distribution(judge_codes, order),
-        outcome.new, outcome.cached, cost, int(tokens_in), int(tokens_out), seconds, hard, failures, pair_labels)
+        outcome.new, outcome.cached, cost, int(tokens_in), int(tokens_out), seconds, hard, failures, pair_labels, gold=gold,
+        calibration=calibration(list(gold.values()), n_labels))
 
 
 def _distribution(codes: Sequence[int], order: Sequence[str]) -> dict[str, int]:

@@ -63,6 +63,7 @@ def agreement_markdown(a: Agreement) -> str:
         lines.append(f"\nHard disagreements ({a.labels[-1]} vs {a.labels[0]}): {len(j.disagreements)}.")
         if j.behaviour is not None:
             lines += _behaviour_markdown(j)
+        lines += calibration_markdown(j)
     return "\n".join(lines) + "\n"
 
 
@@ -81,6 +82,19 @@ def _behaviour_markdown(j: JudgeAgreement) -> list[str]:
 def _who(a: Agreement) -> str:
     """Who labelled the reference pairs: people, or shoppers' behaviour (a behaviour:NAME source)."""
     return "behaviour" if a.human.startswith("behaviour:") else "human"
+
+
+def calibration_markdown(j: JudgeAgreement) -> list[str]:
+    """The judge's reliability table and accuracy-coverage curve (nothing for a judge without confidence)."""
+    c = j.calibration
+    if c is None:
+        return []
+    lines = ["", f"### {_md(j.spec)}: calibration ({c.pairs} pairs with a confidence, expected calibration error {c.ece:.3f})", "",
+             "| confidence bin | pairs | mean confidence | accuracy |", "|---|---|---|---|"]
+    lines += [f"| ({b['lower']:.1f}, {b['upper']:.1f}] | {b['pairs']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |" for b in c.bins]
+    lines += ["", "| confidence at least | share of pairs | accuracy | κw quad |", "|---|---|---|---|"]
+    lines += [f"| {r['threshold']:.2f} | {r['share']:.1%} | {r['accuracy']:.3f} | {num(r['kappa_quadratic'])} |" for r in c.coverage]
+    return lines
 
 
 def _share(dist: dict[str, int], name: str) -> str:

@@ -77,6 +77,67 @@ def _print_runs(s: SystemAgreement) -> None:
     out.print(f"the gate decides the same way on {sum(p.same for p in s.pairs)} of {len(s.pairs)} pairs of configs", markup=False)
 
 
+def _cascade_members(specs: list[str], cfg, kappa: str) -> list:
+    """[(cheap spec, cheap judge), (strong spec, strong judge)] of the one cascade --choose-threshold needs."""
+    from evalharness.judges import make_judge
+
+    if kappa not in ("kappa", "kappa_linear", "kappa_quadratic"):
+        raise EvalHarnessError(f"--kappa {kappa!r}: use kappa, kappa_linear or kappa_quadratic")
+    if len(specs) != 1 or not specs[0].startswith("cascade("):
+        raise EvalHarnessError("--choose-threshold needs one --judge 'cascade(CHEAP, STRONG)', e.g. "
+                               "--judge 'cascade(openai:gpt-4o-mini, openai:gpt-4o)'")
+    cascade = make_judge(specs[0], cfg)
+    return [(cascade.cheap_spec, cascade.cheap), (cascade.strong_spec, cascade.strong)]
+
+
+def store_calibrations(store, a: Agreement) -> None:
+    """Keep each confident judge's confidences on this gold set (a cascade's --dry-run estimates from them)."""
+    from evalharness.store.calibration import put_calibration
+
+    for j in a.judges:
+        if j.calibration is not None:
+            pairs = list(j.gold.values())
+            put_calibration(store, j.judge_id, a.human, [p.confidence for p in pairs], [int(p.human == p.judge) for p in pairs],
+                            sum(p.cost_usd for p in pairs) / max(len(pairs), 1))
+
+
+def print_calibration(a: Agreement) -> None:
+    """Each confident judge's reliability table, ECE and accuracy-coverage curve."""
+    for j in a.judges:
+        c = j.calibration
+        if c is None:
+            continue
+        table = Table(title=f"{j.spec}: calibration against {a.human} ({c.pairs} pairs with a confidence; "
+                            f"expected calibration error {c.ece:.3f})")
+        for col in ("confidence bin", "pairs", "mean confidence", "accuracy"):
+            table.add_column(col, justify="right")
+        for b in c.bins:
+            table.add_row(f"({b['lower']:.1f}, {b['upper']:.1f}]", str(b["pairs"]), f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}")
+        out.print(table)
+        curve = Table(title=f"{j.spec}: accuracy-coverage (pairs at or above each confidence)")
+        for col in ("threshold", "share", "pairs", "accuracy", "κw quad"):
+            curve.add_column(col, justify="right")
+        for r in c.coverage:
+            kq = r["kappa_quadratic"]
+            curve.add_row(f"{r['threshold']:.2f}", f"{r['share']:.1%}", str(r["pairs"]), f"{r['accuracy']:.3f}",
+                          "—" if kq is None else f"{kq:.3f}")
+        out.print(curve)
+
+
+def print_choice(c, cheap: str, strong: str) -> None:
+    if c.threshold is None:
+        out.print(f"no threshold reaches {c.statistic} {c.target:.2f} on {c.pairs} gold pairs ({c.queries} queries), not "
+                  "even the strong judge alone", markup=False)
+        return
+    ci = f" [{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]" if c.ci95 else ""
+    saving = f", against ${c.strong_alone_usd:.4f} for the strong judge alone" if c.strong_alone_usd else ""
+    out.print(f"cheapest threshold: min_confidence={c.threshold:.6g} — {c.statistic} {c.value:.3f}{ci} (95% CI, queries "
+              f"resampled) on {c.pairs} gold pairs over {c.queries} queries; {c.escalated_share:.1%} of pairs sent to the "
+              f"strong judge; ${c.cost_usd:.4f} on the gold set{saving}", markup=False)
+    if c.ci95 and c.ci95[0] < c.target:
+        out.print(f"note: the CI's lower bound is below the target {c.target:.2f}; a larger gold set or a higher threshold "
+                  "gives more certainty", markup=False)
+    out.print(f"use: --judge 'cascade({cheap}, {strong}, min_confidence={c.threshold:.6g})'", markup=False)
 def _plan(ctx: typer.Context, source: str, judge: list[str] | None, runs: list[str] | None, metric: str | None,
           half_width: float, as_json: bool) -> None:
     """`agreement --plan H`: the label budget for a corrected delta of the compared runs (first = baseline)."""
@@ -129,6 +190,13 @@ def register(app: typer.Typer) -> None:
         rating_sample: str = typer.Option("gold", "--rating-sample", help="With --raters: the rating sample (rate --name)."),
         tie: str = typer.Option("lower", "--tie", help="With --raters: a tied majority goes to the lower or higher gain, or none."),
         gold: str | None = typer.Option(None, "--gold", help="With --raters: store the majority labels as human:NAME."),
+        choose_threshold: bool = typer.Option(False, "--choose-threshold", help="With one --judge 'cascade(CHEAP, STRONG)': "
+                                              "label the gold pairs with both members and pick the cheapest min_confidence "
+                                              "that meets --target-kappa."),
+        target_kappa: float = typer.Option(0.6, "--target-kappa", min=-1.0, max=1.0, help="With --choose-threshold: the "
+                                           "agreement with the human labels the cascade must reach."),
+        kappa: str = typer.Option("kappa_quadratic", "--kappa", help="With --choose-threshold: kappa, kappa_linear or "
+                                  "kappa_quadratic (weighted) for --target-kappa."),
         plan: float | None = typer.Option(None, "--plan", min=0, help="With --runs BASELINE --runs CANDIDATE: how many gold "
                                                                       "queries of --human give a corrected delta this CI "
                                                                       "half-width (e.g. 0.01)."),
@@ -174,15 +242,27 @@ def register(app: typer.Typer) -> None:
                 else:
                     _print_runs(result)
                 return
-            judges = [(s, make_judge(s, cfg)) for s in specs]
+            if choose_threshold:
+                judges = _cascade_members(specs, cfg, kappa)
+            else:
+                judges = [(s, make_judge(s, cfg)) for s in specs]
             a = measure_agreement(project, store, source, judges, agreement_catalog(project, catalog, engine_config), scheme_of(cfg),
                                       bootstrap, stages)
             attach_behaviour(store, a)
             from evalharness.agreement.trust import record_agreement
 
             record_agreement(store, a)  # what the gate's [gate.trust] reads
+            store_calibrations(store, a)
         finally:
             store.close()
+        choice = None
+        if choose_threshold:
+            from evalharness.agreement.calibration import choose_threshold as choose
+
+            cheap, strong = a.judges
+            both = [k for k in cheap.gold if k in strong.gold]
+            choice = choose([cheap.gold[k] for k in both], [strong.gold[k] for k in both], len(a.labels), kappa, target_kappa,
+                            bootstrap)
         if markdown:
             write_text(project.resolve(markdown), agreement_markdown(a))
         if html:
@@ -190,9 +270,12 @@ def register(app: typer.Typer) -> None:
         if disagreements:
             write_text(project.resolve(disagreements), disagreements_csv(a))
         if as_json:
-            out.print_json(json.dumps(a.to_json()))
+            out.print_json(json.dumps({**a.to_json(), **({"threshold": choice.to_json()} if choice else {})}))
         else:
             _print_pairs(a)
+            print_calibration(a)
+            if choice is not None:
+                print_choice(choice, a.judges[0].spec, a.judges[1].spec)
             for path in (markdown, html, disagreements):
                 if path:
                     out.print(f"wrote {project.resolve(path)}", markup=False)

@@ -117,20 +117,35 @@ def export(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="qrels, csv, quepid, rre, srw or jsonl."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default and `-`: stdout)."),
     topics: Path | None = typer.Option(None, "--topics", help="Also write query id -> text (CSV id,query) for qrels readers."),
+    chat: str = typer.Option("openai", "--chat", help="With --format finetune: openai (chat fine-tuning JSONL), hf (chat "
+                             "messages) or gemini (Vertex AI tuning JSONL)."),
+    judge: str | None = typer.Option(None, "--judge", "-j", help="With --format finetune: the LLM judge whose prompts the "
+                                     "examples use (default: [judge] spec)."),
+    validation: float = typer.Option(0.2, "--validation", min=0.0, max=0.9, help="With --format finetune: the share of "
+                                     "queries held out for validation (split by query)."),
+    balance: bool = typer.Option(False, "--rebalance", help="With --format finetune: downsample the training split's labels "
+                                 "to the rarest label's count."),
+    seed: int = typer.Option(0, "--seed", help="With --format finetune: the seed of the split and the rebalancing."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="With --format finetune: the product JSONL of the labelled "
+                                        "documents (default: [guidelines] catalog)."),
     queries: Path | None = typer.Option(None, "--queries", "-q", help="Query id -> text (CSV id,query; JSONL id,text): write "
                                                                      "these ids (default: the project's query sets, then the ids "
                                                                      "imported with the labels)."),
 ) -> None:
-    """Export a source's labels so trec_eval, ranx, Quepid, RRE and SRW can read them (JSONL keeps rationale, judge, tokens, cost)."""
+    """Export a source's labels so trec_eval, ranx, Quepid, RRE and SRW can read them (JSONL keeps rationale, judge, tokens,
+    cost); `--format finetune -o DIR` writes a fine-tuning set (train.jsonl, validation.jsonl, manifest.json) from a
+    priority list of sources, e.g. --source 'human:gold,openai:gpt-4o'."""
     from evalharness.errors import EvalHarnessError
     from evalharness.judges import make_judge
     from evalharness.labels.formats_write import LABEL_WRITERS, human_rows, judge_rows
     from evalharness.labels.sources import is_stored, project_labels, split_specs
     from evalharness.store import Store
 
+    if fmt == "finetune":
+        return _export_finetune(Project(ctx.obj["project"]), source, output, chat, judge, validation, balance, seed, catalog)
     _one_stdin(output or Path("-"), topics)  # the labels go to stdout unless --output names a file
     if fmt not in LABEL_WRITERS:
-        raise EvalHarnessError(f"unknown export format '{fmt}'; use --format {'|'.join(LABEL_WRITERS)}")
+        raise EvalHarnessError(f"unknown export format '{fmt}'; use --format {'|'.join(LABEL_WRITERS)}|finetune")
     if len(split_specs(source)) != 1:
         raise EvalHarnessError(f"--source '{source}': export one source at a time")
     project = Project(ctx.obj["project"])
@@ -153,6 +168,46 @@ def export(
 
         seen = dict.fromkeys((r.query_id, r.query) for r in rows)
         _emit(project, topics, csv_text(("id", "query"), seen))
+
+
+def _export_finetune(project: Project, source: str, output: Path | None, chat: str, judge_spec: str | None, validation: float,
+                     balance: bool, seed: int, catalog: Path | None) -> None:
+    """Write the fine-tuning set and print each split's label distribution."""
+    from evalharness.catalog.products import resolve_catalog
+    from evalharness.errors import EvalHarnessError
+    from evalharness.judges import make_judge
+    from evalharness.labels.finetune import CHAT_FORMATS, build_set, write_set
+    from evalharness.labels.sources import is_human, split_specs
+    from evalharness.store import Store
+
+    if output is None or str(output) == "-":
+        raise EvalHarnessError("--format finetune writes a folder (train.jsonl, validation.jsonl, manifest.json): add -o DIR")
+    if chat not in CHAT_FORMATS:
+        raise EvalHarnessError(f"unknown --chat '{chat}'; use {'|'.join(CHAT_FORMATS)}")
+    cfg = project.config
+    judge = make_judge(judge_spec or cfg.judge.spec, cfg, need_key=False)
+    if not hasattr(judge, "user_prompt"):
+        raise EvalHarnessError(f"--format finetune needs an LLM judge's prompts: --judge openai:MODEL (not {judge.judge_id.split('#')[0]})")
+    specs = split_specs(source)
+    sources = [(s, "" if is_human(s) else make_judge(s, cfg, need_key=False).judge_id) for s in specs]
+    store = Store(project.store_url())
+    try:
+        result = build_set(project, store, judge, sources, resolve_catalog(project, str(catalog or cfg.guidelines.catalog)),
+                           validation=validation, seed=seed, balance=balance)
+    finally:
+        store.close()
+    paths = write_set(result, project.resolve(output), chat)
+    for name, split in (("train", result.train), ("validation", result.validation)):
+        dist = result.distribution(split)
+        out.print(f"{name}: {len(split)} examples, {len({e.query_id for e in split})} queries — " +
+                  ", ".join(f"{label} {n} ({n / max(len(split), 1):.0%})" for label, n in sorted(dist.items())), markup=False)
+    if result.before_rebalance:
+        out.print("train before --rebalance: " + ", ".join(f"{k} {v}" for k, v in sorted(result.before_rebalance.items())), markup=False)
+    out.print(f"sources: {', '.join(f'{k} {v}' for k, v in result.sources.items())}; judge prompt {result.prompt_hash} "
+              f"({result.judge_id}); wrote {', '.join(str(p) for p in paths.values())}", markup=False)
+    if result.missing_products or result.failures:
+        out.print(f"note: {result.missing_products} labelled document(s) not in the catalog, {len(result.failures)} pair(s) "
+                  "left out (see manifest.json)", markup=False)
 
 
 def _emit(project: Project, output: Path | None, text: str) -> None:

@@ -44,6 +44,7 @@ class ExportRow:
     output_tokens: int = 0
     cost_usd: float = 0.0
     created_at: str = ""
+    confidence: float | None = None  # the judge's probability for its label, when it gives one
 
     @property
     def model(self) -> str:
@@ -67,7 +68,7 @@ def judge_rows(store: Any, spec: str, judge_id: str, gains: Mapping[str, int], q
         for r in conn.execute(select(judgments_t).where(c.judge_id == judge_id).order_by(c.created_at)):
             newest[(normalize_query(r.query), r.doc_id)] = r
     return [ExportRow(query_ids.get(key[0]) or slugify(r.query), r.query, r.doc_id, r.label, gains.get(r.label, 0), r.rationale,
-                      spec, r.judge_id, r.input_tokens, r.output_tokens, r.cost_usd, r.created_at)
+                      spec, r.judge_id, r.input_tokens, r.output_tokens, r.cost_usd, r.created_at, r.confidence)
             for key, r in sorted(newest.items())]
 
 

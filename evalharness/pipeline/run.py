@@ -291,6 +291,7 @@ class DryRunEstimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    note: str = ""  # how the estimate was made, when that needs saying (a cascade's escalated share)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -319,12 +320,15 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
     pairs, _, _, _ = build_pairs(req.queries, guidelines, hits, req.judge, images)
     cached = store.cached_judgments([p.key for p in pairs if p.request.guideline.hash != "pending"])
     todo = [p for p in pairs if p.key not in cached]
+    req.judge.attach_store(store)  # a cascade reads its cheap member's stored calibration
     tokens_in = tokens_out = 0
+    cost = 0.0
     for p in todo:
         i, o = req.judge.estimate_tokens(p.request)
         tokens_in, tokens_out = tokens_in + i, tokens_out + o
-    price_in, price_out = req.judge.price_per_mtok()
+        cost += req.judge.estimate_cost(p.request)
     if req.batch:  # the batch API's price (typically half)
         price_in, price_out = req.batch.price(req.judge)
+        cost = (tokens_in * price_in + tokens_out * price_out) / 1e6
     return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), len(todo),
-                          len(missing), tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1e6)
+                          len(missing), tokens_in, tokens_out, cost, getattr(req.judge, "estimate_note", ""))
