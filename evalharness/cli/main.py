@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     command = command_of(args)
+    if command is None and "--version" in args and not {"-h", "--help"} & set(args):
+        print(f"evalharness {__version__}")  # no command module (config, store, pipeline) is imported for it
+        sys.exit(0)
     ensure_registered([command] if command else None)
     code = invoke(args, debug)
     if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130 without a word
