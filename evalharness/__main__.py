@@ -1,6 +1,6 @@
 import sys
 
-if sys.argv[1:] == ["--version"]:  # answered before the CLI (typer, pydantic, rich) is imported
+if sys.argv[1:] in (["--version"], ["-V"]):  # answered before the CLI (typer, pydantic, rich) is imported
     from evalharness import __version__
 
     print(f"evalharness {__version__}")
