@@ -23,8 +23,9 @@ from evalharness.models import Guideline, Hit, Query
 from evalharness.pipeline.judging import JudgingOutcome, Pair, judge_pairs
 from evalharness.pipeline.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
 from evalharness.project import LoadedEngine, Project
-from evalharness.store import Store, content_hash, judgment_cache_key
+from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
+from evalharness.store.keys import content_hasher
 from evalharness.store.runread import judgment_pool
 
 
@@ -124,6 +125,7 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
     text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key."""
     pairs, hashes, where, failed = [], {}, {}, []
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
+    hash_of = content_hasher()  # a product listed for many queries is hashed once
     for q in queries:
         g = guidelines[q.id]
         hashes[q.id] = []
@@ -134,11 +136,11 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                     image, image_sha = images.load(hit.image_url)
                 except ImageUnavailable as exc:
                     if fallback is None:
-                        hashes[q.id].append(content_hash(hit, "unavailable"))
+                        hashes[q.id].append(hash_of(hit, "unavailable"))
                         failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
                         continue
                     judge_id = fallback  # the text-mode key: never mistaken for an image judgment
-            chash = content_hash(hit, image_sha)
+            chash = hash_of(hit, image_sha)
             key = judgment_cache_key(q.text, chash, g.hash, judge_id)
             hashes[q.id].append(chash)
             pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash))

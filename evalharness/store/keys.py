@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from evalharness.models import HIDDEN_ATTRIBUTES, Hit, canonical_json, sha256_hex
 from evalharness.textnorm import normalize_query
 
@@ -25,3 +28,23 @@ def judgment_cache_key(query_text: str, content: str, guideline_hash: str, judge
         "guideline": guideline_hash,
         "judge": judge_id,
     }))
+
+
+def content_hasher() -> Callable[[Hit, str], str]:
+    """`content_hash` remembered for one command: a product listed for many queries is hashed once. The memo is keyed
+    on the judged field values with their types (1 and 1.0 hash apart, as their JSON differs); a hit with a list or
+    dict value among its attributes is hashed directly."""
+    memo: dict[tuple[Any, ...], str] = {}
+    names = tuple(n for n in Hit.__dataclass_fields__ if n not in ("rank", "score", "attributes", "image_url"))
+
+    def chash(hit: Hit, image_sha256: str = "") -> str:
+        values = tuple((v, v.__class__) for v in map(hit.__getattribute__, names))
+        key = (image_sha256, values, tuple((k, v, v.__class__) for k, v in hit.attributes.items()))
+        try:
+            found = memo.get(key)
+        except TypeError:  # an unhashable (list) value: no memo for this hit
+            return content_hash(hit, image_sha256)
+        if found is None:
+            found = memo[key] = content_hash(hit, image_sha256)
+        return found
+    return chash

@@ -1,0 +1,22 @@
+"""The per-command content-hash memo gives exactly what `content_hash` computes for every hit."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evalharness.models import Hit
+from evalharness.store.keys import content_hash, content_hasher
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-3, 3, allow_nan=False), st.sampled_from(["", "red", "1"]))
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=2))
+HITS = st.builds(Hit, doc_id=st.sampled_from(["a", "b"]), rank=st.integers(1, 5), score=st.floats(0, 2),
+                 title=st.sampled_from(["", "Red mug", "red mug"]), brand=st.sampled_from(["", "Acme"]),
+                 price=st.one_of(st.none(), st.sampled_from([1, 1.0, 2.5, True])), image_url=st.sampled_from(["", "x.jpg"]),
+                 attributes=st.dictionaries(st.sampled_from(["size", "material", "product_type"]), VALUES, max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(HITS, st.sampled_from(["", "img1"])), min_size=1, max_size=12))
+def test_memo_equals_content_hash(hits: list[tuple[Hit, str]]) -> None:
+    hasher = content_hasher()  # one memo across the whole list, as in one run
+    for hit, image in hits + hits:
+        assert hasher(hit, image) == content_hash(hit, image)
