@@ -180,11 +180,17 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     started = time.perf_counter()
     store.mark_stale_runs(process_gone)  # rows left `running` by a killed process on this host
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
+    known: dict[str, dict[str, Any]] = {}  # guideline files the store already holds: not parsed, not recorded again
+
+    def stored_guidelines(hashes: list[str]) -> dict[str, dict[str, Any]]:
+        known.update(store.guidelines_by_hash(hashes))
+        return known
+
     with stages.stage("guidelines", len(req.queries)) as advance:
-        guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
+        guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance, known=stored_guidelines)
     store.record_guidelines({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
                              "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
-                            for g in {g.hash: g for g in guidelines.values()}.values())
+                            for g in {g.hash: g for g in guidelines.values()}.values() if g.hash not in known)
     backend = make_backend(req.engine, project)
     try:
         with stages.stage(f"search {req.engine.name}", len(req.queries)) as advance:

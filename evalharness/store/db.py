@@ -232,6 +232,21 @@ class Store:
             for start in range(0, len(rows), 500):
                 upsert(conn, guidelines_t, rows[start:start + 500], ["hash"])
 
+    def guidelines_by_hash(self, hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored guidelines among these hashes (a guideline file's sha256): hash -> query, writer, model,
+        requirements (dicts) and text, as recorded."""
+        cols = guidelines_t.c
+        found: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), 500):
+                chunk = list(hashes[start:start + 500])
+                for r in conn.execute(select(cols.hash, cols.query, cols.writer, cols.model, cols.requirements, cols.text)
+                                      .where(cols.hash.in_(chunk))):
+                    reqs = json.loads(r.requirements) if isinstance(r.requirements, str) else r.requirements
+                    found[r.hash] = {"query": r.query, "writer": r.writer, "model": r.model, "requirements": reqs or [],
+                                     "text": r.text}
+        return found
+
     # -- judgments ------------------------------------------------------------------
     def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
         """Judgments already stored under these cache keys."""

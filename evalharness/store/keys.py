@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from evalharness.models import HIDDEN_ATTRIBUTES, Hit, canonical_json, sha256_hex
@@ -35,11 +36,11 @@ def content_hasher() -> Callable[[Hit, str], str]:
     on the judged field values with their types (1 and 1.0 hash apart, as their JSON differs); a hit with a list or
     dict value among its attributes is hashed directly."""
     memo: dict[tuple[Any, ...], str] = {}
-    names = tuple(n for n in Hit.__dataclass_fields__ if n not in ("rank", "score", "attributes", "image_url"))
+    values_of = attrgetter(*(n for n in Hit.__dataclass_fields__ if n not in ("rank", "score", "attributes", "image_url")))
 
     def chash(hit: Hit, image_sha256: str = "") -> str:
-        values = tuple((v, v.__class__) for v in map(hit.__getattribute__, names))
-        key = (image_sha256, values, tuple((k, v, v.__class__) for k, v in hit.attributes.items()))
+        values, attributes = values_of(hit), hit.attributes
+        key = (image_sha256, values, tuple(map(type, values)), tuple(attributes.items()), tuple(map(type, attributes.values())))
         try:
             found = memo.get(key)
         except TypeError:  # an unhashable (list) value: no memo for this hit
