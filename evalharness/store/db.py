@@ -35,7 +35,7 @@ from sqlalchemy.exc import (
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
-from evalharness.store.ranked import ranked_json
+from evalharness.store.ranked import hit_json_writer, ranked_json
 from evalharness.store.schema import ensure_current
 from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
@@ -325,6 +325,7 @@ class Store:
         would: `json.dumps`) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
         sqlite = self.engine.dialect.name == "sqlite"
         qrows, hrows = [], []
+        hit_json = hit_json_writer()  # a product listed for many queries: its fields written once
         for q in queries:
             qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
                           "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
@@ -332,7 +333,7 @@ class Store:
             for hit, chash in zip(q.hits, q.content_hashes):
                 hrows.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
                               "score": hit.score, "content_hash": chash,
-                              "hit": json.dumps(hit.to_json()) if sqlite else hit.to_json()})
+                              "hit": hit_json(hit) if sqlite else hit.to_json()})
         with self.engine.begin() as conn:
             if sqlite:
                 _insert_ignore_sqlite(conn, run_queries_t, qrows, ["run_id", "query_id"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
@@ -10,6 +11,7 @@ from evalharness.models import HIDDEN_ATTRIBUTES, Hit, canonical_json, sha256_he
 from evalharness.textnorm import normalize_query
 
 KEY_VERSION = 1
+_quoted = json.encoder.encode_basestring  # a str as canonical_json writes it (ensure_ascii=False)
 
 
 def content_hash(hit: Hit, image_sha256: str = "") -> str:
@@ -22,13 +24,12 @@ def content_hash(hit: Hit, image_sha256: str = "") -> str:
 
 def judgment_cache_key(query_text: str, content: str, guideline_hash: str, judge_id: str) -> str:
     """The judgment cache key (DESIGN.md): normalized query, content hash, guideline hash, judge id."""
-    return sha256_hex(canonical_json({
-        "v": KEY_VERSION,
-        "query": normalize_query(query_text),
-        "content": content,
-        "guideline": guideline_hash,
-        "judge": judge_id,
-    }))
+    query = normalize_query(query_text)
+    if str is type(content) is type(guideline_hash) is type(judge_id):  # canonical_json's bytes, spelled out (keys sorted)
+        return sha256_hex(f'{{"content":{_quoted(content)},"guideline":{_quoted(guideline_hash)},"judge":{_quoted(judge_id)},'
+                          f'"query":{_quoted(query)},"v":{KEY_VERSION}}}')
+    return sha256_hex(canonical_json({"v": KEY_VERSION, "query": query, "content": content, "guideline": guideline_hash,
+                                      "judge": judge_id}))
 
 
 def content_hasher() -> Callable[[Hit, str], str]:

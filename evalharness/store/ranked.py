@@ -7,7 +7,8 @@ Written with the query's row (`run_queries.ranked`), so reading a run's lists co
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from evalharness.models import Hit
@@ -31,3 +32,31 @@ def parse_ranked(value: Any, strings: dict[str, str] | None = None) -> list[list
     doc_ids, hashes, ranks, scores, urls = json.loads(value) if isinstance(value, str) else value
     one = (strings if strings is not None else {}).setdefault
     return [[one(s, s) for s in doc_ids], [one(s, s) for s in hashes], ranks, scores, [one(s, s) for s in urls]]
+
+
+_TAIL_FIELDS = tuple(n for n in Hit.__dataclass_fields__ if n not in ("doc_id", "rank", "score", "attributes"))
+
+
+def hit_json_writer() -> Callable[[Hit], str]:
+    """`json.dumps(hit.to_json())` for one command's hits, the part after rank and score written once per distinct
+    product (a product listed for many queries differs only in rank and score). Keyed on the field values and their
+    types; a hit with a list among its attributes is written in full."""
+    memo: dict[tuple[Any, ...], str] = {}
+    values_of = attrgetter(*_TAIL_FIELDS)
+    if tuple(Hit.__dataclass_fields__)[:3] != ("doc_id", "rank", "score"):  # pragma: no cover - the layout it relies on
+        return lambda hit: json.dumps(hit.to_json())
+
+    def dumps(hit: Hit) -> str:
+        values, attributes = values_of(hit), hit.attributes
+        key = (hit.doc_id, values, tuple(map(type, values)), tuple(attributes.items()), tuple(map(type, attributes.values())))
+        try:
+            tail = memo.get(key)
+        except TypeError:  # an unhashable (list) value
+            return json.dumps(hit.to_json())
+        if tail is None:
+            data = hit.to_json()
+            for name in ("doc_id", "rank", "score"):
+                del data[name]
+            tail = memo[key] = json.dumps(data)[1:]
+        return f'{{"doc_id": {json.dumps(hit.doc_id)}, "rank": {json.dumps(hit.rank)}, "score": {json.dumps(hit.score)}, {tail}'
+    return dumps
