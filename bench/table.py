@@ -36,7 +36,8 @@ def judge_rows(d: dict[str, Any]) -> Iterator[Row]:
 def startup_rows(d: dict[str, Any]) -> Iterator[Row]:
     t = d.get("targets", {})
     v, h, c = d["version"], d["help"], d["demo_run_cached"]
-    yield ("`evalharness --version` (median)", f"{v['median_wall_s']:.3f} s wall", f"target {t.get('version_wall_s')} s")
+    yield ("`evalharness --version` (median)", f"{v['median_wall_s']:.3f} s wall, {v['median_cpu_s']:.3f} s CPU",
+           f"target {t.get('version_wall_s')} s wall")
     yield ("`evalharness --help` (median)", f"{h['median_wall_s']:.3f} s wall, {h['median_cpu_s']:.2f} s CPU", "—")
     yield (f"fully cached `run` of the demo ({c['hits']:,} hits, median)", f"{c['median_cpu_s']:.2f} s CPU, {c['median_wall_s']:.2f} s wall",
            f"target {t.get('demo_run_cached_cpu_s')} s CPU")
