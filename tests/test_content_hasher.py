@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from evalharness.models import Hit, canonical_json, sha256_hex
 from evalharness.store.keys import KEY_VERSION, content_hash, content_hasher, judgment_cache_key
-from evalharness.store.ranked import hit_json_writer
+from evalharness.store.ranked import _json_scalar, hit_json_writer
 from evalharness.textnorm import normalize_query
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-3, 3, allow_nan=False), st.sampled_from(["", "red", "1"]))
@@ -43,3 +43,8 @@ def test_hit_json_writer_equals_json_dumps(hits: list[Hit]) -> None:
     dumps = hit_json_writer()
     for hit in hits + hits:
         assert dumps(hit) == json.dumps(hit.to_json())
+
+
+@given(st.one_of(st.text(), st.integers(), st.floats(), st.booleans(), st.none()))
+def test_json_scalar_equals_json_dumps(value: object) -> None:
+    assert _json_scalar(value) == json.dumps(value)

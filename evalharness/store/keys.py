@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
@@ -11,6 +12,7 @@ from evalharness.models import HIDDEN_ATTRIBUTES, Hit, canonical_json, sha256_he
 from evalharness.textnorm import normalize_query
 
 KEY_VERSION = 1
+_normalized = lru_cache(maxsize=16384)(normalize_query)  # a query's text, normalized once for all its hits
 _quoted = json.encoder.encode_basestring  # a str as canonical_json writes it (ensure_ascii=False)
 
 
@@ -24,7 +26,7 @@ def content_hash(hit: Hit, image_sha256: str = "") -> str:
 
 def judgment_cache_key(query_text: str, content: str, guideline_hash: str, judge_id: str) -> str:
     """The judgment cache key (DESIGN.md): normalized query, content hash, guideline hash, judge id."""
-    query = normalize_query(query_text)
+    query = _normalized(query_text)
     if str is type(content) is type(guideline_hash) is type(judge_id):  # canonical_json's bytes, spelled out (keys sorted)
         return sha256_hex(f'{{"content":{_quoted(content)},"guideline":{_quoted(guideline_hash)},"judge":{_quoted(judge_id)},'
                           f'"query":{_quoted(query)},"v":{KEY_VERSION}}}')

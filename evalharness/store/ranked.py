@@ -7,6 +7,7 @@ Written with the query's row (`run_queries.ranked`), so reading a run's lists co
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
@@ -58,5 +59,18 @@ def hit_json_writer() -> Callable[[Hit], str]:
             for name in ("doc_id", "rank", "score"):
                 del data[name]
             tail = memo[key] = json.dumps(data)[1:]
-        return f'{{"doc_id": {json.dumps(hit.doc_id)}, "rank": {json.dumps(hit.rank)}, "score": {json.dumps(hit.score)}, {tail}'
+        return f'{{"doc_id": {_json_scalar(hit.doc_id)}, "rank": {_json_scalar(hit.rank)}, "score": {_json_scalar(hit.score)}, {tail}'
     return dumps
+
+
+def _json_scalar(value: Any) -> str:
+    """`json.dumps(value)` of a str, int or finite float by the encoder's own C functions (no encoder per call)."""
+    kind = type(value)
+    if kind is str:
+        return _ascii_quoted(value)  # type: ignore[no-any-return]
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return json.dumps(value)
+
+
+_ascii_quoted = json.encoder.encode_basestring_ascii
