@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -324,25 +324,33 @@ class Store:
         row already stored is left alone. On SQLite the hit JSON is serialized here (as SQLAlchemy's JSON type
         would: `json.dumps`) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
         sqlite = self.engine.dialect.name == "sqlite"
-        qrows, hrows = [], []
         hit_json = hit_json_writer()  # a product listed for many queries: its fields written once
-        for q in queries:
-            qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
-                          "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
-                          "ranked": ranked_json(q.hits, q.content_hashes)})
-            for hit, chash in zip(q.hits, q.content_hashes):
-                hrows.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
-                              "score": hit.score, "content_hash": chash,
-                              "hit": hit_json(hit) if sqlite else hit.to_json()})
+        qrows = [{"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
+                  "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
+                  "ranked": ranked_json(q.hits, q.content_hashes)} for q in queries]
+
+        def hit_rows() -> Iterator[list[dict[str, Any]]]:  # in groups: the rows of all hits are never held at once
+            group: list[dict[str, Any]] = []
+            for q in queries:
+                for hit, chash in zip(q.hits, q.content_hashes):
+                    group.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
+                                  "score": hit.score, "content_hash": chash, "hit": hit_json(hit) if sqlite else hit.to_json()})
+                if len(group) >= 5000:
+                    yield group
+                    group = []
+            yield group
+
         with self.engine.begin() as conn:
             if sqlite:
                 _insert_ignore_sqlite(conn, run_queries_t, qrows, ["run_id", "query_id"])
-                _insert_ignore_sqlite(conn, run_results_t, hrows, ["run_id", "query_id", "rank"])
+                for hrows in hit_rows():
+                    _insert_ignore_sqlite(conn, run_results_t, hrows, ["run_id", "query_id", "rank"])
                 return
             for start in range(0, len(qrows), 500):
                 upsert(conn, run_queries_t, qrows[start:start + 500], ["run_id", "query_id"])
-            for start in range(0, len(hrows), 500):
-                upsert(conn, run_results_t, hrows[start:start + 500], ["run_id", "query_id", "rank"])
+            for hrows in hit_rows():
+                for start in range(0, len(hrows), 500):
+                    upsert(conn, run_results_t, hrows[start:start + 500], ["run_id", "query_id", "rank"])
 
     def finish_run(self, run_id: str, status: str, metrics: dict[str, float], counts: dict[str, int],
                    cost_usd: float, elapsed_s: float) -> None:
