@@ -169,8 +169,45 @@ class GateRule(Strict):
         return self
 
 
+TRUST_STATISTICS = {"min_kappa": "kappa", "min_kappa_linear": "kappa_linear", "min_kappa_quadratic": "kappa_quadratic",
+                    "min_alpha": "alpha_ordinal"}
+
+
+class TrustConfig(Strict):
+    """[gate.trust]: the reference label source that measures the judge, the agreement it must reach, and whether
+    gate rules decide on deltas corrected by that source's gold queries."""
+
+    source: str = Field(min_length=1)  # e.g. "human:gold"
+    min_kappa: float | None = Field(default=None, ge=-1, le=1)  # the judge is trusted when kappa's 95% CI is at or above it
+    min_kappa_linear: float | None = Field(default=None, ge=-1, le=1)  # or linear-weighted kappa (give one minimum)
+    min_kappa_quadratic: float | None = Field(default=None, ge=-1, le=1)  # or quadratic-weighted kappa
+    min_alpha: float | None = Field(default=None, ge=-1, le=1)  # Krippendorff's ordinal alpha
+    use_corrected: bool = True  # gate rules on the corrected deltas (else on the judge's, when the judge is trusted)
+    max_agreement_drop: float = Field(default=0.05, ge=0, le=2)  # drift canary: a new judge may lose at most this much
+
+    @field_validator("source")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        if not value.startswith(("human:", "behaviour:")) or not value.partition(":")[2].strip():
+            raise ValueError(f"source {value!r}: name a reference label source, e.g. \"human:gold\"")
+        return value
+
+    @model_validator(mode="after")
+    def _one_minimum(self) -> "TrustConfig":
+        if sum(getattr(self, k) is not None for k in TRUST_STATISTICS) > 1:
+            raise ValueError(f"give one minimum agreement: {', '.join(TRUST_STATISTICS)}")
+        return self
+
+    @property
+    def statistic(self) -> tuple[str, float | None]:
+        """The agreement statistic gated on and its minimum (kappa, no minimum, when none is set)."""
+        key = next((k for k in TRUST_STATISTICS if getattr(self, k) is not None), "min_kappa")
+        return TRUST_STATISTICS[key], getattr(self, key)
+
+
 class GateConfig(Strict):
     rules: list[GateRule] = Field(default_factory=list)
+    trust: TrustConfig | None = None
     min_judged: float = Field(default=0.0, ge=0, le=1)
     # Share of the baseline's queries the compared runs must share; below it the gate fails.
     min_overlap: float = Field(default=0.95, ge=0, le=1)
@@ -193,6 +230,8 @@ class CompareConfig(Strict):
     weight: Literal["none", "traffic"] = "none"
     # Measures reported but left out of the Holm correction (by name before '@' or '(').
     holm_exclude: list[str] = Field(default_factory=lambda: ["Judged"])
+    # A reference label source (e.g. "human:gold") whose gold queries correct every comparison (PPI++); "" = none.
+    correct_with: str = ""
 
 
 class ChecksConfig(Strict):

@@ -31,6 +31,9 @@ def sha256_hex(data: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+UNJUDGEABLE = "unjudgeable"  # a Hit attribute: why the hit keeps its rank but cannot be judged
+
+
 @dataclass(frozen=True)
 class Query:
     """One query of a query set."""
@@ -79,6 +82,11 @@ class Hit:
     price: float | None = None
     image_url: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unjudgeable(self) -> str:
+        """Why no judge can label this hit (e.g. its document is not in the catalog), or "" when one can."""
+        return str(self.attributes.get(UNJUDGEABLE, "") or "")
 
     def judged_fields(self) -> dict[str, Any]:
         """The fields that change a judgment (rank and score do not)."""

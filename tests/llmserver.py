@@ -138,7 +138,7 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
     if schema_name == "image_quality":  # scripted: a score from the image bytes' hash, the prompt named in the reasoning
         score = 1 + hashlib.sha256(image or b"").digest()[0] % 5
         prompt_kind = "guided" if "Shoppers care about" in prompt else "generic"
-        return json.dumps({"reasoning": f"scripted {prompt_kind}: score {score}", "aspects": ["sharp"], "score": score})
+        return json.dumps({"reasoning": f"scripted {prompt_kind}: score {score}", "aspects": ["blurry"], "score": score})
     if schema_name == "judgment":
         blocks, q = PRODUCT.findall(prompt.rpartition("<product_data>")[1] + prompt.rpartition("<product_data>")[2]), QUERY.search(prompt)
         product = json.loads(blocks[-1]) if blocks else {}  # the last block: the system prompt only names the tags

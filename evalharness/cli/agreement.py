@@ -62,6 +62,34 @@ def _print_runs(s: SystemAgreement) -> None:
     out.print(f"the gate decides the same way on {sum(p.same for p in s.pairs)} of {len(s.pairs)} pairs of configs", markup=False)
 
 
+def _plan(ctx: typer.Context, source: str, judge: list[str] | None, runs: list[str] | None, metric: str | None,
+          half_width: float, as_json: bool) -> None:
+    """`agreement --plan H`: the label budget for a corrected delta of the compared runs (first = baseline)."""
+    from evalharness.agreement.plan import plan_gold, plan_lines
+    from evalharness.cli.compare import Options, _run_comparison
+    from evalharness.store import Store
+
+    if not runs or len(runs) < 2:
+        raise EvalHarnessError("--plan needs the configs to compare: --runs BASELINE --runs CANDIDATE")
+    if judge and len(judge) > 1:
+        raise EvalHarnessError("--plan plans for one judge; give a single --judge")
+    if half_width <= 0:
+        raise EvalHarnessError("--plan takes the target CI half-width of a delta, above 0 (e.g. --plan 0.01)")
+    project, c, _ = _run_comparison(ctx, Options(runs[0], runs[1:], [metric] if metric else None, judge[0] if judge else None,
+                                                 "none", False, True, False))
+    store = Store(project.store_url())
+    try:
+        rows, notes = plan_gold(project.config, store, c, source, half_width)
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps({"source": source, "judge_id": c.judge_id, "half_width": half_width, "queries": len(c.queries),
+                                   "rows": [r.to_json() for r in rows], "notes": notes}))
+        return
+    for line in plan_lines(rows, source, half_width, len(c.queries)) + notes:
+        out.print(line, markup=False)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def agreement(
@@ -85,6 +113,9 @@ def register(app: typer.Typer) -> None:
         rating_sample: str = typer.Option("gold", "--rating-sample", help="With --raters: the rating sample (rate --name)."),
         tie: str = typer.Option("lower", "--tie", help="With --raters: a tied majority goes to the lower or higher gain, or none."),
         gold: str | None = typer.Option(None, "--gold", help="With --raters: store the majority labels as human:NAME."),
+        plan: float | None = typer.Option(None, "--plan", min=0, help="With --runs BASELINE --runs CANDIDATE: how many gold "
+                                                                      "queries of --human give a corrected delta this CI "
+                                                                      "half-width (e.g. 0.01)."),
     ) -> None:
         """Judge exactly the human-labelled pairs (cached) and report agreement per judge, or per config with --runs;
         with --raters, agreement between people on a rating sample."""
@@ -106,6 +137,8 @@ def register(app: typer.Typer) -> None:
         project = Project(ctx.obj["project"])
         cfg = project.config
         source = check_source(human if human.startswith("human:") else f"human:{human}")
+        if plan is not None:
+            return _plan(ctx, source, judge, runs, metric, plan, as_json)
         specs = list(dict.fromkeys(judge or [cfg.judge.spec]))
         stages = SilentStages() if as_json else RichStages()
         store = Store(project.store_url())
@@ -127,6 +160,9 @@ def register(app: typer.Typer) -> None:
             judges = [(s, make_judge(s, cfg)) for s in specs]
             a = measure_agreement(project, store, source, judges, agreement_catalog(project, catalog, engine_config), scheme_of(cfg),
                                       bootstrap, stages)
+            from evalharness.agreement.trust import record_agreement
+
+            record_agreement(store, a)  # what the gate's [gate.trust] reads
         finally:
             store.close()
         if markdown:

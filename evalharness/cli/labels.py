@@ -15,35 +15,58 @@ app = typer.Typer(no_args_is_help=True, help="Import and export relevance labels
 
 
 def _query_files(project: Project, queries: Path | None) -> list[Path]:
-    """--queries, else every query set of the project (queries/*.csv)."""
+    """--queries (`-`: standard input), else every query set of the project (queries/*.csv)."""
+    from evalharness.labels.formats_read import input_path
+
     if queries is not None:
-        return [project.resolve(queries)]
+        return [input_path(queries, project.resolve)]
     return sorted((project.root / "queries").glob("*.csv"))
+
+
+def _ids_by_text(project: Project, queries: Path | None) -> dict[str, str]:
+    """Normalized query text -> query id: the project's query sets, overridden by --queries when given."""
+    from evalharness.labels.formats_import import project_query_ids
+    from evalharness.textnorm import normalize_query
+
+    ids = {normalize_query(text): qid for qid, text in project_query_ids(_query_files(project, None)).items()}
+    if queries is not None:
+        ids.update((normalize_query(text), qid) for qid, text in project_query_ids(_query_files(project, queries)).items())
+    return ids
+
+
+def _one_stdin(*args: Path | None) -> None:
+    """Standard input (or standard output) serves one of these arguments at a time."""
+    from evalharness.errors import EvalHarnessError
+
+    if sum(1 for a in args if a is not None and str(a) == "-") > 1:
+        raise EvalHarnessError("`-` (standard input or output) can stand for one file only; give the others as files")
 
 
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="The label file."),
+    file: Path = typer.Argument(..., help="The label file (`-`: standard input)."),
     name: str = typer.Option(..., "--as", help="Store the labels as the source human:NAME."),
     fmt: str | None = typer.Option(None, "--format", "-f", help="csv, qrels, quepid, rre, srw or jsonl (default: from the file)."),
     mapping: str | None = typer.Option(None, "--map", help="esci, graded (0-3), binary, gains, or VALUE=label,..."),
     queries: Path | None = typer.Option(None, "--queries", "-q", help="Query id -> text (CSV id,query; JSONL id,text) for files "
-                                                                     "that name queries by id (default: the project's queries/*.csv)."),
+                                                                     "that name queries by id (default: the project's queries/*.csv); "
+                                                                     "the ids are kept with the labels for export."),
     column: str | None = typer.Option(None, "--column", help="The rating column (or Quepid rater) to read when there are several."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Store external labels as the label source human:NAME (re-importing is idempotent; changed labels replace old ones)."""
     from evalharness.labels.formats_import import import_labels, project_query_ids
     from evalharness.labels.formats_map import make_label_map
-    from evalharness.labels.formats_read import read_labels
+    from evalharness.labels.formats_read import input_path, read_labels
     from evalharness.labels.sources import project_labels
     from evalharness.store import Store
     from evalharness.store.labels import check_source
 
+    _one_stdin(file, queries)
     project = Project(ctx.obj["project"])
     source = check_source(name if name.startswith("human:") else f"human:{name}")
-    path = project.resolve(file)
+    path = input_path(file, project.resolve)
     names, gains = project_labels(project.config)
     label_map = make_label_map(mapping, names, gains)
     raw = read_labels(path, fmt, column)
@@ -90,25 +113,27 @@ def export(
     ctx: typer.Context,
     source: str = typer.Option(..., "--source", "-s", help="human:NAME or a judge spec (offline, openai:MODEL, vote(...))."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="qrels, csv, quepid, rre, srw or jsonl."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default: stdout)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default and `-`: stdout)."),
     topics: Path | None = typer.Option(None, "--topics", help="Also write query id -> text (CSV id,query) for qrels readers."),
+    queries: Path | None = typer.Option(None, "--queries", "-q", help="Query id -> text (CSV id,query; JSONL id,text): write "
+                                                                     "these ids (default: the project's query sets, then the ids "
+                                                                     "imported with the labels)."),
 ) -> None:
     """Export a source's labels so trec_eval, ranx, Quepid, RRE and SRW can read them (JSONL keeps rationale, judge, tokens, cost)."""
     from evalharness.errors import EvalHarnessError
     from evalharness.judges import make_judge
-    from evalharness.labels.formats_import import project_query_ids
     from evalharness.labels.formats_write import LABEL_WRITERS, human_rows, judge_rows
     from evalharness.labels.sources import is_human, project_labels, split_specs
     from evalharness.store import Store
-    from evalharness.textnorm import normalize_query
 
+    _one_stdin(output or Path("-"), topics)  # the labels go to stdout unless --output names a file
     if fmt not in LABEL_WRITERS:
         raise EvalHarnessError(f"unknown export format '{fmt}'; use --format {'|'.join(LABEL_WRITERS)}")
     if len(split_specs(source)) != 1:
         raise EvalHarnessError(f"--source '{source}': export one source at a time")
     project = Project(ctx.obj["project"])
     _, gains = project_labels(project.config)
-    ids = {normalize_query(text): qid for qid, text in project_query_ids(_query_files(project, None)).items()}
+    ids = _ids_by_text(project, queries)
     store = Store(project.store_url())
     try:
         if is_human(source):
@@ -129,7 +154,7 @@ def export(
 
 
 def _emit(project: Project, output: Path | None, text: str) -> None:
-    if output is None:
+    if output is None or str(output) == "-":
         typer.echo(text, nl=False)
         return
     path = project.resolve(output)
@@ -145,7 +170,9 @@ def register_runs_export(runs_app: typer.Typer) -> None:
         ctx: typer.Context,
         run: str = typer.Argument(..., help="Engine config (its latest run) or a run id."),
         fmt: str = typer.Option("trec", "--format", "-f", help="trec, csv or jsonl."),
-        output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default: stdout)."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default and `-`: stdout)."),
+        queries: Path | None = typer.Option(None, "--queries", "-q", help="Query id -> text (CSV id,query; JSONL id,text): "
+                                                                         "write these ids (default: the run's query set's)."),
     ) -> None:
         """Export a run's ranked lists (TREC run scores are n - rank + 1, so every reader keeps evalharness's order)."""
         from evalharness.agreement.runs import resolve_run
@@ -159,10 +186,17 @@ def register_runs_export(runs_app: typer.Typer) -> None:
         store = Store(project.store_url())
         try:
             stored = resolve_run(store, run)
-            queries = store.run_queries(stored.run_id)
+            lists = store.run_queries(stored.run_id)
         finally:
             store.close()
-        _emit(project, output, RUN_WRITERS[fmt](queries, stored.run_id))
+        if queries is not None:  # the ids of the given query set, as `labels export --queries` writes them
+            import dataclasses
+
+            from evalharness.textnorm import normalize_query
+
+            ids = _ids_by_text(project, queries)
+            lists = [dataclasses.replace(q, id=ids.get(normalize_query(q.text), q.id)) for q in lists]
+        _emit(project, output, RUN_WRITERS[fmt](lists, stored.run_id))
 
 
 def register(main: typer.Typer) -> None:

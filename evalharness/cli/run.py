@@ -206,6 +206,10 @@ def register(app: typer.Typer) -> None:
                 err.print(f"no report written yet: run {outcome.run_id} is waiting for batch results "
                           f"(`evalharness report {outcome.run_id} --html {html}` after `batches collect`)", markup=False)
         for o in ([base_outcome] if base_outcome else []) + [outcome]:
+            if o.counts.get("unjudgeable"):
+                err.print(f"warning: {o.engine_config}: {o.counts['unjudgeable']} ranked document(s) are not in the catalog "
+                          f"{o.catalog}: they keep their ranks as hits no judge can label (unjudged in Judged@k)",
+                          markup=False, soft_wrap=True)
             note = _budget_note(o, max_cost)
             if note:
                 err.print(note, markup=False, soft_wrap=True)

@@ -122,7 +122,8 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                 ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
     """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
     judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
-    text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key."""
+    text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key. A hit no judge
+    can label (`Hit.unjudgeable`: a ranked document not in the catalog) is neither judged nor a failure."""
     pairs, hashes, where, failed = [], {}, {}, []
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
     hash_of = content_hasher()  # a product listed for many queries is hashed once
@@ -130,6 +131,9 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
         g = guidelines[q.id]
         hashes[q.id] = []
         for hit in hits[q.id]:
+            if hit.unjudgeable:
+                hashes[q.id].append(content_hash(hit, "unjudgeable"))
+                continue
             image, image_sha, judge_id = None, "", judge.judge_id
             if images is not None:
                 try:
@@ -251,13 +255,16 @@ class RunStart:
 
 
 def run_counts(req: RunRequest, start: RunStart, new: int, cached: int, skipped_budget: int) -> dict[str, int]:
-    """The counts a run stores; `unjudged_hits` are the listed failures and the pairs the budget skipped."""
+    """The counts a run stores; `unjudged_hits` are the listed failures, the pairs the budget skipped and the hits no
+    judge can label (`unjudgeable`: not in the catalog; they do not make a run partial, rerunning cannot judge them)."""
     hits = start.hits
+    unjudgeable = sum(1 for h in hits.values() for hit in h if hit.unjudgeable)
     return {"queries": len(req.queries), "hits": sum(len(h) for h in hits.values()),
             "zero_hit_queries": sum(1 for h in hits.values() if not h), "judged_new": new, "judged_cached": cached,
             "failed": len(start.failures),
             "image_fallbacks": sum(1 for p in start.pairs if p.request.image is None) if start.with_images else 0,
-            "skipped_budget": skipped_budget, "unjudged_hits": len(start.failures) + skipped_budget,
+            "skipped_budget": skipped_budget, "unjudgeable": unjudgeable,
+            "unjudged_hits": len(start.failures) + skipped_budget + unjudgeable,
             "input_tokens": 0, "output_tokens": 0}
 
 
@@ -267,7 +274,8 @@ def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart,
     per_query = evaluate_stored(store, req.judge.judge_id, start.stored, req.metrics, project)
     metrics = mean_metrics(per_query, req.metrics)
     elapsed = time.perf_counter() - start.started
-    status = final_status(counts["hits"], counts["hits"] - counts["unjudged_hits"])
+    unjudgeable = counts.get("unjudgeable", 0)
+    status = final_status(counts["hits"] - unjudgeable, counts["hits"] - counts["unjudged_hits"])
     store.finish_run(start.run_id, status, metrics, counts, cost_usd, elapsed)
     return RunOutcome(start.run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
                       elapsed, cost_usd, start.failures, status=status, catalog=start.catalog, stored=start.stored)

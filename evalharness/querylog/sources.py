@@ -42,7 +42,9 @@ class EventStats:
 
     A search is one query_id. searches: distinct query_ids of the query; clicked: those with at least one
     click event (CTR = clicked / searches); clicks, add_to_cart, purchases: event counts; zero_results:
-    searches whose query document lists no hit (an empty query_response_hit_ids)."""
+    searches whose result list was empty: a query document asking for hits lists none (an empty
+    query_response_hit_ids) and no query document of the same search lists any. A request that asks for no hits
+    (`"size": 0` in its logged query body: a facet or count request) says nothing about the result list."""
 
     search_ids: dict[str, set[str]] = field(default_factory=dict)
     clicked_ids: dict[str, set[str]] = field(default_factory=dict)
@@ -203,6 +205,8 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats,
     """
     qid_to_query: dict[str, str] = {}
     counted: set[str] = set()  # query_ids already counted as a search
+    listed: set[tuple[str, str]] = set()  # (query, query_id) of searches a query document lists hits for
+    empty: set[tuple[str, str]] = set()  # (query, query_id) of searches with an empty result list logged
     pending: list[tuple[str, str]] = []
     query_field = fields.query if fields.query != "query" else "user_query"
     with path.open("rb") as fh:
@@ -238,8 +242,11 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats,
                     stats.search_ids.setdefault(norm, set()).add(qid)
                     qid_to_query.setdefault(qid, norm)
                 hits = doc.get("query_response_hit_ids")
-                if action is None and qid and isinstance(hits, list) and not hits:
-                    stats.zero_ids.setdefault(norm, set()).add(qid)
+                if action is None and qid and isinstance(hits, list):
+                    if hits:
+                        listed.add((norm, qid))
+                    elif _asks_for_hits(doc):
+                        empty.add((norm, qid))
             if action is not None:
                 if norm:
                     _count_event(stats, norm, qid, str(action))
@@ -248,6 +255,19 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats,
     for qid, action in pending:
         if qid in qid_to_query:
             _count_event(stats, qid_to_query[qid], qid, action)
+    for norm, qid in empty - listed:
+        stats.zero_ids.setdefault(norm, set()).add(qid)
+
+
+def _asks_for_hits(doc: dict[str, Any]) -> bool:
+    """Whether a UBI query document's request asked for hits: not when its logged query body says `"size": 0`."""
+    body = doc.get("query")
+    if isinstance(body, str) and body.lstrip().startswith("{"):
+        try:
+            body = json.loads(body)
+        except json.JSONDecodeError:
+            return True
+    return not (isinstance(body, dict) and body.get("size") == 0)
 
 
 def _count_event(stats: EventStats, norm: str, qid: str, action: str) -> None:

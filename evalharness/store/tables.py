@@ -12,7 +12,8 @@ import importlib
 from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 CONCERN_MODULES: tuple[str, ...] = ("evalharness.store.batches", "evalharness.store.claims", "evalharness.store.image_scores",
-                                     "evalharness.store.labels", "evalharness.store.rating")
+                                     "evalharness.store.labels", "evalharness.store.rating",
+                                     "evalharness.store.trust")
 
 
 def load_all_tables() -> MetaData:
