@@ -132,7 +132,7 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
         hashes[q.id] = []
         for hit in hits[q.id]:
             if hit.unjudgeable:
-                hashes[q.id].append(content_hash(hit, "unjudgeable"))
+                hashes[q.id].append(hash_of(hit, "unjudgeable"))
                 continue
             image, image_sha, judge_id = None, "", judge.judge_id
             if images is not None:
