@@ -22,7 +22,7 @@ from evalharness.errors import EvalHarnessError, register_secret
 DEFAULT_METRICS = ["nDCG@10", "P(rel=1)@10", "P(rel=2)@10", "RR(rel=2)", "Judged@10"]
 DEFAULT_PRIVACY_PATTERNS = {
     "email": r"[^@\s]+@[^@\s]+\.[a-z]{2,}",
-    "card": r"\b(?:\d[ -]?){13,19}\b",
+    "card": r"\b(?:\d[ -]?){13,}\b",  # every digit run of 13 or more: the validator finds the card number in it
     "phone": r"^\+?[\d\s().-]{7,}$",
     "order_id": r"\b(?:order|ord)[\s#:.-]*(?:(?:no|nr|number)\.?[\s#:.-]*)?(?:\d{2,4}[-/])*\d{5,}\b|#\s*\d{5,}\b",
 }
