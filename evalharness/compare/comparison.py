@@ -21,6 +21,7 @@ from evalharness.compare.stats import PairedTest, jaccard, rbo
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
 from evalharness.models import Guideline
 from evalharness.store.db import StoredRun
+from evalharness.store.runread import POOL_RULE
 
 SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
 
@@ -50,6 +51,7 @@ class Side:
     unjudged: int = 0
     labels: dict[str, int] = field(default_factory=dict)
     only_here: int = 0  # queries of this run left out because another compared run lacks them
+    sources: dict[str, int] = field(default_factory=dict)  # hits per label source that labelled them (the rest: holes)
 
     @property
     def description(self) -> str:
@@ -72,6 +74,7 @@ class Side:
         return {"name": self.name, "run_id": r.run_id, "engine_config": r.engine_config, "config_hash": r.config_hash,
                 "status": r.status, "judge_id": r.judge_id, "description": self.description, "catalog": self.catalog,
                 "judged": self.judged, "unjudged_hits": self.unjudged, "labels": self.labels,
+                "hits_by_source": self.sources, "holes": self.unjudged,
                 "queries_left_out": self.only_here, "stored_metrics": r.metrics}
 
 
@@ -137,6 +140,7 @@ class Comparison:
     findings: dict[str, list[Finding]] = field(default_factory=dict)  # rule-check findings per side name
     check_names: list[str] = field(default_factory=list)  # the enabled checks, in order
     scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
+    label_spec: str | None = None  # a --labels source spec the comparison is scored on (None: the judge)
     _overlaps: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -157,9 +161,26 @@ class Comparison:
         return len(self.queries) / self.baseline_queries if self.baseline_queries else 1.0
 
     @property
+    def label_sources(self) -> str:
+        """The label sources the figures rest on: the --labels spec, or the judge's spec."""
+        from evalharness.compare.runs import judge_spec_of
+
+        return self.label_spec or judge_spec_of(self.judge_id)
+
+    def side_sources(self, side: Side) -> str:
+        """How one run's hits were labelled: hits per source, and the holes no source filled."""
+        given = ", ".join(f"{src} {n}" for src, n in side.sources.items()) or "none"
+        return f"{side.name}: {given}, {side.unjudged} hole{'s' if side.unjudged != 1 else ''}"
+
+    @property
+    def sources_note(self) -> str:
+        """Which sources labelled the compared hits, how many each, and the holes (per run)."""
+        return f"labels from {self.label_sources} (hits per source: {'; '.join(self.side_sources(s) for s in self.sides)})"
+
+    @property
     def pool_note(self) -> str:
-        return (f"scored on the shared pool of {self.pool_size} judgments by {self.judge_id} "
-                "(stored run metrics are frozen at each run's finish and can differ)")
+        return (f"scored on {self.sources_note}; judge pool {self.pool_size} judgments by {self.judge_id}; "
+                f"pool rule: {POOL_RULE} (stored run metrics are frozen at each run's finish and can differ)")
 
     def side(self, name: str) -> Side:
         return next(s for s in self.sides if s.name == name)
@@ -238,7 +259,10 @@ class Comparison:
         return {
             "baseline": self.baseline.run_json(), "candidates": cands, "judge_id": self.judge_id, "alpha": self.alpha,
             "weight": self.weight, "queries": len(self.queries), "baseline_queries": self.baseline_queries,
-            "query_overlap": self.overlap, "pool": {"judgments": self.pool_size, "note": self.pool_note},
+            "query_overlap": self.overlap,
+            "pool": {"judgments": self.pool_size, "note": self.pool_note, "rule": POOL_RULE},
+            "label_sources": {"spec": self.label_sources, "by_side": {s.name: {"hits_by_source": s.sources, "holes": s.unjudged}
+                                                                      for s in self.sides}},
             "warnings": self.warnings, "judged_new": self.judged_new, "cost_usd": self.cost_usd,
             "metrics": [r.to_json() for r in self.rows], "segments": _no_nan(self.groups("segment")), "types": _no_nan(self.types()),
             "checks": {s.name: self.check_counts(s) for s in self.sides}, "failures": self.failures[:100],

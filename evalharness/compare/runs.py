@@ -168,8 +168,7 @@ def _compare_runs(
     stages = stages or SilentStages()
     with stages.stage("judge missing", len(missing)) as advance:  # type: ignore[attr-defined]
         outcome = judge_pairs(judge, store, list(missing.values()), progress=advance)
-    # Again: the chunks that found pairs missing, and those sharing a guideline with them (its qrels grew: an nDCG's
-    # ideal ranking counts every judged doc of the guideline, retrieved here or not).
+    # Again: the chunks that found pairs missing, and those sharing a guideline with them (a query listed twice).
     judged = {p.request.guideline.hash for p in missing.values()}
     redo = [i for i, r in enumerate(results) if r.missing or judged & r.guidelines.keys()]
     for i, r in zip(redo, _score_chunks(plan, redo, False, workers)):
@@ -185,9 +184,13 @@ def _compare_runs(
                 counts[lab] = counts.get(lab, 0) + n
         hits, unjudged = sum(p.hits for p in parts), sum(p.unjudged for p in parts)
         findings[name] = [f for p in parts for f in p.findings]
+        sources: dict[str, int] = {}
+        for p in parts:
+            for src, n in p.sources.items():
+                sources[src] = sources.get(src, 0) + n
         sides.append(Side(name, run, [d for p in parts for d in p.doc_ids], [h for p in parts for h in p.content_hashes],
                           {m: np.concatenate([p.values[m] for p in parts]) for m in metrics},
-                          (hits - unjudged) / hits if hits else 1.0, unjudged, counts, only_here=out))
+                          (hits - unjudged) / hits if hits else 1.0, unjudged, counts, only_here=out, sources=sources))
     cq = [q for r in results for q in r.compared]
     by_hash = {g: guideline for r in results for g, guideline in r.guidelines.items()}
     pool_sizes = {g: n for r in results for g, n in r.pool_sizes.items()}
@@ -197,7 +200,7 @@ def _compare_runs(
     c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, sum(pool_sizes.values()),
                    outcome.new, outcome.cost_usd, len(metas[0]),
                    pool_labels={g: lab for r in results for g, lab in r.labels.items()}, guidelines=by_hash,
-                   scheme=scheme_of(project.config))
+                   scheme=scheme_of(project.config), label_spec=labels)
     if for_report:
         for k in range(len(runs)):  # the first place a content holds in the runs' lists, in order
             for r in results:

@@ -21,6 +21,7 @@ from evalharness.textnorm import normalize_query
 if TYPE_CHECKING:
     from evalharness.config import ProjectConfig
     from evalharness.store.db import StoredQuery
+    from evalharness.store.runread import Wanted
 
 
 def project_labels(config: ProjectConfig) -> tuple[tuple[str, ...], dict[str, int]]:
@@ -84,13 +85,18 @@ class SourcedQrels:
 
 
 def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judges: Mapping[str, Any],
-                     gains: Mapping[str, int]) -> SourcedQrels:
+                     gains: Mapping[str, int], wanted: Wanted | None = None) -> SourcedQrels:
     """Qrels {query_id: {doc_id: gain}} for stored queries from a source spec; the first source with a label wins.
 
-    `judges` maps each non-human spec to its judge (anything with a `judge_id`): its pool is read for each
-    query's guideline. Labels a source holds for documents outside the run's lists are kept too (the pool),
-    so nDCG's ideal ranking uses them.
+    `judges` maps each non-human spec to its judge (anything with a `judge_id`). The pool rule: a judge gives the
+    labels of the pairs in `wanted` only (the runs scored; default: the queries' own hits), never what it judged
+    for other runs; a human source gives every label it holds for the query (a named, fixed set), so nDCG's
+    ideal ranking uses those too.
     """
+    from evalharness.store.runread import pair_pool, stored_pairs
+
+    if wanted is None:
+        wanted = stored_pairs(queries)
     out = SourcedQrels({q.id: {} for q in queries}, {q.id: {} for q in queries},
                        {q.id: {} for q in queries}, {q.id: {} for q in queries})
     for part in split_specs(spec):
@@ -106,7 +112,7 @@ def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judg
             judge = judges.get(part)
             if judge is None:
                 raise EvalHarnessError(f"--labels: no judge built for '{part}'")
-            pool = store.judgment_pool([q.guideline_hash for q in queries], judge.judge_id)
+            pool = pair_pool(store, judge.judge_id, wanted, rationales=True).labels
             for q in queries:
                 _fill(out, q.id, part, pool.get(q.guideline_hash, {}), gains)
     return out
@@ -125,13 +131,15 @@ def _fill(out: SourcedQrels, qid: str, source: str, labels: Mapping[str, tuple[s
         out.rationales[qid][doc] = rationale
 
 
-def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence[StoredQuery]) -> SourcedQrels:
+def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence[StoredQuery],
+                 wanted: Wanted | None = None) -> SourcedQrels:
     """Qrels of a `--labels` spec for stored queries: judges are named by their spec (no key needed: only their
-    stored judgments are read, nothing is sent), human sources by name."""
+    stored judgments are read, nothing is sent), human sources by name; `wanted`: the pairs scored (default: the
+    queries' own hits)."""
     from evalharness.judges import make_judge
 
     judges = {part: make_judge(part, config, need_key=False) for part in split_specs(spec) if not is_human(part)}
-    return qrels_for_source(store, spec, queries, judges, scheme_of(config).gains)
+    return qrels_for_source(store, spec, queries, judges, scheme_of(config).gains, wanted)
 
 
 def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str) -> dict[str, Any]:
@@ -154,10 +162,11 @@ def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str) -> di
             "unlabelled_hits": len(hits) - sum(by_source.values())}
 
 
-def qrels_for_queries(config: ProjectConfig, store: Any, spec: str, queries: Sequence[Any], guideline_hashes: Sequence[str]
-                      ) -> dict[str, dict[str, int]]:
-    """Qrels of a `--labels` spec for compared queries (each with id and text) and their guideline hashes."""
+def qrels_for_queries(config: ProjectConfig, store: Any, spec: str, queries: Sequence[Any], guideline_hashes: Sequence[str],
+                      wanted: Wanted) -> SourcedQrels:
+    """Qrels of a `--labels` spec for compared queries (each with id and text), their guideline hashes and the
+    compared runs' pairs."""
     from evalharness.store.db import StoredQuery
 
     views = [StoredQuery(q.id, q.text, q.count, q.segment, g, [], []) for q, g in zip(queries, guideline_hashes)]
-    return source_qrels(config, store, spec, views).qrels
+    return source_qrels(config, store, spec, views, wanted)

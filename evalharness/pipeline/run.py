@@ -68,8 +68,11 @@ class RunOutcome:
 
 def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery], scheme: LabelScheme
                     ) -> dict[str, dict[str, int]]:
-    """Graded qrels per query id from every judgment made for its guideline by this judge (the pool)."""
-    pool = store.judgment_pool([q.guideline_hash for q in queries], judge_id)
+    """Graded qrels per query id from this judge's labels of the queries' own pairs (the pool rule: no judgment
+    made for another run counts)."""
+    from evalharness.store.runread import pair_pool, stored_pairs
+
+    pool = pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels
     return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
 
 
@@ -98,10 +101,12 @@ def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery],
 
 def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[StoredQuery]], names: Sequence[str],
                       project: Project) -> list[dict[str, dict[str, float]]]:
-    """`evaluate_stored` for several stored runs against one read of their shared judgment pool, with one measure
-    context (per-hit providers read what the runs share once)."""
+    """`evaluate_stored` for several stored runs against one read of their shared pool (the labels of the pairs in
+    these runs, nothing else), with one measure context (per-hit providers read what the runs share once)."""
+    from evalharness.store.runread import pair_pool, stored_pairs
+
     scheme = scheme_of(project.config)
-    pool = store.judgment_pool([q.guideline_hash for queries in runs for q in queries], judge_id)
+    pool = pair_pool(store, judge_id, stored_pairs(q for queries in runs for q in queries), rationales=False).labels
     ctx = MeasureContext(project, store, judge_id)
     out = []
     for queries in runs:

@@ -211,6 +211,74 @@ def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, 
     return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
 
 
+# The pool rule, said in every comparison's output: a comparison is scored on its own inputs.
+POOL_RULE = ("qrels hold only the labels of the pairs in the runs compared (and of the label sources named); "
+             "other runs, judges and labels in the store change no figure")
+
+Wanted = dict[str, dict[str, set[str] | None]]  # guideline hash -> doc id -> the content hashes listed (None: any)
+
+
+def add_pairs(wanted: Wanted, guideline_hash: str, doc_ids: Sequence[str], content_hashes: Sequence[str] | None) -> Wanted:
+    """Add one ranked list's (guideline, doc, content) pairs to `wanted`; `content_hashes` None when the list's hashes
+    are not the judge's (a run judged in another mode): then a judgment of the doc in any content counts."""
+    docs = wanted.setdefault(guideline_hash, {})
+    if content_hashes is None:
+        for doc in doc_ids:
+            docs[doc] = None
+        return wanted
+    for doc, chash in zip(doc_ids, content_hashes):
+        known = docs.get(doc, set())
+        if known is not None:
+            known.add(chash)
+            docs[doc] = known
+    return wanted
+
+
+def stored_pairs(queries: Iterable[Any]) -> Wanted:
+    """The (guideline, doc, content) pairs of stored queries (StoredQuery: hits and content hashes)."""
+    wanted: Wanted = {}
+    for q in queries:
+        add_pairs(wanted, q.guideline_hash, [h.doc_id for h in q.hits], q.content_hashes)
+    return wanted
+
+
+def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = True, verdicts: bool = False,
+              strings: dict[str, str] | None = None) -> Pool:
+    """The labels this judge gave exactly the pairs in `wanted` (the pool rule: nothing another run added counts).
+
+    One indexed lookup per (guideline, doc); a judgment counts when its content is one the lists hold (any content
+    where they hold None); the newest such judgment of a doc wins. `covered` lists the contents judged."""
+    places = [(g, doc) for g in sorted(wanted) for doc in sorted(wanted[g])]
+    labels: dict[str, dict[str, tuple[str, str]]] = {}
+    covered: dict[str, set[str]] = {}
+    found: dict[str, dict[str, list[dict[str, str]]]] = {}
+    decoded: dict[str, Any] = {}
+    one = ({} if strings is None else strings).setdefault
+    rows: list[tuple[Any, ...]] = []
+    cols = ("j.guideline_hash, j.doc_id, j.content_hash, j.label, " + ("j.rationale" if rationales else "''")
+            + ", j.created_at, j.cache_key" + (", CAST(j.details AS TEXT)" if verdicts else ""))
+    with gc_paused(), store.engine.connect() as conn:
+        for start in range(0, len(places), CHUNK):
+            part = places[start:start + CHUNK]
+            sql = (f"WITH pairs(g, doc) AS (VALUES {', '.join(['(?, ?)'] * len(part))}) SELECT {cols} FROM pairs "
+                   "JOIN judgments j ON j.guideline_hash = pairs.g AND j.judge_id = ? AND j.doc_id = pairs.doc")
+            rows += raw_sql_rows(conn, sql, [*(v for place in part for v in place), judge_id])
+    rows.sort(key=itemgetter(0, 5, 6))  # per guideline, oldest first (ties by key): the newest judgment of a doc wins
+    for row in rows:
+        g, doc, chash = row[0], one(row[1], row[1]), one(row[2], row[2])
+        contents = wanted[g].get(doc)
+        if contents is not None and chash not in contents:
+            continue  # a judgment of content no compared list holds
+        labels.setdefault(g, {})[doc] = (row[3], row[4])
+        covered.setdefault(g, set()).add(chash)
+        if verdicts:
+            v = verdicts_in(row[7], decoded)
+            if v is not None:
+                found.setdefault(g, {})[doc] = v
+    sizes = {g: len(docs) for g, docs in labels.items()}
+    return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
+
+
 def stored_guidelines(store: Store, hashes: Iterable[str]) -> dict[str, Guideline]:
     """Guidelines recorded in the store under these file hashes (no YAML parsing)."""
     g = guidelines_t.c

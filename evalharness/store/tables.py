@@ -103,6 +103,7 @@ judgments_t = Table(
     Column("created_at", String(40), nullable=False),
     Column("details", JSON),  # per-judgment extras: votes, verdicts, image fallback, ...
     Index("ix_judgments_pool", "guideline_hash", "judge_id"),
+    Index("ix_judgments_pairs", "guideline_hash", "judge_id", "doc_id"),  # a comparison's pairs, looked up one by one
 )
 
 
