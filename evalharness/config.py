@@ -250,7 +250,7 @@ class TantivyConfig(Strict):
     @field_validator("fields", "fuzzy")
     @classmethod
     def _known_fields(cls, value: list[str]) -> list[str]:
-        from evalharness.catalog.products import SEARCHABLE_FIELDS
+        from evalharness.models import SEARCHABLE_FIELDS
 
         for name in value:
             if name not in SEARCHABLE_FIELDS:

@@ -132,8 +132,6 @@ def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
 
 def hashes_usable(run: StoredRun, judge: Judge) -> bool:
     """Whether a run's stored content hashes are the judge's (both judged text, or both the same non-text mode)."""
-    from evalharness.compare.runs import judge_mode_of
-
     mode = judge_mode_of(run.judge_id)
     return (mode == "text") == (judge.mode == "text") and mode != ""
 
@@ -178,7 +176,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         from evalharness.metrics.verdict_measures import prime_verdicts
 
         prime_verdicts(measure_ctx, ghash, pool.verdicts)
-    from evalharness.compare.runs import judge_spec_of
+    from evalharness.judges.specs import judge_spec_of
 
     judge_name = judge_spec_of(plan.judge.judge_id)
     sides: list[SideChunk] = []
@@ -256,3 +254,9 @@ def _coverage(doc_ids: list[list[str]], known: list[dict[str, str]]) -> tuple[di
         counts.update(map(labels.get, docs))  # None: not labelled
     total = sum(counts.values())
     return {("unjudged" if lab is None else lab): n for lab, n in counts.items()}, counts.get(None, 0), total
+
+
+def judge_mode_of(judge_id: str) -> str:
+    """The mode (text, image, caption) recorded in a judge id, or '' when it cannot be read."""
+    parts = judge_id.split(":")
+    return parts[2] if len(parts) > 2 and parts[2] in ("text", "image", "caption") else ""

@@ -163,7 +163,7 @@ class Comparison:
     @property
     def label_sources(self) -> str:
         """The label sources the figures rest on: the --labels spec, or the judge's spec."""
-        from evalharness.compare.runs import judge_spec_of
+        from evalharness.judges.specs import judge_spec_of
 
         return self.label_spec or judge_spec_of(self.judge_id)
 

@@ -22,6 +22,7 @@ from evalharness.compare.comparison import Comparison, MetricRow, Side
 from evalharness.compare.stats import holm
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.base import Judge
+from evalharness.judges.specs import judge_spec_of as judge_spec_of  # re-exported: its callers import it from here
 from evalharness.models import Query
 from evalharness.project import Project
 from evalharness.runtime.forked import map_steps, usable_workers
@@ -31,21 +32,6 @@ from evalharness.store.runread import RunLists, newest_run, run_lists
 
 CLEAN_STATUSES = ("finished",)
 DEFAULT_HOLM_EXCLUDE = ("Judged",)
-
-
-def judge_spec_of(judge_id: str) -> str:
-    """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini';
-    'vote(a, b)#…' -> 'vote(a, b)')."""
-    if judge_id.startswith("vote("):
-        return judge_id.rpartition("#")[0]
-    provider, _, rest = judge_id.partition(":")
-    return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"
-
-
-def judge_mode_of(judge_id: str) -> str:
-    """The mode (text, image, caption) recorded in a judge id, or '' when it cannot be read."""
-    parts = judge_id.split(":")
-    return parts[2] if len(parts) > 2 and parts[2] in ("text", "image", "caption") else ""
 
 
 def resolve_run(store: Store, ref: str) -> StoredRun:

@@ -13,19 +13,18 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from evalharness.catalog.products import HIDDEN_ATTRIBUTES
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.captions import CaptionChecker
 from evalharness.judges.answer import answer_shape, judgment_schema, parse_answer
-from evalharness.judges.base import Judge, JudgeRequest, register_judge
+from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judges.examples import load_examples
 from evalharness.labels.schemes import scheme_of
 from evalharness.llm.prices import FREE, Price, price_of
 from evalharness.llm.prompts import fenced_json, prompts_for
 from evalharness.llm.providers import Provider, RetryableError, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
-from evalharness.models import Judgment, canonical_json, sha256_hex
+from evalharness.models import HIDDEN_ATTRIBUTES, Judgment, canonical_json, sha256_hex
 
 if TYPE_CHECKING:
     from evalharness.store import Store
@@ -265,11 +264,6 @@ class LLMJudge(Judge):
         self._provider = self._caption_provider = None
 
 
-def _factory(provider: str):
-    def build(model: str, config: ProjectConfig) -> Judge:
-        return LLMJudge(provider, model, config)
-    return build
-
-
-for _name in ("openai", "gemini", "anthropic"):
-    register_judge(_name)(_factory(_name))
+def make_llm(provider: str, model: str, config: ProjectConfig) -> Judge:
+    """An LLM judge of a provider ('openai', 'gemini', 'anthropic') and model."""
+    return LLMJudge(provider, model, config)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from evalharness.errors import EvalHarnessError
 from evalharness.labels.schemes import scheme_of
 from evalharness.store.labels import HUMAN_PREFIX, check_source, labels_for
+from evalharness.store.runread import Wanted, pair_pool, stored_pairs
 from evalharness.textnorm import normalize_query
 
 if TYPE_CHECKING:
     from evalharness.config import ProjectConfig
     from evalharness.store.db import StoredQuery
-    from evalharness.store.runread import Wanted
 
 
 def project_labels(config: ProjectConfig) -> tuple[tuple[str, ...], dict[str, int]]:
@@ -93,8 +93,6 @@ def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judg
     for other runs; a human source gives every label it holds for the query (a named, fixed set), so nDCG's
     ideal ranking uses those too.
     """
-    from evalharness.store.runread import pair_pool, stored_pairs
-
     if wanted is None:
         wanted = stored_pairs(queries)
     out = SourcedQrels({q.id: {} for q in queries}, {q.id: {} for q in queries},

@@ -25,6 +25,7 @@ from evalharness.pipeline.runstate import FAILED, FINISHED, INTERRUPTED, final_s
 from evalharness.project import LoadedEngine, Project
 from evalharness.store import Store, content_hash, judgment_cache_key
 from evalharness.store.db import StoredQuery
+from evalharness.store.runread import pair_pool, stored_pairs
 
 
 class Stages(Protocol):
@@ -70,8 +71,6 @@ def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery],
                     ) -> dict[str, dict[str, int]]:
     """Graded qrels per query id from this judge's labels of the queries' own pairs (the pool rule: no judgment
     made for another run counts)."""
-    from evalharness.store.runread import pair_pool, stored_pairs
-
     pool = pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels
     return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
 
@@ -103,8 +102,6 @@ def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[Store
                       project: Project) -> list[dict[str, dict[str, float]]]:
     """`evaluate_stored` for several stored runs against one read of their shared pool (the labels of the pairs in
     these runs, nothing else), with one measure context (per-hit providers read what the runs share once)."""
-    from evalharness.store.runread import pair_pool, stored_pairs
-
     scheme = scheme_of(project.config)
     pool = pair_pool(store, judge_id, stored_pairs(q for queries in runs for q in queries), rationales=False).labels
     ctx = MeasureContext(project, store, judge_id)
@@ -150,6 +147,16 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
     return pairs, hashes, where, failed
 
 
+class BatchService(Protocol):
+    """A provider batch service a run can go through instead of judging now (evalharness.batch.runs.BATCH_SERVICE)."""
+
+    def submit(self, project: Project, store: Store, req: RunRequest, start: RunStart, stages: Stages) -> RunOutcome:
+        """Submit the run's uncached pairs; the run waits until the batch results are collected."""
+
+    def price(self, judge: Judge) -> tuple[float, float]:
+        """(input, output) USD per million tokens through the batch service."""
+
+
 @dataclass
 class RunRequest:
     """What to run: an engine config over a query set with a judge."""
@@ -163,7 +170,7 @@ class RunRequest:
     guideline_writer: str
     max_cost: float | None = None
     max_retries: int = 4
-    batch: bool = False  # through the provider's batch service: the run waits (`batches collect` finishes it)
+    batch: BatchService | None = None  # through the provider's batch service: the run waits (`batches collect` finishes it)
 
 
 def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
@@ -200,9 +207,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     store.save_results(run_id, stored)
 
     if req.batch:
-        from evalharness.batch.runs import submit_batch_run
-
-        return submit_batch_run(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
+        return req.batch.submit(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
                                                                images is not None), stages)
     try:
         with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
@@ -313,9 +318,6 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
         tokens_in, tokens_out = tokens_in + i, tokens_out + o
     price_in, price_out = req.judge.price_per_mtok()
     if req.batch:  # the batch API's price (typically half)
-        from evalharness.batch.judges import batch_judges
-
-        batch_price = batch_judges(req.judge).main.batch_price()
-        price_in, price_out = batch_price.input, batch_price.output
+        price_in, price_out = req.batch.price(req.judge)
     return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), len(todo),
                           len(missing), tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1e6)
