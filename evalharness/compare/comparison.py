@@ -19,6 +19,7 @@ import numpy as np
 from evalharness.checks.base import Finding
 from evalharness.compare.stats import PairedTest, jaccard, rbo
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
+from evalharness.metrics.measures import higher_is_better
 from evalharness.models import Guideline
 from evalharness.store.db import StoredRun
 from evalharness.store.runread import POOL_RULE
@@ -87,7 +88,7 @@ class MetricRow:
     test: PairedTest
     p_ttest_holm: float | None
     p_randomization_holm: float | None
-    significant: bool
+    significant: bool  # only in the Holm family: a measure outside it (Judged@k) is reported, never starred
 
     @property
     def in_family(self) -> bool:
@@ -98,14 +99,43 @@ class MetricRow:
         """The p-value significance is decided on: Holm-adjusted in the family, raw outside it."""
         return self.p_randomization_holm if self.p_randomization_holm is not None else self.test.p_randomization
 
+    @property
+    def lower_is_better(self) -> bool:
+        """The measure's direction (LowQ@k, a rule-check rate: a rise is a regression)."""
+        return not higher_is_better(self.metric)
+
+    @property
+    def change(self) -> float:
+        """The delta signed so that above 0 is better (a fall of a lower-is-better measure is an improvement)."""
+        return -self.test.delta if self.lower_is_better else self.test.delta
+
+    @property
+    def verdict(self) -> str:
+        """'improved', 'regressed' or 'unchanged', in the measure's direction."""
+        return "improved" if self.change > 0 else "regressed" if self.change < 0 else "unchanged"
+
+    @property
+    def wins(self) -> int:
+        """Queries where the candidate is better (lower, for a lower-is-better measure)."""
+        return self.test.losses if self.lower_is_better else self.test.wins
+
+    @property
+    def ties(self) -> int:
+        return self.test.ties
+
+    @property
+    def losses(self) -> int:
+        """Queries where the candidate is worse."""
+        return self.test.wins if self.lower_is_better else self.test.losses
+
     def to_json(self) -> dict[str, Any]:
         t = self.test
         return {"candidate": self.candidate, "metric": self.metric, "baseline": t.mean_base, "candidate_mean": t.mean_cand,
                 "delta": t.delta, "relative_delta": t.rel_delta, "ci95": [t.ci_low, t.ci_high], "p_ttest": t.p_ttest,
                 "p_randomization": t.p_randomization, "p_ttest_holm": self.p_ttest_holm,
                 "p_randomization_holm": self.p_randomization_holm, "in_holm_family": self.in_family,
-                "significant": self.significant, "wins": t.wins, "ties": t.ties, "losses": t.losses, "n": t.n,
-                "min_detectable_effect": t.mde}
+                "significant": self.significant, "wins": self.wins, "ties": self.ties, "losses": self.losses, "n": t.n,
+                "min_detectable_effect": t.mde, "lower_is_better": self.lower_is_better, "verdict": self.verdict}
 
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> float:

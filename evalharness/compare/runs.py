@@ -224,8 +224,8 @@ def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, al
     adj_r = dict(zip(family, holm([tests[k].p_randomization for k in family])))
     rows = []
     for k, ((cand, metric), t) in enumerate(zip(keys, tests)):
-        p = adj_r.get(k, t.p_randomization)
-        rows.append(MetricRow(cand, metric, t, adj_t.get(k), adj_r.get(k), p < alpha))
+        p = adj_r.get(k)  # only a Holm-family metric is declared significant (Judged@k is reported, never starred)
+        rows.append(MetricRow(cand, metric, t, adj_t.get(k), p, p is not None and p < alpha))
     return rows
 
 

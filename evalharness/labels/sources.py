@@ -140,14 +140,18 @@ def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence
     return qrels_for_source(store, spec, queries, judges, scheme_of(config).gains, wanted)
 
 
-def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str) -> dict[str, Any]:
-    """Score a finished run (a RunOutcome) on a label source instead of its judge; says where the labels came from."""
+def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str, wanted: Wanted | None = None) -> dict[str, Any]:
+    """Score a finished run (a RunOutcome) on a label source instead of its judge; says where the labels came from.
+
+    `wanted`: the pairs of every run shown together (`run -b`), default the run's own. A run the source leaves
+    holes in, where no judge of the spec fills them, is stored `partial` (its counts say how many)."""
     from evalharness.metrics.ir import mean_metrics
     from evalharness.pipeline.run import evaluate_stored
+    from evalharness.pipeline.runstate import FINISHED, PARTIAL
 
     names = list(project.config.run.metrics)
-    stored = store.run_queries(outcome.run_id)
-    sq = source_qrels(project.config, store, spec, stored)
+    stored = outcome.stored if outcome.stored is not None else store.run_queries(outcome.run_id)
+    sq = source_qrels(project.config, store, spec, stored, wanted)
     outcome.per_query = evaluate_stored(store, outcome.judge_id, stored, names, project, qrels=sq.qrels)
     outcome.metrics = mean_metrics(outcome.per_query, names)
     hits = [(q.id, h.doc_id) for q in stored for h in q.hits]
@@ -156,8 +160,12 @@ def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str) -> di
         src = sq.origin[qid].get(doc)
         if src is not None:
             by_source[src] = by_source.get(src, 0) + 1
-    return {"source": spec, "hits": len(hits), "labelled_hits_by_source": by_source,
-            "unlabelled_hits": len(hits) - sum(by_source.values())}
+    holes = len(hits) - sum(by_source.values())
+    if holes and outcome.status == FINISHED:
+        outcome.status = PARTIAL
+        outcome.counts = {**outcome.counts, "label_holes": holes}
+        store.set_run_status(outcome.run_id, PARTIAL, outcome.counts)
+    return {"source": spec, "hits": len(hits), "labelled_hits_by_source": by_source, "unlabelled_hits": holes}
 
 
 def qrels_for_queries(config: ProjectConfig, store: Any, spec: str, queries: Sequence[Any], guideline_hashes: Sequence[str],
