@@ -174,7 +174,6 @@ def register(app: typer.Typer) -> None:
             label_info = {}
             if labels and not waiting:
                 from evalharness.labels.sources import rescore_with_labels
-
                 from evalharness.store.runread import stored_pairs
 
                 shown = [o for o in (base_outcome, outcome) if o]
