@@ -16,6 +16,8 @@ from evalharness.compare.stats import holm
 from evalharness.config import load_project_config
 from evalharness.runtime.forked import usable_workers
 
+POOL = "pool rule: qrels hold only the labels of the pairs in the runs compared"
+
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Path:
@@ -171,9 +173,9 @@ def test_judge_differs_and_shared_pool_are_said_everywhere(ran: Path) -> None:
         assert any(w.startswith("judge differs") and "offline:rules-v0:text:esr3" in w for w in data["warnings"])
         assert "judge differs" in (ran / "reports" / "judge.md").read_text()
         html = (ran / "reports" / "judge.html").read_text()
-        assert "judge differs" in html and "pool rule: qrels hold only the labels of the pairs in the runs compared" in html
+        assert "judge differs" in html and POOL in html
         terminal = run_cli(ran, "compare", "v1", clone)
-        assert "warning: judge differs" in terminal.stderr and "pool rule: qrels hold only the labels of the pairs in the runs compared" in terminal.stdout
+        assert "warning: judge differs" in terminal.stderr and POOL in terminal.stdout
     finally:
         drop_run(ran, clone)
 

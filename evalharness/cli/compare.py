@@ -113,7 +113,7 @@ def _print(c: Comparison, gate: GateResult | None = None) -> None:
     out.print(f"* significant at alpha={c.alpha} (paired randomization test, Holm-corrected{note}; only Holm-family metrics "
               "are starred). " + "Judged: " + ", ".join(f"{s.name} {s.judged:.1%}" for s in c.sides) + "." + direction,
               markup=False)
-    out.print(f"Labels {c.sources_note}.", markup=False)
+    out.print(f"Labels from {c.sources_note}.", markup=False)
     for cand in c.candidates:
         movers = c.movers(cand, 5)
         d = cand.values[c.primary] - c.baseline.values[c.primary]

@@ -205,11 +205,11 @@ class Comparison:
     @property
     def sources_note(self) -> str:
         """Which sources labelled the compared hits, how many each, and the holes (per run)."""
-        return f"labels from {self.label_sources} (hits per source: {'; '.join(self.side_sources(s) for s in self.sides)})"
+        return f"{self.label_sources} (hits per source: {'; '.join(self.side_sources(s) for s in self.sides)})"
 
     @property
     def pool_note(self) -> str:
-        return (f"scored on {self.sources_note}; judge pool {self.pool_size} judgments by {self.judge_id}; "
+        return (f"scored on labels from {self.sources_note}; judge pool {self.pool_size} judgments by {self.judge_id}; "
                 f"pool rule: {POOL_RULE} (stored run metrics are frozen at each run's finish and can differ)")
 
     def side(self, name: str) -> Side:

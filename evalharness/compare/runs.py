@@ -235,6 +235,10 @@ def _warnings(c: Comparison, judge_id: str) -> list[str]:
     if other:
         was = "; ".join(f"{s.name} by {s.run.judge_id}" for s in other)
         out.append(f"judge differs: this comparison labels with {judge_id}, but {was} was judged")
+    if c.label_spec and any(s.unjudged for s in c.sides):
+        holes = ", ".join(f"{s.name} {s.unjudged}" for s in c.sides)
+        out.append(f"label source {c.label_spec} leaves hits unlabelled ({holes}); they count as not relevant (Judged@k): "
+                   f"list a judge after it (e.g. --labels {c.label_spec},{judge_spec_of(judge_id)}) to fill them")
     if any(s.only_here for s in c.sides):
         left = ", ".join(f"{s.name} {s.only_here}" for s in c.sides if s.only_here)
         out.append(f"query sets differ: {len(c.queries)} queries compared ({c.overlap:.1%} of the baseline's "

@@ -301,3 +301,26 @@ def newest_run(store: Store, engine_config: str) -> StoredRun | None:
         row = conn.execute(select(runs_t).where(runs_t.c.engine_config == engine_config)
                            .order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc())).first()
     return store._run_from_row(row) if row else None
+
+
+def report_run(store: Store, ref: str | None) -> StoredRun:
+    """The run `report` shows: a run id names that run whatever its status; an engine config name (or none) means
+    its (the store's) latest finished run, never a failed, partial or interrupted one."""
+    if ref is not None:
+        named = store.get_run(ref)
+        if named is not None:
+            return named
+    cond = runs_t.c.status == "finished"
+    with store.engine.connect() as conn:
+        row = conn.execute(select(runs_t).where(cond if ref is None else cond & (runs_t.c.engine_config == ref))
+                           .order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc())).first()
+    if row is not None:
+        return store._run_from_row(row)
+    if ref is None:
+        raise EvalHarnessError("no finished run in the store; run `evalharness run -e CONFIG` first, or name a run id")
+    newest = newest_run(store, ref)
+    if newest is None:
+        raise EvalHarnessError(f"no stored run for '{ref}'; run `evalharness run --engine-config {ref}` first")
+    raise EvalHarnessError(f"'{ref}' has no finished run; its newest run {newest.run_id} is '{newest.status}': "
+                           f"name it to see it (`evalharness report {newest.run_id}`)")
+
