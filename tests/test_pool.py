@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_user_error, make_project, run_cli
+from conftest import assert_user_error, make_project, needs_shared_data, run_cli
 
 POOL_TEXT = "qrels hold only the labels of the pairs in the runs compared"
 LABELS = ("relevant", "substitute", "irrelevant")
@@ -250,3 +250,37 @@ def test_lower_is_better_drives_colours_counts_and_words(tmp_path: Path, demo_di
     gate = json.loads(run_cli(project, "gate", "-b", base, "-c", cand, "--json").stdout)
     rule = next(r for r in gate["gate"]["results"] if r["name"] == "LowQ@10 did not regress")
     assert rule["passed"] is False and "(regressed, lower is better: delta +" in rule["detail"]
+
+
+OTHER_FIELDS = (["brand"], ["description"], ["category"], ["color"], ["title", "description"], ["title", "category"],
+                ["title", "color"], ["brand", "color"], ["title", "brand", "color"], ["category", "description"])
+
+
+@needs_shared_data()
+def test_esci_agreement_does_not_move_with_ten_other_runs(tmp_path: Path) -> None:
+    """Done-when 2: on ESCI, three configs give the same Kendall tau, the same gate agreement and the same figures in a
+    fresh project and after ten other configs (some judging deeper lists of the same queries) ran in it."""
+    from esci_project import ESCI, make_esci_project
+
+    root = make_esci_project(tmp_path / "proj")
+    _ok(root, "labels", "import", str(ESCI / "labels.csv"), "--as", "esci", "--format", "csv", "--map", "esci")
+    runs = [_run(root, "-e", name) for name in ("title", "brand", "wide")]
+    args = ("agreement", "--human", "esci", "--judge", "offline", *[x for r in runs for x in ("--runs", r)], "--json")
+    fresh = _ok(root, *args)
+    gate_fresh = run_cli(root, "gate", "-b", runs[0], "-c", runs[2], "--json")
+    judged = _judgments(root)
+
+    products = ESCI / "products.jsonl"
+    for i, fields in enumerate(OTHER_FIELDS):
+        (root / "engines" / f"other{i}.toml").write_text(
+            f'backend = "tantivy"\ntop_k = {10 + 5 * (i % 3)}\n[tantivy]\ncatalog = "{products}"\nfields = {json.dumps(fields)}\n',
+            encoding="utf-8")
+        _run(root, "-e", f"other{i}")
+    assert _judgments(root) > judged  # the judge's pool for the same guidelines grew
+
+    crowded = _ok(root, *args)
+    assert crowded == fresh
+    s = json.loads(crowded)
+    assert s["kendall_tau"] is not None and len(s["pairs"]) == 3
+    gate_crowded = run_cli(root, "gate", "-b", runs[0], "-c", runs[2], "--json")
+    assert (gate_crowded.returncode, gate_crowded.stdout) == (gate_fresh.returncode, gate_fresh.stdout)
