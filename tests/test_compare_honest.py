@@ -92,7 +92,7 @@ def test_three_configs_one_table_holm_across_all(ran: Path) -> None:
     md = (ran / "reports" / "three.md").read_text()
     assert "| config |" in md and "| nDCG@10 | v0 |" in md
     table = run_cli(ran, "compare", "v1", "v2", "v0")
-    assert table.returncode == 0 and "v1 → v2, v0 · judge offline · 60 queries" in table.stdout
+    assert table.returncode == 0 and "v1 → v2, v0 · labels offline · 60 queries" in table.stdout
 
 
 def _per_query_ndcg(project: Path, run_id: str) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""Read paths for comparing stored runs: ranked lists and content hashes without decoding hits, the
-judgment pool with what it covers, and hits decoded only where a report or a missing pair needs them.
+"""Read paths for comparing stored runs: ranked lists and content hashes without decoding hits, the labels of
+exactly the compared pairs (the pool rule), and hits decoded only where a report or a missing pair needs them.
 
 Every function costs in proportion to the runs and guidelines asked for, never to the size of the store.
 """
@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Text, literal_column, select, type_coerce
+from sqlalchemy import Text, select, type_coerce
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Guideline, Hit, Requirement
@@ -21,7 +20,7 @@ from evalharness.runtime.gcpause import gc_paused
 from evalharness.store.db import Store, StoredRun
 from evalharness.store.ranked import parse_ranked
 from evalharness.store.rawrows import raw_rows, raw_sql_rows
-from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
+from evalharness.store.tables import guidelines_t, run_queries_t, run_results_t, runs_t
 from evalharness.store.verdicts import verdicts_in
 
 CHUNK = 500
@@ -167,48 +166,14 @@ def products_by_content(store: Store, runs: Sequence[tuple[str, Sequence[RunList
 
 @dataclass
 class Pool:
-    """Every judgment one judge made for some guidelines: labels by doc id, and what (guideline, content) it covers;
-    with `verdicts`, each doc's per-requirement verdicts too (guideline hash -> doc id -> verdicts)."""
+    """The labels one judge gave some (guideline, doc, content) pairs: labels by doc id, and what (guideline, content)
+    they cover; with `verdicts`, each doc's per-requirement verdicts too (guideline hash -> doc id -> verdicts)."""
 
     labels: dict[str, dict[str, tuple[str, str]]]
     covered: dict[str, set[str]]  # guideline hash -> the content hashes judged under it
     size: int
     verdicts: dict[str, dict[str, list[dict[str, str]]]] | None = None
-    sizes: dict[str, int] = field(default_factory=dict)  # guideline hash -> judgments read under it
-
-
-def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, rationales: bool = True,
-                  verdicts: bool = False, strings: dict[str, str] | None = None) -> Pool:
-    """One pass over the judgments of these guidelines by this judge (newest judgment of a doc wins); the verdicts in
-    the same pass when asked (the newest judgment that has verdicts, as store.verdicts.verdict_pool reads them)."""
-    c = judgments_t.c
-    hashes = sorted(set(guideline_hashes))
-    labels: dict[str, dict[str, tuple[str, str]]] = {}
-    covered: dict[str, set[str]] = {}
-    found: dict[str, dict[str, list[dict[str, str]]]] = {}
-    decoded: dict[str, Any] = {}
-    sizes: dict[str, int] = {}
-    one = ({} if strings is None else strings).setdefault  # `strings`: shared with the runs' lists read before
-    cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label, c.rationale if rationales else literal_column("''")]
-    if verdicts:
-        cols.append(type_coerce(c.details, Text))
-    with gc_paused(), store.engine.connect() as conn:
-        for start in range(0, len(hashes), CHUNK):
-            stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
-                    .order_by(c.guideline_hash, c.created_at))
-            for g, group in groupby(raw_rows(conn, stmt), itemgetter(0)):  # one guideline's judgments, oldest first
-                rows = list(group)
-                docs = [one(r[1], r[1]) for r in rows]  # one string per doc and content however often they recur
-                known = labels.setdefault(g, {})
-                known.update(zip(docs, [(r[3], r[4]) for r in rows]))  # the newest judgment of a doc wins
-                covered.setdefault(g, set()).update([one(r[2], r[2]) for r in rows])
-                sizes[g] = sizes.get(g, 0) + len(rows)
-                if verdicts:
-                    for doc, r in zip(docs, rows):
-                        v = verdicts_in(r[5], decoded)
-                        if v is not None:
-                            found.setdefault(g, {})[doc] = v
-    return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
+    sizes: dict[str, int] = field(default_factory=dict)  # guideline hash -> labels read under it
 
 
 # The pool rule, said in every comparison's output: a comparison is scored on its own inputs.
