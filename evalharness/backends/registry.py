@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 BackendFactory = Callable[["LoadedEngine", "Project"], SearchBackend]
 
-BUILTIN: dict[str, str] = {
+BUILTIN: dict[str, str] = {  # the names evalharness.config.BUILTIN_BACKENDS accepts
     "tantivy": "evalharness.backends.tantivy_backend:make_tantivy",
     "elasticsearch": "evalharness.backends.cluster:make_elasticsearch",
     "opensearch": "evalharness.backends.cluster:make_opensearch",
