@@ -180,6 +180,7 @@ class Pool:
 POOL_RULE = ("qrels hold only the labels of the pairs in the runs compared (and of the label sources named); "
              "other runs, judges and labels in the store change no figure")
 
+PAIR_CHUNK = 5000  # (guideline, doc) pairs per lookup statement: 10,001 parameters, within SQLite's and PostgreSQL's limits
 Wanted = dict[str, dict[str, set[str] | None]]  # guideline hash -> doc id -> the content hashes listed (None: any)
 
 
@@ -223,8 +224,8 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     cols = ("j.guideline_hash, j.doc_id, j.content_hash, j.label, " + ("j.rationale" if rationales else "''")
             + ", j.created_at, j.cache_key" + (", CAST(j.details AS TEXT)" if verdicts else ""))
     with gc_paused(), store.engine.connect() as conn:
-        for start in range(0, len(places), CHUNK):
-            part = places[start:start + CHUNK]
+        for start in range(0, len(places), PAIR_CHUNK):
+            part = places[start:start + PAIR_CHUNK]
             sql = (f"WITH pairs(g, doc) AS (VALUES {', '.join(['(?, ?)'] * len(part))}) SELECT {cols} FROM pairs "
                    "JOIN judgments j ON j.guideline_hash = pairs.g AND j.judge_id = ? AND j.doc_id = pairs.doc")
             rows += raw_sql_rows(conn, sql, [*(v for place in part for v in place), judge_id])
