@@ -226,8 +226,10 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(places), PAIR_CHUNK):
             part = places[start:start + PAIR_CHUNK]
+            # CROSS JOIN: SQLite keeps the pairs as the outer loop (one index seek each); with a plain JOIN of a few
+            # hundred pairs its planner builds an automatic index over the whole judgments table instead.
             sql = (f"WITH pairs(g, doc) AS (VALUES {', '.join(['(?, ?)'] * len(part))}) SELECT {cols} FROM pairs "
-                   "JOIN judgments j ON j.guideline_hash = pairs.g AND j.judge_id = ? AND j.doc_id = pairs.doc")
+                   "CROSS JOIN judgments j WHERE j.guideline_hash = pairs.g AND j.judge_id = ? AND j.doc_id = pairs.doc")
             rows += raw_sql_rows(conn, sql, [*(v for place in part for v in place), judge_id])
     rows.sort(key=itemgetter(0, 5, 6))  # per guideline, oldest first (ties by key): the newest judgment of a doc wins
     for row in rows:
