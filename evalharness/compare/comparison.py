@@ -22,7 +22,7 @@ from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
 from evalharness.metrics.measures import higher_is_better
 from evalharness.models import Guideline
 from evalharness.store.db import StoredRun
-from evalharness.store.runread import POOL_RULE
+from evalharness.store.runread import POOL_RULE, Wanted, add_pairs
 
 SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
 
@@ -171,6 +171,8 @@ class Comparison:
     check_names: list[str] = field(default_factory=list)  # the enabled checks, in order
     scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
     label_spec: str | None = None  # a --labels source spec the comparison is scored on (None: the judge)
+    corrected: Any = None  # evalharness.compare.corrected.Corrected when compared --correct-with a gold source
+    engagement: Any = None  # compare.engagement.Engagement when a behaviour source is asked for (compare --behaviour)
     _overlaps: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -211,6 +213,14 @@ class Comparison:
     def pool_note(self) -> str:
         return (f"scored on labels from {self.sources_note}; judge pool {self.pool_size} judgments by {self.judge_id}; "
                 f"pool rule: {POOL_RULE} (stored run metrics are frozen at each run's finish and can differ)")
+
+    def compared_pairs(self) -> Wanted:
+        """The (guideline, doc, content) pairs of every compared run's lists: what the pool rule lets a judge label."""
+        wanted: Wanted = {}
+        for side in self.sides:
+            for q, docs, hashes in zip(self.queries, side.doc_ids, side.content_hashes):
+                add_pairs(wanted, q.guideline_hash, docs, hashes)
+        return wanted
 
     def side(self, name: str) -> Side:
         return next(s for s in self.sides if s.name == name)
@@ -296,6 +306,8 @@ class Comparison:
             "warnings": self.warnings, "judged_new": self.judged_new, "cost_usd": self.cost_usd,
             "metrics": [r.to_json() for r in self.rows], "segments": _no_nan(self.groups("segment")), "types": _no_nan(self.types()),
             "checks": {s.name: self.check_counts(s) for s in self.sides}, "failures": self.failures[:100],
+            **({"corrected": self.corrected.to_json()} if self.corrected is not None else {}),
+            **({"engagement": self.engagement.to_json()} if self.engagement is not None else {}),
         }
 
 

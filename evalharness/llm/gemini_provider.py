@@ -8,6 +8,7 @@ from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
+from evalharness.llm.logprobs import gemini_logprobs
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
 
 
@@ -48,7 +49,7 @@ class GeminiProvider(Provider):
 
     def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
-                      extra_user: str | None = None, previous: str | None = None) -> dict[str, Any]:
+                      extra_user: str | None = None, previous: str | None = None, top_logprobs: int = 0) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [{"text": user}]
         if image is not None:
             parts.append({"inlineData": {"mimeType": image_mime, "data": base64.b64encode(image).decode()}})
@@ -58,6 +59,8 @@ class GeminiProvider(Provider):
         config: dict[str, Any] = {"temperature": temperature}
         if schema is not None:
             config.update(responseMimeType="application/json", responseSchema=gemini_schema(schema))
+        if top_logprobs:
+            config.update(responseLogprobs=True, logprobs=top_logprobs)
         return {"model": self.model, "contents": contents, "systemInstruction": {"parts": [{"text": system}]},
                 "generationConfig": config}
 
@@ -72,7 +75,8 @@ class GeminiProvider(Provider):
         system = "".join(p["text"] for p in (body.get("systemInstruction") or {}).get("parts", []))
         schema = types.Schema.model_validate(gen["responseSchema"]) if gen.get("responseSchema") else None  # keeps propertyOrdering
         config = types.GenerateContentConfig(system_instruction=system or None, temperature=gen.get("temperature"),
-                                             response_mime_type=gen.get("responseMimeType"), response_schema=schema)
+                                             response_mime_type=gen.get("responseMimeType"), response_schema=schema,
+                                             response_logprobs=gen.get("responseLogprobs"), logprobs=gen.get("logprobs"))
         return {"model": body["model"], "contents": contents, "config": config}
 
     async def send(self, body: dict[str, Any]) -> LLMReply:
@@ -90,8 +94,10 @@ class GeminiProvider(Provider):
         except self._transport_errors as exc:
             raise RetryableError(type(exc).__name__, unreachable=isinstance(exc, self._connect_errors)) from None
         usage = resp.usage_metadata
+        result = getattr(resp.candidates[0], "logprobs_result", None) if resp.candidates else None
         return LLMReply(resp.text or "", getattr(usage, "prompt_token_count", 0) or 0, getattr(usage, "candidates_token_count", 0) or 0,
-                        getattr(usage, "cached_content_token_count", 0) or 0)
+                        getattr(usage, "cached_content_token_count", 0) or 0,
+                        gemini_logprobs(result.model_dump(exclude_none=True)) if result is not None else None)
 
     async def preflight(self) -> None:
         """GET models/{model}: the key and the model in one request, nothing judged. Gemini reports a bad key as 400
@@ -119,7 +125,7 @@ class GeminiProvider(Provider):
         text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
         usage = data.get("usageMetadata") or {}
         return LLMReply(text, usage.get("promptTokenCount") or 0, usage.get("candidatesTokenCount") or 0,
-                        usage.get("cachedContentTokenCount") or 0)
+                        usage.get("cachedContentTokenCount") or 0, gemini_logprobs(candidates[0].get("logprobsResult")) if candidates else None)
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()
