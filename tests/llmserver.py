@@ -53,6 +53,7 @@ class State:
     lookups: int = 0  # models lookups (preflight), apart from the requests that judge
     recent: deque = field(default_factory=lambda: deque(maxlen=400))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    record: Any = None  # an open file: every judged request's path and raw body as a JSON line (benchmarks replay them)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -364,6 +365,10 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     state.requests.clear()
                     state.recent.clear()
                     state.lookups = 0
+                    if "record" in cfg:  # a path to append every request to (bench/judge_throughput.py's floor), or null
+                        if state.record is not None:
+                            state.record.close()
+                        state.record = open(cfg["record"], "a", encoding="utf-8") if cfg["record"] else None  # noqa: SIM115
                 if "batch" in cfg:
                     state.batch.configure(BatchFaults(**cfg["batch"]))
                 return self._json(200, {"ok": True})
@@ -380,6 +385,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.requests[kind] += 1
                 state.recent.append({"path": self.path, "body": req})
+                if state.record is not None:
+                    state.record.write(json.dumps({"path": self.path, "headers": list(self.headers.items()), "body": body.decode()}) + "\n")
             if state.latency:
                 time.sleep(state.latency)
             f = state.faults
