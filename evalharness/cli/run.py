@@ -186,8 +186,11 @@ def register(app: typer.Typer) -> None:
             label_info = {}
             if labels and not waiting:
                 from evalharness.labels.sources import rescore_with_labels
+                from evalharness.store.runread import stored_pairs
 
-                label_info = {o.run_id: rescore_with_labels(project, store, o, labels) for o in (base_outcome, outcome) if o}
+                shown = [o for o in (base_outcome, outcome) if o]
+                wanted = stored_pairs(q for o in shown for q in (o.stored or store.run_queries(o.run_id)))  # the pool rule
+                label_info = {o.run_id: rescore_with_labels(project, store, o, labels, wanted) for o in shown}
             if html is not None and outcome.status != "waiting":
                 from evalharness.cli.report import write_run_report
 
@@ -198,7 +201,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             data = outcome.to_json()
             if base_outcome is not None:
+                from evalharness.store.runread import POOL_RULE
+
                 data["baseline"] = base_outcome.to_json()
+                data["pool_rule"] = POOL_RULE
             for part in ([data, data["baseline"]] if base_outcome is not None else [data]):
                 if part["run_id"] in label_info:
                     part["labels"] = label_info[part["run_id"]]
@@ -219,6 +225,10 @@ def register(app: typer.Typer) -> None:
                     out.print(f"{o.engine_config}: metrics on {info['source']}: " + ", ".join(
                         f"{n} {src}" for src, n in info["labelled_hits_by_source"].items()) +
                         f", {info['unlabelled_hits']} of {info['hits']} hits unlabelled (Judged@k)", markup=False)
+            if base_outcome is not None and base_outcome.metrics:
+                from evalharness.store.runread import POOL_RULE
+
+                out.print(f"Both runs scored together; pool rule: {POOL_RULE}.", markup=False)
             if html is not None and outcome.status != "waiting":
                 out.print(f"report: {project.resolve(html)}", markup=False)
             elif html is not None:

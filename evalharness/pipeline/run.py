@@ -26,7 +26,7 @@ from evalharness.project import LoadedEngine, Project
 from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
 from evalharness.store.keys import content_hasher
-from evalharness.store.runread import judgment_pool
+from evalharness.store.runread import pair_pool, stored_pairs
 
 
 class Stages(Protocol):
@@ -70,8 +70,9 @@ class RunOutcome:
 
 def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery], scheme: LabelScheme
                     ) -> dict[str, dict[str, int]]:
-    """Graded qrels per query id from every judgment made for its guideline by this judge (the pool)."""
-    pool = judgment_pool(store, [q.guideline_hash for q in queries], judge_id).labels
+    """Graded qrels per query id from this judge's labels of the queries' own pairs (the pool rule: no judgment
+    made for another run counts)."""
+    pool = pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels
     return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
 
 
@@ -100,10 +101,10 @@ def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery],
 
 def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[StoredQuery]], names: Sequence[str],
                       project: Project) -> list[dict[str, dict[str, float]]]:
-    """`evaluate_stored` for several stored runs against one read of their shared judgment pool, with one measure
-    context (per-hit providers read what the runs share once)."""
+    """`evaluate_stored` for several stored runs against one read of their shared pool (the labels of the pairs in
+    these runs, nothing else), with one measure context (per-hit providers read what the runs share once)."""
     scheme = scheme_of(project.config)
-    pool = judgment_pool(store, [q.guideline_hash for queries in runs for q in queries], judge_id).labels
+    pool = pair_pool(store, judge_id, stored_pairs(q for queries in runs for q in queries), rationales=False).labels
     ctx = MeasureContext(project, store, judge_id)
     out = []
     for queries in runs:
