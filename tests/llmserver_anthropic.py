@@ -18,8 +18,9 @@ def _error(kind: str, message: str) -> tuple[int, dict[str, Any]]:
     return 400, {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., str]) -> tuple[int, dict[str, Any]]:
-    """(status, body) for one Messages request; `answer(prompt, schema_name, image, schema, model)` scripts the text."""
+def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., str], style: Any = None) -> tuple[int, dict[str, Any]]:
+    """(status, body) for one Messages request; `answer(prompt, schema_name, image, schema, model)` scripts the text,
+    `style` (llmserver_shapes.AnswerStyle) how it is written back."""
     if not req.get("model") or not isinstance(req.get("max_tokens"), int):
         return _error("invalid_request_error", "model and max_tokens are required")
     texts: list[str] = []
@@ -55,15 +56,25 @@ def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., 
         text = '{"label": "RELEVANT!!", "oops": true}' if forced is not None else "{label: relevant, oops"
     else:
         text = answer(prompt, name, image, schema, req["model"])
-    if forced is not None:
+    wire, shape = "", ""
+    if style is not None:
+        shape, text, wire = style.apply(text, name, schema, prompt + req["model"], tool_mode=forced is not None)
+    if wire in ("refusal", "filtered"):  # the Messages API signals a declined answer by stop_reason "refusal"
+        content_out: list[dict[str, Any]] = [{"type": "text", "text": text or "I can't help with that."}]
+        stop = "refusal"
+    elif shape == "empty":
+        content_out, stop = [], "end_turn"
+    elif forced is not None or wire == "tool_call":
         try:
-            tool_input = json.loads(text)
+            tool_input = json.loads(text) if text else {}
         except json.JSONDecodeError:
-            tool_input = {"raw": text}
-        content_out: list[dict[str, Any]] = [{"type": "tool_use", "id": "toolu_local", "name": name, "input": tool_input}]
+            tool_input = {} if wire == "length" else {"raw": text}
+        content_out = [{"type": "tool_use", "id": "toolu_local", "name": name or "answer", "input": tool_input}]
         stop = "tool_use"
     else:
         content_out, stop = [{"type": "text", "text": text}], "end_turn"
+    if wire == "length":
+        stop = "max_tokens"
     prompt_tokens = len(prompt) // 4 + (1600 if image else 0)
     return 200, {"id": "msg_local", "type": "message", "role": "assistant", "model": req["model"], "content": content_out,
                  "stop_reason": stop, "stop_sequence": None,
