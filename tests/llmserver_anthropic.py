@@ -18,6 +18,14 @@ def _error(kind: str, message: str) -> tuple[int, dict[str, Any]]:
     return 400, {"type": "error", "error": {"type": kind, "message": message}}
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
 def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., str], style: Any = None) -> tuple[int, dict[str, Any]]:
     """(status, body) for one Messages request; `answer(prompt, schema_name, image, schema, model)` scripts the text,
     `style` (llmserver_shapes.AnswerStyle) how it is written back."""
@@ -62,16 +70,13 @@ def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., 
     if wire in ("refusal", "filtered"):  # the Messages API signals a declined answer by stop_reason "refusal"
         content_out: list[dict[str, Any]] = [{"type": "text", "text": text or "I can't help with that."}]
         stop = "refusal"
-    elif shape == "empty":
+    elif shape == "empty" or not (text or wire):
         content_out, stop = [], "end_turn"
-    elif forced is not None or wire == "tool_call":
-        try:
-            tool_input = json.loads(text) if text else {}
-        except json.JSONDecodeError:
-            tool_input = {} if wire == "length" else {"raw": text}
+    elif (forced is not None or wire == "tool_call") and (_is_json(text) or wire == "length"):
+        tool_input = json.loads(text) if _is_json(text) else {}  # cut off: the tool input is incomplete
         content_out = [{"type": "tool_use", "id": "toolu_local", "name": name or "answer", "input": tool_input}]
         stop = "tool_use"
-    else:
+    else:  # a text answer (also when the model wrote text instead of calling the forced tool)
         content_out, stop = [{"type": "text", "text": text}], "end_turn"
     if wire == "length":
         stop = "max_tokens"
