@@ -408,6 +408,10 @@ class LLMServer:
             self.state.recent.clear()
             self.state.lookups = 0
 
+    def set_answer_style(self, style: str, seed: int | None = None) -> None:
+        """Switch the answer style (exact, minimal, realistic) from now on; the shapes count starts again."""
+        self.state.style = AnswerStyle(style, self.state.seed if seed is None else seed)
+
     def script_answers(self, answers: list[tuple[str, str]]) -> None:
         """Answer the next judgment requests verbatim: (text, wire signal "" | "length" | "refusal" | "filtered" |
         "tool_call") each, in order; then the answer style again."""
