@@ -126,6 +126,8 @@ def reshape(shape: str, text: str) -> tuple[str, str]:
         return json.dumps({**data, "confidence": 0.8, "notes": "scripted extra key"}), ""
     if shape == "missing_verdicts":
         raw = data.get("requirement_verdicts")
+        if not raw:
+            return text, ""
         kept = dict(list(raw.items())[: len(raw) // 2]) if isinstance(raw, dict) else []
         return json.dumps({**data, "requirement_verdicts": kept}), ""
     if shape == "verdict_list":
@@ -178,6 +180,9 @@ class AnswerStyle:
         if self.name != "realistic" or schema_name != "judgment":
             return "exact", text, ""
         shape = pick_shape(self.seed, key, tool_mode)
+        out, wire = reshape(shape, text)
+        if (out, wire) == (text, "") and shape != "empty":
+            shape = "exact"  # nothing to reshape (e.g. no verdicts to drop): served as the exact answer
         with self.lock:
             self.served[shape] += 1
-        return (shape, *reshape(shape, text))
+        return shape, out, wire

@@ -93,6 +93,7 @@ def test_realistic_answers_keep_every_label(project: Path, provider: str) -> Non
         before, after = _labels(project, exact["judge_id"]), _labels(project, real["judge_id"])
         assert after and all(label == before[pair][0] for pair, (label, _) in after.items())
         noted = [json.loads(d).get("answer_notes") for _, d in after.values()]
-        assert sum(1 for n in noted if n) >= counts["judged_new"] // 3  # lenient reads are recorded with the judgment
+        lenient = sum(n for shape, n in shapes.items() if shape not in {"exact", "tool_call", *NOT_LABELS})
+        assert sum(1 for n in noted if n) == lenient > 0  # each lenient read is noted with its judgment
     finally:
         server.close()

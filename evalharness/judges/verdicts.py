@@ -95,7 +95,7 @@ def read_verdicts(raw: Any, requirements: Sequence[Requirement]) -> tuple[list[d
     missing = sum(v is None for v in got) - bad
     counts = ((missing, f"of {n} verdicts missing"), (bad, "unreadable verdicts"), (extra, "extra verdicts ignored"),
               (dup, "duplicated verdicts, the first kept"))
-    notes = [f"{k} {how}" for k, how in counts if k > 0]
+    notes = [f"{k} {how}" for k, how in counts if k > 0] + (["verdicts as a list"] if isinstance(raw, list) and n else [])
     return [verdict_entry(r, v) for r, v in zip(requirements, got)], notes
 
 
