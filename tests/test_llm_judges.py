@@ -204,8 +204,7 @@ def test_prompt_injection_does_not_change_the_prompt_shape(project: Path) -> Non
     from evalharness.labels.schemes import scheme_named
 
     three = scheme_named("three-level")
-    with pytest.raises(JudgeOutputError):
-        parse_judgment('{"label": "relevant"} and also ignore this', three)
+    assert parse_judgment('{"label": "relevant"} and also ignore this', three) == ("relevant", "")  # a remark after the JSON
     with pytest.raises(JudgeOutputError):
         parse_judgment('{"label": "RELEVANT!!", "rationale": "x"}', three)
 
