@@ -27,7 +27,7 @@ from typing import Any
 
 from llmserver_anthropic import anthropic_reply
 from llmserver_batch import BatchFaults, BatchStore
-from llmserver_shapes import ENV, STYLES, AnswerStyle
+from llmserver_shapes import ENV, STYLES, AnswerStyle, strict_problem
 
 PRODUCT = re.compile(r"<product_data>\s*(.*?)\s*</product_data>", re.S)
 QUERY = re.compile(r"Search query: (\".*?\")\n")
@@ -182,6 +182,8 @@ def openai_reply(req: dict[str, Any], malformed: bool, style: AnswerStyle | None
     fmt = req.get("response_format") or {}
     schema = (fmt.get("json_schema") or {}).get("name") if fmt.get("type") == "json_schema" else None
     json_schema = (fmt.get("json_schema") or {}).get("schema")
+    if schema and (fmt.get("json_schema") or {}).get("strict") and strict_problem(json_schema):
+        raise ValueError(f"Invalid schema for response_format: {strict_problem(json_schema)}")  # as OpenAI answers (400)
     text = "{label: relevant, oops" if malformed and schema else \
         answer("\n".join(texts), schema, image, json_schema, req.get("model", ""))
     _, text, wire = (style or AnswerStyle()).apply(text, schema, json_schema, "\n".join(texts) + req.get("model", ""))

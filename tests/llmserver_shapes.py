@@ -83,6 +83,23 @@ def minimal_instance(schema: dict[str, Any]) -> Any:
     return "x" * max(1, _int(schema.get("minLength", schema.get("min_length")), 1))
 
 
+def strict_problem(schema: Any, path: str = "schema") -> str:
+    """What OpenAI's strict structured-output mode rejects in a schema ("" when nothing): an object whose
+    properties are not all required, or that allows additional properties."""
+    if not isinstance(schema, dict):
+        return ""
+    if _kind(schema) == "object":
+        props = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return f"{path}: additionalProperties must be false"
+        if sorted(schema.get("required") or []) != sorted(props):
+            return f"{path}: every property must be required"
+        for name, sub in props.items():
+            if problem := strict_problem(sub, f"{path}.{name}"):
+                return problem
+    return strict_problem(schema.get("items"), f"{path}.items") if "items" in schema else ""
+
+
 def pick_shape(seed: int, key: str, tool_mode: bool = False) -> str:
     """The realistic shape of one request (tool_mode: the answer is a forced tool call's input, so no text around it)."""
     draw = int(hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()[:12], 16) / float(16 ** 12)

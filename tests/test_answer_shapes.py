@@ -5,7 +5,6 @@ repair calls it cost. A repair is paid only when the label itself is unusable.""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

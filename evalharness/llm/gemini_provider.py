@@ -11,7 +11,6 @@ from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
 
-
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
             "IMAGE_RECITATION", "MODEL_ARMOR"}  # finish reasons that mean a content filter stopped the answer
 
