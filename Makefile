@@ -7,7 +7,7 @@ EH := $(BIN)/evalharness
 # pytest-xdist workers for `make test`: the tests mostly wait on subprocesses and sockets; 0 runs them in one process
 TEST_WORKERS ?= 3
 
-.PHONY: demo test lint bench clean bytecode
+.PHONY: demo test lint bench clean bytecode docs
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,8 @@ demo: $(VENV)/.installed bytecode
 	$(EH) demo
 
 test: $(VENV)/.installed-test bytecode
-	$(BIN)/ruff check evalharness tests bench
+	$(BIN)/ruff check evalharness tests bench scripts
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet  # the manual: broken links or pages fail
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The editable install leaves evalharness' own modules uncompiled; where PYTHONDONTWRITEBYTECODE is set (as on some CI
@@ -35,11 +36,16 @@ bytecode: $(VENV)/.installed
 	$(BIN)/python -m compileall -q evalharness > /dev/null
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check evalharness tests bench
+	$(BIN)/ruff check evalharness tests bench scripts
+
+# The manual as a site in build/site (the reference pages are regenerated from the code first)
+docs: $(VENV)/.installed-test
+	$(BIN)/python scripts/reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(VENV)/.installed-test
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .evalharness reports/*.html reports/*.md reports/*.xml
+	rm -rf $(VENV) .evalharness build reports/*.html reports/*.md reports/*.xml
 	find evalharness -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -251,7 +251,7 @@ class TantivyConfig(Strict):
     @field_validator("fields", "fuzzy")
     @classmethod
     def _known_fields(cls, value: list[str]) -> list[str]:
-        from evalharness.catalog.products import SEARCHABLE_FIELDS
+        from evalharness.models import SEARCHABLE_FIELDS
 
         for name in value:
             if name not in SEARCHABLE_FIELDS:
@@ -309,12 +309,14 @@ class FileBackendConfig(Strict):
     queries: str = ""
 
 
+BUILTIN_BACKENDS = ("tantivy", "elasticsearch", "opensearch", "http", "file")
 HIT_FIELDS = ("doc_id", "title", "description", "brand", "color", "category", "price", "image_url", "score")
 
 
 class EngineConfig(Strict):
     description: str = ""
-    backend: Literal["tantivy", "elasticsearch", "opensearch", "http", "file"] = "tantivy"
+    # tantivy | elasticsearch | opensearch | http | file, or a plugin's name (entry point group evalharness.backends)
+    backend: str = "tantivy"
     top_k: int | None = Field(default=None, ge=1, le=1000)
     index: str = ""
     tantivy: TantivyConfig | None = None
@@ -325,6 +327,19 @@ class EngineConfig(Strict):
     attributes: dict[str, str] = Field(default_factory=dict)
     http: HttpConfig | None = None
     file: FileBackendConfig | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # a plugin backend's own settings ([options])
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value in BUILTIN_BACKENDS:
+            return value
+        from importlib.metadata import entry_points
+
+        if any(ep.name == value for ep in entry_points(group="evalharness.backends")):
+            return value
+        raise ValueError(f"unknown backend {value!r}; use one of: {', '.join(BUILTIN_BACKENDS)} (or install a plugin that "
+                         "registers it in the 'evalharness.backends' entry point group)")
 
     @field_validator("fields")
     @classmethod

@@ -8,6 +8,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 IMPORTANCE = ("must", "should", "nice")
+# A product's fields: what backends search, the free attributes, and attributes no judge or rater ever sees
+SEARCHABLE_FIELDS = (
+    "title", "description", "bullet_points", "brand", "color", "category",
+    "product_type", "material", "audience", "size",
+)
+ATTRIBUTE_FIELDS = ("product_type", "material", "audience", "size", "degradation")
+VOCABULARY_ATTRIBUTES = ("product_type", "brand", "color", "material", "audience", "size")
+# Ground truth a judge must never see (the demo catalog's image-quality label): not in prompts, not in cache keys.
+HIDDEN_ATTRIBUTES = ("degradation",)
 
 
 def canonical_json(value: Any) -> str:

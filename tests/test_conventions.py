@@ -89,3 +89,29 @@ def test_guidelines_regenerate_keeps_human_edits_unless_forced(project: Path) ->
     forced = run_cli(project, "guidelines", "regenerate", "--query", "sneakers", "--force")
     assert forced.returncode == 0 and "rewrote 1 guideline(s)" in forced.stdout
     assert "Reviewer note" not in sneakers.read_text()
+
+
+def test_short_version_flag(tmp_path: Path) -> None:
+    from evalharness import __version__
+
+    shown = _eh(tmp_path, "-V")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"evalharness {__version__}"
+
+
+def test_shell_completion_knows_every_command_and_its_options(tmp_path: Path) -> None:
+    """What `--install-completion` installs calls the command with _EVALHARNESS_COMPLETE set: it must see every
+    command (they are registered lazily) and their options."""
+    env = {"_EVALHARNESS_COMPLETE": "complete_bash", "COMP_WORDS": "evalharness ag", "COMP_CWORD": "1"}
+    assert _eh(tmp_path, env=env).stdout.split() == ["agreement"]
+    env |= {"COMP_WORDS": "evalharness compare --js", "COMP_CWORD": "2"}
+    assert _eh(tmp_path, env=env).stdout.split() == ["--json"]
+    script = _eh(tmp_path, "--show-completion", "bash")
+    assert script.returncode == 0 and "_EVALHARNESS_COMPLETE" in script.stdout
+
+
+def test_run_into_a_file_writes_no_progress_bars(project: Path) -> None:
+    """stderr redirected to a file or pipe (CI logs): one plain line per stage, no bar frames or carriage returns."""
+    result = run_cli(project, "run", "-e", "v1", "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert "━" not in result.stderr and "\r" not in result.stderr
+    assert any(line.startswith("judge v1: ") and " of " in line for line in result.stderr.splitlines()), result.stderr

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from evalharness.models import Hit
 
 if TYPE_CHECKING:
-    from evalharness.project import LoadedEngine, Project
+    pass
 
 ProgressFn = Callable[[int], None]
 
@@ -45,28 +45,3 @@ class SearchBackend(ABC):
 
     def close(self) -> None:
         """Release connections."""
-
-
-BackendFactory = Callable[["LoadedEngine", "Project"], SearchBackend]
-_REGISTRY: dict[str, BackendFactory] = {}
-
-
-def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
-    def deco(factory: BackendFactory) -> BackendFactory:
-        _REGISTRY[name] = factory
-        return factory
-    return deco
-
-
-def make_backend(engine: "LoadedEngine", project: "Project") -> SearchBackend:
-    """Build the backend an engine config names."""
-    import evalharness.backends.tantivy_backend  # noqa: F401
-
-    name = engine.config.backend
-    if name in ("elasticsearch", "opensearch"):
-        import evalharness.backends.cluster  # noqa: F401
-    elif name == "http":
-        import evalharness.backends.http  # noqa: F401
-    elif name == "file":
-        import evalharness.backends.file  # noqa: F401
-    return _REGISTRY[name](engine, project)

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit, register_backend
+from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit
 from evalharness.catalog.products import iter_products
 from evalharness.config import EngineConfig, env_secret
 from evalharness.errors import EvalHarnessError
@@ -312,11 +312,9 @@ def index_catalog(engine: LoadedEngine, catalog: Path, progress: ProgressFn | No
         backend.close()
 
 
-@register_backend("opensearch")
-def _opensearch(engine: LoadedEngine, project: Project) -> SearchBackend:
+def make_opensearch(engine: LoadedEngine, project: Project) -> SearchBackend:
     return OpenSearchBackend(engine, project)
 
 
-@register_backend("elasticsearch")
-def _elasticsearch(engine: LoadedEngine, project: Project) -> SearchBackend:
+def make_elasticsearch(engine: LoadedEngine, project: Project) -> SearchBackend:
     return ElasticsearchBackend(engine, project)

@@ -12,7 +12,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalharness.backends.base import SearchBackend, register_backend
+from evalharness.backends.base import SearchBackend
 from evalharness.catalog.products import file_sha256, iter_products, product_to_hit, resolve_catalog
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit
@@ -98,8 +98,7 @@ class FileBackend(SearchBackend):
         return {"ranking": str(self.path), "ranking_sha256": file_sha256(self.path)[:16], "catalog": str(self.catalog)}
 
 
-@register_backend("file")
-def _make(engine: LoadedEngine, project: Project) -> SearchBackend:
+def make_file(engine: LoadedEngine, project: Project) -> SearchBackend:
     from evalharness.labels.formats_import import read_query_ids
 
     cfg = engine.config.file

@@ -14,7 +14,7 @@ import jinja2
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext import parse as jsonpath
 
-from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit, register_backend
+from evalharness.backends.base import ProgressFn, SearchBackend, mapped_hit
 from evalharness.backends.cluster import DEFAULT_FIELDS, lookup
 from evalharness.config import env_secret
 from evalharness.errors import EvalHarnessError
@@ -136,6 +136,5 @@ class HttpBackend(SearchBackend):
         self.client.close()
 
 
-@register_backend("http")
-def _http(engine: LoadedEngine, project: Project) -> SearchBackend:
+def make_http(engine: LoadedEngine, project: Project) -> SearchBackend:
     return HttpBackend(engine, project)

@@ -16,11 +16,11 @@ from typing import Any
 
 import tantivy
 
-from evalharness.backends.base import SearchBackend, register_backend
-from evalharness.catalog.products import SEARCHABLE_FIELDS, field_text, file_sha256, iter_products, product_to_hit, resolve_catalog
+from evalharness.backends.base import SearchBackend
+from evalharness.catalog.products import field_text, file_sha256, iter_products, product_to_hit, resolve_catalog
 from evalharness.config import FieldValueFactor
 from evalharness.errors import EvalHarnessError
-from evalharness.models import Hit
+from evalharness.models import SEARCHABLE_FIELDS, Hit
 from evalharness.project import LoadedEngine, Project
 from evalharness.runtime.filelock import file_lock
 
@@ -214,6 +214,5 @@ class TantivyBackend(SearchBackend):
         return Hit(rank=rank, score=score, attributes=copied, **data)
 
 
-@register_backend("tantivy")
-def _tantivy(engine: LoadedEngine, project: Project) -> SearchBackend:
+def make_tantivy(engine: LoadedEngine, project: Project) -> SearchBackend:
     return TantivyBackend(engine, project)

@@ -14,6 +14,7 @@ from evalharness.project import Project
 from evalharness.store import Store
 
 if TYPE_CHECKING:
+    from evalharness.judges import Judge
     from evalharness.pipeline.run import RunOutcome, RunRequest, RunStart, Stages
 
 
@@ -58,3 +59,17 @@ def outcome_after_collect(project: Project, store: Store, o: RunOutcome, progres
     failures = list(o.failures) + [f for p in progress if p.run_id == o.run_id for f in p.failures]
     return replace(o, metrics=dict(run.metrics), per_query=per_query, counts=dict(run.counts), cost_usd=run.cost_usd,
                    elapsed_s=run.elapsed_s or o.elapsed_s, status=run.status, failures=failures)
+
+
+class _BatchService:
+    """The batch path of `run --batch` (pipeline.run.BatchService): submit, and the batch price."""
+
+    def submit(self, project: Project, store: Store, req: RunRequest, start: RunStart, stages: Stages) -> RunOutcome:
+        return submit_batch_run(project, store, req, start, stages)
+
+    def price(self, judge: Judge) -> tuple[float, float]:
+        p = batch_judges(judge).main.batch_price()
+        return p.input, p.output
+
+
+BATCH_SERVICE = _BatchService()

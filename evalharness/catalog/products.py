@@ -8,19 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalharness.errors import EvalHarnessError
-from evalharness.models import Hit, sha256_hex
+from evalharness.models import ATTRIBUTE_FIELDS, Hit, sha256_hex
 
 if TYPE_CHECKING:
     from evalharness.project import Project
 
-SEARCHABLE_FIELDS = (
-    "title", "description", "bullet_points", "brand", "color", "category",
-    "product_type", "material", "audience", "size",
-)
-ATTRIBUTE_FIELDS = ("product_type", "material", "audience", "size", "degradation")
-VOCABULARY_ATTRIBUTES = ("product_type", "brand", "color", "material", "audience", "size")
-# Ground truth a judge must never see (the demo catalog's image-quality label): not in prompts, not in cache keys.
-HIDDEN_ATTRIBUTES = ("degradation",)
 
 
 def not_utf8(path: Path, lineno: int, exc: UnicodeDecodeError, what: str) -> EvalHarnessError:

@@ -18,20 +18,6 @@ if TYPE_CHECKING:
     from evalharness.agreement.runs import SystemAgreement
 
 
-def _catalog(project: Project, catalog: Path | None, engine_config: str | None) -> Path:
-    """--catalog, else the engine config's catalog, else [guidelines] catalog."""
-    from evalharness.catalog.products import resolve_catalog
-
-    if catalog is not None:
-        return resolve_catalog(project, str(catalog))
-    if engine_config:
-        engine = project.engine(engine_config).config
-        name = engine.tantivy.catalog if engine.tantivy is not None else getattr(getattr(engine, "file", None), "catalog", "")
-        if name:
-            return resolve_catalog(project, name)
-    return resolve_catalog(project, project.config.guidelines.catalog)
-
-
 def _print_pairs(a: Agreement) -> None:
     from evalharness.agreement.report import leaderboard_rows
 
@@ -102,6 +88,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Judge exactly the human-labelled pairs (cached) and report agreement per judge, or per config with --runs;
         with --raters, agreement between people on a rating sample."""
+        from evalharness.agreement.catalogs import agreement_catalog
         from evalharness.agreement.pairwise import measure_agreement
         from evalharness.agreement.report import agreement_html, agreement_markdown, disagreements_csv, write_text
         from evalharness.judges import make_judge
@@ -138,7 +125,7 @@ def register(app: typer.Typer) -> None:
                     _print_runs(result)
                 return
             judges = [(s, make_judge(s, cfg)) for s in specs]
-            a = measure_agreement(project, store, source, judges, _catalog(project, catalog, engine_config), scheme_of(cfg),
+            a = measure_agreement(project, store, source, judges, agreement_catalog(project, catalog, engine_config), scheme_of(cfg),
                                       bootstrap, stages)
         finally:
             store.close()

@@ -20,7 +20,7 @@ EXIT_INTERRUPTED = 130
 GLOBAL_OPTIONS = ("-C", "--project")
 
 # rich_markup_mode=None: help text is printed as written, so "[run] queries" or "[[gate.rules]]" stay literal.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Search evaluation: retrieve, annotate with a judge, evaluate, compare, gate.")
 
@@ -35,7 +35,7 @@ def _show_version(value: bool) -> None:
 def _root(ctx: typer.Context,
           project: Path = typer.Option(Path("."), "--project", "-C",
                                        help="Project folder (default: current directory); also accepted after the command."),
-          version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+          version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_show_version,
                                        help="Print the version and exit."),
           ) -> None:
     ctx.obj = {"project": project.expanduser().resolve()}
@@ -82,7 +82,7 @@ def command_of(args: list[str]) -> str | None:
         if args[i] in GLOBAL_OPTIONS:
             i += 2
         elif args[i].startswith("-"):
-            return None if args[i] in ("-h", "--help", "--version") else command_of(args[i + 1:])
+            return None if args[i] in ("-h", "--help", "--version", "-V") else command_of(args[i + 1:])
         else:
             return args[i]
     return None
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     command = command_of(args)
-    ensure_registered([command] if command else None)
+    completing = any(k.startswith("_EVALHARNESS_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ)
+    ensure_registered([command] if command and not completing else None)  # completion needs every command
     code = invoke(args, debug)
     if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130 without a word
         print("interrupted: the run is marked interrupted and every judgment made so far is stored; "

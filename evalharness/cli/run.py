@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
             return RunRequest(engine=engine, queries=query_set, queries_source=str(qpath), judge=judge_obj,
                               top_k=top_k or engine.config.top_k or cfg.run.top_k, metrics=list(cfg.run.metrics),
                               guideline_writer=cfg.guidelines.writer, max_cost=max_cost, max_retries=cfg.judge.max_retries,
-                              batch=use_batch)
+                              batch=_batch_service() if use_batch else None)
 
         try:
             if dry_run:
@@ -218,3 +218,10 @@ def register(app: typer.Typer) -> None:
                     err.print(f"... and {len(failures) - 20} more failed pairs")
             raise EvalHarnessError(f"{len(failures)} pair(s) could not be judged and are not scored as labels; "
                                    "every other judgment is stored — fix the cause above and run again to retry them")
+
+
+def _batch_service():
+    """The provider batch path of `run --batch` (imported only when asked for)."""
+    from evalharness.batch.runs import BATCH_SERVICE
+
+    return BATCH_SERVICE

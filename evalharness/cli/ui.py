@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -15,10 +16,21 @@ err = Console(stderr=True, highlight=False)
 
 
 class RichStages:
-    """A progress bar per pipeline stage, on stderr."""
+    """A progress bar per pipeline stage, on stderr; when stderr is a file or a pipe (logs, CI), one plain line per
+    stage when it ends instead (no bar frames in the log)."""
 
     @contextmanager
     def stage(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
+        if not err.is_terminal:
+            done = [0]
+            started = time.perf_counter()
+
+            def advance(n: int) -> None:
+                done[0] += n
+
+            yield advance
+            err.print(f"{name}: {done[0]} of {total} in {time.perf_counter() - started:.1f} s", markup=False, highlight=False)
+            return
         with Progress(TextColumn("[bold]{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False) as progress:
             task = progress.add_task(name, total=total or 1)

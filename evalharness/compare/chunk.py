@@ -178,7 +178,6 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
 def _missing_pairs(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Query], guidelines: dict,
                    ghash: list[str], covered: dict[str, set[str]]) -> tuple[list[Any], list[dict[str, str]]]:
     """Pairs never judged: found from stored content hashes; only their queries' hits are decoded."""
-    from evalharness.compare.runs import judge_mode_of
     from evalharness.images import ImageLoader
     from evalharness.pipeline.run import build_pairs
 
@@ -219,3 +218,9 @@ def _coverage(doc_ids: list[list[str]], ghash: list[str], plain: dict[str, dict[
         counts.update(map(plain.get(g, _EMPTY).get, docs))  # None: not judged
     total = sum(counts.values())
     return {("unjudged" if lab is None else lab): n for lab, n in counts.items()}, counts.get(None, 0), total
+
+
+def judge_mode_of(judge_id: str) -> str:
+    """The mode (text, image, caption) recorded in a judge id, or '' when it cannot be read."""
+    parts = judge_id.split(":")
+    return parts[2] if len(parts) > 2 and parts[2] in ("text", "image", "caption") else ""

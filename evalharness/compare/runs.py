@@ -42,12 +42,6 @@ def judge_spec_of(judge_id: str) -> str:
     return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"
 
 
-def judge_mode_of(judge_id: str) -> str:
-    """The mode (text, image, caption) recorded in a judge id, or '' when it cannot be read."""
-    parts = judge_id.split(":")
-    return parts[2] if len(parts) > 2 and parts[2] in ("text", "image", "caption") else ""
-
-
 def resolve_run(store: Store, ref: str) -> StoredRun:
     """A run id, or an engine config name meaning its newest run (whatever its status)."""
     run = store.get_run(ref) or newest_run(store, ref)

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalharness.catalog.products import VOCABULARY_ATTRIBUTES, field_text
-from evalharness.models import Guideline, Requirement
+from evalharness.catalog.products import field_text
+from evalharness.models import VOCABULARY_ATTRIBUTES, Guideline, Requirement
 from evalharness.textnorm import normalize_query
 
 WRITER_ID = "offline"

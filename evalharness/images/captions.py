@@ -65,7 +65,7 @@ def _parse(text: str) -> bool:
 def member_specs(spec: str, config: ProjectConfig) -> list[str]:
     """The checking models of a spec: one `provider:model`, or the members of `vote(...)`."""
     if spec.startswith("vote"):
-        from evalharness.judges.vote import parse_vote_spec
+        from evalharness.judges.specs import parse_vote_spec
 
         members = parse_vote_spec(spec, config)[0]
     else:

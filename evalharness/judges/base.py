@@ -1,13 +1,11 @@
-"""The Judge protocol and the registry that turns a spec ('offline', 'openai:gpt-4o-mini') into a judge."""
+"""The Judge protocol: one required async method, hooks with defaults, and the request a judge sees."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Guideline, Hit, Judgment, Query
 
@@ -65,51 +63,3 @@ class Judge(ABC):
 
     def attach_store(self, store: Any) -> None:
         """Give the judge the store, for caches of its own (image captions)."""
-
-
-JudgeFactory = Callable[[str, ProjectConfig], Judge]
-_REGISTRY: dict[str, JudgeFactory] = {}
-
-
-def register_judge(provider: str) -> Callable[[JudgeFactory], JudgeFactory]:
-    """Register a factory for specs of the form '<provider>' or '<provider>:<model>'."""
-    def deco(factory: JudgeFactory) -> JudgeFactory:
-        _REGISTRY[provider] = factory
-        return factory
-    return deco
-
-
-def _load_builtin(spec: str = "") -> None:
-    """Register the built-in judges: the LLM ones only when the spec is not the offline judge (their modules import
-    the prompt, caption and provider machinery an offline run never uses)."""
-    import evalharness.judges.offline  # noqa: F401
-
-    if spec != "offline":
-        import evalharness.judges.llm  # noqa: F401
-
-
-def make_judge(spec: str, config: ProjectConfig, *, need_key: bool = True) -> Judge:
-    """Build a judge from a spec ('offline', 'openai:MODEL', 'vote(a, b, c, tie=lowest)', 'vote(openai:m, n=5)');
-    unknown providers give a one-line error listing the known ones. `need_key=False` (--dry-run) builds a judge
-    that can estimate and name itself without an API key."""
-    spec = spec.strip()
-    _load_builtin(spec)
-    samples = config.judge.samples
-    if spec == "vote" or spec.startswith("vote(") or (samples > 1 and not spec.startswith("vote")):
-        from evalharness.judges.vote import make_vote_judge
-
-        judge = make_vote_judge(spec, config)
-    else:
-        judge = _make_single(spec, config)
-    if need_key:
-        judge.check_ready()
-    return judge
-
-
-def _make_single(spec: str, config: ProjectConfig) -> Judge:
-    provider, _, model = spec.partition(":")
-    factory = _REGISTRY.get(provider)
-    if factory is None:
-        raise EvalHarnessError(f"unknown judge '{spec}'; use one of: {', '.join(sorted(_REGISTRY))}, vote(...) "
-                               "(e.g. offline, openai:gpt-4o-mini, anthropic:claude-haiku-4-5)")
-    return factory(model, config)

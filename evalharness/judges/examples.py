@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalharness.catalog.products import HIDDEN_ATTRIBUTES, product_type_of
+from evalharness.catalog.products import product_type_of
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.labels.schemes import LabelScheme
-from evalharness.models import Hit, canonical_json, sha256_hex
+from evalharness.models import HIDDEN_ATTRIBUTES, Hit, canonical_json, sha256_hex
 
 PRODUCT_FIELDS = ("title", "description", "brand", "color", "category", "price", "attributes")
 

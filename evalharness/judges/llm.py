@@ -16,12 +16,11 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from evalharness.catalog.products import HIDDEN_ATTRIBUTES
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.captions import CaptionChecker
 from evalharness.judges.answer import Answer, answer_details, answer_shape, judgment_schema, parse_answer
-from evalharness.judges.base import Judge, JudgeRequest, register_judge
+from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judges.examples import load_examples
 from evalharness.judges.verdicts import verdict_keys
 from evalharness.labels.schemes import scheme_of
@@ -29,7 +28,7 @@ from evalharness.llm.prices import FREE, Price, price_of
 from evalharness.llm.prompts import fenced_json, prompts_for
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, check_reply, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
-from evalharness.models import Judgment, canonical_json, sha256_hex
+from evalharness.models import HIDDEN_ATTRIBUTES, Judgment, canonical_json, sha256_hex
 
 if TYPE_CHECKING:
     from evalharness.store import Store
@@ -274,11 +273,6 @@ class LLMJudge(Judge):
         self._provider = self._caption_provider = None
 
 
-def _factory(provider: str):
-    def build(model: str, config: ProjectConfig) -> Judge:
-        return LLMJudge(provider, model, config)
-    return build
-
-
-for _name in ("openai", "gemini", "anthropic"):
-    register_judge(_name)(_factory(_name))
+def make_llm(provider: str, model: str, config: ProjectConfig) -> Judge:
+    """An LLM judge of a provider ('openai', 'gemini', 'anthropic') and model."""
+    return LLMJudge(provider, model, config)

@@ -12,7 +12,7 @@ import functools
 import re
 
 from evalharness.config import ProjectConfig
-from evalharness.judges.base import Judge, JudgeRequest, register_judge
+from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judges.verdicts import verdict_entry
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.models import Hit, Judgment, Requirement
@@ -117,6 +117,5 @@ class OfflineJudge(Judge):
         return ("relevant", f"meets every requirement: {met}")
 
 
-@register_judge("offline")
-def _offline(model: str, config: ProjectConfig) -> Judge:
+def make_offline(model: str, config: ProjectConfig) -> Judge:
     return OfflineJudge(scheme_of(config))

@@ -10,60 +10,20 @@ members' votes and the share of agreeing votes (its confidence) in `Judgment.det
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
-from evalharness.judges.base import Judge, JudgeRequest, _make_single
+from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.judges.specs import parse_vote_spec
 from evalharness.labels.schemes import LabelScheme, scheme_of
 from evalharness.models import Judgment, sha256_hex
 from evalharness.store.keys import content_hash, judgment_cache_key
 
 if TYPE_CHECKING:
     from evalharness.store import Store
-
-_OPTION = re.compile(r"^(tie|n)\s*=\s*(.+)$")
-
-
-def parse_vote_spec(spec: str, config: ProjectConfig) -> tuple[list[str], str, int]:
-    """(member specs, tie rule, samples per member) from a spec and `[judge]`."""
-    cfg = config.judge
-    if spec == "vote":
-        members, tie, n = list(cfg.ensemble), cfg.tie, cfg.samples
-        if not members:
-            raise EvalHarnessError("judge 'vote' needs members: [judge] ensemble = [\"openai:gpt-4o-mini\", ...] or "
-                                   "--judge 'vote(openai:gpt-4o-mini, gemini:gemini-2.5-flash)'")
-    elif spec.startswith("vote("):
-        if not spec.endswith(")"):
-            raise EvalHarnessError(f"judge spec {spec!r} is missing its closing ')'; e.g. vote(openai:gpt-4o-mini, n=5)")
-        members, tie, n = [], cfg.tie, cfg.samples
-        for part in (p.strip() for p in spec[5:-1].split(",")):
-            option = _OPTION.match(part)
-            if option and option.group(1) == "tie":
-                tie = option.group(2).strip()
-            elif option:
-                try:
-                    n = int(option.group(2))
-                except ValueError:
-                    raise EvalHarnessError(f"in {spec!r}: n must be a whole number of samples, e.g. n=5") from None
-            elif part:
-                members.append(part)
-    else:
-        members, tie, n = [spec], cfg.tie, cfg.samples
-    if not members or any(m.startswith("vote") for m in members):
-        raise EvalHarnessError(f"judge spec {spec!r} needs members that are judges, e.g. vote(openai:a, gemini:b, anthropic:c)")
-    if n < 1 or n > 25:
-        raise EvalHarnessError(f"in {spec!r}: n must be between 1 and 25")
-    if len(set(members)) != len(members):
-        raise EvalHarnessError(f"judge spec {spec!r} names a member twice; use n=K for several samples of one model")
-    if len(members) * n < 2:
-        raise EvalHarnessError(f"judge spec {spec!r} needs at least two votes: two members, or n=K samples of one model")
-    if tie not in ("lowest", "highest") and tie not in members:
-        raise EvalHarnessError(f"tie rule {tie!r} is not lowest, highest or one of the members ({', '.join(members)})")
-    return members, tie, n
-
 
 def majority(votes: list[tuple[str, str]], scheme: LabelScheme, tie: str) -> tuple[str, float, bool]:
     """(label, share of votes agreeing with it, whether a tie was broken) from (member spec, label) votes."""
@@ -180,12 +140,12 @@ class VoteJudge(Judge):
             await j.aclose()
 
 
-def make_vote_judge(spec: str, config: ProjectConfig) -> VoteJudge:
-    """Build the members (n samples each) and the vote."""
+def make_vote_judge(spec: str, config: ProjectConfig, make_member: Callable[[str, ProjectConfig], Judge]) -> VoteJudge:
+    """Build the members (n samples each, each made by `make_member`, the registry's single-judge factory) and the vote."""
     specs, tie, n = parse_vote_spec(spec, config)
     members: list[tuple[str, Judge]] = []
     for member_spec in specs:
-        base = _make_single(member_spec, config)
+        base = make_member(member_spec, config)
         if n == 1:
             members.append((member_spec, base))
         else:

@@ -22,13 +22,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import canonical_json, sha256_hex
 
-if TYPE_CHECKING:
-    from evalharness.config import ProjectConfig
+
+class Configured(Protocol):
+    """Anything with a `[labels]` section: a ProjectConfig (kept structural so label schemes sit below the config)."""
+
+    @property
+    def labels(self) -> Any: ...
 
 THREE = ("irrelevant", "substitute", "relevant")
 UNJUDGED_COLOUR = "#9aa0a6"
@@ -234,7 +238,7 @@ def scheme_from_config(scheme: str, gains: Mapping[str, int], custom: Iterable[M
     return LabelScheme(base.name, defs, base.substitute_as)
 
 
-def scheme_of(config: ProjectConfig) -> LabelScheme:
+def scheme_of(config: Configured) -> LabelScheme:
     """The project's label scheme (`[labels]`; three-level when absent)."""
     labels = config.labels
     return scheme_from_config(labels.scheme, labels.gains, [c.model_dump() for c in labels.custom])

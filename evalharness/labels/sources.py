@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from evalharness.errors import EvalHarnessError
 from evalharness.labels.schemes import scheme_of
 from evalharness.store.labels import HUMAN_PREFIX, check_source, labels_for
+from evalharness.store.runread import judgment_pool
 from evalharness.textnorm import normalize_query
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judg
             judge = judges.get(part)
             if judge is None:
                 raise EvalHarnessError(f"--labels: no judge built for '{part}'")
-            pool = store.judgment_pool([q.guideline_hash for q in queries], judge.judge_id)
+            pool = judgment_pool(store, [q.guideline_hash for q in queries], judge.judge_id).labels
             for q in queries:
                 _fill(out, q.id, part, pool.get(q.guideline_hash, {}), gains)
     return out

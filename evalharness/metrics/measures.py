@@ -24,8 +24,6 @@ from evalharness.errors import EvalHarnessError
 
 if TYPE_CHECKING:
     from evalharness.models import Hit
-    from evalharness.project import Project
-    from evalharness.store import Store
 
 _FORM = re.compile(r"^(?P<family>[A-Za-z][A-Za-z0-9_]*)(?:\((?P<arg>[^()]*)\))?@(?P<k>\d+)$")
 
@@ -42,8 +40,8 @@ class RankedQuery(Protocol):
 class MeasureContext:
     """What providers may use: the project (config, cache folder), the store and the judge of the evaluation."""
 
-    project: Project
-    store: Store
+    project: Any  # the Project (evalharness.project): typed loosely, the measures registry sits below the project
+    store: Any  # the Store (evalharness.store)
     judge_id: str = ""
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)  # providers' reads shared across runs
 

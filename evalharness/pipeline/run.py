@@ -25,6 +25,7 @@ from evalharness.pipeline.runstate import FAILED, FINISHED, INTERRUPTED, final_s
 from evalharness.project import LoadedEngine, Project
 from evalharness.store import Store, content_hash, judgment_cache_key
 from evalharness.store.db import StoredQuery
+from evalharness.store.runread import judgment_pool
 
 
 class Stages(Protocol):
@@ -69,7 +70,7 @@ class RunOutcome:
 def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery], scheme: LabelScheme
                     ) -> dict[str, dict[str, int]]:
     """Graded qrels per query id from every judgment made for its guideline by this judge (the pool)."""
-    pool = store.judgment_pool([q.guideline_hash for q in queries], judge_id)
+    pool = judgment_pool(store, [q.guideline_hash for q in queries], judge_id).labels
     return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
 
 
@@ -101,7 +102,7 @@ def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[Store
     """`evaluate_stored` for several stored runs against one read of their shared judgment pool, with one measure
     context (per-hit providers read what the runs share once)."""
     scheme = scheme_of(project.config)
-    pool = store.judgment_pool([q.guideline_hash for queries in runs for q in queries], judge_id)
+    pool = judgment_pool(store, [q.guideline_hash for queries in runs for q in queries], judge_id).labels
     ctx = MeasureContext(project, store, judge_id)
     out = []
     for queries in runs:
@@ -145,6 +146,16 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
     return pairs, hashes, where, failed
 
 
+class BatchService(Protocol):
+    """A provider batch service a run can go through instead of judging now (evalharness.batch.runs.BATCH_SERVICE)."""
+
+    def submit(self, project: Project, store: Store, req: RunRequest, start: RunStart, stages: Stages) -> RunOutcome:
+        """Submit the run's uncached pairs; the run waits until the batch results are collected."""
+
+    def price(self, judge: Judge) -> tuple[float, float]:
+        """(input, output) USD per million tokens through the batch service."""
+
+
 @dataclass
 class RunRequest:
     """What to run: an engine config over a query set with a judge."""
@@ -158,7 +169,7 @@ class RunRequest:
     guideline_writer: str
     max_cost: float | None = None
     max_retries: int = 4
-    batch: bool = False  # through the provider's batch service: the run waits (`batches collect` finishes it)
+    batch: BatchService | None = None  # through the provider's batch service: the run waits (`batches collect` finishes it)
 
 
 def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
@@ -195,9 +206,7 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     store.save_results(run_id, stored)
 
     if req.batch:
-        from evalharness.batch.runs import submit_batch_run
-
-        return submit_batch_run(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
+        return req.batch.submit(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
                                                                images is not None), stages)
     try:
         with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
@@ -308,9 +317,6 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
         tokens_in, tokens_out = tokens_in + i, tokens_out + o
     price_in, price_out = req.judge.price_per_mtok()
     if req.batch:  # the batch API's price (typically half)
-        from evalharness.batch.judges import batch_judges
-
-        batch_price = batch_judges(req.judge).main.batch_price()
-        price_in, price_out = batch_price.input, batch_price.output
+        price_in, price_out = req.batch.price(req.judge)
     return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), len(todo),
                           len(missing), tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1e6)

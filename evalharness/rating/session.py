@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from evalharness.catalog.products import HIDDEN_ATTRIBUTES
 from evalharness.errors import EvalHarnessError
+from evalharness.models import HIDDEN_ATTRIBUTES
 from evalharness.rating.scheme import RatingScheme
 from evalharness.store import rating
 from evalharness.store.db import Store

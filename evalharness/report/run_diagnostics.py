@@ -26,6 +26,7 @@ from evalharness.pipeline.run import evaluate_stored
 from evalharness.project import Project
 from evalharness.store import Store, StoredRun
 from evalharness.store.db import StoredQuery
+from evalharness.store.runread import judgment_pool
 from evalharness.store.verdicts import guideline_requirements, verdict_pool
 
 
@@ -141,7 +142,7 @@ def build_run_diagnostics(project: Project, store: Store, run: StoredRun, names:
     judge_id = run.judge_id
     per_query = evaluate_stored(store, judge_id, queries, names, project)
     hashes = [q.guideline_hash for q in queries]
-    pool = store.judgment_pool(hashes, judge_id)
+    pool = judgment_pool(store, hashes, judge_id).labels
     verdicts = verdict_pool(store, hashes, judge_id)
     reqs_by_hash = guideline_requirements(store, hashes)
     requirements = {q.id: reqs_by_hash.get(q.guideline_hash, ()) for q in queries}

@@ -8,8 +8,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import evalharness.sample.vocabulary as V
 from evalharness.runtime.filelock import file_lock
-from evalharness.sample import vocabulary as V
 
 DEFAULT_SEED = 20240917
 DEFAULT_PRODUCTS = 2400

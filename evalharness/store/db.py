@@ -279,13 +279,6 @@ class Store:
         }
         self._insert_ignore(judgments_t, "cache_key", row)
 
-    def judgment_pool(self, guideline_hashes: Iterable[str], judge_id: str) -> dict[str, dict[str, tuple[str, str]]]:
-        """Every judgment made for these guidelines by this judge: guideline -> doc_id -> (label, rationale), the
-        newest of a doc winning (runread.judgment_pool's labels: compare reads the pool there)."""
-        from evalharness.store.runread import judgment_pool
-
-        return judgment_pool(self, guideline_hashes, judge_id).labels
-
     def count_judgments(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(judgments_t)).scalar_one())

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from evalharness.catalog.products import HIDDEN_ATTRIBUTES
-from evalharness.models import Hit, canonical_json, sha256_hex
+from evalharness.models import HIDDEN_ATTRIBUTES, Hit, canonical_json, sha256_hex
 from evalharness.textnorm import normalize_query
 
 KEY_VERSION = 1
