@@ -5,6 +5,7 @@ repair calls it cost. A repair is paid only when the label itself is unusable.""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from llmserver import LLMServer
 
 from evalharness.config import ProjectConfig
 from evalharness.errors import JudgeOutputError, NoLabel
-from evalharness.judges.base import JudgeRequest, make_judge
+from evalharness.judges import JudgeRequest, make_judge
 from evalharness.models import Guideline, Hit, Query, Requirement
 
 KEY = "sk-shapes-test-key"
@@ -195,3 +196,47 @@ def test_schema_asks_for_one_verdict_per_requirement(llm: LLMServer, tmp_path: P
             else:
                 assert verdicts is None and judgment.details["verdicts"] == []
             assert judgment.label == "relevant"
+
+
+def _post(url: str, body: dict, key: str) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_answer_style_knobs_of_the_server_process() -> None:
+    """The server run as its own process (as bench/ starts it) takes the style from EVALHARNESS_TEST_ANSWER_STYLE or
+    --answer-style (the flag wins), and reports the shapes it served on GET /_stats."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from evalharness.judges.answer import judgment_schema
+    from evalharness.labels.schemes import scheme_named
+
+    schema = judgment_schema(scheme_named("three-level"), "before", REQS)
+    server = Path(__file__).parent / "llmserver.py"
+    for env_style, flag, expect in (("realistic", [], "realistic"), ("realistic", ["--answer-style", "minimal"], "minimal")):
+        proc = subprocess.Popen([sys.executable, str(server), "--api-key", KEY, *flag], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, env={**os.environ, "EVALHARNESS_TEST_ANSWER_STYLE": env_style})
+        try:
+            url = json.loads(proc.stdout.readline())["url"]
+            answers = []
+            for i in range(40):
+                body = {"model": "m", "messages": [{"role": "user", "content": f"Search query: \"mug {i}\"\nLabel it."}],
+                        "response_format": {"type": "json_schema", "json_schema": {"name": "judgment", "strict": True, "schema": schema}}}
+                answers.append(_post(f"{url}/v1/chat/completions", body, KEY)["choices"][0])
+            with urllib.request.urlopen(f"{url}/_stats", timeout=10) as resp:
+                shapes = json.loads(resp.read())["shapes"]
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        if expect == "minimal":
+            minimal = {"rationale": "x", "requirement_verdicts": {"r1_product_type": "met", "r2_color": "met"}, "label": "irrelevant"}
+            assert all(json.loads(a["message"]["content"]) == minimal for a in answers) and shapes == {}
+        else:
+            assert sum(shapes.values()) == 40 and len(shapes) >= 5  # a mix of shapes, counted
