@@ -75,6 +75,9 @@ class JudgeConfig(Strict):
     ensemble: list[str] = Field(default_factory=list)
     tie: str = "lowest"
     samples: int = Field(default=1, ge=1, le=25)
+    # Confidence: ask OpenAI(-compatible) and Gemini models for the label tokens' log-probabilities (this many top
+    # alternatives per token; 0 = off). Part of the judge id: judgments with and without confidence are cached apart.
+    logprobs: int = Field(default=0, ge=0, le=20)
     # Provider batch APIs (`run --batch`): judge through the batch service at its price, results collected later.
     batch: bool = False
     batch_max_requests: int = Field(default=0, ge=0)  # per batch; 0 = the provider's limit
@@ -138,6 +141,17 @@ class ImagesConfig(Strict):
     max_concurrency: int = Field(default=8, ge=1, le=256)
 
 
+class BehaviourConfig(Strict):
+    """[behaviour]: implicit labels from a search log (`labels implicit`); see evalharness/labels/implicit.py."""
+
+    estimate: Literal["coec", "pbm"] = "coec"  # clicks over expected clicks (SRW), or a position-based click model's attractiveness
+    max_rank: int = Field(default=20, ge=1, le=1000)  # only events at positions 0..max_rank-1 count
+    min_impressions: int = Field(default=10, ge=1)  # a pair shown fewer times keeps its evidence but gets no label
+    cart_weight: float = Field(default=1.0, ge=0)  # an add-to-cart counts as this many clicks in the estimate
+    purchase_weight: float = Field(default=3.0, ge=0)  # a purchase counts as this many clicks (0 and 0: SRW's COEC)
+    thresholds: list[float] = Field(default_factory=list)  # n-1 ascending cut points for n labels; [] = coec 0.5, 1.0 / pbm 0.05, 0.2
+
+
 class GuidelineConfig(Strict):
     writer: str = "offline"
     catalog: str = "demo"
@@ -170,8 +184,45 @@ class GateRule(Strict):
         return self
 
 
+TRUST_STATISTICS = {"min_kappa": "kappa", "min_kappa_linear": "kappa_linear", "min_kappa_quadratic": "kappa_quadratic",
+                    "min_alpha": "alpha_ordinal"}
+
+
+class TrustConfig(Strict):
+    """[gate.trust]: the reference label source that measures the judge, the agreement it must reach, and whether
+    gate rules decide on deltas corrected by that source's gold queries."""
+
+    source: str = Field(min_length=1)  # e.g. "human:gold"
+    min_kappa: float | None = Field(default=None, ge=-1, le=1)  # the judge is trusted when kappa's 95% CI is at or above it
+    min_kappa_linear: float | None = Field(default=None, ge=-1, le=1)  # or linear-weighted kappa (give one minimum)
+    min_kappa_quadratic: float | None = Field(default=None, ge=-1, le=1)  # or quadratic-weighted kappa
+    min_alpha: float | None = Field(default=None, ge=-1, le=1)  # Krippendorff's ordinal alpha
+    use_corrected: bool = True  # gate rules on the corrected deltas (else on the judge's, when the judge is trusted)
+    max_agreement_drop: float = Field(default=0.05, ge=0, le=2)  # drift canary: a new judge may lose at most this much
+
+    @field_validator("source")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        if not value.startswith(("human:", "behaviour:")) or not value.partition(":")[2].strip():
+            raise ValueError(f"source {value!r}: name a reference label source, e.g. \"human:gold\"")
+        return value
+
+    @model_validator(mode="after")
+    def _one_minimum(self) -> "TrustConfig":
+        if sum(getattr(self, k) is not None for k in TRUST_STATISTICS) > 1:
+            raise ValueError(f"give one minimum agreement: {', '.join(TRUST_STATISTICS)}")
+        return self
+
+    @property
+    def statistic(self) -> tuple[str, float | None]:
+        """The agreement statistic gated on and its minimum (kappa, no minimum, when none is set)."""
+        key = next((k for k in TRUST_STATISTICS if getattr(self, k) is not None), "min_kappa")
+        return TRUST_STATISTICS[key], getattr(self, key)
+
+
 class GateConfig(Strict):
     rules: list[GateRule] = Field(default_factory=list)
+    trust: TrustConfig | None = None
     min_judged: float = Field(default=0.0, ge=0, le=1)
     # Share of the baseline's queries the compared runs must share; below it the gate fails.
     min_overlap: float = Field(default=0.95, ge=0, le=1)
@@ -194,6 +245,8 @@ class CompareConfig(Strict):
     weight: Literal["none", "traffic"] = "none"
     # Measures reported but left out of the Holm correction (by name before '@' or '(').
     holm_exclude: list[str] = Field(default_factory=lambda: ["Judged"])
+    # A reference label source (e.g. "human:gold") whose gold queries correct every comparison (PPI++); "" = none.
+    correct_with: str = ""
 
 
 class ChecksConfig(Strict):
@@ -214,6 +267,7 @@ class ProjectConfig(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
+    behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
     guidelines: GuidelineConfig = Field(default_factory=GuidelineConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     run: RunConfig = Field(default_factory=RunConfig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
+EXIT_GATE_INCONCLUSIVE = 3  # a [gate.trust] gate that cannot decide: the judge or the corrected deltas lack evidence
 
 
 class EvalHarnessError(Exception):

@@ -31,6 +31,9 @@ def sha256_hex(data: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+UNJUDGEABLE = "unjudgeable"  # a Hit attribute: why the hit keeps its rank but cannot be judged
+
+
 @dataclass(frozen=True)
 class Query:
     """One query of a query set."""
@@ -80,6 +83,11 @@ class Hit:
     image_url: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def unjudgeable(self) -> str:
+        """Why no judge can label this hit (e.g. its document is not in the catalog), or "" when one can."""
+        return str(self.attributes.get(UNJUDGEABLE, "") or "")
+
     def judged_fields(self) -> dict[str, Any]:
         """The fields that change a judgment (rank and score do not)."""
         data = self.to_json()
@@ -114,3 +122,6 @@ class Judgment:
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     details: dict[str, Any] = field(default_factory=dict, compare=False)  # votes, verdicts, image fallback, ...
+    # The probability the judge gave its label (label tokens' log-probabilities renormalised over the scheme's
+    # names, or the share of agreeing samples / votes); None when the judge gives none.
+    confidence: float | None = None

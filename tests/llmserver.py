@@ -15,6 +15,7 @@ import argparse
 import base64
 import hashlib
 import json
+import math
 import random
 import re
 import sys
@@ -105,7 +106,15 @@ def script_labels(table: dict[tuple[str, str], str], rates: dict[str, float]) ->
     SCRIPT["rates"] = dict(rates)
 
 
+def script_answers(table: dict[tuple[str, str, str], str]) -> None:
+    """Script exactly what a model answers for a pair: (model, query, product title) -> label (before any label file)."""
+    SCRIPT["answers"] = {(m, " ".join(q.casefold().split()), t): lab for (m, q, t), lab in table.items()}
+
+
 def scripted_label(query: str, product: dict[str, Any], model: str) -> tuple[str, str] | None:
+    fixed = SCRIPT.get("answers", {}).get((model, " ".join(query.casefold().split()), str(product.get("title", ""))))
+    if fixed is not None:
+        return fixed, f"scripted: {model} answers {fixed}"
     truth = SCRIPT["table"].get((" ".join(query.casefold().split()), str(product.get("title", ""))))
     if truth is None or model not in SCRIPT["rates"]:
         return None
@@ -114,6 +123,46 @@ def scripted_label(query: str, product: dict[str, Any], model: str) -> tuple[str
         return truth, "scripted: agrees with the label file"
     others = [lab for lab in ("irrelevant", "substitute", "relevant") if lab != truth]
     return others[int(draw * 1000) % 2], "scripted: disagrees with the label file"
+
+
+LOGPROBS: dict[str, Any] = {"table": {}, "tail": 0.95, "junk": 0.02}
+
+
+def script_logprobs(table: dict[tuple[str, str, str], dict[str, float]], tail: float = 0.95, junk: float = 0.02) -> None:
+    """Script the label's probabilities per pair: (model, query, product title) -> {label: probability}. A request that
+    asks for log-probabilities gets its answer's tokens (runs of up to 6 letters, other characters one by one); the
+    label's first token carries log p(label) x (1 - junk), every other label's first token the same for its
+    probability, and a whitespace token the `junk` share (no label); the label's later tokens log(tail) each. Pairs not
+    in the table: the answered label 0.9, the rest shared."""
+    LOGPROBS.update(table={(m, " ".join(q.casefold().split()), t): d for (m, q, t), d in table.items()}, tail=tail, junk=junk)
+
+
+TOKEN = re.compile(r"[A-Za-z]{1,6}|[^A-Za-z]")
+
+
+def answer_logprobs(text: str, model: str, query: str, title: str, names: list[str], k: int) -> list[dict[str, Any]]:
+    """[{token, logprob, top: [(token, logprob)]}] spelling `text`, with the scripted label probabilities."""
+    found = list(re.finditer(r'"label"\s*:\s*"([^"]*)"', text))
+    span = found[-1].span(1) if found else (-1, -1)
+    label = found[-1].group(1) if found else ""
+    dist = LOGPROBS["table"].get((model, " ".join(query.casefold().split()), title))
+    if dist is None:
+        others = [n for n in names if n != label]
+        dist = {label: 0.9, **{n: 0.1 / len(others) for n in others}} if others else {label: 1.0}
+    keep = 1.0 - LOGPROBS["junk"]
+    out, offset = [], 0
+    for m in TOKEN.finditer(text):
+        tok, lp, top = m.group(0), 0.0, []
+        if offset == span[0]:  # the label's first token: the scripted alternatives
+            lp = math.log(dist.get(label, 1e-9) * keep)
+            top = [(TOKEN.match(n).group(0), math.log(p * keep)) for n, p in dist.items() if p > 0 and n != label]
+            top.append((" ", math.log(LOGPROBS["junk"])) if LOGPROBS["junk"] > 0 else ("x", -30.0))
+        elif span[0] < offset < span[1]:
+            lp = math.log(LOGPROBS["tail"])
+        top = sorted([(tok, lp), *top], key=lambda t: -t[1])[:max(k, 1)]
+        out.append({"token": tok, "logprob": lp, "top": top})
+        offset = m.end()
+    return out
 
 
 SYNONYMS = {"relevant": ("relevant", "exact", "perfectly"), "substitute": ("substitute", "mostly", "somewhat"), "irrelevant": ("irrelevant",)}
@@ -142,7 +191,7 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
     if schema_name == "image_quality":  # scripted: a score from the image bytes' hash, the prompt named in the reasoning
         score = 1 + hashlib.sha256(image or b"").digest()[0] % 5
         prompt_kind = "guided" if "Shoppers care about" in prompt else "generic"
-        return json.dumps({"reasoning": f"scripted {prompt_kind}: score {score}", "aspects": ["sharp"], "score": score})
+        return json.dumps({"reasoning": f"scripted {prompt_kind}: score {score}", "aspects": ["blurry"], "score": score})
     if schema_name == "judgment":
         blocks, q = PRODUCT.findall(prompt.rpartition("<product_data>")[1] + prompt.rpartition("<product_data>")[2]), QUERY.search(prompt)
         product = json.loads(blocks[-1]) if blocks else {}  # the last block: the system prompt only names the tags
@@ -164,6 +213,13 @@ def keyed(verdicts: list[dict[str, str]], schema: dict[str, Any] | None) -> Any:
         return verdicts
     keys = schema.get("propertyOrdering") or schema.get("property_ordering") or list(schema.get("properties") or {})
     return {k: v["verdict"] for k, v in zip(keys, verdicts)}
+
+
+def _pair_of(prompt: str) -> tuple[str, str]:
+    """(query, product title) named in a judgment prompt."""
+    blocks, q = PRODUCT.findall(prompt.rpartition("<product_data>")[1] + prompt.rpartition("<product_data>")[2]), QUERY.search(prompt)
+    product = json.loads(blocks[-1]) if blocks else {}
+    return (json.loads(q.group(1)) if q else ""), str(product.get("title", ""))
 
 
 def openai_reply(req: dict[str, Any], malformed: bool, style: AnswerStyle | None = None) -> dict[str, Any]:
@@ -195,8 +251,15 @@ def openai_reply(req: dict[str, Any], malformed: bool, style: AnswerStyle | None
                                                   "function": {"name": schema or "answer", "arguments": text}}])
     finish = {"length": "length", "filtered": "content_filter", "tool_call": "tool_calls"}.get(wire, "stop")
     prompt_tokens = sum(len(t) for t in texts) // 4 + (765 if image else 0)
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
+    if req.get("logprobs") and schema == "judgment":
+        enum = (((fmt.get("json_schema") or {}).get("schema") or {}).get("properties") or {}).get("label", {}).get("enum") or []
+        toks = answer_logprobs(text, req.get("model", ""), *_pair_of("\n".join(texts)), enum, int(req.get("top_logprobs") or 0))
+        choice["logprobs"] = {"content": [{"token": t["token"], "logprob": t["logprob"], "bytes": list(t["token"].encode()),
+                                           "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in t["top"]]}
+                                          for t in toks]}
     return {"id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()), "model": req.get("model"),
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "choices": [choice],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4, "total_tokens": prompt_tokens + len(text) // 4}}
 
 
@@ -226,7 +289,14 @@ def gemini_reply(req: dict[str, Any], malformed: bool, model: str, style: Answer
         if wire == "tool_call" else [] if wire == "filtered" else [{"text": text}]
     finish = {"length": "MAX_TOKENS", "filtered": "SAFETY"}.get(wire, "STOP")
     prompt_tokens = sum(len(t) for t in texts) // 4 + (258 if image else 0)
-    return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+    if gen.get("responseLogprobs") and schema == "judgment":
+        toks = answer_logprobs(text, model, *_pair_of("\n".join(texts)), (props.get("label") or {}).get("enum") or [],
+                               int(gen.get("logprobs") or 0))
+        candidate["logprobsResult"] = {
+            "chosenCandidates": [{"token": t["token"], "logProbability": t["logprob"]} for t in toks],
+            "topCandidates": [{"candidates": [{"token": a, "logProbability": lp} for a, lp in t["top"]]} for t in toks]}
+    return {"candidates": [candidate],
             "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(text) // 4,
                               "totalTokenCount": prompt_tokens + len(text) // 4},
             "modelVersion": model}

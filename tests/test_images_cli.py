@@ -55,7 +55,7 @@ def test_offline_score_lists_each_image_with_hero_and_failures(small: Path) -> N
     assert sorted(r["hero"] for r in p1) == [False, True] and max(p1, key=lambda r: r["score"])["hero"]
     assert all("hero" not in r for r in rows if r["product_id"] != "P1")
     dark = next(r for r in rows if r["product_id"] == "P4")
-    assert dark["score"] <= 2 and "well lit" in dark["aspects"] and dark["rationale"]
+    assert dark["score"] <= 2 and "too dark" in dark["aspects"] and "well lit" not in dark["aspects"] and dark["rationale"]
     assert len(by) == 7
     text = run_cli(small, "images", "score", "--worst", "3")
     assert text.returncode == 0 and "hero image suggestions" in text.stdout and "0 new" in text.stdout
@@ -71,7 +71,7 @@ def test_llm_scorer_sends_image_guided_prompt_and_schema_then_reuses_the_cache(s
                        .replace('base_url = ""', f'base_url = "{base}"'))
         rows = _json(run_cli(small, "images", "score", "--scorer", f"{provider}:vision-test", "--json", env=ENV))
         scored = [r for r in rows if r["score"] is not None]
-        assert len(scored) == 6 and all(1 <= r["score"] <= 5 and r["aspects"] == ["sharp"] for r in scored)
+        assert len(scored) == 6 and all(1 <= r["score"] <= 5 and r["aspects"] == ["blurry"] for r in scored)
         assert all(r["rationale"].startswith("scripted") for r in scored)
         assert server.total_requests == 6  # six distinct images, one call each; the unreadable one is never sent
         body = server.recent()[0]["body"]
@@ -80,6 +80,8 @@ def test_llm_scorer_sends_image_guided_prompt_and_schema_then_reuses_the_cache(s
         if provider == "openai":
             assert body["response_format"]["json_schema"]["name"] == "image_quality"
             assert list(body["response_format"]["json_schema"]["schema"]["properties"]) == ["reasoning", "aspects", "score"]
+            enum = body["response_format"]["json_schema"]["schema"]["properties"]["aspects"]["items"]["enum"]
+            assert "blurry" in enum and "too dark" in enum and not {"sharp", "well lit"} & set(enum)  # findings only
             image = body["messages"][1]["content"][1]["image_url"]["url"]
             assert image.startswith("data:image/jpeg;base64,")
         else:

@@ -120,3 +120,78 @@ def test_export_and_agreement_bad_input(tmp_path: Path) -> None:
     assert_user_error(run_cli(tmp_path, "agreement", "--human", "nobody"), "human:nobody", "labels import")
     assert_user_error(run_cli(tmp_path, "run", "-e", "v1", "--labels", "human:gold,vote(offline"), "--labels", "not closed")
     assert_user_error(run_cli(tmp_path, "runs", "export", "nothing"), "no stored run for 'nothing'")
+
+
+def _stdin_cli(project: Path, stdin: str, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "EVALHARNESS_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "evalharness", "-C", str(project), *args], input=stdin, capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_rre_files_as_rre_reads_them(tmp_path: Path) -> None:
+    """No `topics` (Quepid's RRE export: a flat `queries` list), gain -> [ids], a `rating` key, placeholders."""
+    quepid = _write(tmp_path / "quepid-rre.json", json.dumps({"id_field": "id", "index": "case", "template": "template.json",
+                                                              "queries": [
+        {"placeholders": {"$query": "desk lamp"}, "relevant_documents": {"0": ["d1"], "3": ["d2", "d3"]}},
+        {"placeholders": {"$query": "garden hose"}, "relevant_documents": {}}]}))
+    rating = _write(tmp_path / "rating.json", json.dumps({"index": "x", "query_groups": [
+        {"name": "g", "queries": [{"template": "q.json", "placeholders": {"$query": "desk lamp"}}],
+         "relevant_documents": {"d4": {"rating": 2}}}]}))
+    named = _write(tmp_path / "named.json", json.dumps({"index": "x", "query_placeholder": "$q", "queries": [
+        {"template": "q.json", "placeholders": {"$q": "desk lamp", "$size": "10"}, "relevant_documents": {"d5": {"gain": 1}}}]}))
+    inline = _write(tmp_path / "inline.json", json.dumps({"index": "x", "queries": [
+        {"template": "$color $product", "placeholders": {"$color": "red", "$product": "desk lamp"},
+         "relevant_documents": {"d6": {"gain": 3}}}]}))
+    for f, source in ((quepid, "rre-quepid"), (rating, "rre-rating"), (named, "rre-named"), (inline, "rre-inline")):
+        r = run_cli(tmp_path, "labels", "import", str(f), "--as", source, "--map", "graded")
+        assert r.returncode == 0, (source, r.stderr)
+    assert _labels(tmp_path, "human:rre-quepid", ["desk lamp"]) == {
+        ("desk lamp", "d1"): "irrelevant", ("desk lamp", "d2"): "relevant", ("desk lamp", "d3"): "relevant"}
+    assert _labels(tmp_path, "human:rre-rating", ["desk lamp"]) == {("desk lamp", "d4"): "relevant"}
+    assert _labels(tmp_path, "human:rre-named", ["desk lamp"]) == {("desk lamp", "d5"): "substitute"}
+    assert _labels(tmp_path, "human:rre-inline", ["red desk lamp"]) == {("red desk lamp", "d6"): "relevant"}
+    assert _labels(tmp_path, "human:rre-quepid", ["template.json"]) == {}  # never stored under the template's name
+
+    unclear = _write(tmp_path / "unclear.json", json.dumps({"index": "x", "queries": [
+        {"template": "q.json", "placeholders": {"$a": "desk", "$b": "lamp"}, "relevant_documents": {"d7": {"gain": 1}}}]}))
+    assert_user_error(run_cli(tmp_path, "labels", "import", str(unclear), "--as", "u", "--map", "graded"),
+                      "unclear.json:queries[1]", "$a, $b", "query_placeholder")
+
+
+def test_srw_row_without_doc_id_is_refused_with_its_row(tmp_path: Path) -> None:
+    srw = _write(tmp_path / "srw.json", json.dumps({"name": "j", "type": "IMPORT_JUDGMENT", "judgmentRatings": [
+        {"query": "garden hose", "ratings": [{"docId": "d1", "rating": "1"}, {"rating": "0"}]}]}))
+    assert_user_error(run_cli(tmp_path, "labels", "import", str(srw), "--as", "s", "--map", "binary"),
+                      "srw.json:judgmentRatings[1].ratings[2]", "rating row 2", "no docId")
+    assert _labels(tmp_path, "human:s", ["garden hose"]) == {}  # nothing stored, not even the good row
+
+
+def test_map_compares_numbers_as_numbers(tmp_path: Path) -> None:
+    srw = _write(tmp_path / "scores.json", json.dumps({"name": "j", "type": "IMPORT_JUDGMENT", "judgmentRatings": [
+        {"query": "garden hose", "ratings": [{"docId": "d1", "rating": "0.6"}, {"docId": "d2", "rating": "0.10"}]}]}))
+    r = run_cli(tmp_path, "labels", "import", str(srw), "--as", "llm", "--map", "0.60=relevant,0.1=irrelevant")
+    assert r.returncode == 0, r.stderr
+    assert _labels(tmp_path, "human:llm", ["garden hose"]) == {("garden hose", "d1"): "relevant",
+                                                               ("garden hose", "d2"): "irrelevant"}
+
+
+def test_dash_reads_stdin_and_writes_stdout(tmp_path: Path) -> None:
+    r = _stdin_cli(tmp_path, "query,docid,rating\nred shoes,d1,3\nred shoes,d2,0\n", "labels", "import", "-", "--as", "pipe",
+                   "--map", "graded", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"] == 2
+    r = _stdin_cli(tmp_path, "id,query\nT1,garden hose\n", "labels", "import", str(_write(tmp_path / "x.qrels", "T1 0 d9 2\n")),
+                   "--queries", "-", "--as", "piped-ids", "--map", "gains")
+    assert r.returncode == 0, r.stderr
+    r = _stdin_cli(tmp_path, "", "labels", "export", "--source", "human:piped-ids", "--format", "qrels", "--output", "-")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "T1 0 d9 2\n" and not (tmp_path / "-").exists()  # the id from --queries, kept since the import
+    r = _stdin_cli(tmp_path, "id,query\nX9,garden hose\n", "labels", "export", "--source", "human:piped-ids", "--format",
+                   "qrels", "--queries", "-", "--output", "-")  # ids read from stdin, labels written to stdout
+    assert r.returncode == 0 and r.stdout == "X9 0 d9 2\n", r.stderr
+    assert_user_error(_stdin_cli(tmp_path, "", "labels", "import", "-", "--queries", "-", "--as", "x"), "one file only")
+    assert_user_error(_stdin_cli(tmp_path, "", "labels", "export", "--source", "human:pipe", "--topics", "-"), "one file only")

@@ -26,6 +26,7 @@ def independent_ubi_counts() -> tuple[Counter, dict]:
     clicks, carts = Counter(), Counter()
     qid_query = {}
     events = []
+    listed, empty = set(), set()
     lines = UBI.read_text().splitlines()
     for action_line, doc_line in zip(lines[::2], lines[1::2]):
         assert "index" in json.loads(action_line)
@@ -37,10 +38,15 @@ def independent_ubi_counts() -> tuple[Counter, dict]:
             if doc.get("query_id"):
                 searches[q].add(doc["query_id"])
                 qid_query.setdefault(doc["query_id"], q)
-            if "action_name" not in doc and doc.get("query_response_hit_ids") == []:
-                zero[q].add(doc["query_id"])
+            body = json.loads(doc["query"]) if str(doc.get("query", "")).startswith("{") else {}
+            if "action_name" not in doc and doc.get("query_response_hit_ids"):
+                listed.add((q, doc["query_id"]))
+            elif "action_name" not in doc and doc.get("query_response_hit_ids") == [] and body.get("size") != 0:
+                empty.add((q, doc["query_id"]))  # a request for hits that got none (not a size-0 facet request)
         if "action_name" in doc:
             events.append((q, doc.get("query_id"), doc["action_name"]))
+    for q, qid in empty - listed:
+        zero[q].add(qid)
     for q, qid, action in events:
         q = q or qid_query.get(qid)
         if not q:
@@ -78,6 +84,28 @@ def test_ubi_top20_exact_counts_and_event_stats(project: Path) -> None:
         assert int(r["add_to_cart"]) == s["add_to_cart"] and int(r["zero_results"]) == s["zero_results"]
         assert float(r["ctr"]) == pytest.approx(s["ctr"])
     assert "CTR" in result.stdout and "wireless earbuds" in result.stdout
+    gold = next(r for r in rows if r["query"].lower() == "gold")  # its facet requests (size 0) list no hits
+    assert (gold["searches"], gold["zero_results"]) == ("14", "0")
+
+
+def test_ubi_zero_results_are_searches_whose_result_list_was_empty(project: Path) -> None:
+    """A size-0 facet request logged for a search does not make it a zero-result search; an empty result list does."""
+    def query_doc(qid: str, text: str, size: int, hits: list[str]) -> dict:
+        return {"query_response_id": f"r-{qid}-{size}", "user_query": text, "query_id": qid, "application": "shop",
+                "query": json.dumps({"size": size, "query": {"match": {"title": text}}}),
+                "query_response_hit_ids": hits, "timestamp": "2025-01-24T07:31:30.699+0000"}
+
+    docs = [query_doc("s1", "gold", 0, []), query_doc("s1", "gold", 20, ["B1", "B2"]), query_doc("s1", "gold", 0, []),
+            query_doc("s2", "gold", 0, []), query_doc("s2", "gold", 20, []),  # really empty
+            query_doc("s3", "gold", 20, ["B3"]),
+            {"application": "shop", "action_name": "click", "query_id": "s1", "user_query": "gold",
+             "event_attributes": {"object": {"object_id": "B1", "object_id_field": "asin"}}}]
+    path = project / "ubi.ndjson"
+    path.write_text("".join(json.dumps({"index": {"_index": "ubi_queries"}}) + "\n" + json.dumps(d) + "\n" for d in docs))
+    r = run_cli(project, "queries", "pull", "--source", str(path), "--format", "ubi", "--out", "queries/z.csv")
+    assert r.returncode == 0, r.stderr
+    (row,) = read_csv(project / "queries" / "z.csv")
+    assert (row["searches"], row["zero_results"], row["clicks"]) == ("3", "1", "1")
 
 
 @needs_shared_data()

@@ -8,7 +8,7 @@ from evalharness.guidelines.querytypes import classify
 from evalharness.judges.base import JudgeRequest
 from evalharness.judges.offline import OfflineJudge
 from evalharness.judges.verdicts import read_verdicts, verdict_keys, verdict_schema
-from evalharness.metrics.verdict_measures import attr_match, req_met
+from evalharness.metrics.verdict_measures import JudgedHit, attr_match, req_coverage, req_met, verdict_holes
 from evalharness.models import Guideline, Hit, Query, Requirement
 
 REQS = (Requirement("product_type", "sneakers", "must"), Requirement("color", "red", "should"),
@@ -53,20 +53,85 @@ def test_llm_verdicts_keep_holes_and_never_raise() -> None:
     assert schema["additionalProperties"] is False and verdict_schema(()) is None
 
 
-def _v(**by_attr: str) -> list[dict[str, str]]:
+def _v(**by_attr: str | None) -> list[dict[str, str | None]]:
     values = {"product_type": "sneakers", "color": "red", "material": "leather"}
-    return [{"attribute": a, "value": values[a], "verdict": v.replace("_", " ")} for a, v in by_attr.items()]
+    return [{"attribute": a, "value": values[a], "verdict": v and v.replace("_", " ")} for a, v in by_attr.items()]
+
+
+def _hit(useful: bool = True, **by_attr: str | None) -> JudgedHit:
+    return JudgedHit(useful, _v(**by_attr))
 
 
 def test_attr_match_and_req_met_per_query() -> None:
-    per_hit = [_v(product_type="met", color="met"), _v(product_type="met", color="not_met"), None,
-               _v(product_type="not_met", color="met")]
+    per_hit = [_hit(product_type="met", color="met"), _hit(product_type="met", color="not_met"), None,
+               _hit(product_type="not_met", color="met")]
     assert attr_match(per_hit, REQS, "color", 4) == pytest.approx(2 / 4)
     assert attr_match(per_hit, REQS, "color", 10) == pytest.approx(2 / 10)  # like P@k: empty positions do not match
     assert attr_match(per_hit, REQS, "brand", 10) is None  # no brand requirement: not in the population
     assert req_met(per_hit, REQS, 4) == pytest.approx(2 / 4)
     assert req_met([], REQS, 10) == 0.0  # a query with no hits scores 0
     assert req_met(per_hit, (Requirement("color", "red", "should"),), 10) is None
+
+
+def test_attr_match_counts_only_useful_hits() -> None:
+    """A wrong product in the right colour (labelled irrelevant) is no attribute match: AttrMatch <= useful share."""
+    wrong_but_red = [_hit(False, product_type="not_met", color="met") for _ in range(9)] + [_hit(product_type="met", color="met")]
+    assert attr_match(wrong_but_red, REQS, "color", 10) == pytest.approx(0.1)
+
+
+def test_holes_are_not_met_and_counted() -> None:
+    """`"verdict": null` (the judge said nothing on that requirement) is a hole: not met, counted, never a crash."""
+    per_hit = [_hit(product_type="met", color=None), _hit(product_type=None, color=None), _hit(product_type="met", color="met"),
+               None]
+    assert attr_match(per_hit, REQS, "color", 4) == pytest.approx(1 / 4)
+    assert req_met(per_hit, REQS, 4) == pytest.approx(2 / 4)  # product_type is the one must requirement
+    assert verdict_holes(per_hit, 4) == (3, 6)
+    assert req_coverage(per_hit, 4) == pytest.approx(3 / 6)
+    assert req_coverage([None, None], 10) is None  # nothing judged with verdicts: no coverage to speak of
+
+
+def test_a_null_verdict_stored_with_a_judgment_scores_as_a_hole(project) -> None:
+    """Verdict holes written into stored judgments go through the run's scoring (the cached path) without a crash."""
+    import json
+    import sqlite3
+
+    from conftest import run_cli
+
+    toml = project / "evalharness.toml"
+    toml.write_text(toml.read_text().replace('"ReqMet@10", "VQ@10", "LowQ@10"]', '"ReqMet@10", "ReqCov@10"]'))
+    r = run_cli(project, "run", "-e", "v2", "--json")
+    assert r.returncode == 0, r.stderr
+    before = json.loads(r.stdout)["metrics"]
+    assert before["ReqCov@10"] == 1.0
+    with sqlite3.connect(project / ".evalharness" / "cache.db") as db:
+        for key, details in db.execute("SELECT cache_key, details FROM judgments").fetchall():
+            data = json.loads(details)
+            for v in data.get("verdicts") or []:
+                v["verdict"] = None  # every verdict a hole
+            db.execute("UPDATE judgments SET details = ? WHERE cache_key = ?", (json.dumps(data), key))
+    r = run_cli(project, "run", "-e", "v2", "--json")
+    assert r.returncode == 0, r.stderr
+    after = json.loads(r.stdout)["metrics"]
+    assert after["AttrMatch(color)@10"] == 0 and after["ReqMet@10"] == 0 and after["ReqCov@10"] == 0
+    assert after["nDCG@10"] == before["nDCG@10"]  # the labels stand; only the verdicts are holes
+
+
+def test_v0_scores_low_on_attr_match(project) -> None:
+    """The deliberately broken config v0 returns wrong products in the right colour: AttrMatch must not reward it."""
+    import json
+
+    from conftest import run_cli
+
+    toml = project / "evalharness.toml"
+    toml.write_text(toml.read_text().replace('"ReqMet@10", "VQ@10", "LowQ@10"]', '"ReqMet@10"]'))
+    scores = {}
+    for name in ("v0", "v1"):
+        r = run_cli(project, "run", "-e", name, "--json")
+        assert r.returncode == 0, r.stderr
+        scores[name] = json.loads(r.stdout)["metrics"]
+    print({n: (round(m["AttrMatch(color)@10"], 4), round(m["nDCG@10"], 4)) for n, m in scores.items()})
+    v0, v1 = scores["v0"]["AttrMatch(color)@10"], scores["v1"]["AttrMatch(color)@10"]
+    assert v0 < 0.25 and v0 < v1 / 2  # was 0.996 against 0.562 when a wrong product in the right colour counted
 
 
 @pytest.mark.parametrize(("query", "reqs", "n_hits", "expected"), [

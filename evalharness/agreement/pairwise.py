@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from evalharness.agreement.calibration import Calibration, ConfidentPair, calibration
 from evalharness.agreement.stats import STATS, bootstrap_cis, confusion, per_label, point_stats
 from evalharness.catalog.products import iter_products, product_to_hit
 from evalharness.errors import EvalHarnessError
@@ -65,6 +66,10 @@ class JudgeAgreement:
     seconds: float
     disagreements: list[Disagreement] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    pair_labels: dict[tuple[str, str], Disagreement] = field(default_factory=dict, repr=False)  # (query key, doc) -> both labels
+    behaviour: Any = None  # agreement.behaviour.BehaviourCheck when the reference is a behaviour:NAME source
+    gold: dict[tuple[str, str], ConfidentPair] = field(default_factory=dict)  # (query id, doc id) -> codes, confidence, cost
+    calibration: Calibration | None = None  # for judges that give a confidence
 
     @property
     def per_1000(self) -> dict[str, float]:
@@ -85,7 +90,9 @@ class JudgeAgreement:
                 "judged_now": self.judged_now, "from_cache": self.from_cache, "cost_usd": self.cost_usd,
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "per_1000_pairs": self.per_1000, "pairs_per_s": self.pairs_per_s, "seconds": self.seconds,
-                "hard_disagreements": len(self.disagreements), "failures": self.failures}
+                "hard_disagreements": len(self.disagreements), "failures": self.failures,
+                **({"behaviour": self.behaviour.to_json()} if self.behaviour is not None else {}),
+                **({"calibration": self.calibration.to_json()} if self.calibration is not None else {})}
 
 
 @dataclass
@@ -121,8 +128,9 @@ def measure_agreement(project: Project, store: Store, human: str, judges: Sequen
     stages = stages or SilentStages()
     rows = list(iter_labels(store, human))
     if not rows:
-        raise EvalHarnessError(f"no labels stored for {human}; import some with `evalharness labels import FILE --as "
-                               f"{human.removeprefix('human:')}`")
+        how = (f"compute them with `evalharness labels implicit --source LOG --as {human.removeprefix('behaviour:')}`"
+               if human.startswith("behaviour:") else f"import some with `evalharness labels import FILE --as {human.removeprefix('human:')}`")
+        raise EvalHarnessError(f"no labels stored for {human}; {how}")
     order = tuple(d.name for d in scheme.by_gain(descending=False))
     code = {name: i for i, name in enumerate(order)}
     bad = next((r for r in rows if r.label not in code), None)
@@ -167,6 +175,8 @@ def _one_judge(project: Project, store: Store, spec: str, judge: Judge, rows: li
     cost = tokens_in = tokens_out = 0.0
     titles = {h.doc_id: h.title for hs in by_query.values() for h in hs}
     unknown = []
+    pair_labels: dict[tuple[str, str], Disagreement] = {}
+    gold: dict[tuple[str, str], ConfidentPair] = {}
     for r in rows:
         qid = queries[r.query_key].id
         j = got.get((qid, r.doc_id))
@@ -176,9 +186,11 @@ def _one_judge(project: Project, store: Store, spec: str, judge: Judge, rows: li
             unknown.append(f"{r.query} {r.doc_id}: judge label {j.label!r} is not in the project's scheme")
             continue
         h_code, j_code = code[r.label], code[j.label]
+        pair_labels[(r.query_key, r.doc_id)] = Disagreement(r.query, r.doc_id, titles.get(r.doc_id, ""), r.label, j.label, j.rationale)
         human_codes.append(h_code)
         judge_codes.append(j_code)
         qidx.append(qindex[qid])
+        gold[(qid, r.doc_id)] = ConfidentPair(qindex[qid], h_code, j_code, j.confidence, j.cost_usd)
         cost += j.cost_usd
         tokens_in += j.input_tokens
         tokens_out += j.output_tokens
@@ -195,7 +207,8 @@ def _one_judge(project: Project, store: Store, spec: str, judge: Judge, rows: li
         spec, judge.judge_id, len(human_codes), len(rows) - len(human_codes), point_stats(human_codes, judge_codes, n_labels),
         bootstrap_cis(per_query, n_resamples), confusion(human_codes, judge_codes, n_labels).tolist(),
         per_label(human_codes, judge_codes, order), _distribution(human_codes, order), _distribution(judge_codes, order),
-        outcome.new, outcome.cached, cost, int(tokens_in), int(tokens_out), seconds, hard, failures)
+        outcome.new, outcome.cached, cost, int(tokens_in), int(tokens_out), seconds, hard, failures, pair_labels, gold=gold,
+        calibration=calibration(list(gold.values()), n_labels))
 
 
 def _distribution(codes: Sequence[int], order: Sequence[str]) -> dict[str, int]:

@@ -48,7 +48,7 @@ def agreement_markdown(a: Agreement) -> str:
     rows = leaderboard_rows(a)
     head = list(rows[0]) if rows else []
     lines = [f"## Judge agreement with {_md(a.human)}", "",
-             f"{a.labelled} human-labelled pairs over {a.queries} queries; 95 % CIs resample queries.", "",
+             f"{a.labelled} {_who(a)}-labelled pairs over {a.queries} queries; 95 % CIs resample queries.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_md(r[h]) for h in head) + " |" for r in rows]
     for j in a.judges:
@@ -61,7 +61,40 @@ def agreement_markdown(a: Agreement) -> str:
             lines.append(f"| {name} | {p['precision']:.3f} | {p['recall']:.3f} | {_share(j.human_distribution, name)} | "
                          f"{_share(j.judge_distribution, name)} |")
         lines.append(f"\nHard disagreements ({a.labels[-1]} vs {a.labels[0]}): {len(j.disagreements)}.")
+        if j.behaviour is not None:
+            lines += _behaviour_markdown(j)
+        lines += calibration_markdown(j)
     return "\n".join(lines) + "\n"
+
+
+def _behaviour_markdown(j: JudgeAgreement) -> list[str]:
+    b = j.behaviour
+    lines = ["", f"#### {_md(j.spec)} against shoppers ({_md(b.source)})", "", _md(b.text()) + ".", ""]
+    for title, items in (("Engaged with, judged lowest", b.engaged_lowest), ("Shown often, never clicked, judged highest", b.ignored_highest)):
+        lines += [f"{title}: {len(items)} listed.", ""]
+        if items:
+            lines += ["| query | product | judge | evidence |", "|---|---|---|---|"]
+            lines += [f"| {_md(d.query)} | {_md(d.title)} ({_md(d.doc_id)}) | {_md(d.judge)} | {d.evidence()} |" for d in items]
+            lines.append("")
+    return lines
+
+
+def _who(a: Agreement) -> str:
+    """Who labelled the reference pairs: people, or shoppers' behaviour (a behaviour:NAME source)."""
+    return "behaviour" if a.human.startswith("behaviour:") else "human"
+
+
+def calibration_markdown(j: JudgeAgreement) -> list[str]:
+    """The judge's reliability table and accuracy-coverage curve (nothing for a judge without confidence)."""
+    c = j.calibration
+    if c is None:
+        return []
+    lines = ["", f"### {_md(j.spec)}: calibration ({c.pairs} pairs with a confidence, expected calibration error {c.ece:.3f})", "",
+             "| confidence bin | pairs | mean confidence | accuracy |", "|---|---|---|---|"]
+    lines += [f"| ({b['lower']:.1f}, {b['upper']:.1f}] | {b['pairs']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |" for b in c.bins]
+    lines += ["", "| confidence at least | share of pairs | accuracy | κw quad |", "|---|---|---|---|"]
+    lines += [f"| {r['threshold']:.2f} | {r['share']:.1%} | {r['accuracy']:.3f} | {num(r['kappa_quadratic'])} |" for r in c.coverage]
+    return lines
 
 
 def _share(dist: dict[str, int], name: str) -> str:
@@ -85,6 +118,9 @@ def disagreements_csv(a: Agreement) -> str:
     for j in a.judges:
         for d in j.disagreements:
             w.writerow([d.query, d.doc_id, d.human, "", d.human, d.judge, j.spec, d.title, d.rationale])
+        if j.behaviour is not None:  # shoppers vs the judge: the evidence is the note
+            for b in (*j.behaviour.engaged_lowest, *j.behaviour.ignored_highest):
+                w.writerow([b.query, b.doc_id, "", f"{b.kind}: {b.evidence()}", "", b.judge, j.spec, b.title, b.rationale])
     return buf.getvalue()
 
 
@@ -96,7 +132,7 @@ def agreement_html(a: Agreement) -> str:
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     csp = f"default-src 'none'; style-src 'sha256-{digest}'; img-src data:"
     rows = leaderboard_rows(a)
-    return template.render(a=a, rows=rows, head=list(rows[0]) if rows else [], style=style, csp=csp, share=_share,
+    return template.render(a=a, who=_who(a), rows=rows, head=list(rows[0]) if rows else [], style=style, csp=csp, share=_share,
                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 

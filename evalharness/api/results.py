@@ -72,15 +72,20 @@ class GateOutcome:
         return self.result.passed
 
     @property
-    def exit_code(self) -> int:
-        from evalharness.errors import EXIT_GATE_FAILED, EXIT_OK
+    def outcome(self) -> str:
+        """PASS, FAIL or INCONCLUSIVE (a [gate.trust] gate that cannot decide)."""
+        return self.result.outcome
 
-        return EXIT_OK if self.result.passed else EXIT_GATE_FAILED
+    @property
+    def exit_code(self) -> int:
+        from evalharness.errors import EXIT_GATE_FAILED, EXIT_GATE_INCONCLUSIVE, EXIT_OK
+
+        return {"PASS": EXIT_OK, "FAIL": EXIT_GATE_FAILED, "INCONCLUSIVE": EXIT_GATE_INCONCLUSIVE}[self.result.outcome]
 
     def frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame([{"check": r.name, "passed": r.passed, "detail": r.detail} for r in self.result.results])
+        return pd.DataFrame([{"check": r.name, "passed": r.passed, "status": r.status, "detail": r.detail} for r in self.result.results])
 
     def to_json(self) -> dict[str, Any]:
         return self.result.to_json()

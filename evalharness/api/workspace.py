@@ -78,7 +78,7 @@ class Workspace:
 
     def compare(self, baseline: str, *candidates: str, metrics: Sequence[str] | None = None, judge: str | None = None,
                 labels: str | None = None, weight: str | None = None, allow_partial: bool = False, report: bool = False,
-                stages: object | None = None) -> ComparisonResult:
+                stages: object | None = None, correct_with: str | None = None) -> ComparisonResult:
         """Compare the newest runs of engine configs (or run ids): paired statistics per candidate × metric, scored
         on the compared runs' own pairs; `report=True` keeps what the HTML report shows. What `compare` does."""
         from evalharness.compare.runs import check_clean, compare_runs, judge_spec_of, resolve_run
@@ -108,6 +108,11 @@ class Workspace:
                                       weight=weight, holm_exclude=cfg.compare.holm_exclude,
                                       stages=stages or SilentStages(), for_report=report, labels=labels,
                                       workers=os.cpu_count() or 1)
+            source = correct_with or cfg.compare.correct_with
+            if source:  # corrected (PPI++) estimates from the source's gold queries, as `compare --correct-with`
+                from evalharness.compare.gold import correct_comparison
+
+                comparison.corrected = correct_comparison(cfg, store, comparison, source)
         finally:
             store.close()
         return ComparisonResult(comparison, self.project, report)
@@ -130,6 +135,9 @@ class Workspace:
             made = [(s, make_judge(s, cfg)) for s in specs]
             a = measure_agreement(self.project, store, source, made, agreement_catalog(self.project, catalog, None),
                                   scheme_of(cfg), bootstrap, stages or SilentStages())
+            from evalharness.agreement.trust import record_agreement
+
+            record_agreement(store, a)  # what a [gate.trust] gate reads
         finally:
             store.close()
         return AgreementResult(a)

@@ -4,6 +4,8 @@ A learning-to-rank experiment or another system's export is judged and compared 
 query of the query set is looked up in the file (by query id for TREC runs, by query id or normalized text
 for CSVs), its documents are ordered by rank (TREC: by score, then doc id, as trec_eval does) and turned
 into hits from the catalog. A query the file does not mention has zero hits (it still counts, scoring 0).
+A ranked document missing from the catalog keeps its rank as a hit no judge can label (listed, unjudged in
+Judged@k); the run says how many.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 from evalharness.backends.base import SearchBackend
 from evalharness.catalog.products import file_sha256, iter_products, product_to_hit, resolve_catalog
 from evalharness.errors import EvalHarnessError
-from evalharness.models import Hit
+from evalharness.models import UNJUDGEABLE, Hit
 from evalharness.project import LoadedEngine, Project
 from evalharness.textnorm import normalize_query
+
+NOT_IN_CATALOG = "not in the catalog"
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,12 @@ class FileBackend(SearchBackend):
         norm = normalize_query(query)
         docs = next((self.by_key[i] for i in self.ids.get(norm, []) if i in self.by_key), None) or self.by_key.get(norm) or []
         hits = []
-        for r in docs:
+        for r in docs[:k]:
             product = self.products.get(r.doc_id)
-            if product is None:
-                continue  # not in the catalog: nothing to show a judge
-            hits.append(product_to_hit(product, len(hits) + 1, r.score, self.catalog.parent))
-            if len(hits) == k:
-                break
+            if product is None:  # nothing to show a judge, but the ranking put it here: it keeps its rank
+                hits.append(Hit(r.doc_id, len(hits) + 1, r.score, attributes={UNJUDGEABLE: NOT_IN_CATALOG}))
+            else:
+                hits.append(product_to_hit(product, len(hits) + 1, r.score, self.catalog.parent))
         return hits
 
     def describe(self) -> dict[str, str]:

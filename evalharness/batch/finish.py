@@ -80,7 +80,7 @@ def finish_ready_runs(project: Project, store: Store, run_ids: list[str] | None 
                       unjudged_hits=unjudged, batch_waiting=0)
         cost, tokens_in, tokens_out = submitted_cost(store.engine, run.run_id)
         counts.update(input_tokens=tokens_in, output_tokens=tokens_out)
-        p.status = final_status(hits, hits - unjudged)
+        p.status = final_status(hits - int(counts.get("unjudgeable", 0)), hits - unjudged)  # see pipeline.run.finish_now
         p.failures = _failures(store, failed)
         store.finish_run(run.run_id, p.status, mean_metrics(per_query, names), counts, cost, _elapsed(run.started_at))
     return progress

@@ -137,7 +137,8 @@ def _ingest_group(store: Store, batch_id: str, judges: BatchJudges, group: list[
         details: dict[str, Any] = {**answer_details(answer), "batch": batch_id}
         if r.fallback:
             details["image_fallback"] = "text"
-        j = Judgment(answer.label, answer.rationale, r.judge_id, tokens_in, tokens_out, cost, 0.0, details)
+        confidence = judge.reply_confidence(reply, answer.label, details) if hasattr(judge, "reply_confidence") else None
+        j = Judgment(answer.label, answer.rationale, r.judge_id, tokens_in, tokens_out, cost, 0.0, details, confidence)
         judgments.append(judgment_row(r.cache_key, r.query, r.doc_id, r.content_hash, r.guideline_hash, j))
         updates.append({"k": r.cache_key, "state": DONE, "error": None, "repair": r.repair, **paid})
         counts.judged += 1

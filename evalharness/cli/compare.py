@@ -13,13 +13,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
-from evalharness.errors import EXIT_GATE_FAILED, EvalHarnessError
+from evalharness.errors import EXIT_GATE_FAILED, EXIT_GATE_INCONCLUSIVE, EvalHarnessError
 from evalharness.metrics.measures import higher_is_better
 from evalharness.project import Project
 
 if TYPE_CHECKING:
     from evalharness.compare.comparison import Comparison
+    from evalharness.compare.engagement import Engagement
     from evalharness.compare.gate import GateResult
+    from evalharness.compare.trustgate import TrustCheck
 
 WEIGHTS = ("none", "traffic")
 
@@ -47,6 +49,27 @@ def comparison_table(c: Comparison) -> Table:
     return table
 
 
+def _print_corrected(c: Comparison) -> None:
+    """The corrected (PPI++) means and deltas beside the judge-only delta, and what they rest on."""
+    k = c.corrected
+    several = len(c.candidates) > 1
+    table = Table(title=escape(f"Corrected with {k.source}: {k.gold_queries} gold of {k.all_queries} queries "
+                               f"(effective {k.n_effective:.1f}) · PPI++"))
+    cols = ["metric"] + (["config"] if several else []) + ["baseline", "candidate", "delta", "95% CI", "λ",
+                                                           "judge-only delta", "judge-only 95% CI"]
+    for col in cols:
+        table.add_column(escape(col), justify="left" if col in ("metric", "config") or "CI" in col else "right")
+    for r in k.rows:
+        d = r.delta
+        table.add_row(escape(r.metric), *([escape(r.candidate)] if several else []), fmt(r.baseline.estimate),
+                      fmt(r.cand.estimate), signed(d.estimate), f"[{signed(d.ci_low)}, {signed(d.ci_high)}]", f"{d.lam:.2f}",
+                      signed(r.judge_delta), f"[{signed(r.judge_ci[0])}, {signed(r.judge_ci[1])}]")
+    if k.rows:
+        out.print(table)
+    for note in k.notes:
+        out.print(f"corrected: {note}", markup=False)
+
+
 def _write(path: Path | None, text: str) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,9 +89,12 @@ class Options:
     quiet: bool
     for_report: bool
     labels: str | None = None
+    correct_with: str | None = None
+    gate: bool = False
+    behaviour: str | None = None
 
 
-def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison]:
+def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison, TrustCheck | None]:
     from evalharness.compare.runs import check_clean, compare_runs, judge_spec_of, resolve_run
     from evalharness.judges import make_judge
     from evalharness.metrics.ir import parse_measures
@@ -85,6 +111,10 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
     alpha = min((r.alpha for r in cfg.gate.rules if r.alpha is not None), default=0.05)
     store = Store(project.store_url())
     try:
+        if o.behaviour:  # a missing or misnamed source fails before any judging
+            from evalharness.store.behaviour import behaviour_model, check_behaviour_source
+
+            behaviour_model(store, check_behaviour_source(o.behaviour))
         base = resolve_run(store, o.baseline)
         cands = [resolve_run(store, ref) for ref in o.candidates]
         for run in (base, *cands):
@@ -97,15 +127,42 @@ def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison
         comparison = compare_runs(project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
                                   holm_exclude=cfg.compare.holm_exclude, stages=stages, for_report=o.for_report,
                                   labels=o.labels, workers=os.cpu_count() or 1)
+        if o.behaviour:
+            from evalharness.compare.engagement import comparison_engagement
+            from evalharness.labels.schemes import scheme_of
+
+            comparison.engagement = comparison_engagement(store, o.behaviour, comparison, scheme_of(cfg).gains, cfg.run.top_k)
+        trust = _trust(project, store, o, comparison, spec, judge_obj)
     finally:
         store.close()
-    return project, comparison
+    return project, comparison, trust
+
+
+def _trust(project: Project, store: object, o: Options, c: Comparison, spec: str, judge: object) -> TrustCheck | None:
+    """--correct-with / [compare] correct_with (a gate with [gate.trust] corrects with its source): the corrected
+    estimates; for a gate with [gate.trust], what its judge is worth."""
+    cfg = project.config
+    trust = cfg.gate.trust if o.gate else None
+    source = o.correct_with or cfg.compare.correct_with or (trust.source if trust is not None else "")
+    if source:
+        from evalharness.compare.gold import correct_comparison
+
+        c.corrected = correct_comparison(cfg, store, c, source)  # type: ignore[arg-type]
+    if trust is not None:
+        from evalharness.agreement.catalogs import agreement_catalog
+        from evalharness.agreement.trust import assess_trust
+
+        catalog = agreement_catalog(project, None, c.candidates[0].run.engine_config)
+        return assess_trust(project, store, trust, c, spec, judge, catalog)  # type: ignore[arg-type]
+    return None
 
 
 def _print(c: Comparison, gate: GateResult | None = None) -> None:
     from evalharness.cli.report import checks_line, types_table
 
     out.print(comparison_table(c))
+    if c.corrected is not None:
+        _print_corrected(c)
     out.print(types_table(c))
     if c.check_names:
         out.print(checks_line(c), markup=False)
@@ -120,14 +177,28 @@ def _print(c: Comparison, gate: GateResult | None = None) -> None:
         if movers:
             out.print(f"biggest movers on {c.primary} ({cand.name}): "
                       + "; ".join(f"{c.queries[i].text!r} {signed(float(d[i]), 3)}" for i in movers), markup=False)
+    if c.engagement is not None:
+        _print_engagement(c.engagement)
     for w in c.warnings + (gate.warnings if gate else []):
         err.print(f"warning: {w}", markup=False, style="yellow")
     for reason in c.failures[:10]:
         err.print(f"unjudged: {reason}", markup=False)
 
 
+def _print_engagement(e: Engagement) -> None:
+    table = Table(title=f"Engagement on {e.source} (first {e.k} hits of {e.queries} queries)")
+    for col in ("config", "coverage", "queries covered", "fully covered", f"nDCG'@{e.k} (implicit)", f"ExpClicks@{e.k}"):
+        table.add_column(col, justify="left" if col == "config" else "right")
+    for s in e.sides:
+        table.add_row(escape(s.name), f"{s.coverage:.1%} ({s.covered}/{s.hits})", str(s.queries_covered), str(s.queries_full),
+                      fmt(s.ndcg, 4), fmt(s.exp_clicks, 4))
+    out.print(table)
+    out.print("Coverage: hits with enough impressions for a behaviour label; nDCG' drops the others (condensed list); "
+              "ExpClicks counts covered hits only (a lower bound below 100% coverage).", markup=False)
+
+
 def _outputs(project: Project, c: Comparison, html: Path | None, markdown: Path | None, junit: Path | None,
-             csv_path: Path | None, as_json: bool) -> None:
+             csv_path: Path | None, as_json: bool, trust: TrustCheck | None = None) -> None:
     """compare's outputs (CSV, HTML, Markdown, JUnit, JSON or the tables), with the cyclic GC paused: they build many
     objects that form no cycles while the large comparison is held."""
     from evalharness.compare.gate import evaluate_gate
@@ -146,7 +217,7 @@ def _outputs(project: Project, c: Comparison, html: Path | None, markdown: Path 
             write_html(c, project.resolve(html), project)
         _write(project.resolve(markdown) if markdown else None, comparison_markdown(c, report_path=str(html or "")))
         if junit:
-            _write(project.resolve(junit), gate_junit(c, evaluate_gate(c, project.config.gate)))
+            _write(project.resolve(junit), gate_junit(c, evaluate_gate(c, project.config.gate, trust)))
         if as_json:
             out.print_json(json.dumps(c.to_json()))
         else:
@@ -170,13 +241,17 @@ def register(app: typer.Typer) -> None:
         junit: Path | None = typer.Option(None, "--junit", help="Write the gate checks as JUnit XML here."),
         csv_path: Path | None = typer.Option(None, "--csv", help="Write per-query metrics of every run as CSV here."),
         labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge, or a priority list."),
+        correct_with: str | None = typer.Option(None, "--correct-with", help="Correct the judge's metrics with a reference "
+                                                "source's gold queries (PPI++), e.g. human:gold; default: [compare] correct_with."),
+        behaviour: str | None = typer.Option(None, "--behaviour", help="Also score on a behaviour source (behaviour:NAME): coverage, "
+                                                                      "nDCG' on implicit grades, expected clicks."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Compare the newest runs of engine configs with paired statistics: every candidate against the baseline."""
 
-        project, c = _run_comparison(ctx, Options(baseline, candidates, metrics, judge, weight, allow_partial, as_json, html is not None,
-                                                  labels))
-        _outputs(project, c, html, markdown, junit, csv_path, as_json)
+        project, c, trust = _run_comparison(ctx, Options(baseline, candidates, metrics, judge, weight, allow_partial, as_json,
+                                                         html is not None, labels, correct_with, junit is not None, behaviour))
+        _outputs(project, c, html, markdown, junit, csv_path, as_json, trust)
 
     @app.command()
     def gate(
@@ -190,16 +265,20 @@ def register(app: typer.Typer) -> None:
         junit: Path = typer.Option(Path("reports/gate-junit.xml"), "--junit", help="JUnit XML of the checks."),
         html: Path | None = typer.Option(None, "--html", help="Also write the HTML report."),
         labels: str | None = typer.Option(None, "--labels", help="Score on a label source: human:NAME, a judge, or a priority list."),
+        correct_with: str | None = typer.Option(None, "--correct-with", help="Correct the judge's metrics with a reference "
+                                                "source's gold queries (PPI++), e.g. human:gold; default: [compare] correct_with, "
+                                                "else [gate.trust] source."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (gate result and comparison)."),
     ) -> None:
-        """Fail (exit 1) when the candidate regresses beyond the gate rules of evalharness.toml."""
+        """Fail (exit 1) when the candidate regresses beyond the gate rules of evalharness.toml; exit 3 when a
+        [gate.trust] gate cannot decide (INCONCLUSIVE)."""
         from evalharness.compare.gate import evaluate_gate
         from evalharness.report.junit import gate_junit
         from evalharness.report.markdown import comparison_markdown
 
-        project, c = _run_comparison(ctx, Options(baseline, [candidate], None, judge, weight, allow_partial, as_json,
-                                                  html is not None, labels))
-        result = evaluate_gate(c, project.config.gate)
+        project, c, trust = _run_comparison(ctx, Options(baseline, [candidate], None, judge, weight, allow_partial, as_json,
+                                                         html is not None, labels, correct_with, True))
+        result = evaluate_gate(c, project.config.gate, trust)
         if html:
             from evalharness.report.html import write_html
 
@@ -215,9 +294,12 @@ def register(app: typer.Typer) -> None:
             out.print_json(json.dumps({"gate": result.to_json(), "comparison": c.to_json()}))
         else:
             _print(c, result)
+            style = {"pass": "[green]pass[/]", "FAIL": "[red]FAIL[/]", "INCONCLUSIVE": "[yellow]INCONCLUSIVE[/]"}
             for r in result.results:
-                out.print(f"{'[green]pass[/]' if r.passed else '[red]FAIL[/]'} {escape(r.name)}: {escape(r.detail)}")
-            out.print(f"gate {'passed' if result.passed else 'FAILED'}: {c.baseline.name} -> {c.candidates[0].name}; "
-                      f"wrote {markdown} and {junit}", markup=False)
-        if not result.passed:
+                out.print(f"{style[r.status]} {escape(r.name)}: {escape(r.detail)}")
+            word = {"PASS": "passed", "FAIL": "FAILED", "INCONCLUSIVE": "INCONCLUSIVE (exit 3)"}[result.outcome]
+            out.print(f"gate {word}: {c.baseline.name} -> {c.candidates[0].name}; wrote {markdown} and {junit}", markup=False)
+        if result.outcome == "FAIL":
             raise typer.Exit(EXIT_GATE_FAILED)
+        if result.outcome == "INCONCLUSIVE":
+            raise typer.Exit(EXIT_GATE_INCONCLUSIVE)

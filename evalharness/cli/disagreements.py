@@ -1,4 +1,5 @@
-"""`evalharness disagreements`: the pairs of a run whose ensemble judges disagree, for human review."""
+"""`evalharness disagreements`: the pairs of a run its judge was least sure of (members of an ensemble disagree, or
+a low label probability from log-probabilities), for human review."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         run: str = typer.Argument(..., help="Engine config (its latest run) or a run id."),
         below: float = typer.Option(1.0, "--below", min=0.0, max=1.0,
-                                    help="List pairs whose share of agreeing votes is below this (1.0: any disagreement)."),
+                                    help="List pairs whose confidence (share of agreeing votes, or label probability) "
+                                         "is below this (1.0: any disagreement)."),
         csv_path: Path | None = typer.Option(None, "--csv", help="Write the pairs to this CSV (query, doc_id, label, confidence, votes)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     ) -> None:
-        """Pairs of a run labelled by a vote(...) judge where the members disagree, least confident first."""
+        """Pairs of a run its judge was unsure of, least confident first: a vote(...) judge's members disagree, or a
+        judge with [judge] logprobs gave its label a low probability."""
         from evalharness.compare.runs import resolve_run
         from evalharness.store import Store
         from evalharness.store.votes import vote_pool
@@ -34,11 +37,12 @@ def register(app: typer.Typer) -> None:
         store = Store(project.store_url())
         try:
             stored = resolve_run(store, run)
-            if not stored.judge_id.startswith("vote("):
-                raise EvalHarnessError(f"run {stored.run_id} was judged by {stored.judge_id.split(':p')[0]}, not an ensemble; "
-                                       "run it with --judge 'vote(A, B, C)' to get per-pair confidence")
             queries = store.run_queries(stored.run_id)
             pool = vote_pool(store, [q.guideline_hash for q in queries], stored.judge_id)
+            if not pool:
+                raise EvalHarnessError(f"run {stored.run_id} was judged by {stored.judge_id.split(':p')[0]}, which gave no "
+                                       "confidence; run it with --judge 'vote(A, B, C)' or with [judge] logprobs = 5 (OpenAI, "
+                                       "OpenAI-compatible and Gemini models) to get per-pair confidence")
         finally:
             store.close()
         rows = []

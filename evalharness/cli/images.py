@@ -155,3 +155,72 @@ def agreement_cmd(
                       fmt(r.weighted_kappa, 3), fmt(r.pearson, 3), str(r.failed), f"${r.cost_usd:.4f}")
     out.print(table)
     out.print("weighted κ: Cohen's kappa with quadratic weights (scikit-learn); Pearson r: scipy.", markup=False)
+
+
+@app.command("engagement")
+def engagement_cmd(
+    ctx: typer.Context,
+    behaviour: str = typer.Option(..., "--behaviour", "-b", help="A behaviour source (behaviour:NAME, see `labels implicit`)."),
+    scorer: str | None = typer.Option(None, "--scorer", "-s", help="offline, openai:MODEL, gemini:MODEL (default: [images] scorer)."),
+    prompt: str | None = typer.Option(None, "--prompt", help="guided (default) or generic, for LLM scorers."),
+    catalog: str | None = typer.Option(None, "--catalog", help="Catalog of the logged products (default: [guidelines] catalog)."),
+    min_impressions: int | None = typer.Option(None, "--min-impressions", min=1, help="Products shown fewer times are left out "
+                                                                                    "(default: the source's threshold)."),
+    min_category: int = typer.Option(10, "--min-category", min=4, help="Report a category with at least this many products."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Image scores against position-corrected CTR (clicks over expected clicks per product), overall and per category,
+    with 95% CIs: do better photos draw more clicks than their positions predict?"""
+    from evalharness.catalog.products import iter_products, resolve_catalog
+    from evalharness.images.engagement import category_of, image_engagement, product_engagement
+    from evalharness.images.scorers import make_scorer
+    from evalharness.images.scoring import score_images
+    from evalharness.images.sources import product_images
+    from evalharness.pipeline.run import SilentStages
+    from evalharness.store import Store
+    from evalharness.store.behaviour import BEHAVIOUR_PREFIX, behaviour_model, check_behaviour_source, evidence_for
+
+    project = Project(ctx.obj["project"])
+    source = check_behaviour_source(behaviour if behaviour.startswith(BEHAVIOUR_PREFIX) else f"{BEHAVIOUR_PREFIX}{behaviour}")
+    path = resolve_catalog(project, catalog or project.config.guidelines.catalog)
+    store = Store(project.store_url())
+    try:
+        model = behaviour_model(store, source)
+        engagement = product_engagement(evidence_for(store, source))
+        threshold = min_impressions or int(model["min_impressions"])
+        wanted = {pid for pid, e in engagement.items() if e.impressions >= threshold}
+        first: dict[str, str] = {}
+        categories: dict[str, str] = {}
+        for p in iter_products(path):
+            pid = str(p["id"])
+            if pid in wanted:
+                refs = [r for r in product_images(p, path.parent) if r]
+                if refs:
+                    first[pid] = refs[0]
+                categories[pid] = category_of(p)
+        if not first:
+            raise EvalHarnessError(f"no product shown at least {threshold} times in {source} has an image in {path}; pass the "
+                                   "catalog the log refers to (--catalog) or lower --min-impressions")
+        scorer_obj = make_scorer(scorer or project.config.images.scorer, project.config, prompt)
+        outcome = score_images(project, store, scorer_obj, sorted(set(first.values())), max_retries=project.config.judge.max_retries,
+                               stages=SilentStages() if as_json else RichStages())
+    finally:
+        store.close()
+    scores = {pid: outcome.scores[ref].score for pid, ref in first.items() if ref in outcome.scores}
+    result = image_engagement(source, outcome.scorer_id, engagement, scores, categories, threshold, min_category)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+        return
+    out.print(f"{source} x {outcome.scorer_id}: {result.products} products shown at least {threshold} times with a scored image"
+              + (f" ({result.unscored} without a score)" if result.unscored else ""), markup=False)
+    table = Table(title="Image score vs position-corrected CTR (clicks / expected clicks), 95% CI by Fisher z")
+    for col in ("scope", "products", "Spearman ρ", "95% CI", "Kendall τb", "p"):
+        table.add_column(col, justify="left" if col == "scope" else "right")
+    for name, c in [("all", result.overall), *result.by_category.items()]:
+        ci = f"[{c.ci[0]:.3f}, {c.ci[1]:.3f}]" if c.ci else "—"
+        table.add_row(escape(name), str(c.n), fmt(c.spearman, 3), ci, fmt(c.kendall, 3), fmt(c.p, 4))
+    out.print(table)
+    out.print("mean corrected CTR by image score: " + ", ".join(f"{k}: {m:.2f} ({n})" for k, (n, m) in result.mean_ctr_by_score.items()),
+              markup=False)
+    for ref, reason in list(outcome.failures.items())[:10]:
+        err.print(f"failed: {ref}: {reason}", markup=False)

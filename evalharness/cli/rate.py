@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
         per_pair: int = typer.Option(2, "--per-pair", min=1, max=3, help="With --raters: how many raters see each pair."),
         seed: int | None = typer.Option(None, "--seed", help="Random seed of a new sample (stored with it)."),
         uniform: bool = typer.Option(False, "--uniform", help="Plain stratified sample: no extra weight on disagreements."),
+        unit: str = typer.Option("pair", "--unit", help="pair, or query: draw whole queries (every hit of the runs' lists; "
+                                                        "--sample counts queries), the gold set of compare --correct-with."),
         show_judge: bool = typer.Option(False, "--show-judge", help="Show the judges' labels (hidden by default)."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default loopback only)."),
         port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port (0 = any free port)."),
@@ -84,11 +86,18 @@ def register(app: typer.Typer) -> None:
                 if names and rater not in names:
                     raise EvalHarnessError(f"--as {rater} is not in --raters {raters}; add yourself to the list")
                 req = rating_samples.SampleRequest(name, size or 200, source or "disagreements", target, seed, names,
-                                                   per_pair, uniform)
+                                                   per_pair, uniform, unit)
                 sample = rating_samples.create(store, Path(project.root), req, scheme)
-                err.print(f"new sample {name!r}: {len(rating.sample_items(store, name))} pairs drawn from {sample.pool_size} "
+                items = rating.sample_items(store, name)
+                whole = f" of {len({it.query_key for it in items})} whole queries" if unit == "query" else ""
+                err.print(f"new sample {name!r}: {len(items)} pairs{whole} drawn from {sample.pool_size} "
                           f"({sample.source}), seed {sample.seed}", markup=False)
-            elif any(v is not None for v in (size, source, raters, seed, target)) or uniform:
+                if unit == "query":
+                    err.print(f"once rated, these gold queries correct comparisons: `evalharness compare BASE CAND --correct-with "
+                              f"human:{rater}` (or the --gold NAME of `agreement --raters`); `evalharness agreement --human "
+                              f"{rater} --runs BASE --runs CAND --plan 0.01` "
+                              "says how many gold queries a target CI half-width needs", markup=False)
+            elif any(v is not None for v in (size, source, raters, seed, target)) or uniform or unit != "pair":
                 raise EvalHarnessError(f"sample {name!r} already exists (created {sample.created_at[:16]}); drop --sample/--from/"
                                        "--raters/--seed/--uniform to continue it, or pass --name NEW for a new sample")
             rating_samples.join(store, sample, rater)

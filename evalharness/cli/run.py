@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -35,6 +35,16 @@ def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
             colour = "green" if (delta or 0) > 0 else "red" if (delta or 0) < 0 else "white"
             table.add_row(name, fmt(before), fmt(value), f"[{colour}]{signed(delta)}[/]")
     return table
+
+
+def _cascade_summaries(store: Any, judge_id: str, outcomes: list[RunOutcome]) -> dict[str, dict[str, Any]]:
+    """run id -> a cascade judge's escalated share, members' costs and saving (empty for other judges)."""
+    if not judge_id.startswith("cascade("):
+        return {}
+    from evalharness.judges.cascade import run_cascade_summary
+
+    return {o.run_id: run_cascade_summary(store, judge_id, o.stored if o.stored is not None else store.run_queries(o.run_id))
+            for o in outcomes if o.status != "waiting"}
 
 
 def _summary(o: RunOutcome) -> str:
@@ -154,6 +164,8 @@ def register(app: typer.Typer) -> None:
                                   f"{e.calls} judge calls, {e.guidelines_to_write} guidelines to write, "
                                   f"~{e.input_tokens} input + {e.output_tokens} output tokens, ~${e.cost_usd:.4f} "
                                   "(dry run: nothing sent)")
+                        if e.note:
+                            out.print(f"note: {e.note}", markup=False)
                     if unpriced:
                         err.print("note: no [prices] entry for this model, so the cost shows as $0")
                 return
@@ -180,6 +192,7 @@ def register(app: typer.Typer) -> None:
                 from evalharness.cli.report import write_run_report
 
                 write_run_report(project, store, outcome.run_id, html)
+            cascades = _cascade_summaries(store, judge_obj.judge_id, [o for o in (base_outcome, outcome) if o is not None])
         finally:
             store.close()
         if as_json:
@@ -189,12 +202,18 @@ def register(app: typer.Typer) -> None:
             for part in ([data, data["baseline"]] if base_outcome is not None else [data]):
                 if part["run_id"] in label_info:
                     part["labels"] = label_info[part["run_id"]]
+                if part["run_id"] in cascades:
+                    part["cascade"] = cascades[part["run_id"]]
             out.print_json(json.dumps(data))
         else:
             if outcome.metrics:  # a side still waiting for batch results has no metrics yet
                 out.print(_metrics_table(outcome, base_outcome if base_outcome is not None and base_outcome.metrics else None))
             for o in ([base_outcome] if base_outcome else []) + [outcome]:
                 out.print(_summary(o), markup=False)
+                if o.run_id in cascades:
+                    from evalharness.judges.cascade import describe_summary
+
+                    out.print(describe_summary(cascades[o.run_id]), markup=False)
                 if o.run_id in label_info:
                     info = label_info[o.run_id]
                     out.print(f"{o.engine_config}: metrics on {info['source']}: " + ", ".join(
@@ -206,6 +225,10 @@ def register(app: typer.Typer) -> None:
                 err.print(f"no report written yet: run {outcome.run_id} is waiting for batch results "
                           f"(`evalharness report {outcome.run_id} --html {html}` after `batches collect`)", markup=False)
         for o in ([base_outcome] if base_outcome else []) + [outcome]:
+            if o.counts.get("unjudgeable"):
+                err.print(f"warning: {o.engine_config}: {o.counts['unjudgeable']} ranked document(s) are not in the catalog "
+                          f"{o.catalog}: they keep their ranks as hits no judge can label (unjudged in Judged@k)",
+                          markup=False, soft_wrap=True)
             note = _budget_note(o, max_cost)
             if note:
                 err.print(note, markup=False, soft_wrap=True)

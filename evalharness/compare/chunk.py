@@ -152,7 +152,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     if pool.verdicts is not None:
         from evalharness.metrics.verdict_measures import prime_verdicts
 
-        prime_verdicts(measure_ctx, ghash, pool.verdicts)
+        prime_verdicts(measure_ctx, ghash, pool.verdicts, pool.labels)
     sides: list[SideChunk] = []
     scored = per_query_metrics_runs(metrics, qrels, [dict(zip(ids, (q.doc_ids for q in side_q))) for side_q in lists], ids)
     for run, side_q, per in zip(plan.runs, lists, scored):

@@ -137,6 +137,8 @@ class Comparison:
     findings: dict[str, list[Finding]] = field(default_factory=dict)  # rule-check findings per side name
     check_names: list[str] = field(default_factory=list)  # the enabled checks, in order
     scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
+    corrected: Any = None  # evalharness.compare.corrected.Corrected when compared --correct-with a gold source
+    engagement: Any = None  # compare.engagement.Engagement when a behaviour source is asked for (compare --behaviour)
     _overlaps: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -242,6 +244,8 @@ class Comparison:
             "warnings": self.warnings, "judged_new": self.judged_new, "cost_usd": self.cost_usd,
             "metrics": [r.to_json() for r in self.rows], "segments": _no_nan(self.groups("segment")), "types": _no_nan(self.types()),
             "checks": {s.name: self.check_counts(s) for s in self.sides}, "failures": self.failures[:100],
+            **({"corrected": self.corrected.to_json()} if self.corrected is not None else {}),
+            **({"engagement": self.engagement.to_json()} if self.engagement is not None else {}),
         }
 
 

@@ -1,4 +1,5 @@
-"""The CI gate: rules from evalharness.toml applied to a Comparison. Exit 0 pass, 1 fail (2 is a tool error).
+"""The CI gate: rules from evalharness.toml applied to a Comparison. Exit 0 pass, 1 fail (2 is a tool error),
+3 inconclusive (a [gate.trust] gate whose judge or corrected deltas cannot decide; see compare/trustgate.py).
 
 Besides each rule, the gate checks that enough of the baseline's queries were compared
 ([gate] min_overlap), that there are enough queries at all ([gate] min_queries) and that the
@@ -12,24 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalharness.compare.comparison import Comparison
+from evalharness.compare.outcome import RuleResult
 from evalharness.compare.stats import POWER, min_detectable_effect
 from evalharness.config import GateConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.metrics.measures import higher_is_better
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """One checked rule."""
-
-    name: str
-    passed: bool
-    detail: str
-    min_detectable_effect: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail,
-                "min_detectable_effect": self.min_detectable_effect}
 
 
 @dataclass(frozen=True)
@@ -38,17 +26,29 @@ class GateResult:
 
     results: list[RuleResult]
     warnings: list[str] = field(default_factory=list)
+    trust: Any = None  # the TrustCheck of a [gate.trust] gate
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.results)
 
+    @property
+    def outcome(self) -> str:
+        """PASS, FAIL (a check failed), or INCONCLUSIVE (none failed, but some could not be decided)."""
+        if any(not r.passed and not r.inconclusive for r in self.results):
+            return "FAIL"
+        return "INCONCLUSIVE" if any(r.inconclusive for r in self.results) else "PASS"
+
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "results": [r.to_json() for r in self.results], "warnings": self.warnings}
+        return {"passed": self.passed, "outcome": self.outcome, "results": [r.to_json() for r in self.results],
+                "warnings": self.warnings, **({"trust": self.trust.to_json()} if self.trust is not None else {})}
 
 
-def evaluate_gate(comparison: Comparison, gate: GateConfig) -> GateResult:
-    """Check each rule for each candidate: a drop beyond its bound fails (only when significant, if the rule sets alpha)."""
+def evaluate_gate(comparison: Comparison, gate: GateConfig, trust: Any = None) -> GateResult:
+    """Check each rule for each candidate: a drop beyond its bound fails (only when significant, if the rule sets alpha).
+
+    With [gate.trust] and its TrustCheck, a rule is decided on the corrected delta when asked or when the judge is
+    not trusted, and is INCONCLUSIVE when that cannot decide (compare/trustgate.py)."""
     if not gate.rules:
         raise EvalHarnessError("evalharness.toml has no [[gate.rules]]; add one, e.g. metric = \"nDCG@10\", max_drop = 0.01")
     results: list[RuleResult] = []
@@ -83,6 +83,13 @@ def evaluate_gate(comparison: Comparison, gate: GateConfig) -> GateResult:
                                 "that size can pass unseen; compare more queries or set [gate] min_queries")
             p = row.p_decision
             name = f"{prefix}{rule.metric} did not regress"
+            if gate.trust is not None:
+                from evalharness.compare.trustgate import trusted_rule
+
+                decided = trusted_rule(comparison, gate.trust, trust, cand.name, rule, name)
+                if decided is not None:
+                    results.append(decided)
+                    continue
             base = f"{t.mean_base:.4f} -> {t.mean_cand:.4f} (delta {t.delta:+.4f}, {'Holm ' if row.in_family else ''}p={p:.4f})"
             if not too_far:
                 results.append(RuleResult(name, True, f"{base}: within bounds", mde))
@@ -104,7 +111,11 @@ def evaluate_gate(comparison: Comparison, gate: GateConfig) -> GateResult:
                                   f"({comparison.overlap:.1%}); minimum {gate.min_overlap:.0%}"))
     if gate.min_queries > 0:
         results.append(RuleResult("enough queries", n >= gate.min_queries, f"{n} queries compared; minimum {gate.min_queries}"))
-    return GateResult(results, warnings)
+    if gate.trust is not None:
+        from evalharness.compare.trustgate import trust_results
+
+        results += trust_results(gate.trust, trust)
+    return GateResult(results, warnings, trust)
 
 
 def findings_rules(comparison: Comparison, gate: GateConfig, cand: Any, prefix: str) -> list[RuleResult]:

@@ -2,9 +2,10 @@
 
 The image is downscaled once to [images] image_max_side and sent with a `guided` prompt (the aspects shoppers
 care about, after Adevinta's study; the default) or a `generic` one. The answer is structured output
-{reasoning, aspects, score}, reasoning first, parsed strictly with one repair turn; an unusable answer fails
-the image (never cached). The scorer id names provider, model, prompt, prompt-template hash, temperature and
-image size, so editing a prompt re-scores exactly what it changes.
+{reasoning, aspects (the problems found: "blurry", "too dark", ...), score}, reasoning first, parsed strictly
+with one repair turn; an unusable answer fails the image (never cached). The scorer id names provider, model,
+prompt, the rendered prompts' hash, temperature and image size, so editing a prompt re-scores exactly what it
+changes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import jinja2
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.loading import downscale
-from evalharness.images.offline import ASPECTS
+from evalharness.images.offline import FINDING_NAMES
 from evalharness.images.scorers import ImageScore
 from evalharness.llm.prices import FREE, price_of
 from evalharness.llm.providers import PROVIDERS, Provider, RetryableError, complete_parsed, make_provider
@@ -31,7 +32,7 @@ IMAGE_QUALITY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "reasoning": {"type": "string"},
-        "aspects": {"type": "array", "items": {"type": "string", "enum": list(ASPECTS)}},
+        "aspects": {"type": "array", "items": {"type": "string", "enum": list(FINDING_NAMES)}},
         "score": {"type": "integer"},  # 1-5, checked by the parser (Gemini schemas take string enums only)
     },
     "required": ["reasoning", "aspects", "score"],
@@ -61,8 +62,8 @@ def parse_image_quality(text: str) -> tuple[str, list[str], int]:
         raise JudgeOutputError("the reasoning is missing")
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise JudgeOutputError(f"score {str(score)[:20]!r} is not an integer from 1 to 5")
-    if not isinstance(aspects, list) or any(a not in ASPECTS for a in aspects):
-        raise JudgeOutputError(f"aspects must be a list drawn from: {', '.join(ASPECTS)}")
+    if not isinstance(aspects, list) or any(a not in FINDING_NAMES for a in aspects):
+        raise JudgeOutputError(f"aspects must be a list of the problems found, drawn from: {', '.join(FINDING_NAMES)}")
     return reasoning.strip(), list(dict.fromkeys(aspects)), score
 
 
@@ -82,9 +83,9 @@ class LLMImageScorer:
         self.max_side = config.images.image_max_side
         self.max_concurrency = config.images.max_concurrency
         self.prompt = prompt
-        self.system = _render(f"system_{prompt}.j2")
+        self.system = _render(f"system_{prompt}.j2", findings=", ".join(FINDING_NAMES))
         self.user = _render("user.j2")
-        templates = "\x00".join(_source(n) for n in (f"system_{prompt}.j2", "user.j2", "repair.j2"))
+        templates = "\x00".join([self.system, *(_source(n) for n in ("user.j2", "repair.j2"))])  # as rendered
         self.scorer_id = ":".join([provider, model, prompt, f"p{sha256_hex(templates)[:12]}", f"t{self.cfg.temperature:g}",
                                    f"img{self.max_side}"])
         self.price = price_of(model, config) or FREE

@@ -1,9 +1,10 @@
 """The offline image-quality scorer: scikit-image measurements turned into a score 1-5, aspects and a rationale.
 
 Each check compares one measurement with two bounds (a weak and a poor side) and takes points off 5; the
-score is the rounded remainder, at least 1. The aspects are those of the guided list a shopper cares about
-(Adevinta's study): sharp, well lit, whole product visible, centred, well framed, not skewed, true colour,
-attractive setting. The bounds were set on the demo catalog's recorded degradations (bench/image_quality.py
+score is the rounded remainder, at least 1. The checks cover the aspects a shopper cares about (Adevinta's
+study): sharp, well lit, whole product visible, centred, well framed, not skewed, true colour, attractive setting.
+A score's `aspects` name what was found, never the positive side of a failed check: "blurry, too dark", not
+"sharp, well lit"; an image with no finding has none. The bounds were set on the demo catalog's recorded degradations (bench/image_quality.py
 prints the ROC AUC per kind); skew is read from how much of the edge energy is horizontal or vertical, so a
 round product photographed straight can look slightly skewed.
 """
@@ -21,14 +22,26 @@ if TYPE_CHECKING:  # scikit-image and scipy load only when an image is actually 
 
 ASPECTS = ("sharp", "well lit", "whole product visible", "centred", "well framed", "not skewed", "true colour",
            "attractive setting")
-SCORER_VERSION = "1"
+# What a check finds, by the aspect it fails: the names a score's `aspects` list (offline and LLM scorers alike).
+FINDINGS: dict[str, tuple[str, ...]] = {
+    "sharp": ("blurry", "grainy", "low resolution"),
+    "well lit": ("too dark", "washed out", "low contrast"),
+    "whole product visible": ("cut off",),
+    "centred": ("off centre",),
+    "well framed": ("too small in the frame", "framed too tight"),
+    "not skewed": ("tilted",),
+    "true colour": ("colour cast",),
+    "attractive setting": ("busy background",),
+}
+FINDING_NAMES = tuple(f for found in FINDINGS.values() for f in found)
+SCORER_VERSION = "2"  # 2: aspects name the findings
 
 
 @dataclass(frozen=True)
 class Check:
     """One rule: `value(features)` against bounds; `low` = True when small values are bad."""
 
-    aspect: str
+    finding: str  # one of FINDING_NAMES
     what: str
     value: Callable[[ImageFeatures], float]
     weak: float
@@ -40,20 +53,20 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("sharp", "blurry (Laplacian variance {v})", lambda f: f.laplacian_var, 0.0015, 0.0002, True, 1.0, 3.0, "{:.5f}"),
-    Check("sharp", "grainy (noise sigma {v})", lambda f: f.noise_sigma, 0.02, 0.05, False, 1.0, 2.5),
-    Check("sharp", "low resolution ({v} px on the short side)", lambda f: min(f.width, f.height), 200, 120, True, 0.5, 2.0, "{:.0f}"),
-    Check("well lit", "too dark (mean brightness {v})", lambda f: f.brightness, 0.35, 0.25, True, 1.0, 2.5, "{:.2f}"),
-    Check("well lit", "washed out ({v} of the pixels clipped white)", lambda f: f.clipped_bright, 0.35, 0.6, False, 1.0, 2.0, "{:.0%}"),
-    Check("well lit", "flat, low contrast (tonal range {v})", lambda f: f.dynamic_range, 0.35, 0.2, True, 1.0, 1.5, "{:.2f}"),
-    Check("whole product visible", "cut off at the frame's edge (edge contact {v})", lambda f: f.cut_off, 0.02, 0.1, False, 1.0, 2.0, "{:.2f}"),
-    Check("centred", "off centre (centroid offset {v})", lambda f: f.off_centre, 0.17, 0.25, False, 0.75, 1.5, "{:.2f}"),
-    Check("well framed", "the product fills only {v} of the frame", lambda f: f.fill, 0.1, 0.04, True, 1.0, 2.5, "{:.1%}"),
-    Check("well framed", "the product is only {v} px across", lambda f: f.product_side_px, 64, 40, True, 0.5, 1.0, "{:.0f}"),
-    Check("well framed", "framed too tight ({v} of the frame)", lambda f: f.fill, 0.85, 0.95, False, 0.5, 1.0, "{:.0%}"),
-    Check("not skewed", "tilted (only {v} of the edges level or upright)", lambda f: f.axis_aligned, 0.18, 0.12, True, 1.5, 2.0, "{:.0%}"),
-    Check("true colour", "colour cast (background chroma {v})", lambda f: f.colour_cast, 12.0, 25.0, False, 0.5, 1.0, "{:.0f}"),
-    Check("attractive setting", "busy background (spread {v})", lambda f: f.background_busy, 0.08, 0.15, False, 0.5, 1.0, "{:.2f}"),
+    Check("blurry", "blurry (Laplacian variance {v})", lambda f: f.laplacian_var, 0.0015, 0.0002, True, 1.0, 3.0, "{:.5f}"),
+    Check("grainy", "grainy (noise sigma {v})", lambda f: f.noise_sigma, 0.02, 0.05, False, 1.0, 2.5),
+    Check("low resolution", "low resolution ({v} px on the short side)", lambda f: min(f.width, f.height), 200, 120, True, 0.5, 2.0, "{:.0f}"),
+    Check("too dark", "too dark (mean brightness {v})", lambda f: f.brightness, 0.35, 0.25, True, 1.0, 2.5, "{:.2f}"),
+    Check("washed out", "washed out ({v} of the pixels clipped white)", lambda f: f.clipped_bright, 0.35, 0.6, False, 1.0, 2.0, "{:.0%}"),
+    Check("low contrast", "flat, low contrast (tonal range {v})", lambda f: f.dynamic_range, 0.35, 0.2, True, 1.0, 1.5, "{:.2f}"),
+    Check("cut off", "cut off at the frame's edge (edge contact {v})", lambda f: f.cut_off, 0.02, 0.1, False, 1.0, 2.0, "{:.2f}"),
+    Check("off centre", "off centre (centroid offset {v})", lambda f: f.off_centre, 0.17, 0.25, False, 0.75, 1.5, "{:.2f}"),
+    Check("too small in the frame", "the product fills only {v} of the frame", lambda f: f.fill, 0.1, 0.04, True, 1.0, 2.5, "{:.1%}"),
+    Check("too small in the frame", "the product is only {v} px across", lambda f: f.product_side_px, 64, 40, True, 0.5, 1.0, "{:.0f}"),
+    Check("framed too tight", "framed too tight ({v} of the frame)", lambda f: f.fill, 0.85, 0.95, False, 0.5, 1.0, "{:.0%}"),
+    Check("tilted", "tilted (only {v} of the edges level or upright)", lambda f: f.axis_aligned, 0.18, 0.12, True, 1.5, 2.0, "{:.0%}"),
+    Check("colour cast", "colour cast (background chroma {v})", lambda f: f.colour_cast, 12.0, 25.0, False, 0.5, 1.0, "{:.0f}"),
+    Check("busy background", "busy background (spread {v})", lambda f: f.background_busy, 0.08, 0.15, False, 0.5, 1.0, "{:.2f}"),
 )
 
 
@@ -73,15 +86,15 @@ def score_features(f: ImageFeatures) -> ImageScore:
         v = float(check.value(f))
         penalty = _penalty(check, v)
         if penalty:
-            problems.append((check.aspect, check.what.format(v=check.fmt.format(v)), penalty))
+            problems.append((check.finding, check.what.format(v=check.fmt.format(v)), penalty))
     quality = max(1.0, 5.0 - sum(p for _, _, p in problems))
     score = int(quality + 0.5)
     if problems:
-        aspects = list(dict.fromkeys(a for a, _, _ in problems))
         worst = sorted(problems, key=lambda p: -p[2])
+        aspects = list(dict.fromkeys(a for a, _, _ in worst))  # the findings, the costliest first
         rationale = "; ".join(w for _, w, _ in worst) + "."
     else:
-        aspects = list(ASPECTS)
+        aspects = []  # nothing found
         rationale = (f"No problem found: sharp, well exposed (brightness {f.brightness:.2f}), the whole product visible, "
                      f"centred, filling {f.fill:.0%} of the frame, level.")
     return ImageScore(score=score, aspects=aspects, rationale=rationale[0].upper() + rationale[1:],

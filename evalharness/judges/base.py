@@ -45,6 +45,11 @@ class Judge(ABC):
     def price_per_mtok(self) -> tuple[float, float]:
         return (0.0, 0.0)
 
+    def estimate_cost(self, request: JudgeRequest) -> float:
+        """USD a call would cost, for --dry-run and --max-cost: the estimated tokens at the judge's price."""
+        (tokens_in, tokens_out), (price_in, price_out) = self.estimate_tokens(request), self.price_per_mtok()
+        return (tokens_in * price_in + tokens_out * price_out) / 1e6
+
     def check_ready(self) -> None:
         """Fail now (one line) if the judge cannot work, e.g. a missing API key; skipped by --dry-run."""
 

@@ -21,6 +21,7 @@ from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.captions import CaptionChecker
 from evalharness.judges.answer import Answer, answer_details, answer_shape, judgment_schema, parse_answer
 from evalharness.judges.base import Judge, JudgeRequest
+from evalharness.judges.confidence import label_confidence
 from evalharness.judges.examples import load_examples
 from evalharness.judges.verdicts import verdict_keys
 from evalharness.labels.schemes import scheme_of
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 IMAGE_TOKENS = 765  # a 512 px image in OpenAI's tile accounting; used only for --dry-run estimates
 OUTPUT_TOKENS = {"before": 60, "after": 60, "none": 12}  # --dry-run estimate of an answer's length
+LOGPROB_PROVIDERS = ("openai", "gemini")  # providers that return token log-probabilities (Anthropic does not)
 
 
 class LLMJudge(Judge):
@@ -71,6 +73,9 @@ class LLMJudge(Judge):
         self.caption_check = CaptionChecker(cfg.caption_check, config) if self.mode == "caption" and cfg.caption_check else None
         if self.caption_check is not None:
             parts.append(f"cc={sha256_hex(self.caption_check.checker_id)[:8]}")
+        self.top_logprobs = cfg.logprobs if provider in LOGPROB_PROVIDERS else 0
+        if self.top_logprobs:
+            parts.append(f"lp{self.top_logprobs}")
         if sample:
             parts.append(f"s{sample}")
         self.judge_id = ":".join(parts)
@@ -216,20 +221,33 @@ class LLMJudge(Judge):
         user = self.user_prompt(request, caption)
         image = request.image if self.mode == "image" else None
         await self.limiter.acquire((len(self.system_prompt) + len(user)) // 4 + (IMAGE_TOKENS if image else 0))
+        answered: list[LLMReply] = []
         try:
             answer, tokens_in, tokens_out, cached = await complete_parsed(
                 self.provider, self.system_prompt, user,
                 lambda text: parse_answer(text, self.scheme, self.reasoning, request.guideline.requirements),
                 self.repair_prompt, schema=self.schema_for(request), schema_name="judgment", temperature=self.cfg.temperature,
-                image=image, image_mime=request.image_mime)
+                image=image, image_mime=request.image_mime, top_logprobs=self.top_logprobs, on_reply=answered.append)
         except JudgeOutputError as exc:  # paid for, unusable: the cost still reaches the run and the budget
             exc.cost_usd = caption_cost + self.price_table.cost(exc.input_tokens, exc.output_tokens, exc.cached_tokens)
             exc.input_tokens += caption_in
             exc.output_tokens += caption_out
             raise
         cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
+        confidence = self.reply_confidence(answered[-1], answer.label, details) if answered else None
         return Judgment(answer.label, answer.rationale + note, self.judge_id, tokens_in + caption_in, tokens_out + caption_out,
-                        cost, (time.perf_counter() - started) * 1000, {**details, **answer_details(answer)})
+                        cost, (time.perf_counter() - started) * 1000, {**details, **answer_details(answer)}, confidence)
+
+    def reply_confidence(self, reply: LLMReply, label: str, details: dict[str, Any]) -> float | None:
+        """The label's probability from the reply's token log-probabilities (the distribution over the scheme's names
+        goes into `details["label_probs"]`); None when they were not asked for or do not give it."""
+        if not self.top_logprobs:
+            return None
+        found = label_confidence(reply.text, reply.logprobs, label, self.scheme.names)
+        if found is None:
+            return None
+        details["label_probs"] = {k: round(v, 6) for k, v in found[1].items()}
+        return round(found[0], 6)
 
     # -- provider batch APIs (evalharness/batch/) ------------------------------------------------
     def batch_body(self, request: JudgeRequest, repair: dict[str, str] | None = None) -> dict[str, Any]:
@@ -243,7 +261,8 @@ class LLMJudge(Judge):
             extra = {"extra_user": self.repair_prompt(repair["problem"]), "previous": repair["previous"][:2000]}
         return self.provider.build_request(self.system_prompt, self.user_prompt(request), image=request.image if self.mode == "image" else None,
                                            image_mime=request.image_mime, schema=self.schema_for(request), schema_name="judgment",
-                                           temperature=self.cfg.temperature, **extra)
+                                           temperature=self.cfg.temperature, **extra,
+                                           **({"top_logprobs": self.top_logprobs} if self.top_logprobs else {}))
 
     def parse_batch_reply(self, request: JudgeRequest, reply: LLMReply) -> Answer:
         """A batch answer, read as live answers are (NoLabel for what is not a label)."""

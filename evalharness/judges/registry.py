@@ -1,4 +1,4 @@
-"""The judge registry: turns a spec ('offline', 'openai:gpt-4o-mini', 'vote(a, b, c)') into a judge.
+"""The judge registry: turns a spec ('offline', 'openai:gpt-4o-mini', 'vote(a, b, c)', 'cascade(a, b)') into a judge.
 
 Built-ins are named by module and imported only when a spec asks for them (an offline run never imports the LLM
 machinery); third-party judges come from the `evalharness.judges` entry point group, each a factory
@@ -42,10 +42,14 @@ def make_judge(spec: str, config: ProjectConfig, *, need_key: bool = True) -> Ju
     that can estimate and name itself without an API key."""
     spec = spec.strip()
     samples = config.judge.samples
-    if spec == "vote" or spec.startswith("vote(") or (samples > 1 and not spec.startswith("vote")):
+    if spec.startswith("cascade("):
+        from evalharness.judges.cascade import make_cascade_judge
+
+        judge: Judge = make_cascade_judge(spec, config, make_judge)
+    elif spec == "vote" or spec.startswith("vote(") or (samples > 1 and not spec.startswith("vote")):
         from evalharness.judges.vote import make_vote_judge
 
-        judge: Judge = make_vote_judge(spec, config, make_single)
+        judge = make_vote_judge(spec, config, make_single)
     else:
         judge = make_single(spec, config)
     if need_key:
@@ -59,6 +63,6 @@ def make_single(spec: str, config: ProjectConfig) -> Judge:
     factory = _builtin(provider) or _plugin(provider)
     if factory is None:
         known = ", ".join(sorted(["offline", *LLM_PROVIDERS]))
-        raise EvalHarnessError(f"unknown judge '{spec}'; use one of: {known}, vote(...) "
+        raise EvalHarnessError(f"unknown judge '{spec}'; use one of: {known}, vote(...), cascade(...) "
                                "(e.g. offline, openai:gpt-4o-mini, anthropic:claude-haiku-4-5)")
     return factory(model, config)

@@ -25,6 +25,27 @@ from evalharness.store.keys import content_hash, judgment_cache_key
 if TYPE_CHECKING:
     from evalharness.store import Store
 
+
+def member_key(request: JudgeRequest, member: Judge) -> tuple[str, str]:
+    """(cache key of a member's judgment of this pair, the pair's content hash)."""
+    chash = request.content_hash or content_hash(request.hit, sha256_hex(request.image) if request.image else "")
+    return judgment_cache_key(request.query.text, chash, request.guideline.hash, member.judge_id), chash
+
+
+async def member_judgment(store: Store | None, request: JudgeRequest, member: Judge) -> tuple[Judgment, bool]:
+    """A member's judgment from the cache, or a new one stored at once (so a failed ensemble never loses it);
+    True when it is new (paid now)."""
+    key, chash = member_key(request, member)
+    if store is not None:
+        cached = store.cached_judgments([key])
+        if key in cached:
+            return cached[key], False
+    j = await member.judge(request)
+    if store is not None:
+        store.put_judgment(key, request.query.text, request.hit.doc_id, chash, request.guideline.hash, j)
+    return j, True
+
+
 def majority(votes: list[tuple[str, str]], scheme: LabelScheme, tie: str) -> tuple[str, float, bool]:
     """(label, share of votes agreeing with it, whether a tie was broken) from (member spec, label) votes."""
     counts = Counter(label for _, label in votes)
@@ -89,21 +110,10 @@ class VoteJudge(Judge):
         return sum(p[0] for p in prices) / len(prices), sum(p[1] for p in prices) / len(prices)
 
     def _key(self, request: JudgeRequest, member: Judge) -> tuple[str, str]:
-        """(cache key of the member's judgment of this pair, the pair's content hash)."""
-        chash = request.content_hash or content_hash(request.hit, sha256_hex(request.image) if request.image else "")
-        return judgment_cache_key(request.query.text, chash, request.guideline.hash, member.judge_id), chash
+        return member_key(request, member)
 
     async def _member(self, request: JudgeRequest, member: Judge) -> tuple[Judgment, bool]:
-        """The member's judgment from the cache, or a new one stored at once (so a failed vote never loses it)."""
-        key, chash = self._key(request, member)
-        if self.store is not None:
-            cached = self.store.cached_judgments([key])
-            if key in cached:
-                return cached[key], False
-        j = await member.judge(request)
-        if self.store is not None:
-            self.store.put_judgment(key, request.query.text, request.hit.doc_id, chash, request.guideline.hash, j)
-        return j, True
+        return await member_judgment(self.store, request, member)
 
     async def judge(self, request: JudgeRequest) -> Judgment:
         results = await asyncio.gather(*(self._member(request, j) for _, j in self.members), return_exceptions=True)
@@ -133,7 +143,8 @@ class VoteJudge(Judge):
         details: dict[str, Any] = {"votes": [{"member": spec, "judge_id": j.judge_id, "label": v}
                                              for (spec, j), (_, v) in zip(self.members, votes)],
                                    "confidence": round(confidence, 4), "tie_broken": tie_broken}
-        return Judgment(label, f"{agree} of {len(votes)} votes: {why}", self.judge_id, used_in, used_out, cost, 0.0, details)
+        return Judgment(label, f"{agree} of {len(votes)} votes: {why}", self.judge_id, used_in, used_out, cost, 0.0, details,
+                        round(confidence, 4))
 
     async def aclose(self) -> None:
         for _, j in self.members:

@@ -14,7 +14,7 @@ from typing import Any
 
 from evalharness.errors import EvalHarnessError
 from evalharness.labels.formats_map import LabelMap, unmapped_hint
-from evalharness.labels.formats_read import RawLabel, json_lines
+from evalharness.labels.formats_read import STDIN, RawLabel, json_lines, read_text
 from evalharness.store.labels import put_labels
 from evalharness.textnorm import normalize_query
 
@@ -36,12 +36,12 @@ class ImportResult:
 
 def read_query_ids(path: Path) -> dict[str, str]:
     """Query id -> text from a query-set CSV (`id,query`), a JSONL file (`id`/`query_id` + `text`/`query`) or TREC topics."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise EvalHarnessError(f"cannot read query file {path}: {exc.strerror}; pass --queries with an existing file") from None
+    if path != STDIN and not path.is_file():
+        raise EvalHarnessError(f"cannot read query file {path}: no such file; pass --queries with an existing file")
+    text = read_text(path)
     out: dict[str, str] = {}
-    if path.suffix.lower() in (".jsonl", ".json"):
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if path.suffix.lower() in (".jsonl", ".json") or (path == STDIN and first.lstrip().startswith("{")):
         for n, obj in json_lines(path):
             if not isinstance(obj, dict):
                 raise EvalHarnessError(f"{path}:line {n}: a query line is a JSON object with 'id' and 'text'")
@@ -50,7 +50,7 @@ def read_query_ids(path: Path) -> dict[str, str]:
                 raise EvalHarnessError(f"{path}:line {n}: a query needs 'id' and 'text' (or 'query')")
             out[str(qid)] = str(qtext)
         return out
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() == ".csv" or (path == STDIN and "," in first):
         rows = csv.DictReader(text.splitlines())
         if not rows.fieldnames or "query" not in rows.fieldnames or "id" not in rows.fieldnames:
             raise EvalHarnessError(f"{path}: a query file needs 'id' and 'query' columns")
@@ -89,7 +89,8 @@ def prepare_rows(raw: Sequence[RawLabel], label_map: LabelMap, query_ids: Mappin
             raise EvalHarnessError(f"{r.where}: query {query!r} doc {r.doc_id!r} is labelled {label!r} here but {prev[0]!r} at "
                                    f"{prev[1]}; keep one of the two rows")
         seen[key] = (label, r.where)
-        rows.append({"query": query, "doc_id": r.doc_id, "label": label, "note": r.note, "origin": origin})
+        rows.append({"query": query, "doc_id": r.doc_id, "label": label, "note": r.note, "origin": origin,
+                     "query_id": r.query_id or ""})
     if not rows:
         ids = sorted({r.query_id or "" for r in raw})[:3]
         raise EvalHarnessError(f"{path}: none of its query ids ({', '.join(ids)}, ...) is in the query file; pass --queries FILE "

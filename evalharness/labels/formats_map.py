@@ -29,13 +29,16 @@ MAP_NAMES = (*BUILTIN_MAPS, "gains")
 
 
 def _number_key(value: str) -> str:
-    """'2', '2.0' and ' 2 ' are one value; anything else is compared case-insensitively."""
+    """Numbers compare as numbers ('2', '2.0' and ' 2 ' are one value, '0.60' and '0.6' another); anything else is
+    compared case-insensitively."""
     text = value.strip()
     try:
         number = float(text)
     except ValueError:
         return text.casefold()
-    return str(int(number)) if number.is_integer() else text
+    if number != number or number in (float("inf"), float("-inf")):  # nan, inf: words, not numbers
+        return text.casefold()
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 class LabelMap:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,21 @@ class RawLabel:
     where: str
 
 
-def _open_text(path: Path) -> str:
+STDIN = Path("<stdin>")  # what `-` names where a file is read
+_stdin: list[str] = []
+
+
+def input_path(arg: str | Path, resolve: Callable[[Path], Path]) -> Path:
+    """The file a command-line argument names: `-` is standard input, anything else resolved as the project does."""
+    return STDIN if str(arg) == "-" else resolve(Path(arg))
+
+
+def read_text(path: Path) -> str:
+    """A file's text (UTF-8, BOM dropped), or standard input's for STDIN; one line naming the file when unreadable."""
+    if path == STDIN:  # read once: a reader and the format guess both look at it
+        if not _stdin:
+            _stdin.append(sys.stdin.read())
+        return _stdin[0]
     try:
         return path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -46,7 +61,7 @@ def _open_text(path: Path) -> str:
 
 def _json(path: Path) -> Any:
     try:
-        return json.loads(_open_text(path))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise EvalHarnessError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); fix the file") from None
 
@@ -58,7 +73,7 @@ def _pick(header: list[str], names: tuple[str, ...]) -> str | None:
 
 def read_csv(path: Path, column: str | None = None) -> Iterator[RawLabel]:
     """`query,doc_id,label` (or `query_id,...`; Quepid's `query,docid,rating`; Quepid book CSV with one column per rater)."""
-    lines = _open_text(path).splitlines()
+    lines = read_text(path).splitlines()
     reader = csv.reader(lines)
     header = next(reader, None)
     if not header:
@@ -95,7 +110,7 @@ def read_csv(path: Path, column: str | None = None) -> Iterator[RawLabel]:
 
 def read_qrels(path: Path) -> Iterator[RawLabel]:
     """TREC qrels: `qid 0 docid rating` (the second column is ignored)."""
-    for n, line in enumerate(_open_text(path).splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split()
@@ -106,7 +121,7 @@ def read_qrels(path: Path) -> Iterator[RawLabel]:
 
 def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for each non-blank line of a JSON-lines file."""
-    for n, line in enumerate(_open_text(path).splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -153,22 +168,78 @@ def read_quepid(path: Path, rater: str | None = None) -> Iterator[RawLabel]:
 
 
 def read_rre(path: Path) -> Iterator[RawLabel]:
-    """RRE ratings: topics -> query_groups -> queries (+ relevant_documents with gains)."""
+    """RRE ratings as RRE reads them: `topics` -> `query_groups` -> `queries`, or `query_groups` or a flat `queries`
+    list at the top (Quepid's RRE export); `relevant_documents` on a group or a query, as doc -> {"gain"|"rating": N},
+    doc -> N, or gain -> [doc ids] (Quepid's form). A query's text is its `$query` placeholder (or the one
+    `query_placeholder` names, or its only placeholder); an inline template is expanded with its placeholders."""
     data = _json(path)
-    topics = data.get("topics") if isinstance(data, dict) else None
-    if not isinstance(topics, list):
-        raise EvalHarnessError(f"{path}: not an RRE ratings file (no 'topics' list)")
-    for t, topic in enumerate(topics, 1):
-        for g, group in enumerate(topic.get("query_groups") or [], 1):
-            group_docs = group.get("relevant_documents") or {}
-            for qn, q in enumerate(group.get("queries") or [], 1):
-                where = f"{path}:topics[{t}].query_groups[{g}].queries[{qn}]"
-                text = (q.get("placeholders") or {}).get("$query") or q.get("template") or group.get("name")
-                if not text:
-                    raise EvalHarnessError(f"{where}: no placeholders.$query; add the query text")
-                for doc, rating in {**group_docs, **(q.get("relevant_documents") or {})}.items():
-                    gain = rating.get("gain") if isinstance(rating, dict) else rating
-                    yield RawLabel(str(text), None, str(doc), str(gain), "", where)
+    if not isinstance(data, dict):
+        raise EvalHarnessError(f"{path}: not an RRE ratings file (a JSON object with 'topics', 'query_groups' or 'queries')")
+    placeholder = data.get("query_placeholder")
+    if isinstance(data.get("topics"), list):
+        groups = [(f"topics[{t}].query_groups[{g}]", group, topic.get("query_placeholder") or placeholder)
+                  for t, topic in enumerate(data["topics"], 1) for g, group in enumerate(topic.get("query_groups") or [], 1)]
+    elif isinstance(data.get("query_groups"), list):
+        groups = [(f"query_groups[{g}]", group, placeholder) for g, group in enumerate(data["query_groups"], 1)]
+    elif isinstance(data.get("queries"), list):
+        groups = [("", {"queries": data["queries"]}, placeholder)]
+    else:
+        raise EvalHarnessError(f"{path}: not an RRE ratings file (no 'topics', 'query_groups' or 'queries' list)")
+    template = data.get("template")
+    for prefix, group, name in groups:
+        group_docs = _rre_ratings(group.get("relevant_documents"), f"{path}:{prefix}")
+        for qn, q in enumerate(group.get("queries") or [], 1):
+            where = f"{path}:{prefix + '.' if prefix else ''}queries[{qn}]"
+            if not isinstance(q, dict):
+                raise EvalHarnessError(f"{where}: a query is an object with placeholders (and a template)")
+            text = _rre_text(q, group.get("query_placeholder") or name, q.get("template") or group.get("template") or template,
+                             where)
+            for doc, gain in {**group_docs, **_rre_ratings(q.get("relevant_documents"), where)}.items():
+                yield RawLabel(text, None, doc, gain, "", where)
+
+
+def _rre_ratings(docs: Any, where: str) -> dict[str, str]:
+    """doc id -> raw gain from a `relevant_documents` object in any of RRE's forms."""
+    if docs is None:
+        return {}
+    if not isinstance(docs, dict):
+        raise EvalHarnessError(f"{where}.relevant_documents: expected an object (doc -> {{\"gain\": N}} or gain -> [doc ids])")
+    out: dict[str, str] = {}
+    for key, value in docs.items():
+        if isinstance(value, list):  # gain -> [doc ids]
+            out.update((str(doc), str(key)) for doc in value)
+        elif isinstance(value, dict):
+            gain = value.get("gain", value.get("rating"))
+            if gain is None:
+                raise EvalHarnessError(f"{where}.relevant_documents[{key!r}]: no 'gain' (or 'rating'); add one")
+            out[str(key)] = str(gain)
+        else:
+            out[str(key)] = str(value)
+    return out
+
+
+def _rre_text(q: dict[str, Any], placeholder: Any, template: Any, where: str) -> str:
+    """The query text of an RRE query: the placeholder holding it, or an inline template expanded."""
+    values = q.get("placeholders") or {}
+    if not isinstance(values, dict):
+        raise EvalHarnessError(f"{where}.placeholders: expected an object such as {{\"$query\": \"red shoes\"}}")
+    for key in ([placeholder] if placeholder else []) + ["$query"]:
+        if str(values.get(key) or "").strip():
+            return str(values[key])
+    if placeholder:
+        raise EvalHarnessError(f"{where}: no placeholder {placeholder!r} (query_placeholder); add it to placeholders")
+    if len(values) == 1:
+        return str(next(iter(values.values())))
+    if isinstance(template, str) and values and not template.strip().endswith(".json"):
+        text = template
+        for key in sorted(values, key=len, reverse=True):  # $query_type before $query
+            text = text.replace(str(key), str(values[key]))
+        return text
+    if isinstance(q.get("query"), str) and q["query"].strip():
+        return q["query"]
+    names = ", ".join(values) or "none"
+    raise EvalHarnessError(f"{where}: cannot tell the query text (placeholders: {names}; template {template!r} is a file); "
+                           "name the query's placeholder $query or set \"query_placeholder\" in the file")
 
 
 def read_srw(path: Path) -> Iterator[RawLabel]:
@@ -182,8 +253,13 @@ def read_srw(path: Path) -> Iterator[RawLabel]:
         query = entry.get("query")
         if not query:
             raise EvalHarnessError(f"{where}: needs 'query'")
-        for r in entry.get("ratings") or []:
-            yield RawLabel(str(query), None, str(r.get("docId")), str(r.get("rating")), "", where)
+        for j, r in enumerate(entry.get("ratings") or [], 1):
+            row = f"{where}.ratings[{j}]"
+            if not isinstance(r, dict) or r.get("docId") in (None, ""):
+                raise EvalHarnessError(f"{row} (rating row {j} of query {query!r}) has no docId; add the document id or remove the row")
+            if r.get("rating") in (None, ""):
+                raise EvalHarnessError(f"{row} (rating row {j} of query {query!r}) has no rating; add it or remove the row")
+            yield RawLabel(str(query), None, str(r["docId"]), str(r["rating"]), "", row)
 
 
 READERS: dict[str, Callable[..., Iterator[RawLabel]]] = {
@@ -205,11 +281,34 @@ def guess_format(path: Path) -> str:
         if isinstance(data, dict):
             if "query_doc_pairs" in data:
                 return "quepid"
-            if "topics" in data:
+            if "topics" in data or "query_groups" in data or "queries" in data:
                 return "rre"
             if "judgmentRatings" in data:
                 return "srw"
+    if path == STDIN:
+        return _sniff(read_text(path))
     raise EvalHarnessError(f"cannot tell the format of {path}; pass --format {'|'.join(READERS)}")
+
+
+def _sniff(text: str) -> str:
+    """The format of standard input, from its content: a JSON object, JSON lines, qrels lines or a CSV header."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError:
+            return "jsonl"
+        for key, name in (("query_doc_pairs", "quepid"), ("judgmentRatings", "srw"), ("topics", "rre"),
+                          ("query_groups", "rre"), ("queries", "rre")):
+            if isinstance(data, dict) and key in data:
+                return name
+        return "jsonl"
+    if "," not in first and len(first.split()) == 4:
+        return "qrels"
+    if "," in first:
+        return "csv"
+    raise EvalHarnessError(f"cannot tell the format of {STDIN}; pass --format {'|'.join(READERS)}")
 
 
 def read_labels(path: Path, fmt: str | None, column: str | None = None) -> list[RawLabel]:

@@ -4,6 +4,10 @@ Label rows come from a human source (the labels table) or a judge (its judgments
 formats carry the project's gains, so `labels import --map gains` reads them back as the same labels.
 A TREC run's score column is `n - rank + 1`, so trec_eval, ranx and ir_measures keep evalharness's order
 whatever ties the engine's own scores had (the original scores are in the CSV and JSONL exports).
+
+Query ids are the query set's, in qrels and runs alike, so the two files join: `--queries FILE` on either export,
+else the project's query sets, else (labels) the id the imported file gave, else a slug of the text. TREC readers
+split lines on whitespace, so an id with whitespace is refused with a line (CSV and JSONL keep it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from evalharness.errors import EvalHarnessError
 from evalharness.store.db import StoredQuery
 from evalharness.store.labels import iter_labels
 from evalharness.store.tables import judgments_t
@@ -39,6 +44,7 @@ class ExportRow:
     output_tokens: int = 0
     cost_usd: float = 0.0
     created_at: str = ""
+    confidence: float | None = None  # the judge's probability for its label, when it gives one
 
     @property
     def model(self) -> str:
@@ -48,8 +54,9 @@ class ExportRow:
 
 
 def human_rows(store: Any, source: str, gains: Mapping[str, int], query_ids: Mapping[str, str]) -> list[ExportRow]:
-    """A human source's labels; query ids from the project's query sets (by normalized text), else a slug."""
-    return [ExportRow(query_ids.get(s.query_key) or slugify(s.query), s.query, s.doc_id, s.label, gains.get(s.label, 0), s.note,
+    """A human source's labels; query ids from `query_ids` (by normalized text), else the id imported with the label,
+    else a slug."""
+    return [ExportRow(query_ids.get(s.query_key) or s.query_id or slugify(s.query), s.query, s.doc_id, s.label, gains.get(s.label, 0), s.note,
                       source, created_at=s.updated_at) for s in iter_labels(store, source)]
 
 
@@ -61,7 +68,7 @@ def judge_rows(store: Any, spec: str, judge_id: str, gains: Mapping[str, int], q
         for r in conn.execute(select(judgments_t).where(c.judge_id == judge_id).order_by(c.created_at)):
             newest[(normalize_query(r.query), r.doc_id)] = r
     return [ExportRow(query_ids.get(key[0]) or slugify(r.query), r.query, r.doc_id, r.label, gains.get(r.label, 0), r.rationale,
-                      spec, r.judge_id, r.input_tokens, r.output_tokens, r.cost_usd, r.created_at)
+                      spec, r.judge_id, r.input_tokens, r.output_tokens, r.cost_usd, r.created_at, r.confidence)
             for key, r in sorted(newest.items())]
 
 
@@ -80,8 +87,17 @@ def _by_query(rows: Sequence[ExportRow]) -> dict[str, list[ExportRow]]:
     return out
 
 
+def trec_field(value: str, what: str, fmt: str) -> str:
+    """An id as a TREC field, or one line refusing it: TREC readers split on whitespace, so it must have none."""
+    if not value or any(ch.isspace() for ch in value):
+        raise EvalHarnessError(f"{what} {value!r} is empty or has whitespace, which every TREC {fmt} reader splits on; "
+                               "export --format csv or jsonl (they keep it), or give it an id without spaces")
+    return value
+
+
 def to_qrels(rows: Sequence[ExportRow]) -> str:
-    return "".join(f"{r.query_id} 0 {r.doc_id} {r.gain}\n" for r in rows)
+    return "".join(f"{trec_field(r.query_id, 'query id', 'qrels')} 0 "
+                   f"{trec_field(r.doc_id, f'doc id (query {r.query_id})', 'qrels')} {r.gain}\n" for r in rows)
 
 
 def to_csv(rows: Sequence[ExportRow]) -> str:
@@ -118,9 +134,12 @@ LABEL_WRITERS: dict[str, Callable[[Sequence[ExportRow], str], str]] = {
 
 def run_trec(queries: Sequence[StoredQuery], tag: str) -> str:
     lines = []
+    tag = trec_field(tag, "run tag", "run")
     for q in queries:
         n = len(q.hits)
-        lines += [f"{q.id} Q0 {h.doc_id} {h.rank} {n - h.rank + 1} {tag}\n" for h in q.hits]
+        qid = trec_field(q.id, "query id", "run") if q.hits else q.id
+        lines += [f"{qid} Q0 {trec_field(h.doc_id, f'doc id (query {qid})', 'run')} {h.rank} {n - h.rank + 1} {tag}\n"
+                  for h in q.hits]
     return "".join(lines)
 
 

@@ -1,10 +1,11 @@
 """Label sources: where a pair's label comes from, and the qrels a source gives a run.
 
 A source spec is a judge spec (`offline`, `openai:MODEL`, `vote(a, b, c)`), imported people's labels
-(`human:NAME`), or a comma list of them in priority order (`human:gold,openai:gpt-4o-mini`: people where
-they labelled, the LLM elsewhere). Commas inside parentheses belong to the spec (`vote(a, b)`).
+(`human:NAME`), implicit labels from a search log (`behaviour:NAME`, see labels/implicit.py), or a comma
+list of them in priority order (`human:gold,openai:gpt-4o-mini`: people where they labelled, the LLM elsewhere).
+Commas inside parentheses belong to the spec (`vote(a, b)`).
 A judge source reads the judgments the judge made for each query's guideline (the pool); a human
-source reads the labels table by normalized query text. Hits no source labelled are holes (Judged@k).
+or behaviour source reads the labels table by normalized query text. Hits no source labelled are holes (Judged@k).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalharness.errors import EvalHarnessError
 from evalharness.labels.schemes import scheme_of
+from evalharness.store.behaviour import behaviour_model, check_behaviour_source, is_behaviour
 from evalharness.store.labels import HUMAN_PREFIX, check_source, labels_for
 from evalharness.store.runread import judgment_pool
 from evalharness.textnorm import normalize_query
@@ -54,16 +56,25 @@ def split_specs(spec: str) -> list[str]:
 
 
 def check_spec(spec: str) -> list[str]:
-    """Parse a --labels spec and check its human sources' names before any work is done."""
+    """Parse a --labels spec and check its human and behaviour sources' names before any work is done."""
     parts = split_specs(spec)
     for part in parts:
-        if is_human(part):
-            check_source(part)
+        if is_stored(part):
+            check_stored(part)
     return parts
 
 
 def is_human(spec: str) -> bool:
     return spec.startswith(HUMAN_PREFIX)
+
+
+def is_stored(spec: str) -> bool:
+    """A source whose labels are in the labels table (human:NAME, behaviour:NAME), not a judge's pool."""
+    return is_human(spec) or is_behaviour(spec)
+
+
+def check_stored(spec: str) -> str:
+    return check_behaviour_source(spec) if is_behaviour(spec) else check_source(spec)
 
 
 @dataclass
@@ -95,8 +106,10 @@ def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judg
     out = SourcedQrels({q.id: {} for q in queries}, {q.id: {} for q in queries},
                        {q.id: {} for q in queries}, {q.id: {} for q in queries})
     for part in split_specs(spec):
-        if is_human(part):
-            check_source(part)
+        if is_stored(part):
+            check_stored(part)
+            if is_behaviour(part):
+                behaviour_model(store, part)  # says how to compute a source that is not stored
             found = labels_for(store, part, [q.text for q in queries])
             per_query: dict[str, dict[str, tuple[str, str]]] = {}
             for (qkey, doc), label in found.items():
@@ -131,7 +144,7 @@ def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence
     stored judgments are read, nothing is sent), human sources by name."""
     from evalharness.judges import make_judge
 
-    judges = {part: make_judge(part, config, need_key=False) for part in split_specs(spec) if not is_human(part)}
+    judges = {part: make_judge(part, config, need_key=False) for part in split_specs(spec) if not is_stored(part)}
     return qrels_for_source(store, spec, queries, judges, scheme_of(config).gains)
 
 

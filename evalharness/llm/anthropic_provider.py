@@ -98,7 +98,7 @@ class AnthropicProvider(Provider):
         cached = usage.get("cache_read_input_tokens") or 0
         total_in = (usage.get("input_tokens") or 0) + cached + (usage.get("cache_creation_input_tokens") or 0)
         stop = {"max_tokens": "length", "refusal": "refusal"}.get(data.get("stop_reason") or "", "")
-        return LLMReply(text, total_in, usage.get("output_tokens") or 0, cached, stop)
+        return LLMReply(text, total_in, usage.get("output_tokens") or 0, cached, stop=stop)
 
     async def aclose(self) -> None:
         await self.client.close()

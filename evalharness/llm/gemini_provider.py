@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from dataclasses import replace
 from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
+from evalharness.llm.logprobs import gemini_logprobs
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
 
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
@@ -63,7 +65,7 @@ class GeminiProvider(Provider):
 
     def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
-                      extra_user: str | None = None, previous: str | None = None) -> dict[str, Any]:
+                      extra_user: str | None = None, previous: str | None = None, top_logprobs: int = 0) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [{"text": user}]
         if image is not None:
             parts.append({"inlineData": {"mimeType": image_mime, "data": base64.b64encode(image).decode()}})
@@ -73,6 +75,8 @@ class GeminiProvider(Provider):
         config: dict[str, Any] = {"temperature": temperature}
         if schema is not None:
             config.update(responseMimeType="application/json", responseSchema=gemini_schema(schema))
+        if top_logprobs:
+            config.update(responseLogprobs=True, logprobs=top_logprobs)
         return {"model": self.model, "contents": contents, "systemInstruction": {"parts": [{"text": system}]},
                 "generationConfig": config}
 
@@ -87,7 +91,8 @@ class GeminiProvider(Provider):
         system = "".join(p["text"] for p in (body.get("systemInstruction") or {}).get("parts", []))
         schema = types.Schema.model_validate(gen["responseSchema"]) if gen.get("responseSchema") else None  # keeps propertyOrdering
         config = types.GenerateContentConfig(system_instruction=system or None, temperature=gen.get("temperature"),
-                                             response_mime_type=gen.get("responseMimeType"), response_schema=schema)
+                                             response_mime_type=gen.get("responseMimeType"), response_schema=schema,
+                                             response_logprobs=gen.get("responseLogprobs"), logprobs=gen.get("logprobs"))
         return {"model": body["model"], "contents": contents, "config": config}
 
     async def send(self, body: dict[str, Any]) -> LLMReply:
@@ -110,9 +115,11 @@ class GeminiProvider(Provider):
                  for p in ((cand.content.parts if cand is not None and cand.content is not None else None) or [])]
         finish = getattr(getattr(cand, "finish_reason", None), "value", None) or ""
         blocked = bool(getattr(resp.prompt_feedback, "block_reason", None))
-        return gemini_reply(parts, str(finish), blocked, (getattr(usage, "prompt_token_count", 0) or 0,
-                                                          getattr(usage, "candidates_token_count", 0) or 0,
-                                                          getattr(usage, "cached_content_token_count", 0) or 0))
+        result = getattr(cand, "logprobs_result", None)
+        reply = gemini_reply(parts, str(finish), blocked, (getattr(usage, "prompt_token_count", 0) or 0,
+                                                           getattr(usage, "candidates_token_count", 0) or 0,
+                                                           getattr(usage, "cached_content_token_count", 0) or 0))
+        return replace(reply, logprobs=gemini_logprobs(result.model_dump(exclude_none=True))) if result is not None else reply
 
     async def preflight(self) -> None:
         """GET models/{model}: the key and the model in one request, nothing judged. Gemini reports a bad key as 400
@@ -151,10 +158,11 @@ class GeminiProvider(Provider):
         candidates = data.get("candidates") or []
         cand = candidates[0] if candidates else {}
         usage = data.get("usageMetadata") or {}
-        return gemini_reply((cand.get("content") or {}).get("parts") or [], cand.get("finishReason") or "",
-                            bool((data.get("promptFeedback") or {}).get("blockReason")),
-                            (usage.get("promptTokenCount") or 0, usage.get("candidatesTokenCount") or 0,
-                             usage.get("cachedContentTokenCount") or 0))
+        reply = gemini_reply((cand.get("content") or {}).get("parts") or [], cand.get("finishReason") or "",
+                             bool((data.get("promptFeedback") or {}).get("blockReason")),
+                             (usage.get("promptTokenCount") or 0, usage.get("candidatesTokenCount") or 0,
+                              usage.get("cachedContentTokenCount") or 0))
+        return replace(reply, logprobs=gemini_logprobs(cand["logprobsResult"])) if cand.get("logprobsResult") else reply
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()

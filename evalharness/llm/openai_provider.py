@@ -9,6 +9,7 @@ from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
+from evalharness.llm.logprobs import openai_logprobs
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
 from evalharness.runtime.httpclient import connect_failed, module_of, sdk_async_client
 
@@ -35,7 +36,7 @@ class OpenAIProvider(Provider):
 
     def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
-                      extra_user: str | None = None, previous: str | None = None) -> dict[str, Any]:
+                      extra_user: str | None = None, previous: str | None = None, top_logprobs: int = 0) -> dict[str, Any]:
         content: Any = user
         if image is not None:
             url = f"data:{image_mime};base64,{base64.b64encode(image).decode()}"
@@ -46,6 +47,8 @@ class OpenAIProvider(Provider):
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature}
         if schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": schema_name, "strict": True, "schema": schema}}
+        if top_logprobs:
+            body.update(logprobs=True, top_logprobs=top_logprobs)
         return body
 
     async def send(self, body: dict[str, Any]) -> LLMReply:
@@ -107,8 +110,8 @@ class OpenAIProvider(Provider):
         usage = data.get("usage") or {}
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         stop = {"length": "length", "content_filter": "filtered"}.get(choice.get("finish_reason") or "", "")
-        return LLMReply(text, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, cached, stop,
-                        message.get("refusal") or "")
+        return LLMReply(text, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, cached,
+                        openai_logprobs(choices[0]) if choices else None, stop=stop, refusal=message.get("refusal") or "")
 
     async def aclose(self) -> None:
         await self.client.close()

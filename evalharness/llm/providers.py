@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from evalharness.config import JudgeConfig, env_secret
 from evalharness.errors import EvalHarnessError, JudgeOutputError, NoLabel
+from evalharness.llm.logprobs import TokenLogprob
 from evalharness.llm.retry import retry_delay
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -36,6 +37,7 @@ class LLMReply:
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0  # input tokens the provider served from its prompt cache (billed at the cached price)
+    logprobs: tuple[TokenLogprob, ...] | None = None  # the answer's tokens with their log-probabilities, when asked
     stop: str = ""  # why the answer ended when it is not a complete answer: "length", "refusal" or "filtered"
     refusal: str = ""  # the model's refusal message, when the provider gives one apart from the text
 
@@ -131,17 +133,22 @@ async def _send_retrying(provider: Provider, body: dict[str, Any], retries: int)
 
 async def complete_parsed(provider: Provider, system: str, user: str, parse: Callable[[str], T], repair: Callable[[str], str], *,
                           schema: dict[str, Any], schema_name: str, temperature: float, image: bytes | None = None,
-                          image_mime: str = "image/jpeg", repair_retries: int | None = None) -> tuple[T, int, int, int]:
+                          image_mime: str = "image/jpeg", repair_retries: int | None = None, top_logprobs: int = 0,
+                          on_reply: Callable[[LLMReply], None] | None = None) -> tuple[T, int, int, int]:
     """One structured call, parsed; an unusable answer gets one repair turn (`repair(problem)`, retried on transient
     errors), then JudgeOutputError carrying the tokens already paid for (`input_tokens`, `output_tokens`,
     `cached_tokens`). An answer that is not one (NoLabel: truncated, refused, empty, filtered) gets no repair turn.
-    Returns (parsed, input tokens, output tokens, cached input tokens) of both calls."""
+    Returns (parsed, input tokens, output tokens, cached input tokens) of both calls.
+    `top_logprobs` > 0 asks for the answer's token log-probabilities; `on_reply` gets the reply that parsed."""
     kwargs: dict[str, Any] = {"image": image, "image_mime": image_mime, "schema": schema, "schema_name": schema_name,
-                              "temperature": temperature}
+                              "temperature": temperature, **({"top_logprobs": top_logprobs} if top_logprobs else {})}
     reply = await provider.send(provider.build_request(system, user, **kwargs))
     try:
         check_reply(reply)
-        return parse(reply.text), reply.input_tokens, reply.output_tokens, reply.cached_tokens
+        parsed = parse(reply.text)
+        if on_reply is not None:
+            on_reply(reply)
+        return parsed, reply.input_tokens, reply.output_tokens, reply.cached_tokens
     except NoLabel as exc:
         raise with_usage(exc, reply.input_tokens, reply.output_tokens, reply.cached_tokens) from None
     except JudgeOutputError as first:
@@ -160,6 +167,8 @@ async def complete_parsed(provider: Provider, system: str, user: str, parse: Cal
             raise with_usage(second, *paid) from None
         except JudgeOutputError as second:
             raise with_usage(JudgeOutputError(f"unusable answer after one repair: {second}"), *paid) from None
+        if on_reply is not None:
+            on_reply(again)
         return parsed, *paid
 
 

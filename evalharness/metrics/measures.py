@@ -149,12 +149,15 @@ def _attribute_name(arg: str) -> str | None:
 
 register_provider("verdicts", "evalharness.metrics.verdict_measures:verdicts_provider")
 register_family(MeasureFamily(
-    "AttrMatch", "verdicts", _needs_query, "share of the top k meeting the query's requirement on the attribute "
-    "(queries with such a requirement only)", arg="attribute", validate_arg=_attribute_name,
+    "AttrMatch", "verdicts", _needs_query, "share of the top k that are relevant or substitute and meet the query's "
+    "requirement on the attribute (queries with such a requirement only)", arg="attribute", validate_arg=_attribute_name,
     query_compute=_lazy("evalharness.metrics.verdict_measures:compute_attr_match")))
 register_family(MeasureFamily(
     "ReqMet", "verdicts", _needs_query, "mean share of the query's must requirements met over the top k",
     query_compute=_lazy("evalharness.metrics.verdict_measures:compute_req_met")))
+register_family(MeasureFamily(
+    "ReqCov", "verdicts", _needs_query, "share of the per-requirement verdicts of the judged top k the judge gave "
+    "(the rest are holes)", query_compute=_lazy("evalharness.metrics.verdict_measures:compute_req_coverage")))
 
 
 register_family(MeasureFamily("VQ", "image_scores", mean_known,

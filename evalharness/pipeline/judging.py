@@ -80,8 +80,7 @@ class Budget:
         self.price = judge.price_per_mtok()
 
     def estimate(self, request: JudgeRequest) -> float:
-        tokens_in, tokens_out = self.judge.estimate_tokens(request)
-        return REPAIR_FACTOR * (tokens_in * self.price[0] + tokens_out * self.price[1]) / 1e6
+        return REPAIR_FACTOR * self.judge.estimate_cost(request)
 
     def reserve(self, request: JudgeRequest) -> float | None:
         """The amount reserved, or None when the call does not fit (then nothing more is sent)."""

@@ -121,13 +121,17 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                 ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
     """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
     judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
-    text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key."""
+    text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key. A hit no judge
+    can label (`Hit.unjudgeable`: a ranked document not in the catalog) is neither judged nor a failure."""
     pairs, hashes, where, failed = [], {}, {}, []
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
     for q in queries:
         g = guidelines[q.id]
         hashes[q.id] = []
         for hit in hits[q.id]:
+            if hit.unjudgeable:
+                hashes[q.id].append(content_hash(hit, "unjudgeable"))
+                continue
             image, image_sha, judge_id = None, "", judge.judge_id
             if images is not None:
                 try:
@@ -243,13 +247,16 @@ class RunStart:
 
 
 def run_counts(req: RunRequest, start: RunStart, new: int, cached: int, skipped_budget: int) -> dict[str, int]:
-    """The counts a run stores; `unjudged_hits` are the listed failures and the pairs the budget skipped."""
+    """The counts a run stores; `unjudged_hits` are the listed failures, the pairs the budget skipped and the hits no
+    judge can label (`unjudgeable`: not in the catalog; they do not make a run partial, rerunning cannot judge them)."""
     hits = start.hits
+    unjudgeable = sum(1 for h in hits.values() for hit in h if hit.unjudgeable)
     return {"queries": len(req.queries), "hits": sum(len(h) for h in hits.values()),
             "zero_hit_queries": sum(1 for h in hits.values() if not h), "judged_new": new, "judged_cached": cached,
             "failed": len(start.failures),
             "image_fallbacks": sum(1 for p in start.pairs if p.request.image is None) if start.with_images else 0,
-            "skipped_budget": skipped_budget, "unjudged_hits": len(start.failures) + skipped_budget,
+            "skipped_budget": skipped_budget, "unjudgeable": unjudgeable,
+            "unjudged_hits": len(start.failures) + skipped_budget + unjudgeable,
             "input_tokens": 0, "output_tokens": 0}
 
 
@@ -259,7 +266,8 @@ def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart,
     per_query = evaluate_stored(store, req.judge.judge_id, start.stored, req.metrics, project)
     metrics = mean_metrics(per_query, req.metrics)
     elapsed = time.perf_counter() - start.started
-    status = final_status(counts["hits"], counts["hits"] - counts["unjudged_hits"])
+    unjudgeable = counts.get("unjudgeable", 0)
+    status = final_status(counts["hits"] - unjudgeable, counts["hits"] - counts["unjudged_hits"])
     store.finish_run(start.run_id, status, metrics, counts, cost_usd, elapsed)
     return RunOutcome(start.run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
                       elapsed, cost_usd, start.failures, status=status, catalog=start.catalog, stored=start.stored)
@@ -283,6 +291,7 @@ class DryRunEstimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    note: str = ""  # how the estimate was made, when that needs saying (a cascade's escalated share)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -311,12 +320,15 @@ def estimate_run(project: Project, store: Store, req: RunRequest) -> DryRunEstim
     pairs, _, _, _ = build_pairs(req.queries, guidelines, hits, req.judge, images)
     cached = store.cached_judgments([p.key for p in pairs if p.request.guideline.hash != "pending"])
     todo = [p for p in pairs if p.key not in cached]
+    req.judge.attach_store(store)  # a cascade reads its cheap member's stored calibration
     tokens_in = tokens_out = 0
+    cost = 0.0
     for p in todo:
         i, o = req.judge.estimate_tokens(p.request)
         tokens_in, tokens_out = tokens_in + i, tokens_out + o
-    price_in, price_out = req.judge.price_per_mtok()
+        cost += req.judge.estimate_cost(p.request)
     if req.batch:  # the batch API's price (typically half)
         price_in, price_out = req.batch.price(req.judge)
+        cost = (tokens_in * price_in + tokens_out * price_out) / 1e6
     return DryRunEstimate(req.engine.name, len(req.queries), sum(len(h) for h in hits.values()), len(cached), len(todo),
-                          len(missing), tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1e6)
+                          len(missing), tokens_in, tokens_out, cost, getattr(req.judge, "estimate_note", ""))

@@ -62,6 +62,10 @@ class QueryCounts:
             self._norm_cache[raw] = norm
         return norm
 
+    def normalize(self, raw: str) -> str | None:
+        """The key a query string counts under: None when empty, "\\x00RULE" when a privacy pattern matches."""
+        return self._normalize(raw)
+
     def add(self, raw: str, n: int = 1) -> None:
         """Count one query string n times."""
         self.rows += n

@@ -42,7 +42,9 @@ class EventStats:
 
     A search is one query_id. searches: distinct query_ids of the query; clicked: those with at least one
     click event (CTR = clicked / searches); clicks, add_to_cart, purchases: event counts; zero_results:
-    searches whose query document lists no hit (an empty query_response_hit_ids)."""
+    searches whose result list was empty: a query document asking for hits lists none (an empty
+    query_response_hit_ids) and no query document of the same search lists any. A request that asks for no hits
+    (`"size": 0` in its logged query body: a facet or count request) says nothing about the result list."""
 
     search_ids: dict[str, set[str]] = field(default_factory=dict)
     clicked_ids: dict[str, set[str]] = field(default_factory=dict)
@@ -162,6 +164,14 @@ def read_tabular(fmt: str, path: Path, fields: Fields, counts: QueryCounts) -> N
 
 def read_sql(url: str, table: str | None, sql: str | None, fields: Fields, counts: QueryCounts) -> None:
     """Stream rows of a table or a SELECT from any SQLAlchemy URL."""
+    columns = [c for c in dict.fromkeys((fields.query, fields.count, fields.time)) if c]
+    for batch in sql_batches(url, table, sql, columns, lambda names: _check_columns(names, fields, table or "the SELECT")):
+        _feed(batch, fields, counts)
+
+
+def sql_batches(url: str, table: str | None, sql: str | None, columns: list[str],
+                check: Callable[[list[str]], None] | None = None) -> Iterator[pa.Table]:
+    """Rows of a table (these columns) or of a SELECT from any SQLAlchemy URL, 50,000 at a time; `check` sees the column names."""
     import sqlalchemy as sa
 
     if not table and not sql:
@@ -173,14 +183,14 @@ def read_sql(url: str, table: str | None, sql: str | None, fields: Fields, count
                                "postgresql+psycopg://user@host/db") from None
     try:
         with engine.connect() as conn:
-            query = sa.text(sql) if sql else sa.select(sa.table(table, *(sa.column(c) for c in {fields.query, fields.count, fields.time} if c)))
+            query = sa.text(sql) if sql else sa.select(sa.table(table, *(sa.column(c) for c in columns)))
             result = conn.execution_options(stream_results=True, max_row_buffer=50_000).execute(query)
             names = list(result.keys())
-            _check_columns(names, fields, table or "the SELECT")
+            if check is not None:
+                check(names)
             for part in result.partitions(50_000):
-                columns = list(zip(*part)) if part else [[] for _ in names]
-                batch = pa.table({n: pa.array(list(c)) for n, c in zip(names, columns)})
-                _feed(batch, fields, counts)
+                cols = list(zip(*part)) if part else [[] for _ in names]
+                yield pa.table({n: pa.array(list(c)) for n, c in zip(names, cols)})
     except sa.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
         raise EvalHarnessError(f"SQL source failed: {reason}; check the URL, --table or --sql") from None
@@ -203,6 +213,8 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats,
     """
     qid_to_query: dict[str, str] = {}
     counted: set[str] = set()  # query_ids already counted as a search
+    listed: set[tuple[str, str]] = set()  # (query, query_id) of searches a query document lists hits for
+    empty: set[tuple[str, str]] = set()  # (query, query_id) of searches with an empty result list logged
     pending: list[tuple[str, str]] = []
     query_field = fields.query if fields.query != "query" else "user_query"
     with path.open("rb") as fh:
@@ -238,8 +250,11 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats,
                     stats.search_ids.setdefault(norm, set()).add(qid)
                     qid_to_query.setdefault(qid, norm)
                 hits = doc.get("query_response_hit_ids")
-                if action is None and qid and isinstance(hits, list) and not hits:
-                    stats.zero_ids.setdefault(norm, set()).add(qid)
+                if action is None and qid and isinstance(hits, list):
+                    if hits:
+                        listed.add((norm, qid))
+                    elif _asks_for_hits(doc):
+                        empty.add((norm, qid))
             if action is not None:
                 if norm:
                     _count_event(stats, norm, qid, str(action))
@@ -248,6 +263,19 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats,
     for qid, action in pending:
         if qid in qid_to_query:
             _count_event(stats, qid_to_query[qid], qid, action)
+    for norm, qid in empty - listed:
+        stats.zero_ids.setdefault(norm, set()).add(qid)
+
+
+def _asks_for_hits(doc: dict[str, Any]) -> bool:
+    """Whether a UBI query document's request asked for hits: not when its logged query body says `"size": 0`."""
+    body = doc.get("query")
+    if isinstance(body, str) and body.lstrip().startswith("{"):
+        try:
+            body = json.loads(body)
+        except json.JSONDecodeError:
+            return True
+    return not (isinstance(body, dict) and body.get("size") == 0)
 
 
 def _count_event(stats: EventStats, norm: str, qid: str, action: str) -> None:

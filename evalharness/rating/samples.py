@@ -18,7 +18,7 @@ from evalharness.compare.runs import resolve_run
 from evalharness.errors import EvalHarnessError
 from evalharness.querylog.querysets import read_query_set
 from evalharness.rating.raters import RatedPair
-from evalharness.rating.sampling import DEFAULT_MULTIPLIERS, PoolPair, assign_raters, draw_sample, pool_from_runs, rater_order
+from evalharness.rating.sampling import DEFAULT_MULTIPLIERS, PoolPair, assign_raters, draw_queries, draw_sample, pool_from_runs, rater_order
 from evalharness.rating.scheme import RatingScheme
 from evalharness.store import rating
 from evalharness.store.db import Store, StoredQuery, utcnow
@@ -41,6 +41,7 @@ class SampleRequest:
     raters: list[str]
     per_pair: int
     uniform: bool
+    unit: str = "pair"  # pair, or query: whole queries (every hit of the runs' lists), for corrected comparisons
 
 
 def parse_source(source: str, target: str | None) -> tuple[str, str | None]:
@@ -102,7 +103,9 @@ def create(store: Store, root: Path, req: SampleRequest, scheme: RatingScheme) -
     pool, described = pool_for(store, root, kind, target)
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     multipliers = {k: 1.0 for k in DEFAULT_MULTIPLIERS} if req.uniform else dict(DEFAULT_MULTIPLIERS)
-    drawn = draw_sample(pool, req.size, seed, scheme.middle, multipliers)
+    if req.unit not in ("pair", "query"):
+        raise EvalHarnessError(f"--unit {req.unit!r} is not known; use pair or query")
+    drawn = (draw_queries if req.unit == "query" else draw_sample)(pool, req.size, seed, scheme.middle, multipliers)
     items = [rating.RatingItem(i, d.pair.query, d.pair.query_key, d.pair.doc_id, d.pair.segment, d.pair.query_type,
                                d.pair.stratum, d.reason, d.size, d.inclusion_prob, d.weight, d.pair.guideline_hash, d.pair.hit,
                                d.pair.judge_labels) for i, d in enumerate(drawn)]
@@ -111,7 +114,8 @@ def create(store: Store, root: Path, req: SampleRequest, scheme: RatingScheme) -
         per_rater = assign_raters(len(items), req.raters, req.per_pair)
         assignments = {r: rater_order(its, seed, r) for r, its in per_rater.items()}
     design = {"method": "stratified systematic PPS", "multipliers": multipliers, "size": req.size,
-              "strata": sorted({it.stratum for it in items}), "scheme": scheme.name, "source": kind}
+              "strata": sorted({it.stratum for it in items}), "scheme": scheme.name, "source": kind,
+              "unit": req.unit}
     sample = rating.RatingSample(req.name, described, design, seed, len(pool), req.per_pair if req.raters else 0,
                                  list(req.raters), utcnow())
     rating.create_sample(store, sample, items, assignments)

@@ -221,6 +221,35 @@ def draw_sample(pool: Sequence[PoolPair], n: int, seed: int, middle_labels: set[
     return drawn
 
 
+def draw_queries(pool: Sequence[PoolPair], n: int, seed: int, middle_labels: set[str],
+                 multipliers: dict[str, float] | None = None) -> list[Drawn]:
+    """A stratified, size-weighted sample of n whole queries: every pair of a drawn query, each carrying the query's
+    inclusion probability (a query's size is its largest pair size, so queries with disagreement are oversampled).
+    A corrected comparison (compare --correct-with) weighs each such gold query by 1 / that probability."""
+    if not pool:
+        raise EvalHarnessError("no pairs to sample from: run `evalharness run --engine-config NAME` first, or pick "
+                               "another --from")
+    mult = {**DEFAULT_MULTIPLIERS, **(multipliers or {})}
+    reasons = [reason_of(p, middle_labels) for p in pool]
+    by_query: dict[str, list[int]] = {}
+    for i, p in enumerate(pool):
+        by_query.setdefault(p.query_key, []).append(i)
+    size = {k: max(mult[reasons[i]] for i in idx) for k, idx in by_query.items()}
+    strata: dict[str, list[str]] = {}
+    for k in sorted(by_query):
+        strata.setdefault(pool[by_query[k][0]].stratum, []).append(k)
+    alloc = allocate(n, {h: sum(size[k] for k in ks) for h, ks in strata.items()}, {h: len(ks) for h, ks in strata.items()})
+    rng = random.Random(seed)
+    drawn: list[Drawn] = []
+    for h in sorted(strata):
+        ks = strata[h]
+        pis = inclusion_probabilities(alloc[h], [size[k] for k in ks])
+        for j in systematic_pps(pis, rng):
+            drawn += [Drawn(pool[i], reasons[i], size[ks[j]], pis[j]) for i in by_query[ks[j]]]
+    rng.shuffle(drawn)
+    return drawn
+
+
 def assign_raters(n_items: int, raters: Sequence[str], per_pair: int) -> dict[str, list[int]]:
     """Each item to `per_pair` of the raters, rotating so every rater gets the same share (items as 0..n-1)."""
     if per_pair > len(raters):

@@ -29,11 +29,32 @@ def md_code(text: str) -> str:
     return f"{fence}{pad}{body}{pad}{fence}"
 
 
+def corrected_markdown(c: Comparison) -> list[str]:
+    """The corrected (PPI++) figures beside the judge-only delta, when the comparison has them."""
+    k = c.corrected
+    if k is None:
+        return []
+    several = len(c.candidates) > 1
+    lines = ["", f"Corrected with {md_code(k.source)}: {k.gold_queries} gold of {k.all_queries} queries "
+                 f"(effective {k.n_effective:.1f}), PPI++ (power-tuned λ).", ""]
+    if k.rows:
+        lines += ["| metric |" + (" config |" if several else "") + " baseline | candidate | delta | 95% CI | λ | "
+                  "judge-only delta | judge-only 95% CI |", "|---|" + ("---|" if several else "") + "---:|---:|---:|---|---:|---:|---|"]
+        for r in k.rows:
+            d = r.delta
+            cfg = f" {md_escape(r.candidate)} |" if several else ""
+            lines.append(f"| {md_escape(r.metric)} |{cfg} {r.baseline.estimate:.4f} | {r.cand.estimate:.4f} | {d.estimate:+.4f} | "
+                         f"[{d.ci_low:+.4f}, {d.ci_high:+.4f}] | {d.lam:.2f} | {r.judge_delta:+.4f} | "
+                         f"[{r.judge_ci[0]:+.4f}, {r.judge_ci[1]:+.4f}] |")
+    lines += [""] + [f"> {md_escape(note)}" for note in k.notes]
+    return lines
+
+
 def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_path: str = "") -> str:
     """A compact Markdown summary of a comparison (and the gate result, if given)."""
     several = len(c.candidates) > 1
-    lines = [f"## Search quality gate: {'✅ PASS' if gate.passed else '❌ FAIL'}" if gate is not None
-             else "## Search quality comparison", ""]
+    verdict = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "INCONCLUSIVE": "⚠️ INCONCLUSIVE"}
+    lines = [f"## Search quality gate: {verdict[gate.outcome]}" if gate is not None else "## Search quality comparison", ""]
     b = c.baseline
     cands = "; ".join(f"**{md_escape(s.name)}** ({md_code(s.run.config_hash)}, run {md_code(s.run.run_id)})" for s in c.candidates)
     weighted = " weighted by traffic" if c.weight == "traffic" else ""
@@ -57,10 +78,15 @@ def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_pa
     judged = ", ".join(f"{md_escape(s.name)} {s.judged:.1%} ({s.unjudged} unjudged)" for s in c.sides)
     lines += ["", f"\\* significant at alpha={c.alpha} after Holm correction (paired randomization test).",
               f"Judged hits: {judged}."]
+    lines += corrected_markdown(c)
     if gate is not None:
         lines += ["", "| check | result | detail |", "|---|---|---|"]
         for res in gate.results:
-            lines.append(f"| {md_escape(res.name)} | {'pass' if res.passed else '**FAIL**'} | {md_escape(res.detail)} |")
+            status = {"pass": "pass", "FAIL": "**FAIL**", "INCONCLUSIVE": "**INCONCLUSIVE**"}[res.status]
+            lines.append(f"| {md_escape(res.name)} | {status} | {md_escape(res.detail)} |")
+        if gate.outcome == "INCONCLUSIVE":
+            lines += ["", "INCONCLUSIVE (exit code 3): no check failed, but the evidence cannot decide every check; "
+                          "the details say how many more gold queries would likely decide it."]
     for title, groups in (("segment", c.groups("segment")), ("query type", c.types())):
         if not groups:
             continue

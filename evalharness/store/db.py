@@ -242,7 +242,8 @@ class Store:
                 chunk = list(keys[start:start + 500])
                 for row in conn.execute(select(judgments_t).where(cols.cache_key.in_(chunk))):
                     found[row.cache_key] = Judgment(row.label, row.rationale, row.judge_id, row.input_tokens,
-                                                    row.output_tokens, row.cost_usd, row.latency_ms, _as_dict(row.details))
+                                                    row.output_tokens, row.cost_usd, row.latency_ms, _as_dict(row.details),
+                                                    row.confidence)
         return found
 
     def judged_keys(self, keys: Sequence[str]) -> set[str]:
@@ -275,7 +276,7 @@ class Store:
             "cache_key": key, "judge_id": j.judge_id, "query": query, "doc_id": doc_id, "content_hash": content,
             "guideline_hash": guideline_hash, "label": j.label, "rationale": j.rationale,
             "input_tokens": j.input_tokens, "output_tokens": j.output_tokens, "cost_usd": j.cost_usd,
-            "latency_ms": j.latency_ms, "created_at": utcnow(), "details": j.details or None,
+            "latency_ms": j.latency_ms, "created_at": utcnow(), "details": j.details or None, "confidence": j.confidence,
         }
         self._insert_ignore(judgments_t, "cache_key", row)
 

@@ -32,6 +32,7 @@ labels_t = Table(
     Column("origin", Text, nullable=False, default=""),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
+    Column("query_id", String(200), nullable=False, server_default=""),  # the id the imported file named, if any
 )
 
 
@@ -48,6 +49,7 @@ class StoredLabel:
     origin: str
     created_at: str
     updated_at: str
+    query_id: str = ""
 
 
 def check_source(source: str) -> str:
@@ -66,7 +68,8 @@ def _normalized(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict
         if not query.strip() or not doc_id.strip() or not label.strip():
             raise EvalHarnessError(f"label row {n} needs a query, a doc_id and a label (got {query!r}, {doc_id!r}, {label!r})")
         key = (normalize_query(query), doc_id.strip())
-        item = {"query": query, "label": label.strip(), "note": str(row.get("note") or ""), "origin": str(row.get("origin") or "")}
+        item = {"query": query, "label": label.strip(), "note": str(row.get("note") or ""), "origin": str(row.get("origin") or ""),
+                "query_id": str(row.get("query_id") or "")}
         prev = out.get(key)
         if prev is not None and prev["label"] != item["label"]:
             raise EvalHarnessError(f"label row {n}: query {query!r} doc {doc_id!r} is labelled twice ({prev['label']!r} and "
@@ -76,10 +79,10 @@ def _normalized(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict
 
 
 def put_labels(store: Any, source: str, rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Store labels under `source` (rows: query, doc_id, label, optional note and origin) in one transaction.
+    """Store labels under `source` (rows: query, doc_id, label, optional note, origin and query_id) in one transaction.
 
-    A pair not stored yet is inserted; a pair whose label or note differs is replaced (updated_at moves);
-    an identical pair is left alone. Returns {"new", "changed", "unchanged"}.
+    A pair not stored yet is inserted; a pair whose label or note differs (or that now comes with another query id)
+    is replaced (updated_at moves); an identical pair is left alone. Returns {"new", "changed", "unchanged"}.
     """
     from evalharness.store.db import utcnow
 
@@ -94,22 +97,26 @@ def put_labels(store: Any, source: str, rows: Iterable[Mapping[str, Any]]) -> di
     for qkey, doc in wanted:
         by_query.setdefault(qkey, []).append(doc)
     with store.engine.begin() as conn:
-        existing: dict[tuple[str, str], tuple[str, str]] = {}
+        existing: dict[tuple[str, str], tuple[str, str, str]] = {}
         qkeys = sorted(by_query)
         for start in range(0, len(qkeys), _CHUNK):
-            stmt = select(c.query_key, c.doc_id, c.label, c.note).where(c.source == source, c.query_key.in_(qkeys[start:start + _CHUNK]))
+            stmt = select(c.query_key, c.doc_id, c.label, c.note, c.query_id).where(
+                c.source == source, c.query_key.in_(qkeys[start:start + _CHUNK]))
             for r in conn.execute(stmt):
-                existing[(r.query_key, r.doc_id)] = (r.label, r.note)
+                existing[(r.query_key, r.doc_id)] = (r.label, r.note, r.query_id)
         new_rows = []
         for (qkey, doc), item in wanted.items():
             old = existing.get((qkey, doc))
+            query_id = item["query_id"] or (old[2] if old else "")  # a file without ids keeps the id stored before
             if old is None:
                 new_rows.append({"source": source, "query_key": qkey, "doc_id": doc, "query": item["query"], "label": item["label"],
-                                 "note": item["note"], "origin": item["origin"], "created_at": now, "updated_at": now})
+                                 "note": item["note"], "origin": item["origin"], "created_at": now, "updated_at": now,
+                                 "query_id": query_id})
                 counts["new"] += 1
-            elif old != (item["label"], item["note"]):
+            elif old != (item["label"], item["note"], query_id):
                 conn.execute(update(labels_t).where(c.source == source, c.query_key == qkey, c.doc_id == doc)
-                             .values(label=item["label"], note=item["note"], origin=item["origin"], updated_at=now))
+                             .values(label=item["label"], note=item["note"], origin=item["origin"], updated_at=now,
+                                     query_id=query_id))
                 counts["changed"] += 1
             else:
                 counts["unchanged"] += 1
@@ -136,7 +143,8 @@ def iter_labels(store: Any, source: str) -> Iterator[StoredLabel]:
     c = labels_t.c
     with store.engine.connect() as conn:
         for r in conn.execute(select(labels_t).where(c.source == source).order_by(c.query_key, c.doc_id)):
-            yield StoredLabel(r.source, r.query_key, r.doc_id, r.query, r.label, r.note, r.origin, r.created_at, r.updated_at)
+            yield StoredLabel(r.source, r.query_key, r.doc_id, r.query, r.label, r.note, r.origin, r.created_at, r.updated_at,
+                              r.query_id)
 
 
 def label_sources(store: Any) -> dict[str, int]:

@@ -12,7 +12,9 @@ import importlib
 from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 CONCERN_MODULES: tuple[str, ...] = ("evalharness.store.batches", "evalharness.store.claims", "evalharness.store.image_scores",
-                                     "evalharness.store.labels", "evalharness.store.rating")
+                                     "evalharness.store.labels", "evalharness.store.rating",
+                                     "evalharness.store.trust", "evalharness.store.behaviour",
+                                     "evalharness.store.calibration")
 
 
 def load_all_tables() -> MetaData:
@@ -102,6 +104,7 @@ judgments_t = Table(
     Column("latency_ms", Float, nullable=False, default=0.0),
     Column("created_at", String(40), nullable=False),
     Column("details", JSON),  # per-judgment extras: votes, verdicts, image fallback, ...
+    Column("confidence", Float),  # the probability the judge gave its label (logprobs, samples or votes); NULL if none
     Index("ix_judgments_pool", "guideline_hash", "judge_id"),
 )
 

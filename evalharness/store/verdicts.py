@@ -51,16 +51,23 @@ def verdicts_in(details: Any, decoded: dict[str, Any]) -> list[dict[str, str]] |
 
 def verdict_pool(store: Any, hashes: Iterable[str], judge_id: str) -> dict[str, dict[str, list[dict[str, str]]]]:
     """guideline hash -> doc_id -> the verdicts of that judge's judgment (the newest when several)."""
+    return {g: {doc: verdicts for doc, (_, verdicts) in docs.items()}
+            for g, docs in labelled_verdict_pool(store, hashes, judge_id).items()}
+
+
+def labelled_verdict_pool(store: Any, hashes: Iterable[str], judge_id: str
+                          ) -> dict[str, dict[str, tuple[str, list[dict[str, str]]]]]:
+    """guideline hash -> doc_id -> (label, verdicts) of that judge's newest judgment that has verdicts."""
     wanted = sorted(set(hashes))
-    pool: dict[str, dict[str, list[dict[str, str]]]] = {}
+    pool: dict[str, dict[str, tuple[str, list[dict[str, str]]]]] = {}
     decoded: dict[str, Any] = {}  # equal details text (the same verdicts on many hits) decoded once
     c = judgments_t.c
     with gc_paused(), store.engine.connect() as conn:
         for start in range(0, len(wanted), 500):
-            stmt = (select(c.guideline_hash, c.doc_id, type_coerce(c.details, Text))
+            stmt = (select(c.guideline_hash, c.doc_id, type_coerce(c.details, Text), c.label)
                     .where(c.guideline_hash.in_(wanted[start:start + 500]), c.judge_id == judge_id).order_by(c.created_at))
-            for g, doc_id, raw in raw_rows(conn, stmt):
+            for g, doc_id, raw, label in raw_rows(conn, stmt):
                 verdicts = verdicts_in(raw, decoded)
                 if verdicts is not None:
-                    pool.setdefault(g, {})[doc_id] = verdicts
+                    pool.setdefault(g, {})[doc_id] = (label, verdicts)
     return pool

@@ -43,7 +43,7 @@ def judgment_row(key: str, query: str, doc_id: str, content_hash: str, guideline
     return {"cache_key": key, "judge_id": j.judge_id, "query": query, "doc_id": doc_id, "content_hash": content_hash,
             "guideline_hash": guideline_hash, "label": j.label, "rationale": j.rationale, "input_tokens": j.input_tokens,
             "output_tokens": j.output_tokens, "cost_usd": j.cost_usd, "latency_ms": j.latency_ms,
-            "created_at": utcnow_iso(), "details": j.details or None}
+            "created_at": utcnow_iso(), "details": j.details or None, "confidence": j.confidence}
 
 
 def insert_ignore(engine: Engine):
