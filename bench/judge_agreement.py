@@ -16,11 +16,10 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import EVALHARNESS, figures, run_child, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ESCI = REPO.parent / "shared" / "data" / "esci"
@@ -58,18 +57,16 @@ def main() -> None:
         project = args.keep or Path(tmp) / "esci"
         make_project(project, args.config)
         evalharness(project, "labels", "import", str(ESCI / "labels.csv"), "--as", "esci", "--format", "csv", "--map", "esci")
-        t0 = time.perf_counter()
-        first = json.loads(evalharness(project, "agreement", "--human", "esci", "--judge", args.judge, "--json"))
-        first_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        second = json.loads(evalharness(project, "agreement", "--human", "esci", "--judge", args.judge, "--json"))
-        second_s = time.perf_counter() - t0
+        command = [*EVALHARNESS, "-C", str(project), "agreement", "--human", "esci", "--judge", args.judge, "--json"]
+        calls = [run_child(command), run_child(command)]  # the second one entirely from the cache
+        first, second = (json.loads(c["stdout"]) for c in calls)
     j = first["judges"][0]
     keys = ("pairs", "accuracy", "kappa", "kappa_linear", "kappa_quadratic", "alpha_ordinal", "spearman", "ci95", "confusion",
             "distribution", "per_1000_pairs", "pairs_per_s", "hard_disagreements")
     write_result(f"judge_agreement_{args.judge.replace(':', '_')}", {
         "judge": j["judge_id"], "labels": first["labels"], "queries": first["queries"], **{k: j[k] for k in keys},
-        "first_call_s": round(first_s, 2), "second_call_s": round(second_s, 2),
+        "first_call_s": round(calls[0]["wall_s"], 2), "second_call_s": round(calls[1]["wall_s"], 2),
+        "first_call": figures(calls[0]), "second_call": figures(calls[1]), "target_first_call_cpu_s": 20,
         "second_call_judged_now": second["judges"][0]["judged_now"],
     })
 

@@ -30,26 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import EVALHARNESS, figures, own_rss_mb, run_child, server_requests, start_llm_server, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-scale"
-
-
-def start_llm_server(latency: float, *extra: str) -> tuple[subprocess.Popen, str]:
-    """tests/llmserver.py in its own process (its CPU is not the harness's); `extra` are more of its options."""
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "llmserver.py"), "--api-key", KEY, "--latency", str(latency),
-                             *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    return proc, json.loads(proc.stdout.readline())["url"]
-
-
-def server_requests(url: str) -> int:
-    with urllib.request.urlopen(url + "/_stats") as resp:
-        return sum(json.loads(resp.read())["requests"].values())
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -105,7 +92,7 @@ def online_worker(args: argparse.Namespace) -> None:
 
 
 def online(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
-    proc, url = start_llm_server(args.latency)
+    proc, url = start_llm_server(KEY, args.latency)
     try:
         sizes = {}
         for n in (args.small_pairs, args.pairs):
@@ -169,17 +156,35 @@ def evalharness(project: Path, *args: str, env: dict | None = None) -> tuple[dic
     return json.loads(result.stdout), wall
 
 
-def cached_rerun(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
+def timed_run(project: Path, top_k: int) -> dict:
+    """`evalharness run -e v2` in a child: wall, CPU (user + sys), its own peak RSS and the run's counts."""
+    child = run_child([*EVALHARNESS, "-C", str(project), "run", "-e", "v2", "--top-k", str(top_k), "--json"])
+    return {**figures(child), "counts": json.loads(child["stdout"])["counts"]}
+
+
+def prepare_worker(args: argparse.Namespace) -> None:
+    """A project of --queries generated queries on the demo catalog (in a child: the measuring parent stays small)."""
     from evalharness.sample import ensure_demo_catalog
 
-    demo = ensure_demo_catalog(cache)
-    project = make_project(tmp / "cached", cache, generated_queries(demo.products, args.queries))
-    fill, fill_wall = evalharness(project, "run", "-e", "v2", "--top-k", str(args.top_k))
-    again, wall = evalharness(project, "run", "-e", "v2", "--top-k", str(args.top_k))
-    return {"queries": args.queries, "top_k": args.top_k, "hits": again["counts"]["hits"], "first_run_s": round(fill_wall, 1),
-            "first_run_judged_new": fill["counts"]["judged_new"], "cached_rerun_s": round(wall, 1),
-            "cached_rerun_judged_new": again["counts"]["judged_new"], "cached_rerun_judged_cached": again["counts"]["judged_cached"],
-            "peak_rss_mb_largest_child": peak_rss_mb(resource.RUSAGE_CHILDREN), "target_s": 60}
+    demo = ensure_demo_catalog(Path(args.cache))
+    make_project(Path(args.root), Path(args.cache), generated_queries(demo.products, args.queries))
+
+
+def cached_rerun(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
+    """The first run (offline judge fills the cache) and the fully cached rerun at --small-queries and --queries x
+    --top-k: CPU, wall and each run's own peak RSS, and the RSS ratio of the large size to the small one."""
+    sizes = {}
+    for n in (args.small_queries, args.queries):
+        root = tmp / f"cached-{n}"
+        run_child([sys.executable, __file__, "--worker", "prepare", "--cache", str(cache), "--root", str(root), "--queries", str(n)])
+        first, again = timed_run(root, args.top_k), timed_run(root, args.top_k)
+        sizes[str(first["counts"]["hits"])] = {"queries": n, "first": first, "cached": again}
+        print(json.dumps({"cached_rerun": {n: {k: (v if k != "counts" else v["judged_cached"]) for k, v in again.items()}}}), flush=True)
+    small, big = (sizes[k] for k in sorted(sizes, key=int))
+    return {"top_k": args.top_k, "sizes": sizes, "launcher_rss_mb": own_rss_mb(),
+            "rss_ratio_first": round(big["first"]["peak_rss_mb"] / small["first"]["peak_rss_mb"], 3),
+            "rss_ratio_cached": round(big["cached"]["peak_rss_mb"] / small["cached"]["peak_rss_mb"], 3),
+            "cached_cpu_s_large": big["cached"]["cpu_s"], "target_cached_cpu_s": 5, "target_rss_ratio": 1.15}
 
 
 # -- (c) concurrent runners on PostgreSQL --------------------------------------------------------------
@@ -214,7 +219,7 @@ def runners(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
     if started is None:
         return {"skipped": "PostgreSQL server binaries not installed (apt-get install postgresql)"}
     pg_ctl, pg_data, url = started
-    proc, llm_url = start_llm_server(0.2)
+    proc, llm_url = start_llm_server(KEY, 0.2)
     try:
         demo = ensure_demo_catalog(cache)
         project = make_project(tmp / "runners", cache, generated_queries(demo.products, args.runner_queries))
@@ -258,6 +263,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=256)
     # the demo catalog yields about 7,500 distinct generated queries: 5,000 x top 20 = 100,000 pairs
     ap.add_argument("--queries", type=int, default=5_000, help="queries of the cached re-run (x --top-k = pairs)")
+    ap.add_argument("--small-queries", type=int, default=500, help="queries of the cached re-run's small size (RSS ratio)")
     ap.add_argument("--top-k", type=int, default=20, help="hits per query of the cached re-run")
     ap.add_argument("--runner-queries", type=int, default=200)
     ap.add_argument("--runners", type=int, default=4)
@@ -265,9 +271,12 @@ def main() -> None:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
+    ap.add_argument("--root", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker == "online":
         return online_worker(args)
+    if args.worker == "prepare":
+        return prepare_worker(args)
     skip = set(filter(None, args.skip.split(",")))
     unknown = skip - set(PARTS)
     if unknown:
@@ -276,9 +285,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         cache = tmp / "cache"
-        from evalharness.sample import ensure_demo_catalog
-
-        ensure_demo_catalog(cache)
+        run_child([sys.executable, "-c", "import sys, pathlib; from evalharness.sample import ensure_demo_catalog; "
+                   "ensure_demo_catalog(pathlib.Path(sys.argv[1]))", str(cache)])
         for name, part in PARTS.items():
             if name not in skip:
                 result[name] = {**part(args, cache, tmp), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}

@@ -28,7 +28,7 @@ from typing import Any
 
 from llmserver_anthropic import anthropic_reply
 from llmserver_batch import BatchFaults, BatchStore
-from llmserver_shapes import ENV, STYLES, AnswerStyle, strict_problem
+from llmserver_shapes import ENV, STYLES, AnswerStyle, empty_object, keyed, strict_problem
 
 PRODUCT = re.compile(r"<product_data>\s*(.*?)\s*</product_data>", re.S)
 QUERY = re.compile(r"Search query: (\".*?\")\n")
@@ -57,6 +57,7 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     style: AnswerStyle = field(default_factory=AnswerStyle)  # exact, minimal or realistic (llmserver_shapes)
     model_lookup: bool = True  # False: no GET models/{id} route (some compatible servers), every lookup is a 404
+    record: Any = None  # an open file: every judged request's path and raw body as a JSON line (benchmarks replay them)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -207,14 +208,6 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
     return f"A product photo ({len(image or b'')} bytes, {digest}); the product is clearly visible."
 
 
-def keyed(verdicts: list[dict[str, str]], schema: dict[str, Any] | None) -> Any:
-    """The verdicts in the form the schema asks: an object keyed by requirement (in the schema's key order), or a list."""
-    if not schema or str(schema.get("type", "")).lower() != "object":
-        return verdicts
-    keys = schema.get("propertyOrdering") or schema.get("property_ordering") or list(schema.get("properties") or {})
-    return {k: v["verdict"] for k, v in zip(keys, verdicts)}
-
-
 def _pair_of(prompt: str) -> tuple[str, str]:
     """(query, product title) named in a judgment prompt."""
     blocks, q = PRODUCT.findall(prompt.rpartition("<product_data>")[1] + prompt.rpartition("<product_data>")[2]), QUERY.search(prompt)
@@ -280,7 +273,7 @@ def gemini_reply(req: dict[str, Any], malformed: bool, model: str, style: Answer
               else "image_quality" if "aspects" in props else "caption_check" if "informative" in props else None)
     rs = gen.get("responseSchema") or {}
     order = rs.get("propertyOrdering") or rs.get("property_ordering") or list(props)  # protobuf JSON accepts both
-    if _empty_object(rs):
+    if empty_object(rs):
         raise ValueError("properties: should be non-empty for OBJECT type")  # what the Gemini API answers (400)
     text = "{label: relevant, oops" if malformed and schema else \
         answer("\n".join(texts), schema, image, {"properties": {k: props[k] for k in order if k in props}}, model)
@@ -300,16 +293,6 @@ def gemini_reply(req: dict[str, Any], malformed: bool, model: str, style: Answer
             "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": len(text) // 4,
                               "totalTokenCount": prompt_tokens + len(text) // 4},
             "modelVersion": model}
-
-
-def _empty_object(schema: Any) -> bool:
-    """Whether a Gemini response schema holds an OBJECT without properties (the Gemini API rejects it)."""
-    if not isinstance(schema, dict):
-        return False
-    props = schema.get("properties")
-    if str(schema.get("type", "")).lower() == "object" and not props:
-        return True
-    return any(_empty_object(v) for v in (props or {}).values()) or _empty_object(schema.get("items"))
 
 
 def reply(kind: str, req: dict[str, Any], malformed: bool, model: str = "", style: AnswerStyle | None = None
@@ -407,6 +390,10 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     state.requests.clear()
                     state.recent.clear()
                     state.lookups = 0
+                    if "record" in cfg:  # a path to append every request to (bench/judge_throughput.py's floor), or null
+                        if state.record is not None:
+                            state.record.close()
+                        state.record = open(cfg["record"], "a", encoding="utf-8") if cfg["record"] else None  # noqa: SIM115
                 if "answer_style" in cfg:
                     state.style = AnswerStyle(cfg["answer_style"], state.seed)
                 if "batch" in cfg:
@@ -425,6 +412,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.requests[kind] += 1
                 state.recent.append({"path": self.path, "body": req})
+                if state.record is not None:
+                    state.record.write(json.dumps({"path": self.path, "headers": list(self.headers.items()), "body": body.decode()}) + "\n")
             if state.latency:
                 time.sleep(state.latency)
             f = state.faults

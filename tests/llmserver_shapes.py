@@ -100,6 +100,24 @@ def strict_problem(schema: Any, path: str = "schema") -> str:
     return strict_problem(schema.get("items"), f"{path}.items") if "items" in schema else ""
 
 
+def keyed(verdicts: list[dict[str, str]], schema: dict[str, Any] | None) -> Any:
+    """The verdicts in the form the schema asks: an object keyed by requirement (in the schema's key order), or a list."""
+    if not schema or str(schema.get("type", "")).lower() != "object":
+        return verdicts
+    keys = schema.get("propertyOrdering") or schema.get("property_ordering") or list(schema.get("properties") or {})
+    return {k: v["verdict"] for k, v in zip(keys, verdicts)}
+
+
+def empty_object(schema: Any) -> bool:
+    """Whether a Gemini response schema holds an OBJECT without properties (the Gemini API rejects it)."""
+    if not isinstance(schema, dict):
+        return False
+    props = schema.get("properties")
+    if str(schema.get("type", "")).lower() == "object" and not props:
+        return True
+    return any(empty_object(v) for v in (props or {}).values()) or empty_object(schema.get("items"))
+
+
 def pick_shape(seed: int, key: str, tool_mode: bool = False) -> str:
     """The realistic shape of one request (tool_mode: the answer is a forced tool call's input, so no text around it)."""
     draw = int(hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()[:12], 16) / float(16 ** 12)

@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     command = command_of(args)
     completing = any(k.startswith("_EVALHARNESS_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ)
+    if command is None and not completing and {"--version", "-V"} & set(args) and not {"-h", "--help"} & set(args):
+        print(f"evalharness {__version__}")  # no command module (config, store, pipeline) is imported for it
+        sys.exit(0)
     ensure_registered([command] if command and not completing else None)  # completion needs every command
     code = invoke(args, debug)
     if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130 without a word

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -72,6 +73,22 @@ def parse_guideline(path: Path) -> Guideline:
             _PARSED.clear()
         _PARSED[key] = _parse(path, raw)
     return _PARSED[key]
+
+
+def file_hash(path: Path) -> str:
+    """The sha256 of a guideline file's bytes: its `Guideline.hash`."""
+    try:
+        return sha256_hex(path.read_bytes())
+    except OSError as exc:
+        raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+
+
+def stored_guideline(row: dict[str, Any], digest: str, path: Path) -> Guideline:
+    """The guideline file with hash `digest` from what the store recorded when it was first parsed (the same bytes
+    give the same guideline, so its YAML is not parsed again); only the front matter's `created` is left empty."""
+    reqs = tuple(Requirement(str(r["attribute"]), str(r["value"]), str(r["importance"])) for r in row["requirements"])
+    return Guideline(query=row["query"], requirements=reqs, text=row["text"], writer=row["writer"], model=row["model"] or "",
+                     hash=digest, path=str(path))
 
 
 def _parse(path: Path, raw: bytes) -> Guideline:

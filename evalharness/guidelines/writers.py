@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from evalharness.catalog.products import iter_products, resolve_catalog
 from evalharness.errors import EvalHarnessError
-from evalharness.guidelines.files import guideline_path, parse_guideline, write_guideline
+from evalharness.guidelines.files import file_hash, guideline_path, parse_guideline, stored_guideline, write_guideline
 from evalharness.guidelines.offline import OfflineGuidelineWriter, Vocabulary
 from evalharness.llm.providers import PROVIDERS
 from evalharness.models import Guideline, Query
@@ -59,19 +60,31 @@ def write_guidelines(project: Project, writer: GuidelineWriter, queries: Sequenc
 
 def ensure_guidelines(
     project: Project, queries: Sequence[Query], writer_spec: str, progress: Callable[[int], None] | None = None,
+    known: Callable[[list[str]], dict[str, dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, Guideline], int]:
-    """Guideline per query id; missing files are written, existing ones used as they are. Returns (map, written)."""
+    """Guideline per query id; missing files are written, existing ones used as they are. Returns (map, written).
+    `known(file hashes)`: what the store already holds of these guideline files (`Store.guidelines_by_hash`); a
+    file it holds is read and hashed but not parsed again."""
     directory = project.guidelines_dir
     by_path: dict[str, Guideline] = {}
     missing: dict[str, str] = {}
+    existing: dict[str, Path] = {}
     for q in queries:
         path = guideline_path(directory, q.text)
-        if str(path) in by_path or str(path) in missing:
+        if str(path) in by_path or str(path) in missing or str(path) in existing:
             continue
-        if path.exists():
+        if not path.exists():
+            missing[str(path)] = q.text
+        elif known is None:
             by_path[str(path)] = parse_guideline(path)
         else:
-            missing[str(path)] = q.text
+            existing[str(path)] = path
+    if existing and known is not None:
+        digests = {key: file_hash(path) for key, path in existing.items()}
+        stored = known(sorted(set(digests.values())))
+        for key, path in existing.items():
+            row = stored.get(digests[key])
+            by_path[key] = stored_guideline(row, digests[key], path) if row is not None else parse_guideline(path)
     if missing:
         by_path.update(write_guidelines(project, make_writer(writer_spec, project), list(missing.values())))
     out = {}

@@ -23,7 +23,7 @@ from evalharness.images.loading import downscale
 from evalharness.images.offline import FINDING_NAMES
 from evalharness.images.scorers import ImageScore
 from evalharness.llm.prices import FREE, price_of
-from evalharness.llm.providers import PROVIDERS, Provider, RetryableError, complete_parsed, make_provider
+from evalharness.llm.providers import PROVIDERS, Provider, RetryableError, check_provider, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
 from evalharness.models import sha256_hex
 
@@ -91,7 +91,8 @@ class LLMImageScorer:
         self.price = price_of(model, config) or FREE
         self.limiter = RateLimiter(self.cfg.requests_per_minute, self.cfg.tokens_per_minute)
         self._provider_name, self._model = provider, model
-        self._provider: Provider | None = make_provider(provider, model, self.cfg)  # a missing key fails before any work
+        check_provider(provider, self.cfg)  # a missing key fails before any work; the SDK loads at the first call
+        self._provider: Provider | None = None
 
     async def score(self, data: bytes) -> ImageScore:
         started = time.perf_counter()

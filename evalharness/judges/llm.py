@@ -27,7 +27,7 @@ from evalharness.judges.verdicts import verdict_keys
 from evalharness.labels.schemes import scheme_of
 from evalharness.llm.prices import FREE, Price, price_of
 from evalharness.llm.prompts import fenced_json, prompts_for
-from evalharness.llm.providers import LLMReply, Provider, RetryableError, check_reply, complete_parsed, make_provider
+from evalharness.llm.providers import LLMReply, Provider, RetryableError, check_provider, check_reply, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
 from evalharness.models import HIDDEN_ATTRIBUTES, Judgment, canonical_json, sha256_hex
 
@@ -105,8 +105,9 @@ class LLMJudge(Judge):
             self.prompts.check("caption.j2", query_json=sample)
 
     def check_ready(self) -> None:
-        """Build the client now: a missing key fails before any work (not needed for --dry-run)."""
-        self.provider  # noqa: B018
+        """A missing key or SDK fails before any work (not needed for --dry-run); the client, and the SDK import, wait
+        for the first call, so a run that finds every pair cached never loads the SDK."""
+        check_provider(self.provider_name, self.cfg)
 
     def sampled(self, sample: int) -> Judge:
         if self.cfg.temperature <= 0:

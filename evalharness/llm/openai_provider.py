@@ -11,6 +11,7 @@ from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.llm.logprobs import openai_logprobs
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
+from evalharness.llm.wire import SdkWire
 from evalharness.runtime.httpclient import connect_failed, module_of, sdk_async_client
 
 
@@ -33,6 +34,7 @@ class OpenAIProvider(Provider):
         self._options: Any = {"security": {"bearer_auth": True}} if "security" in getattr(fields, "model_fields", {}) else {}
         self.client = openai.AsyncOpenAI(api_key=self.api_key, base_url=cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None,
                                          max_retries=0, timeout=cfg.timeout_s, http_client=http_client)
+        self._wire = SdkWire.attach(openai, self.client, "/chat/completions")  # after the first call: the SDK's bytes, less CPU
 
     def build_request(self, system: str, user: str, *, image: bytes | None = None, image_mime: str = "image/jpeg",
                       schema: dict[str, Any] | None = None, schema_name: str = "answer", temperature: float = 0.0,
@@ -54,7 +56,10 @@ class OpenAIProvider(Provider):
     async def send(self, body: dict[str, Any]) -> LLMReply:
         openai = self._openai
         try:
-            response = await self.client.post("/chat/completions", body=body, cast_to=self._response_type, options=self._options)
+            if self._wire is not None and self._wire.ready:
+                data = await self._wire.post(body)
+            else:
+                data = (await self.client.post("/chat/completions", body=body, cast_to=self._response_type, options=self._options)).json()
         except (openai.RateLimitError, openai.InternalServerError) as exc:
             raise RetryableError(f"{exc.status_code} from the provider", retry_after_of(exc.response.headers)) from None
         except openai.APITimeoutError as exc:
@@ -70,7 +75,7 @@ class OpenAIProvider(Provider):
             if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
                 raise RetryableError(f"{exc.status_code} from the provider", retry_after_of(exc.response.headers)) from None
             raise
-        return self.parse_response(response.json())
+        return self.parse_response(data)
 
     async def preflight(self) -> None:
         """GET /models/{model}: the key and the model in one request, nothing judged. A server without that route

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ PROVIDERS = {  # provider name -> "module:class", imported on first use (each SD
     "gemini": "evalharness.llm.gemini_provider:GeminiProvider",
     "anthropic": "evalharness.llm.anthropic_provider:AnthropicProvider",
 }
+SDKS = {"openai": "openai", "gemini": "google.genai", "anthropic": "anthropic"}  # provider -> the SDK it imports
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,19 @@ def with_usage(exc: JudgeOutputError, input_tokens: int, output_tokens: int, cac
 def provider_class(provider: str) -> type[Provider]:
     module, _, cls = PROVIDERS[provider].partition(":")
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def check_provider(provider: str, cfg: JudgeConfig) -> None:
+    """What building the provider checks first (its API key is set, its SDK installed), without importing the SDK:
+    a run that finds every pair cached never loads it."""
+    env_secret(cfg.api_key_env or DEFAULT_KEY_ENV[provider], f"the {provider} judge")
+    try:
+        found = importlib.util.find_spec(SDKS[provider]) is not None
+    except ModuleNotFoundError:  # the parent package (google) is absent
+        found = False
+    if not found:
+        raise EvalHarnessError(f"the {provider} judge needs the {SDKS[provider].replace('.', '-')} package: "
+                               f"pip install {SDKS[provider].replace('.', '-')}")
 
 
 def make_provider(provider: str, model: str, cfg: JudgeConfig) -> Provider:

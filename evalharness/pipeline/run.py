@@ -23,8 +23,9 @@ from evalharness.models import Guideline, Hit, Query
 from evalharness.pipeline.judging import JudgingOutcome, Pair, judge_pairs
 from evalharness.pipeline.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
 from evalharness.project import LoadedEngine, Project
-from evalharness.store import Store, content_hash, judgment_cache_key
+from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
+from evalharness.store.keys import content_hasher
 from evalharness.store.runread import judgment_pool
 
 
@@ -125,12 +126,13 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
     can label (`Hit.unjudgeable`: a ranked document not in the catalog) is neither judged nor a failure."""
     pairs, hashes, where, failed = [], {}, {}, []
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
+    hash_of = content_hasher()  # a product listed for many queries is hashed once
     for q in queries:
         g = guidelines[q.id]
         hashes[q.id] = []
         for hit in hits[q.id]:
             if hit.unjudgeable:
-                hashes[q.id].append(content_hash(hit, "unjudgeable"))
+                hashes[q.id].append(hash_of(hit, "unjudgeable"))
                 continue
             image, image_sha, judge_id = None, "", judge.judge_id
             if images is not None:
@@ -138,11 +140,11 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                     image, image_sha = images.load(hit.image_url)
                 except ImageUnavailable as exc:
                     if fallback is None:
-                        hashes[q.id].append(content_hash(hit, "unavailable"))
+                        hashes[q.id].append(hash_of(hit, "unavailable"))
                         failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
                         continue
                     judge_id = fallback  # the text-mode key: never mistaken for an image judgment
-            chash = content_hash(hit, image_sha)
+            chash = hash_of(hit, image_sha)
             key = judgment_cache_key(q.text, chash, g.hash, judge_id)
             hashes[q.id].append(chash)
             pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash))
@@ -182,11 +184,17 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     started = time.perf_counter()
     store.mark_stale_runs(process_gone)  # rows left `running` by a killed process on this host
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
+    known: dict[str, dict[str, Any]] = {}  # guideline files the store already holds: not parsed, not recorded again
+
+    def stored_guidelines(hashes: list[str]) -> dict[str, dict[str, Any]]:
+        known.update(store.guidelines_by_hash(hashes))
+        return known
+
     with stages.stage("guidelines", len(req.queries)) as advance:
-        guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance)
+        guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance, known=stored_guidelines)
     store.record_guidelines({"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer, "model": g.model,
                              "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
-                            for g in {g.hash: g for g in guidelines.values()}.values())
+                            for g in {g.hash: g for g in guidelines.values()}.values() if g.hash not in known)
     backend = make_backend(req.engine, project)
     try:
         with stages.stage(f"search {req.engine.name}", len(req.queries)) as advance:

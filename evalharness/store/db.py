@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +35,7 @@ from sqlalchemy.exc import (
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
-from evalharness.store.ranked import ranked_json
+from evalharness.store.ranked import hit_json_writer, ranked_json
 from evalharness.store.schema import ensure_current
 from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
@@ -232,6 +232,21 @@ class Store:
             for start in range(0, len(rows), 500):
                 upsert(conn, guidelines_t, rows[start:start + 500], ["hash"])
 
+    def guidelines_by_hash(self, hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored guidelines among these hashes (a guideline file's sha256): hash -> query, writer, model,
+        requirements (dicts) and text, as recorded."""
+        cols = guidelines_t.c
+        found: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), 500):
+                chunk = list(hashes[start:start + 500])
+                for r in conn.execute(select(cols.hash, cols.query, cols.writer, cols.model, cols.requirements, cols.text)
+                                      .where(cols.hash.in_(chunk))):
+                    reqs = json.loads(r.requirements) if isinstance(r.requirements, str) else r.requirements
+                    found[r.hash] = {"query": r.query, "writer": r.writer, "model": r.model, "requirements": reqs or [],
+                                     "text": r.text}
+        return found
+
     # -- judgments ------------------------------------------------------------------
     def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
         """Judgments already stored under these cache keys."""
@@ -310,24 +325,33 @@ class Store:
         row already stored is left alone. On SQLite the hit JSON is serialized here (as SQLAlchemy's JSON type
         would: `json.dumps`) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
         sqlite = self.engine.dialect.name == "sqlite"
-        qrows, hrows = [], []
-        for q in queries:
-            qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
-                          "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
-                          "ranked": ranked_json(q.hits, q.content_hashes)})
-            for hit, chash in zip(q.hits, q.content_hashes):
-                hrows.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
-                              "score": hit.score, "content_hash": chash,
-                              "hit": json.dumps(hit.to_json()) if sqlite else hit.to_json()})
+        hit_json = hit_json_writer()  # a product listed for many queries: its fields written once
+        qrows = [{"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
+                  "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
+                  "ranked": ranked_json(q.hits, q.content_hashes)} for q in queries]
+
+        def hit_rows() -> Iterator[list[dict[str, Any]]]:  # in groups: the rows of all hits are never held at once
+            group: list[dict[str, Any]] = []
+            for q in queries:
+                for hit, chash in zip(q.hits, q.content_hashes):
+                    group.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
+                                  "score": hit.score, "content_hash": chash, "hit": hit_json(hit) if sqlite else hit.to_json()})
+                if len(group) >= 5000:
+                    yield group
+                    group = []
+            yield group
+
         with self.engine.begin() as conn:
             if sqlite:
                 _insert_ignore_sqlite(conn, run_queries_t, qrows, ["run_id", "query_id"])
-                _insert_ignore_sqlite(conn, run_results_t, hrows, ["run_id", "query_id", "rank"])
+                for hrows in hit_rows():
+                    _insert_ignore_sqlite(conn, run_results_t, hrows, ["run_id", "query_id", "rank"])
                 return
             for start in range(0, len(qrows), 500):
                 upsert(conn, run_queries_t, qrows[start:start + 500], ["run_id", "query_id"])
-            for start in range(0, len(hrows), 500):
-                upsert(conn, run_results_t, hrows[start:start + 500], ["run_id", "query_id", "rank"])
+            for hrows in hit_rows():
+                for start in range(0, len(hrows), 500):
+                    upsert(conn, run_results_t, hrows[start:start + 500], ["run_id", "query_id", "rank"])
 
     def finish_run(self, run_id: str, status: str, metrics: dict[str, float], counts: dict[str, int],
                    cost_usd: float, elapsed_s: float) -> None:

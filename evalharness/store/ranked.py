@@ -7,7 +7,9 @@ Written with the query's row (`run_queries.ranked`), so reading a run's lists co
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from evalharness.models import Hit
@@ -31,3 +33,44 @@ def parse_ranked(value: Any, strings: dict[str, str] | None = None) -> list[list
     doc_ids, hashes, ranks, scores, urls = json.loads(value) if isinstance(value, str) else value
     one = (strings if strings is not None else {}).setdefault
     return [[one(s, s) for s in doc_ids], [one(s, s) for s in hashes], ranks, scores, [one(s, s) for s in urls]]
+
+
+_TAIL_FIELDS = tuple(n for n in Hit.__dataclass_fields__ if n not in ("doc_id", "rank", "score", "attributes"))
+
+
+def hit_json_writer() -> Callable[[Hit], str]:
+    """`json.dumps(hit.to_json())` for one command's hits, the part after rank and score written once per distinct
+    product (a product listed for many queries differs only in rank and score). Keyed on the field values and their
+    types; a hit with a list among its attributes is written in full."""
+    memo: dict[tuple[Any, ...], str] = {}
+    values_of = attrgetter(*_TAIL_FIELDS)
+    if tuple(Hit.__dataclass_fields__)[:3] != ("doc_id", "rank", "score"):  # pragma: no cover - the layout it relies on
+        return lambda hit: json.dumps(hit.to_json())
+
+    def dumps(hit: Hit) -> str:
+        values, attributes = values_of(hit), hit.attributes
+        key = (hit.doc_id, values, tuple(map(type, values)), tuple(attributes.items()), tuple(map(type, attributes.values())))
+        try:
+            tail = memo.get(key)
+        except TypeError:  # an unhashable (list) value
+            return json.dumps(hit.to_json())
+        if tail is None:
+            data = hit.to_json()
+            for name in ("doc_id", "rank", "score"):
+                del data[name]
+            tail = memo[key] = json.dumps(data)[1:]
+        return f'{{"doc_id": {_json_scalar(hit.doc_id)}, "rank": {_json_scalar(hit.rank)}, "score": {_json_scalar(hit.score)}, {tail}'
+    return dumps
+
+
+def _json_scalar(value: Any) -> str:
+    """`json.dumps(value)` of a str, int or finite float by the encoder's own C functions (no encoder per call)."""
+    kind = type(value)
+    if kind is str:
+        return _ascii_quoted(value)  # type: ignore[no-any-return]
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return json.dumps(value)
+
+
+_ascii_quoted = json.encoder.encode_basestring_ascii
