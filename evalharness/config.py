@@ -92,6 +92,7 @@ class CustomLabel(Strict):
     definition: str = Field(min_length=1, max_length=300)
     colour: str = Field(default="", pattern=r"^(#[0-9a-fA-F]{6})?$")
     anchor: Literal["", "irrelevant", "substitute", "relevant"] = ""
+    synonyms: list[str] = Field(default_factory=list, max_length=20)  # other words a model may answer for this label
 
 
 class LabelsConfig(Strict):

@@ -41,6 +41,15 @@ class JudgeOutputError(Exception):
     cost_usd: float = 0.0
 
 
+class NoLabel(JudgeOutputError):
+    """An answer that is not a label and that a repair turn would not make one: `reason` is `truncated`
+    (the output token limit), `refused`, `empty` or `content filtered`. Listed as a failure with that reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
 class BudgetExceeded(Exception):
     """Raised inside the judging loop when the --max-cost budget is spent."""
 

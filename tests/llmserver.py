@@ -6,6 +6,7 @@ configurable latency and injected faults (429 with Retry-After, 500, malformed J
 requests and keeps the last ones for assertions. Run it alone for benchmarks:
 
     python tests/llmserver.py --port 0 --latency 1.0      # prints {"url": ...} on stdout
+    python tests/llmserver.py --answer-style realistic    # or EVALHARNESS_TEST_ANSWER_STYLE=realistic (llmserver_shapes)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from llmserver_anthropic import anthropic_reply
 from llmserver_batch import BatchFaults, BatchStore
+from llmserver_shapes import ENV, STYLES, AnswerStyle, empty_object, keyed, strict_problem
 
 PRODUCT = re.compile(r"<product_data>\s*(.*?)\s*</product_data>", re.S)
 QUERY = re.compile(r"Search query: (\".*?\")\n")
@@ -53,11 +55,14 @@ class State:
     lookups: int = 0  # models lookups (preflight), apart from the requests that judge
     recent: deque = field(default_factory=lambda: deque(maxlen=400))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    style: AnswerStyle = field(default_factory=AnswerStyle)  # exact, minimal or realistic (llmserver_shapes)
+    model_lookup: bool = True  # False: no GET models/{id} route (some compatible servers), every lookup is a 404
     record: Any = None  # an open file: every judged request's path and raw body as a JSON line (benchmarks replay them)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.batch = BatchStore(self, reply)  # the batch APIs' files, jobs and counters; answers through `reply`
+        # the batch APIs' files, jobs and counters; answers through `reply`, in the server's answer style
+        self.batch = BatchStore(self, lambda kind, req, malformed, model="": reply(kind, req, malformed, model, self.style))
 
     def draw(self) -> float:
         with self.lock:
@@ -197,7 +202,7 @@ def answer(prompt: str, schema_name: str | None, image: bytes | None, schema: di
             label, why = model.removeprefix("fixed-"), f"scripted: {model}"
         props = (schema or {}).get("properties") or {"label": {}, "rationale": {}}
         label = fit_label(label, (props.get("label") or {}).get("enum") or [])
-        values = {"label": label, "rationale": why, "requirement_verdicts": verdicts_for(prompt, product)}
+        values = {"label": label, "rationale": why, "requirement_verdicts": keyed(verdicts_for(prompt, product), props.get("requirement_verdicts"))}
         return json.dumps({k: values[k] for k in props if k in values})
     digest = hashlib.sha256(image or b"").hexdigest()[:8]
     return f"A product photo ({len(image or b'')} bytes, {digest}); the product is clearly visible."
@@ -210,7 +215,7 @@ def _pair_of(prompt: str) -> tuple[str, str]:
     return (json.loads(q.group(1)) if q else ""), str(product.get("title", ""))
 
 
-def openai_reply(req: dict[str, Any], malformed: bool) -> dict[str, Any]:
+def openai_reply(req: dict[str, Any], malformed: bool, style: AnswerStyle | None = None) -> dict[str, Any]:
     """The chat.completion body for one OpenAI chat-completions request."""
     texts, image = [], None
     for m in req.get("messages", []):
@@ -225,10 +230,21 @@ def openai_reply(req: dict[str, Any], malformed: bool) -> dict[str, Any]:
                     image = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
     fmt = req.get("response_format") or {}
     schema = (fmt.get("json_schema") or {}).get("name") if fmt.get("type") == "json_schema" else None
+    json_schema = (fmt.get("json_schema") or {}).get("schema")
+    if schema and (fmt.get("json_schema") or {}).get("strict") and strict_problem(json_schema):
+        raise ValueError(f"Invalid schema for response_format: {strict_problem(json_schema)}")  # as OpenAI answers (400)
     text = "{label: relevant, oops" if malformed and schema else \
-        answer("\n".join(texts), schema, image, (fmt.get("json_schema") or {}).get("schema"), req.get("model", ""))
+        answer("\n".join(texts), schema, image, json_schema, req.get("model", ""))
+    _, text, wire = (style or AnswerStyle()).apply(text, schema, json_schema, "\n".join(texts) + req.get("model", ""))
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if wire == "refusal":
+        message.update(content=None, refusal=text)
+    elif wire == "tool_call":
+        message.update(content=None, tool_calls=[{"id": "call_local", "type": "function",
+                                                  "function": {"name": schema or "answer", "arguments": text}}])
+    finish = {"length": "length", "filtered": "content_filter", "tool_call": "tool_calls"}.get(wire, "stop")
     prompt_tokens = sum(len(t) for t in texts) // 4 + (765 if image else 0)
-    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
     if req.get("logprobs") and schema == "judgment":
         enum = (((fmt.get("json_schema") or {}).get("schema") or {}).get("properties") or {}).get("label", {}).get("enum") or []
         toks = answer_logprobs(text, req.get("model", ""), *_pair_of("\n".join(texts)), enum, int(req.get("top_logprobs") or 0))
@@ -240,7 +256,7 @@ def openai_reply(req: dict[str, Any], malformed: bool) -> dict[str, Any]:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4, "total_tokens": prompt_tokens + len(text) // 4}}
 
 
-def gemini_reply(req: dict[str, Any], malformed: bool, model: str) -> dict[str, Any]:
+def gemini_reply(req: dict[str, Any], malformed: bool, model: str, style: AnswerStyle | None = None) -> dict[str, Any]:
     """The GenerateContentResponse (REST, camelCase) for one Gemini generateContent request to `model`."""
     texts, image = [], None
     for content in req.get("contents", []):
@@ -257,10 +273,16 @@ def gemini_reply(req: dict[str, Any], malformed: bool, model: str) -> dict[str, 
               else "image_quality" if "aspects" in props else "caption_check" if "informative" in props else None)
     rs = gen.get("responseSchema") or {}
     order = rs.get("propertyOrdering") or rs.get("property_ordering") or list(props)  # protobuf JSON accepts both
+    if empty_object(rs):
+        raise ValueError("properties: should be non-empty for OBJECT type")  # what the Gemini API answers (400)
     text = "{label: relevant, oops" if malformed and schema else \
         answer("\n".join(texts), schema, image, {"properties": {k: props[k] for k in order if k in props}}, model)
+    _, text, wire = (style or AnswerStyle()).apply(text, schema, rs or None, "\n".join(texts) + model)
+    parts: list[dict[str, Any]] = [{"functionCall": {"name": schema or "answer", "args": json.loads(text)}}] \
+        if wire == "tool_call" else [] if wire == "filtered" else [{"text": text}]
+    finish = {"length": "MAX_TOKENS", "filtered": "SAFETY"}.get(wire, "STOP")
     prompt_tokens = sum(len(t) for t in texts) // 4 + (258 if image else 0)
-    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
     if gen.get("responseLogprobs") and schema == "judgment":
         toks = answer_logprobs(text, model, *_pair_of("\n".join(texts)), (props.get("label") or {}).get("enum") or [],
                                int(gen.get("logprobs") or 0))
@@ -273,13 +295,14 @@ def gemini_reply(req: dict[str, Any], malformed: bool, model: str) -> dict[str, 
             "modelVersion": model}
 
 
-def reply(kind: str, req: dict[str, Any], malformed: bool, model: str = "") -> tuple[int, dict[str, Any]]:
+def reply(kind: str, req: dict[str, Any], malformed: bool, model: str = "", style: AnswerStyle | None = None
+          ) -> tuple[int, dict[str, Any]]:
     """(status, body) for one request of a provider (`kind`: openai, gemini, anthropic): live calls and batch lines
-    share it, so both give exactly the same scripted answers."""
+    share it, so both give exactly the same scripted answers (batch lines in the exact style)."""
     try:
         if kind == "anthropic":
-            return anthropic_reply(req, malformed, answer)
-        return 200, gemini_reply(req, malformed, model) if kind == "gemini" else openai_reply(req, malformed)
+            return anthropic_reply(req, malformed, answer, style)
+        return 200, gemini_reply(req, malformed, model, style) if kind == "gemini" else openai_reply(req, malformed, style)
     except (KeyError, ValueError, TypeError) as exc:  # a request the server cannot read: say so, as a real API would
         return 400, {"error": {"message": f"bad request: {exc}", "code": 400, "status": "INVALID_ARGUMENT"}}
 
@@ -330,10 +353,12 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             if self.path.startswith("/_stats"):
                 with state.lock:
                     live = {"requests": dict(state.requests), "lookups": state.lookups}
+                with state.style.lock:
+                    live["shapes"] = dict(state.style.served)
                 return self._json(200, {**live, "batch": state.batch.stats()})
             if self._batch("GET"):
                 return None
-            if "/models/" in self.path:
+            if "/models/" in self.path and state.model_lookup:
                 return self._model_lookup()
             self._json(404, {"error": "not found"})
 
@@ -369,6 +394,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                         if state.record is not None:
                             state.record.close()
                         state.record = open(cfg["record"], "a", encoding="utf-8") if cfg["record"] else None  # noqa: SIM115
+                if "answer_style" in cfg:
+                    state.style = AnswerStyle(cfg["answer_style"], state.seed)
                 if "batch" in cfg:
                     state.batch.configure(BatchFaults(**cfg["batch"]))
                 return self._json(200, {"ok": True})
@@ -409,7 +436,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                     return self._fault(500, f.retry_after)
                 r -= f.rate_500
                 malformed = r < f.rate_malformed
-            self._json(*reply(kind, req, malformed, self.path.split("/models/")[-1].split(":")[0]))
+            self._json(*reply(kind, req, malformed, self.path.split("/models/")[-1].split(":")[0], state.style))
 
     return Handler
 
@@ -423,8 +450,11 @@ class LLMServer:
     """The server on 127.0.0.1 in a background thread."""
 
     def __init__(self, api_key: str = "sk-local-test-key", latency: float = 0.0, faults: Faults | None = None, seed: int = 0,
-                 port: int = 0) -> None:
-        self.state = State(api_key=api_key, latency=latency, faults=faults or Faults(), seed=seed)
+                 port: int = 0, answer_style: str | None = None, model_lookup: bool = True) -> None:
+        """`answer_style`: exact, minimal or realistic (llmserver_shapes; None: $EVALHARNESS_TEST_ANSWER_STYLE, else
+        exact). `model_lookup=False`: no GET models/{id} route, as on some compatible servers."""
+        self.state = State(api_key=api_key, latency=latency, faults=faults or Faults(), seed=seed,
+                           style=AnswerStyle(answer_style, seed), model_lookup=model_lookup)
         self.server = _Server(("127.0.0.1", port), make_handler(self.state))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -438,6 +468,20 @@ class LLMServer:
             self.state.requests.clear()
             self.state.recent.clear()
             self.state.lookups = 0
+
+    def set_answer_style(self, style: str, seed: int | None = None) -> None:
+        """Switch the answer style (exact, minimal, realistic) from now on; the shapes count starts again."""
+        self.state.style = AnswerStyle(style, self.state.seed if seed is None else seed)
+
+    def script_answers(self, answers: list[tuple[str, str]]) -> None:
+        """Answer the next judgment requests verbatim: (text, wire signal "" | "length" | "refusal" | "filtered" |
+        "tool_call") each, in order; then the answer style again."""
+        self.state.style.script(answers)
+
+    def shapes(self) -> dict[str, int]:
+        """The answer shapes served so far in the realistic style (shape -> judgment answers)."""
+        with self.state.style.lock:
+            return dict(self.state.style.served)
 
     def configure_batches(self, faults: BatchFaults) -> None:
         """Set the batch APIs' faults (delay, per-line errors, malformed answers, expiry, input limits) for the
@@ -469,8 +513,11 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--api-key", default="sk-local-test-key")
     ap.add_argument("--batch-delay", type=float, default=0.0, help="seconds a batch stays in progress after creation")
+    ap.add_argument("--answer-style", choices=STYLES, default=None,
+                    help=f"exact (default), minimal or realistic; default ${ENV} when set")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the realistic style's shapes and of injected faults")
     args = ap.parse_args()
-    server = LLMServer(api_key=args.api_key, latency=args.latency, port=args.port)
+    server = LLMServer(api_key=args.api_key, latency=args.latency, port=args.port, answer_style=args.answer_style, seed=args.seed)
     server.configure_batches(BatchFaults(delay_s=args.batch_delay))
     print(json.dumps({"url": server.url}), flush=True)
     try:

@@ -18,8 +18,17 @@ def _error(kind: str, message: str) -> tuple[int, dict[str, Any]]:
     return 400, {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., str]) -> tuple[int, dict[str, Any]]:
-    """(status, body) for one Messages request; `answer(prompt, schema_name, image, schema, model)` scripts the text."""
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., str], style: Any = None) -> tuple[int, dict[str, Any]]:
+    """(status, body) for one Messages request; `answer(prompt, schema_name, image, schema, model)` scripts the text,
+    `style` (llmserver_shapes.AnswerStyle) how it is written back."""
     if not req.get("model") or not isinstance(req.get("max_tokens"), int):
         return _error("invalid_request_error", "model and max_tokens are required")
     texts: list[str] = []
@@ -55,15 +64,22 @@ def anthropic_reply(req: dict[str, Any], malformed: bool, answer: Callable[..., 
         text = '{"label": "RELEVANT!!", "oops": true}' if forced is not None else "{label: relevant, oops"
     else:
         text = answer(prompt, name, image, schema, req["model"])
-    if forced is not None:
-        try:
-            tool_input = json.loads(text)
-        except json.JSONDecodeError:
-            tool_input = {"raw": text}
-        content_out: list[dict[str, Any]] = [{"type": "tool_use", "id": "toolu_local", "name": name, "input": tool_input}]
+    wire, shape = "", ""
+    if style is not None:
+        shape, text, wire = style.apply(text, name, schema, prompt + req["model"], tool_mode=forced is not None)
+    if wire in ("refusal", "filtered"):  # the Messages API signals a declined answer by stop_reason "refusal"
+        content_out: list[dict[str, Any]] = [{"type": "text", "text": text or "I can't help with that."}]
+        stop = "refusal"
+    elif shape == "empty" or not (text or wire):
+        content_out, stop = [], "end_turn"
+    elif (forced is not None or wire == "tool_call") and (_is_json(text) or wire == "length"):
+        tool_input = json.loads(text) if _is_json(text) else {}  # cut off: the tool input is incomplete
+        content_out = [{"type": "tool_use", "id": "toolu_local", "name": name or "answer", "input": tool_input}]
         stop = "tool_use"
-    else:
+    else:  # a text answer (also when the model wrote text instead of calling the forced tool)
         content_out, stop = [{"type": "text", "text": text}], "end_turn"
+    if wire == "length":
+        stop = "max_tokens"
     prompt_tokens = len(prompt) // 4 + (1600 if image else 0)
     return 200, {"id": "msg_local", "type": "message", "role": "assistant", "model": req["model"], "content": content_out,
                  "stop_reason": stop, "stop_sequence": None,

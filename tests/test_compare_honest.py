@@ -16,6 +16,8 @@ from evalharness.compare.stats import holm
 from evalharness.config import load_project_config
 from evalharness.runtime.forked import usable_workers
 
+POOL = "pool rule: qrels hold only the labels of the pairs in the runs compared"
+
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> Path:
@@ -90,7 +92,7 @@ def test_three_configs_one_table_holm_across_all(ran: Path) -> None:
     md = (ran / "reports" / "three.md").read_text()
     assert "| config |" in md and "| nDCG@10 | v0 |" in md
     table = run_cli(ran, "compare", "v1", "v2", "v0")
-    assert table.returncode == 0 and "v1 → v2, v0 · judge offline · 60 queries" in table.stdout
+    assert table.returncode == 0 and "v1 → v2, v0 · labels offline · 60 queries" in table.stdout
 
 
 def _per_query_ndcg(project: Path, run_id: str) -> dict[str, float]:
@@ -171,9 +173,9 @@ def test_judge_differs_and_shared_pool_are_said_everywhere(ran: Path) -> None:
         assert any(w.startswith("judge differs") and "offline:rules-v0:text:esr3" in w for w in data["warnings"])
         assert "judge differs" in (ran / "reports" / "judge.md").read_text()
         html = (ran / "reports" / "judge.html").read_text()
-        assert "judge differs" in html and "scored on the shared pool of" in html
+        assert "judge differs" in html and POOL in html
         terminal = run_cli(ran, "compare", "v1", clone)
-        assert "warning: judge differs" in terminal.stderr and "scored on the shared pool of" in terminal.stdout
+        assert "warning: judge differs" in terminal.stderr and POOL in terminal.stdout
     finally:
         drop_run(ran, clone)
 
@@ -243,7 +245,7 @@ def test_stored_run_metrics_do_not_move(tmp_path: Path, demo_dir: Path) -> None:
 def test_per_query_values_equal_the_run_path_on_the_demo(tmp_path: Path, demo_dir: Path) -> None:
     from evalharness.compare.runs import compare_runs, resolve_run
     from evalharness.judges import make_judge
-    from evalharness.pipeline.run import evaluate_stored
+    from evalharness.pipeline.run import evaluate_together
     from evalharness.project import Project
     from evalharness.store import Store
 
@@ -256,8 +258,10 @@ def test_per_query_values_equal_the_run_path_on_the_demo(tmp_path: Path, demo_di
         judge = make_judge("offline", project.config)
         names = list(project.config.run.metrics)
         c = compare_runs(project, store, base, [cand], judge, names, for_report=False)
-        for side in c.sides:  # the values `run` computes (evaluate_stored), query by query, exactly
-            today = evaluate_stored(store, judge.judge_id, store.run_queries(side.run.run_id), names, project)
+        # the values `run -b` computes (evaluate_together: the pool of both runs' pairs), query by query, exactly
+        together = evaluate_together(store, judge.judge_id, [store.run_queries(s.run.run_id) for s in c.sides], names,
+                                     project)
+        for side, today in zip(c.sides, together):
             # exactly equal, NaN (a query outside a measure's population, e.g. no colour asked) equal to NaN
             np.testing.assert_array_equal([[float(side.values[m][i]) for m in names] for i in range(len(c.queries))],
                                           [[today[q.id][m] for m in names] for q in c.queries])

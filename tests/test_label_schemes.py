@@ -8,6 +8,7 @@ from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.answer import judgment_schema, parse_judgment
 from evalharness.labels.schemes import BUILTIN, map_label, scheme_named, scheme_of
+from evalharness.models import Requirement
 from evalharness.pipeline.run import graded
 
 
@@ -76,8 +77,9 @@ def test_mapping_between_schemes() -> None:
                                               ("none", ["requirement_verdicts", "label"])])
 def test_judgment_schema_follows_scheme_and_reasoning(reasoning: str, order: list[str]) -> None:
     esci = scheme_named("esci")
-    schema = judgment_schema(esci, reasoning)
+    schema = judgment_schema(esci, reasoning, (Requirement("color", "red", "must"),))
     assert list(schema["properties"]) == order == schema["required"]
+    assert [k for k in order if k in judgment_schema(esci, reasoning)["properties"]] == [k for k in order if k != "requirement_verdicts"]
     assert schema["properties"]["label"]["enum"] == ["exact", "substitute", "complement", "irrelevant"]
     assert parse_judgment('{"rationale": "fits", "label": "complement"}', esci, reasoning)[0] == "complement"
 
@@ -97,3 +99,20 @@ def test_offline_judge_answers_in_the_scheme() -> None:
     labels = [[j.judge_sync(JudgeRequest(Query("q", g.query), g, h)).label for h in hits] for j in (three, esci)]  # type: ignore[attr-defined]
     assert labels == [["relevant", "substitute", "irrelevant"], ["exact", "substitute", "irrelevant"]]
     assert three.judge_id == "offline:rules-v4:text:esr3" and esci.judge_id != three.judge_id  # the scheme is in the id
+
+
+def test_labels_resolve_through_case_spacing_and_declared_synonyms() -> None:
+    three, esci = scheme_named("three-level"), scheme_named("esci")
+    assert [three.resolve(x) for x in ("Relevant", " not_relevant. ", "Partially-Relevant", "EXACT MATCH")] == [
+        "relevant", "irrelevant", "substitute", "relevant"]
+    assert [esci.resolve(x) for x in ("E", "s", "Complementary", "relevant", True, None)] == [
+        "exact", "substitute", "complement", None, None, None]  # 'relevant' is no ESCI label nor synonym
+    assert scheme_named("graded-0-3").resolve(3) == "perfectly" and scheme_named("binary").resolve("yes") == "relevant"
+    cfg = ProjectConfig.model_validate({"labels": {"scheme": "custom", "custom": [
+        {"name": "bad", "gain": 0, "definition": "wrong", "synonyms": ["no good", "meh"]},
+        {"name": "good", "gain": 1, "definition": "right", "synonyms": ["fine", "meh"]}]}})
+    custom = scheme_of(cfg)
+    assert custom.resolve("No Good") == "bad" and custom.resolve("FINE") == "good"
+    assert custom.resolve("meh") is None  # a synonym two labels share names neither
+    assert custom.fingerprint == scheme_of(ProjectConfig.model_validate({"labels": {"scheme": "custom", "custom": [
+        {"name": "bad", "gain": 0, "definition": "wrong"}, {"name": "good", "gain": 1, "definition": "right"}]}})).fingerprint

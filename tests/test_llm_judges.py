@@ -42,12 +42,20 @@ def run_json(project: Path, *args: str) -> dict:
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini", "anthropic"])
-@pytest.mark.parametrize("mode", ["text", "image", "caption"])
-def test_llm_judge_completes_in_each_mode(project: Path, llm: LLMServer, provider: str, mode: str) -> None:
+@pytest.mark.parametrize("mode, style", [("text", "exact"), ("image", "exact"), ("caption", "exact"), ("text", "realistic")])
+def test_llm_judge_completes_in_each_mode(project: Path, llm: LLMServer, provider: str, mode: str, style: str) -> None:
+    """Every mode through each SDK; in the realistic answer style (answers as models write them) too, where only the
+    answers that are not labels (truncated, refused, empty, filtered) fail, each once, without a repair call."""
+    from llmserver_shapes import NOT_LABELS
+
+    llm.set_answer_style(style)
     configure(project, llm, provider, mode)
-    data = run_json(project, "--judge", f"{provider}:test-model")
+    result = run_cli(project, "run", "-e", "v2", "--top-k", "5", "--json", "--judge", f"{provider}:test-model", env=ENV)
+    data = json.loads(result.stdout)
     counts = data["counts"]
-    assert counts["failed"] == 0 and counts["judged_new"] == counts["hits"] > 0
+    not_labels = sum(n for shape, n in llm.shapes().items() if shape in NOT_LABELS)
+    assert result.returncode == (2 if not_labels else 0), result.stderr
+    assert counts["failed"] == not_labels and counts["judged_new"] == counts["hits"] - not_labels > 0
     assert data["judge_id"].startswith(f"{provider}:test-model:{mode}:p")
     bodies = [r["body"] for r in llm.recent()]
     judge_calls = [b for b in bodies if json.dumps(b).find("product_data") >= 0]
@@ -84,8 +92,9 @@ def test_llm_judge_completes_in_each_mode(project: Path, llm: LLMServer, provide
         captions = sqlite3.connect(project / ".evalharness" / "cache.db").execute("SELECT count(*) FROM captions").fetchone()[0]
         assert captions == len(caption_calls)  # each caption stored once, keyed by image + query + model
     llm.configure()
-    again = run_json(project, "--judge", f"{provider}:test-model")
-    assert again["counts"]["judged_new"] == 0 and llm.total_requests == 0  # a cached re-run sends nothing
+    again = json.loads(run_cli(project, "run", "-e", "v2", "--top-k", "5", "--json", "--judge", f"{provider}:test-model",
+                               env=ENV).stdout)
+    assert again["counts"]["judged_new"] == 0 and llm.total_requests == not_labels  # a cached re-run sends only the failed
     assert again["metrics"] == data["metrics"]
 
 
@@ -204,8 +213,7 @@ def test_prompt_injection_does_not_change_the_prompt_shape(project: Path) -> Non
     from evalharness.labels.schemes import scheme_named
 
     three = scheme_named("three-level")
-    with pytest.raises(JudgeOutputError):
-        parse_judgment('{"label": "relevant"} and also ignore this', three)
+    assert parse_judgment('{"label": "relevant"} and also ignore this', three) == ("relevant", "")  # a remark after the JSON
     with pytest.raises(JudgeOutputError):
         parse_judgment('{"label": "RELEVANT!!", "rationale": "x"}', three)
 

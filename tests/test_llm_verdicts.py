@@ -45,9 +45,10 @@ def test_llm_verdicts_requested_stored_and_cached(project: Path, llm: LLMServer,
     data = json.loads(first.stdout)
     judge_calls = [r["body"] for r in llm.recent() if "product_data" in json.dumps(r["body"])]
     schema = _schema(provider, judge_calls[0])
-    item = schema["properties"]["requirement_verdicts"]["items"]
-    assert item["properties"]["verdict"]["enum"] == ["met", "not met", "unknown"]
-    assert "requirement_verdicts" in schema["required"] or provider == "gemini" and "required" not in schema
+    keyed = schema["properties"]["requirement_verdicts"]  # one required key per requirement of the guideline
+    assert keyed["required"] == list(keyed["properties"]) and keyed["required"][0].startswith("r1_")
+    assert all(p["enum"] == ["met", "not met", "unknown"] for p in keyed["properties"].values())
+    assert "requirement_verdicts" in schema["required"]
     store = Store(Project(project).store_url())
     try:
         queries = store.run_queries(data["run_id"])
@@ -67,16 +68,17 @@ def test_llm_verdicts_requested_stored_and_cached(project: Path, llm: LLMServer,
     assert cached["metrics"] == data["metrics"]  # the verdicts came back from the cache with the labels
 
 
-def test_an_answer_without_verdicts_is_repaired(project: Path, llm: LLMServer) -> None:
-    from evalharness.errors import JudgeOutputError
+def test_an_answer_without_verdicts_keeps_its_label() -> None:
+    """Verdicts are auxiliary: an answer without them keeps its label and rationale, each verdict a hole (None)."""
     from evalharness.judges.answer import parse_answer
     from evalharness.labels.schemes import scheme_named
     from evalharness.models import Requirement
 
     reqs = (Requirement("product_type", "lamp", "must"),)
     scheme = scheme_named("three-level")
-    label, _, verdicts = parse_answer(json.dumps({"rationale": "ok", "requirement_verdicts": [
-        {"attribute": "product_type", "value": "lamp", "verdict": "met"}], "label": "relevant"}), scheme, "before", reqs)
-    assert label == "relevant" and verdicts == [{"attribute": "product_type", "value": "lamp", "verdict": "met"}]
-    with pytest.raises(JudgeOutputError, match="requirement_verdicts is missing"):
-        parse_answer(json.dumps({"rationale": "ok", "label": "relevant"}), scheme, "before", reqs)
+    answer = parse_answer(json.dumps({"rationale": "ok", "requirement_verdicts": {"r1_product_type": "met"}, "label": "relevant"}),
+                          scheme, "before", reqs)
+    assert answer.label == "relevant" and answer.verdicts == [{"attribute": "product_type", "value": "lamp", "verdict": "met"}]
+    answer = parse_answer(json.dumps({"rationale": "ok", "label": "relevant"}), scheme, "before", reqs)
+    assert (answer.label, answer.rationale) == ("relevant", "ok") and answer.notes == ["1 of 1 verdicts missing"]
+    assert answer.verdicts == [{"attribute": "product_type", "value": "lamp", "verdict": None}]

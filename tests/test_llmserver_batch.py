@@ -65,7 +65,8 @@ def http(url: str, headers: dict[str, str], method: str = "GET", body: bytes | N
 
 def openai_body(i: int, model: str = "gpt-4o-mini") -> dict:
     return {"model": model, "messages": [{"role": "system", "content": "Judge."}, {"role": "user", "content": prompt(i)}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "judgment", "strict": True, "schema": SCHEMA}}}
+            "response_format": {"type": "json_schema", "json_schema": {"name": "judgment", "strict": True,
+                                                                       "schema": {**SCHEMA, "additionalProperties": False}}}}
 
 
 def openai_file(client: openai.OpenAI, ids: list[str], **overrides) -> str:

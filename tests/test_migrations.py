@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from evalharness.errors import EvalHarnessError
 from evalharness.store import Store
-from evalharness.store.runread import judgment_pool, run_hits, run_lists
+from evalharness.store.runread import pair_pool, run_hits, run_lists, stored_pairs
 from evalharness.store.schema import MIGRATIONS, head_revision
 from evalharness.store.tables import load_all_tables
 
@@ -120,7 +120,7 @@ def test_a_release_store_asks_for_an_upgrade_then_opens_with_every_judgment(proj
         cached = store.cached_judgments([k for k, *_ in before])
         assert sorted((k, j.label, j.rationale, j.judge_id) for k, j in cached.items()) == before
         queries = store.run_queries(runs_before[0][0])
-        pool = judgment_pool(store, [q.guideline_hash for q in queries], before[0][3]).labels
+        pool = pair_pool(store, before[0][3], stored_pairs(queries)).labels
         assert sum(len(v) for v in pool.values()) > 0
         for run_id, *_ in runs_before:  # 0008 filled each stored query's compact list from its hits
             stored = {q.id: q for q in store.run_queries(run_id)}

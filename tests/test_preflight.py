@@ -52,3 +52,23 @@ def test_preflight_once_per_judge_and_never_for_a_cached_run(project: Path, llm:
     again = run_cli(project, "run", "-e", "v2", "--top-k", "3", "--judge", "openai:m", "--json", env=ENV)
     assert again.returncode == 0, again.stderr
     assert llm.state.lookups == 0 and llm.total_requests == 0  # nothing to send: no check needed either
+
+
+def test_gemini_preflight_falls_back_to_a_tiny_call_without_a_models_route(project: Path) -> None:
+    """A Gemini-compatible server with no GET models/{id} route: the preflight sends one tiny generateContent call
+    instead (as the OpenAI path does), which tells a good model from an unknown one and a wrong key."""
+    server = LLMServer(api_key=KEY, model_lookup=False)
+    try:
+        configure(project, server, "gemini", queries=3)
+        result = run_cli(project, "run", "-e", "v2", "--top-k", "3", "--judge", "gemini:m", "--json", env=ENV)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["counts"]["failed"] == 0 and server.total_requests == data["counts"]["judged_new"] + 1  # + the tiny call
+        server.configure()
+        assert_user_error(run_cli(project, "run", "-e", "v2", "--judge", "gemini:no-such-model", env=ENV),
+                          "does not know model 'no-such-model'")
+        assert_user_error(run_cli(project, "run", "-e", "v2", "--judge", "gemini:m2", env={"EH_LLM_KEY": "sk-wrong-key-abcdef"}),
+                          "rejected the API key")
+        assert server.total_requests == 0
+    finally:
+        server.close()

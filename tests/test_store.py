@@ -88,7 +88,7 @@ def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str, mo
     assert len(store.run_queries(b["run_id"])) == 60
     # compare's bulk reads on PostgreSQL (driver rows: JSON decoded, pyformat binds): lists, products, pool
     from evalharness.store import runread
-    from evalharness.store.runread import judgment_pool, products_by_content, run_hits, run_lists
+    from evalharness.store.runread import add_pairs, pair_pool, products_by_content, run_hits, run_lists
 
     stored = {q.id: q for q in store.run_queries(b["run_id"])}
     lists = run_lists(store, b["run_id"])
@@ -99,8 +99,11 @@ def test_postgresql_store_runs_the_pipeline(project: Path, postgres_url: str, mo
             {qid: [h.to_json() for h in q.hits] for qid, q in stored.items()}
     products = products_by_content(store, [(b["run_id"], lists)])
     assert set(products) == {c for q in stored.values() for c in q.content_hashes}
-    pool = judgment_pool(store, [q.guideline_hash for q in lists], a["judge_id"], verdicts=True)
-    assert pool.size > 0 and pool.verdicts and all(pool.covered.values())
+    wanted: dict = {}
+    for q in lists:
+        add_pairs(wanted, q.guideline_hash, q.doc_ids, q.content_hashes)
+    pool = pair_pool(store, a["judge_id"], wanted, verdicts=True)  # the pairs' labels: a VALUES join on the server
+    assert pool.size == sum(len(docs) for docs in wanted.values()) and pool.verdicts and all(pool.covered.values())
     store.close()
     both = run_cli(project, "compare", a["run_id"], b["run_id"], "--json")
     assert both.returncode == 0, both.stderr

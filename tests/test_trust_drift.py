@@ -29,7 +29,7 @@ def _gold_labels(project: Path) -> int:
     """people's labels (here: the offline judge's, one in three flipped) for the top 3 of v2 on gold queries."""
     from evalharness.project import Project
     from evalharness.store import Store
-    from evalharness.store.runread import judgment_pool
+    from evalharness.store.runread import pair_pool, stored_pairs
 
     rows = (project / "queries" / "demo.csv").read_text().splitlines()
     (project / "queries" / "gold.csv").write_text("\n".join([rows[0], *rows[GOLD_QUERIES[0]:GOLD_QUERIES[1]]]) + "\n")
@@ -38,7 +38,7 @@ def _gold_labels(project: Path) -> int:
     run_id = json.loads(r.stdout)["run_id"]
     store = Store(Project(project).store_url())
     try:
-        judged = judgment_pool(store, [q.guideline_hash for q in store.run_queries(run_id)], json.loads(r.stdout)["judge_id"]).labels
+        judged = pair_pool(store, json.loads(r.stdout)["judge_id"], stored_pairs(store.run_queries(run_id))).labels
         pairs = [(q.text, h.doc_id, judged[q.guideline_hash][h.doc_id][0]) for q in store.run_queries(run_id) for h in q.hits]
     finally:
         store.close()

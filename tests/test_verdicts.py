@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from evalharness.errors import JudgeOutputError
 from evalharness.guidelines.querytypes import classify
 from evalharness.judges.base import JudgeRequest
 from evalharness.judges.offline import OfflineJudge
-from evalharness.judges.verdicts import parse_verdicts, verdict_schema
+from evalharness.judges.verdicts import read_verdicts, verdict_keys, verdict_schema
 from evalharness.metrics.verdict_measures import JudgedHit, attr_match, req_coverage, req_met, verdict_holes
 from evalharness.models import Guideline, Hit, Query, Requirement
 
@@ -31,17 +30,27 @@ def test_offline_judge_gives_a_verdict_per_requirement() -> None:
         ("product_type", "not met"), ("color", "unknown"), ("material", "met")]
 
 
-def test_llm_verdicts_are_parsed_strictly() -> None:
+def test_llm_verdicts_keep_holes_and_never_raise() -> None:
+    """The keyed object asked for, or a list; a missing, unreadable, extra or duplicated verdict leaves a hole (verdict
+    None) aligned with its requirement and a note, never an error: the label does not depend on the verdicts."""
+    keys = verdict_keys(REQS)
+    assert keys == ["r1_product_type", "r2_color", "r3_material"]
+    entries, notes = read_verdicts(dict(zip(keys, ["met", "not met", "unknown"])), REQS)
+    assert [v["verdict"] for v in entries] == ["met", "not met", "unknown"] and notes == []
+    assert [(v["attribute"], v["value"]) for v in entries] == [(r.attribute, r.value) for r in REQS]
+    entries, notes = read_verdicts({"r1_product_type": "met", "r3_material": "maybe", "r9": "met"}, REQS)
+    assert [v["verdict"] for v in entries] == ["met", None, None]
+    assert notes == ["1 of 3 verdicts missing", "1 unreadable verdicts", "1 extra verdicts ignored"]
     good = [{"attribute": "product_type", "value": "sneakers", "verdict": "met"},
-            {"attribute": "color", "value": "red", "verdict": "not met"},
-            {"attribute": "material", "value": "leather", "verdict": "unknown"}]
-    assert [v["verdict"] for v in parse_verdicts(good, REQS)] == ["met", "not met", "unknown"]
-    with pytest.raises(JudgeOutputError, match="3 requirements"):
-        parse_verdicts(good[:2], REQS)
-    with pytest.raises(JudgeOutputError, match="not one of"):
-        parse_verdicts([*good[:2], {"verdict": "maybe"}], REQS)
-    schema = verdict_schema()
-    assert schema["items"]["properties"]["verdict"]["enum"] == ["met", "not met", "unknown"]
+            {"attribute": "color", "value": "red", "verdict": "not met"}]
+    entries, notes = read_verdicts([*good, good[1]], REQS)
+    assert [v["verdict"] for v in entries] == ["met", "not met", None]
+    assert "1 duplicated verdicts, the first kept" in notes and "1 of 3 verdicts missing" in notes
+    assert [v["verdict"] for v in read_verdicts(None, REQS)[0]] == [None, None, None]
+    assert read_verdicts("all met", REQS)[1] == ["3 unreadable verdicts"]
+    schema = verdict_schema(REQS)
+    assert schema["required"] == keys and schema["properties"]["r2_color"]["enum"] == ["met", "not met", "unknown"]
+    assert schema["additionalProperties"] is False and verdict_schema(()) is None
 
 
 def _v(**by_attr: str | None) -> list[dict[str, str | None]]:

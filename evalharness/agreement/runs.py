@@ -27,6 +27,7 @@ from evalharness.pipeline.run import Stages, build_pairs
 from evalharness.project import Project
 from evalharness.store import Store
 from evalharness.store.db import StoredQuery
+from evalharness.store.runread import POOL_RULE, Wanted, add_pairs
 from evalharness.textnorm import normalize_query
 
 
@@ -83,7 +84,7 @@ class SystemAgreement:
                 "runs": [r.__dict__ for r in self.runs], "kendall_tau": self.tau, "kendall_tau_p": self.tau_p,
                 "pairs": [{"baseline": p.baseline, "candidate": p.candidate, "human": p.human.__dict__, "judge": p.judge.__dict__,
                            "same_decision": p.same} for p in self.pairs],
-                "same_decisions": sum(p.same for p in self.pairs)}
+                "same_decisions": sum(p.same for p in self.pairs), "pool_rule": POOL_RULE}
 
 
 def resolve_run(store: Store, ref: str) -> Any:
@@ -134,8 +135,11 @@ def system_agreement(project: Project, store: Store, human: str, spec: str, judg
     gains = scheme_of(project.config).gains
     ids = [q.id for q in queries]
     views = [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, [], []) for q in queries]
-    human_q = qrels_for_source(store, human, views, {}, gains).qrels
-    judge_q = qrels_for_source(store, spec, views, {spec: judge}, gains).qrels
+    wanted: Wanted = {}  # the pool rule: the pairs of these runs, nothing another run added
+    for p in pairs:
+        add_pairs(wanted, p.request.guideline.hash, [p.request.hit.doc_id], [p.content_hash])
+    human_q = qrels_for_source(store, human, views, {}, gains, wanted).qrels
+    judge_q = qrels_for_source(store, spec, views, {spec: judge}, gains, wanted).qrels
     per_run, scores = [], []
     for run, side in zip(runs, stored):
         lists = {first[k].id: [h.doc_id for h in side[k].hits] for k in common}

@@ -18,7 +18,8 @@ from sqlalchemy import bindparam, or_, select, update
 
 from evalharness.batch.base import ResultLine
 from evalharness.batch.judges import BatchJudges
-from evalharness.errors import JudgeOutputError, redact
+from evalharness.errors import JudgeOutputError, NoLabel, redact
+from evalharness.judges.answer import answer_details
 from evalharness.judges.base import JudgeRequest
 from evalharness.models import Hit, Judgment, Query
 from evalharness.store import Store
@@ -120,23 +121,24 @@ def _ingest_group(store: Store, batch_id: str, judges: BatchJudges, group: list[
             continue
         request = JudgeRequest(Query(r.query_id, r.query), guideline, Hit(r.doc_id, r.rank, 0.0))
         try:
-            label, rationale, verdicts = judge.parse_batch_reply(request, reply.text)
+            answer = judge.parse_batch_reply(request, reply)
         except JudgeOutputError as exc:
             counts.note(str(exc))
-            if r.repair is None:  # one repair turn, sent in the next batch
+            if r.repair is None and not isinstance(exc, NoLabel):  # one repair turn, sent in the next batch
                 counts.repair += 1
                 updates.append({"k": r.cache_key, "state": REPAIR, "error": str(exc)[:300],
                                 "repair": {"previous": reply.text[:2000], "problem": str(exc)[:500]}, **paid})
             else:
                 counts.failed += 1
-                updates.append({"k": r.cache_key, "state": FAILED, "error": f"unusable answer after one repair: {exc}"[:300],
+                why = str(exc) if isinstance(exc, NoLabel) else f"unusable answer after one repair: {exc}"
+                updates.append({"k": r.cache_key, "state": FAILED, "error": why[:300],
                                 "repair": r.repair, **paid})
             continue
-        details: dict[str, Any] = {"verdicts": verdicts, "batch": batch_id}
+        details: dict[str, Any] = {**answer_details(answer), "batch": batch_id}
         if r.fallback:
             details["image_fallback"] = "text"
-        confidence = judge.reply_confidence(reply, label, details) if hasattr(judge, "reply_confidence") else None
-        j = Judgment(label, rationale, r.judge_id, tokens_in, tokens_out, cost, 0.0, details, confidence)
+        confidence = judge.reply_confidence(reply, answer.label, details) if hasattr(judge, "reply_confidence") else None
+        j = Judgment(answer.label, answer.rationale, r.judge_id, tokens_in, tokens_out, cost, 0.0, details, confidence)
         judgments.append(judgment_row(r.cache_key, r.query, r.doc_id, r.content_hash, r.guideline_hash, j))
         updates.append({"k": r.cache_key, "state": DONE, "error": None, "repair": r.repair, **paid})
         counts.judged += 1

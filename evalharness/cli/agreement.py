@@ -61,6 +61,8 @@ def _print_behaviour(j: JudgeAgreement) -> None:
 
 
 def _print_runs(s: SystemAgreement) -> None:
+    from evalharness.store.runread import POOL_RULE
+
     table = Table(title=f"{s.metric}: {s.human} vs {s.judge} (Kendall's tau {s.tau_text()})")
     for col in ("config", "run", f"{s.metric} (human)", f"{s.metric} (judge)", "judged (human)"):
         table.add_column(col, justify="left" if col in ("config", "run") else "right")
@@ -75,6 +77,7 @@ def _print_runs(s: SystemAgreement) -> None:
                       f"{p.judge.delta:+.4f}", f"{p.judge.p:.4f}", p.judge.decision, "yes" if p.same else "[red]no[/]")
     out.print(pairs)
     out.print(f"the gate decides the same way on {sum(p.same for p in s.pairs)} of {len(s.pairs)} pairs of configs", markup=False)
+    out.print(f"Pool: {POOL_RULE}.", markup=False)
 
 
 def _cascade_members(specs: list[str], cfg, kappa: str) -> list:

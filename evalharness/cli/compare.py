@@ -14,7 +14,6 @@ from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EXIT_GATE_FAILED, EXIT_GATE_INCONCLUSIVE, EvalHarnessError
-from evalharness.metrics.measures import higher_is_better
 from evalharness.project import Project
 
 if TYPE_CHECKING:
@@ -27,25 +26,23 @@ WEIGHTS = ("none", "traffic")
 
 
 def comparison_table(c: Comparison) -> Table:
-    from evalharness.compare.runs import judge_spec_of
-
     several = len(c.candidates) > 1
     names = ", ".join(s.name for s in c.candidates)
     weighted = ", weighted by traffic" if c.weight == "traffic" else ""
-    table = Table(title=escape(f"{c.baseline.name} → {names} · judge {judge_spec_of(c.judge_id)} · {len(c.queries)} queries{weighted}"))
+    table = Table(title=escape(f"{c.baseline.name} → {names} · labels {c.label_sources} · {len(c.queries)} queries{weighted}"))
     cols = ["metric"] + (["config"] if several else []) + [c.baseline.name, "candidate" if several else c.candidates[0].name,
                                                             "delta", "95% CI", "p (t)", "p (rand)", "p Holm", "W/T/L"]
     for col in cols:
         table.add_column(escape(col), justify="left" if col in ("metric", "config", "95% CI") else "right")
     for r in c.rows:
         t = r.test
-        better = t.delta if higher_is_better(r.metric) else -t.delta
-        colour = "green" if better > 0 else "red" if better < 0 else "white"
+        colour = "green" if r.change > 0 else "red" if r.change < 0 else "white"  # in the measure's direction
         star = " *" if r.significant else ""
         holm = fmt(r.p_randomization_holm) if r.in_family else "— (not in family)"
-        table.add_row(escape(r.metric), *([escape(r.candidate)] if several else []), fmt(t.mean_base), fmt(t.mean_cand),
+        name = r.metric + (" ↓" if r.lower_is_better else "")  # ↓: lower is better
+        table.add_row(escape(name), *([escape(r.candidate)] if several else []), fmt(t.mean_base), fmt(t.mean_cand),
                       f"[{colour}]{signed(t.delta)}{star}[/]", f"[{signed(t.ci_low)}, {signed(t.ci_high)}]", fmt(t.p_ttest),
-                      fmt(t.p_randomization), holm, f"{t.wins}/{t.ties}/{t.losses}")
+                      fmt(t.p_randomization), holm, f"{r.wins}/{r.ties}/{r.losses}")
     return table
 
 
@@ -168,9 +165,12 @@ def _print(c: Comparison, gate: GateResult | None = None) -> None:
         out.print(checks_line(c), markup=False)
     excluded = sorted({r.metric for r in c.rows if not r.in_family})
     note = f"; {', '.join(excluded)} reported outside the Holm family" if excluded else ""
-    out.print(f"* significant at alpha={c.alpha} (paired randomization test, Holm-corrected{note}). "
-              + "Judged: " + ", ".join(f"{s.name} {s.judged:.1%}" for s in c.sides) + ".", markup=False)
-    out.print(f"Metrics {c.pool_note}.", markup=False)
+    lower = sorted({r.metric for r in c.rows if r.lower_is_better})
+    direction = f" ↓ lower is better ({', '.join(lower)}); W/T/L and colours follow it." if lower else ""
+    out.print(f"* significant at alpha={c.alpha} (paired randomization test, Holm-corrected{note}; only Holm-family metrics "
+              "are starred). " + "Judged: " + ", ".join(f"{s.name} {s.judged:.1%}" for s in c.sides) + "." + direction,
+              markup=False)
+    out.print(f"Labels from {c.sources_note}.", markup=False)
     for cand in c.candidates:
         movers = c.movers(cand, 5)
         d = cand.values[c.primary] - c.baseline.values[c.primary]
@@ -183,6 +183,11 @@ def _print(c: Comparison, gate: GateResult | None = None) -> None:
         err.print(f"warning: {w}", markup=False, style="yellow")
     for reason in c.failures[:10]:
         err.print(f"unjudged: {reason}", markup=False)
+
+
+def _footer(c: Comparison) -> None:
+    """The last line of compare's and gate's terminal output: the pool rule the figures follow."""
+    out.print(f"Metrics {c.pool_note}.", markup=False)
 
 
 def _print_engagement(e: Engagement) -> None:
@@ -224,6 +229,7 @@ def _outputs(project: Project, c: Comparison, html: Path | None, markdown: Path 
             _print(c)
             if html:
                 out.print(f"report: {project.resolve(html)}", markup=False)
+            _footer(c)
 
 
 def register(app: typer.Typer) -> None:
@@ -299,6 +305,7 @@ def register(app: typer.Typer) -> None:
                 out.print(f"{style[r.status]} {escape(r.name)}: {escape(r.detail)}")
             word = {"PASS": "passed", "FAIL": "FAILED", "INCONCLUSIVE": "INCONCLUSIVE (exit 3)"}[result.outcome]
             out.print(f"gate {word}: {c.baseline.name} -> {c.candidates[0].name}; wrote {markdown} and {junit}", markup=False)
+            _footer(c)
         if result.outcome == "FAIL":
             raise typer.Exit(EXIT_GATE_FAILED)
         if result.outcome == "INCONCLUSIVE":

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from evalharness.cli.ui import fmt, out
@@ -19,14 +20,15 @@ if TYPE_CHECKING:
     from evalharness.store import Store
 
 
-def write_run_report(project: Project, store: Store, run_ref: str, html: Path) -> tuple[Path, RunDiagnostics]:
-    """Build the diagnostics of a run (id or engine config name) and write its HTML report; used by `run --html` too."""
-    from evalharness.compare.runs import resolve_run
+def write_run_report(project: Project, store: Store, run_ref: str | None, html: Path) -> tuple[Path, RunDiagnostics]:
+    """Build the diagnostics of a run (a run id: that run; an engine config name or None: the latest finished run) and
+    write its HTML report; used by `run --html` too."""
     from evalharness.labels.schemes import scheme_of
     from evalharness.report.run_diagnostics import build_run_diagnostics
     from evalharness.report.run_report import write_run_html
+    from evalharness.store.runread import report_run
 
-    run = resolve_run(store, run_ref)
+    run = report_run(store, run_ref)
     if run.status == "waiting":
         raise EvalHarnessError(f"run {run.run_id} is waiting for provider batch results; run `evalharness batches collect` "
                                "(--wait to block until they end), then report it")
@@ -69,24 +71,27 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(
         ctx: typer.Context,
-        run: str = typer.Argument(..., help="Run id, or an engine config name (its latest finished run)."),
+        run: str | None = typer.Argument(None, help="Run id (shown whatever its status, with a banner unless finished), "
+                                           "or an engine config name; default: the latest finished run."),
         html: Path | None = typer.Option(None, "--html", help="Where to write the report (default reports/run-<run id>.html)."),
         as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as one JSON object."),
     ) -> None:
         """Write the single-run report: metrics with CIs, labels, checks, per-type and per-segment tables, worst queries."""
-        from evalharness.compare.runs import resolve_run
         from evalharness.store import Store
+        from evalharness.store.runread import report_run
 
         project = Project(ctx.obj["project"])
         store = Store(project.store_url())
         try:
-            path = html or Path("reports") / f"run-{resolve_run(store, run).run_id}.html"
+            path = html or Path("reports") / f"run-{report_run(store, run).run_id}.html"
             written, d = write_run_report(project, store, run, path)
         finally:
             store.close()
         if as_json:
             out.print_json(json.dumps({**d.to_json(), "report": str(written)}))
             return
+        if d.banner:
+            out.print(f"[bold red]{escape(d.banner)}[/]")
         out.print(diagnostics_table(d))
         out.print("checks: " + (", ".join(f"{k} {v}" for k, v in d.checks.items()) or "none enabled"), markup=False)
         out.print(f"report: {written}", markup=False)

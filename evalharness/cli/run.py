@@ -94,6 +94,13 @@ def _wait_for_batches(project, store, base: RunOutcome | None, cand: RunOutcome,
             outcome_after_collect(project, store, cand, report.runs))
 
 
+def _label_qrels(cfg, store, labels: str):  # noqa: ANN001, ANN202 - ProjectConfig, Store, imported lazily
+    """A run's qrels from its --labels source: the run is stored scored on it."""
+    from evalharness.labels.sources import source_qrels
+
+    return lambda stored: source_qrels(cfg, store, labels, stored).qrels
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(
@@ -161,7 +168,8 @@ def register(app: typer.Typer) -> None:
             return RunRequest(engine=engine, queries=query_set, queries_source=str(qpath), judge=judge_obj,
                               top_k=top_k or engine.config.top_k or cfg.run.top_k, metrics=list(cfg.run.metrics),
                               guideline_writer=cfg.guidelines.writer, max_cost=max_cost, max_retries=cfg.judge.max_retries,
-                              batch=_batch_service() if use_batch else None, labels=labels, cover=cover)
+                              batch=_batch_service() if use_batch else None, cover=cover,
+                              label_qrels=_label_qrels(cfg, store, labels) if labels else None)
 
         try:
             if labels:
@@ -200,9 +208,12 @@ def register(app: typer.Typer) -> None:
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))
             label_info = {}
             if labels and not waiting:
-                from evalharness.pipeline.labelled import rescore_with_labels
+                from evalharness.labels.sources import rescore_with_labels
+                from evalharness.store.runread import stored_pairs
 
-                label_info = {o.run_id: rescore_with_labels(project, store, o, labels) for o in (base_outcome, outcome) if o}
+                shown = [o for o in (base_outcome, outcome) if o]
+                wanted = stored_pairs(q for o in shown for q in (o.stored or store.run_queries(o.run_id)))  # the pool rule
+                label_info = {o.run_id: rescore_with_labels(project, store, o, labels, wanted) for o in shown}
             if html is not None and outcome.status != "waiting":
                 from evalharness.cli.report import write_run_report
 
@@ -213,7 +224,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             data = outcome.to_json()
             if base_outcome is not None:
+                from evalharness.store.runread import POOL_RULE
+
                 data["baseline"] = base_outcome.to_json()
+                data["pool_rule"] = POOL_RULE
             for part in ([data, data["baseline"]] if base_outcome is not None else [data]):
                 if part["run_id"] in label_info:
                     part["labels"] = label_info[part["run_id"]]
@@ -234,6 +248,10 @@ def register(app: typer.Typer) -> None:
                     out.print(f"{o.engine_config}: metrics on {info['source']}: " + ", ".join(
                         f"{n} {src}" for src, n in info["labelled_hits_by_source"].items()) +
                         f", {info['unlabelled_hits']} of {info['hits']} hits unlabelled (Judged@k)", markup=False)
+            if base_outcome is not None and base_outcome.metrics:
+                from evalharness.store.runread import POOL_RULE
+
+                out.print(f"Both runs scored together; pool rule: {POOL_RULE}.", markup=False)
             if html is not None and outcome.status != "waiting":
                 out.print(f"report: {project.resolve(html)}", markup=False)
             elif html is not None:

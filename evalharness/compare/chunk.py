@@ -24,7 +24,7 @@ from evalharness.judges.base import Judge
 from evalharness.models import Guideline, Query
 from evalharness.project import Project
 from evalharness.store import Store, StoredRun
-from evalharness.store.runread import RunLists, judgment_pool, products_by_content, run_hits, run_lists
+from evalharness.store.runread import RunLists, Wanted, add_pairs, pair_pool, products_by_content, run_hits, run_lists
 
 _NONE: frozenset[str] = frozenset()
 _FINDING_FIELDS = [f.name for f in fields(Finding)]
@@ -60,6 +60,7 @@ class SideChunk:
     unjudged: int
     hits: int
     overlap: tuple[list[float], list[float]] = ([], [])  # per query: Jaccard and RBO against the baseline's list
+    sources: dict[str, int] = field(default_factory=dict)  # hits per label source that labelled them
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent from a forked worker: the findings as columns of their fields (a third of pickling Finding objects)."""
@@ -112,7 +113,8 @@ def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
     if unwritten:  # written by the parent, once (two chunks may need the same file), then this chunk again
         return ChunkResult(unwritten=unwritten)
     ghash = [guidelines[q.id].hash for q in queries]
-    pool = judgment_pool(store, ghash, judge.judge_id, plan.for_report, verdict_measures_in(plan.metrics), strings)
+    wanted = compared_pairs(plan, lists, ghash)  # the pool rule: only the compared runs' pairs
+    pool = pair_pool(store, judge.judge_id, wanted, plan.for_report, verdict_measures_in(plan.metrics), strings)
     result = ChunkResult(pool_sizes=pool.sizes, labels=pool.labels if plan.for_report else {})
     if find_missing:
         result.missing, result.failed = _missing_pairs(plan, lists, queries, guidelines, ghash, pool.covered)
@@ -122,14 +124,30 @@ def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
     result.compared = [ComparedQuery(q.id, q.text, q.segment, q.count, g,
                                      {"type": query_type(q.text, guidelines[q.id].requirements, len(bq.doc_ids))})
                        for q, bq, g in zip(queries, lists[0], ghash)]
-    result.sides = _score_sides(plan, lists, queries, ghash, pool, result)
+    result.sides = _score_sides(plan, lists, queries, ghash, pool, result, wanted)
     if plan.for_report:
         result.products = [products_by_content(store, [(run.run_id, side_q)]) for run, side_q in zip(plan.runs, lists)]
     return result
 
 
+def hashes_usable(run: StoredRun, judge: Judge) -> bool:
+    """Whether a run's stored content hashes are the judge's (both judged text, or both the same non-text mode)."""
+    mode = judge_mode_of(run.judge_id)
+    return (mode == "text") == (judge.mode == "text") and mode != ""
+
+
+def compared_pairs(plan: ChunkPlan, lists: list[list[RunLists]], ghash: list[str]) -> Wanted:
+    """The (guideline, doc, content) pairs the compared runs list on the chunk's queries."""
+    wanted: Wanted = {}
+    for run, side_q in zip(plan.runs, lists):
+        usable = hashes_usable(run, plan.judge)
+        for g, q in zip(ghash, side_q):
+            add_pairs(wanted, g, q.doc_ids, q.content_hashes if usable else None)
+    return wanted
+
+
 def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Query], ghash: list[str], pool: Any,
-                 result: ChunkResult) -> list[SideChunk]:
+                 result: ChunkResult, wanted: Wanted) -> list[SideChunk]:
     """Every compared run's per-query values, findings and coverage on the chunk's queries."""
     from evalharness.checks.runner import enabled_checks
     from evalharness.labels.schemes import scheme_of
@@ -142,10 +160,15 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, _EMPTY).items()} for g in set(ghash)}  # doc -> label
     gains = {lab: scheme.gain(lab) for lab in {lab for known in plain.values() for lab in known.values()}}
     qrels = {q.id: {d: gains[lab] for d, lab in plain[g].items()} for q, g in zip(queries, ghash)}  # as pipeline.graded
+    known = [plain[g] for g in ghash]  # per query: doc -> label, what coverage counts
+    origin = [dict.fromkeys(k, _JUDGE) for k in known]  # per query: doc -> the source that labelled it
     if plan.labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
         from evalharness.labels.sources import qrels_for_queries
 
-        qrels = qrels_for_queries(project.config, store, plan.labels, queries, ghash)
+        sourced = qrels_for_queries(project.config, store, plan.labels, queries, ghash, wanted)
+        qrels = sourced.qrels
+        known = [sourced.labels[q.id] for q in queries]
+        origin = [sourced.origin[q.id] for q in queries]
     checked = bool(enabled_checks(project.config.checks))
     hit_measures = bool(split_measures(metrics)[1])
     measure_ctx = MeasureContext(project, store, plan.judge.judge_id)  # one context: providers share reads across runs
@@ -153,6 +176,9 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         from evalharness.metrics.verdict_measures import prime_verdicts
 
         prime_verdicts(measure_ctx, ghash, pool.verdicts, pool.labels)
+    from evalharness.judges.specs import judge_spec_of
+
+    judge_name = judge_spec_of(plan.judge.judge_id)
     sides: list[SideChunk] = []
     scored = per_query_metrics_runs(metrics, qrels, [dict(zip(ids, (q.doc_ids for q in side_q))) for side_q in lists], ids)
     for run, side_q, per in zip(plan.runs, lists, scored):
@@ -165,10 +191,10 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         found = side_findings(project, result.compared, result.guidelines, plain, decoded, own_ids, plan.check_k) \
             if checked else []
         del decoded
-        counts, unjudged, total = _coverage(doc_ids, ghash, plain)
+        counts, unjudged, total = _coverage(doc_ids, known)
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
                                {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
-                               found, counts, unjudged, total))
+                               found, counts, unjudged, total, sources=_by_source(doc_ids, origin, judge_name)))
         if len(sides) > 1:  # a candidate: how its lists overlap the baseline's (as Comparison.list_overlap computes it)
             base = sides[0].doc_ids
             sides[-1].overlap = ([jaccard(b, c) for b, c in zip(base, doc_ids)], [rbo(b, c) for b, c in zip(base, doc_ids)])
@@ -186,10 +212,9 @@ def _missing_pairs(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Q
     pairs: dict[str, Any] = {}
     failed: list[dict[str, str]] = []
     for run, side_q in zip(plan.runs, lists):
-        mode = judge_mode_of(run.judge_id)
-        hashes_usable = (mode == "text") == (judge.mode == "text") and mode != ""
+        usable = hashes_usable(run, judge)
         need = [i for i, q in enumerate(side_q)
-                if not hashes_usable or not covered.get(ghash[i], _NONE).issuperset(q.content_hashes)]
+                if not usable or not covered.get(ghash[i], _NONE).issuperset(q.content_hashes)]
         if not need:
             continue
         decoded = run_hits(plan.store, run.run_id, [side_q[i] for i in need])
@@ -202,6 +227,17 @@ def _missing_pairs(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Q
     return list(pairs.values()), failed
 
 
+_JUDGE = ""  # the comparison's judge, as a source: named by its spec once the counts are made
+
+
+def _by_source(doc_ids: list[list[str]], origin: list[dict[str, str]], judge: str) -> dict[str, int]:
+    """A side's hits per label source that labelled them (the comparison's judge under its spec)."""
+    counts: Counter[str] = Counter()
+    for labelled, docs in zip(origin, doc_ids):
+        counts.update(src for src in map(labelled.get, docs) if src is not None)
+    return {(src or judge): n for src, n in counts.items()}
+
+
 @dataclass(frozen=True)
 class _Ranked:
     """A query's ranked hits as per-hit measures see them (id aligned with the baseline's)."""
@@ -211,11 +247,11 @@ class _Ranked:
     guideline_hash: str
 
 
-def _coverage(doc_ids: list[list[str]], ghash: list[str], plain: dict[str, dict[str, str]]) -> tuple[dict[str, int], int, int]:
+def _coverage(doc_ids: list[list[str]], known: list[dict[str, str]]) -> tuple[dict[str, int], int, int]:
     """A side's hits per label ('unjudged' too, each in the order first met), how many are unjudged, how many in all."""
     counts: Counter[str | None] = Counter()
-    for g, docs in zip(ghash, doc_ids):
-        counts.update(map(plain.get(g, _EMPTY).get, docs))  # None: not judged
+    for labels, docs in zip(known, doc_ids):
+        counts.update(map(labels.get, docs))  # None: not labelled
     total = sum(counts.values())
     return {("unjudged" if lab is None else lab): n for lab, n in counts.items()}, counts.get(None, 0), total
 

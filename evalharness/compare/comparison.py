@@ -19,8 +19,10 @@ import numpy as np
 from evalharness.checks.base import Finding
 from evalharness.compare.stats import PairedTest, jaccard, rbo
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
+from evalharness.metrics.measures import higher_is_better
 from evalharness.models import Guideline
 from evalharness.store.db import StoredRun
+from evalharness.store.runread import POOL_RULE, Wanted, add_pairs
 
 SEGMENT_ORDER = {"head": 0, "torso": 1, "tail": 2}
 
@@ -50,6 +52,7 @@ class Side:
     unjudged: int = 0
     labels: dict[str, int] = field(default_factory=dict)
     only_here: int = 0  # queries of this run left out because another compared run lacks them
+    sources: dict[str, int] = field(default_factory=dict)  # hits per label source that labelled them (the rest: holes)
 
     @property
     def description(self) -> str:
@@ -72,6 +75,7 @@ class Side:
         return {"name": self.name, "run_id": r.run_id, "engine_config": r.engine_config, "config_hash": r.config_hash,
                 "status": r.status, "judge_id": r.judge_id, "description": self.description, "catalog": self.catalog,
                 "judged": self.judged, "unjudged_hits": self.unjudged, "labels": self.labels,
+                "hits_by_source": self.sources, "holes": self.unjudged,
                 "queries_left_out": self.only_here, "stored_metrics": r.metrics}
 
 
@@ -84,7 +88,7 @@ class MetricRow:
     test: PairedTest
     p_ttest_holm: float | None
     p_randomization_holm: float | None
-    significant: bool
+    significant: bool  # only in the Holm family: a measure outside it (Judged@k) is reported, never starred
 
     @property
     def in_family(self) -> bool:
@@ -95,14 +99,43 @@ class MetricRow:
         """The p-value significance is decided on: Holm-adjusted in the family, raw outside it."""
         return self.p_randomization_holm if self.p_randomization_holm is not None else self.test.p_randomization
 
+    @property
+    def lower_is_better(self) -> bool:
+        """The measure's direction (LowQ@k, a rule-check rate: a rise is a regression)."""
+        return not higher_is_better(self.metric)
+
+    @property
+    def change(self) -> float:
+        """The delta signed so that above 0 is better (a fall of a lower-is-better measure is an improvement)."""
+        return -self.test.delta if self.lower_is_better else self.test.delta
+
+    @property
+    def verdict(self) -> str:
+        """'improved', 'regressed' or 'unchanged', in the measure's direction."""
+        return "improved" if self.change > 0 else "regressed" if self.change < 0 else "unchanged"
+
+    @property
+    def wins(self) -> int:
+        """Queries where the candidate is better (lower, for a lower-is-better measure)."""
+        return self.test.losses if self.lower_is_better else self.test.wins
+
+    @property
+    def ties(self) -> int:
+        return self.test.ties
+
+    @property
+    def losses(self) -> int:
+        """Queries where the candidate is worse."""
+        return self.test.wins if self.lower_is_better else self.test.losses
+
     def to_json(self) -> dict[str, Any]:
         t = self.test
         return {"candidate": self.candidate, "metric": self.metric, "baseline": t.mean_base, "candidate_mean": t.mean_cand,
                 "delta": t.delta, "relative_delta": t.rel_delta, "ci95": [t.ci_low, t.ci_high], "p_ttest": t.p_ttest,
                 "p_randomization": t.p_randomization, "p_ttest_holm": self.p_ttest_holm,
                 "p_randomization_holm": self.p_randomization_holm, "in_holm_family": self.in_family,
-                "significant": self.significant, "wins": t.wins, "ties": t.ties, "losses": t.losses, "n": t.n,
-                "min_detectable_effect": t.mde}
+                "significant": self.significant, "wins": self.wins, "ties": self.ties, "losses": self.losses, "n": t.n,
+                "min_detectable_effect": t.mde, "lower_is_better": self.lower_is_better, "verdict": self.verdict}
 
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> float:
@@ -137,6 +170,7 @@ class Comparison:
     findings: dict[str, list[Finding]] = field(default_factory=dict)  # rule-check findings per side name
     check_names: list[str] = field(default_factory=list)  # the enabled checks, in order
     scheme: LabelScheme = field(default_factory=lambda: scheme_named(DEFAULT_SCHEME))  # label names, gains, colours
+    label_spec: str | None = None  # a --labels source spec the comparison is scored on (None: the judge)
     corrected: Any = None  # evalharness.compare.corrected.Corrected when compared --correct-with a gold source
     engagement: Any = None  # compare.engagement.Engagement when a behaviour source is asked for (compare --behaviour)
     _overlaps: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict, repr=False, compare=False)
@@ -159,9 +193,34 @@ class Comparison:
         return len(self.queries) / self.baseline_queries if self.baseline_queries else 1.0
 
     @property
+    def label_sources(self) -> str:
+        """The label sources the figures rest on: the --labels spec, or the judge's spec."""
+        from evalharness.judges.specs import judge_spec_of
+
+        return self.label_spec or judge_spec_of(self.judge_id)
+
+    def side_sources(self, side: Side) -> str:
+        """How one run's hits were labelled: hits per source, and the holes no source filled."""
+        given = ", ".join(f"{src} {n}" for src, n in side.sources.items()) or "none"
+        return f"{side.name}: {given}, {side.unjudged} hole{'s' if side.unjudged != 1 else ''}"
+
+    @property
+    def sources_note(self) -> str:
+        """Which sources labelled the compared hits, how many each, and the holes (per run)."""
+        return f"{self.label_sources} (hits per source: {'; '.join(self.side_sources(s) for s in self.sides)})"
+
+    @property
     def pool_note(self) -> str:
-        return (f"scored on the shared pool of {self.pool_size} judgments by {self.judge_id} "
-                "(stored run metrics are frozen at each run's finish and can differ)")
+        return (f"scored on labels from {self.sources_note}; judge pool {self.pool_size} judgments by {self.judge_id}; "
+                f"pool rule: {POOL_RULE} (stored run metrics are frozen at each run's finish and can differ)")
+
+    def compared_pairs(self) -> Wanted:
+        """The (guideline, doc, content) pairs of every compared run's lists: what the pool rule lets a judge label."""
+        wanted: Wanted = {}
+        for side in self.sides:
+            for q, docs, hashes in zip(self.queries, side.doc_ids, side.content_hashes):
+                add_pairs(wanted, q.guideline_hash, docs, hashes)
+        return wanted
 
     def side(self, name: str) -> Side:
         return next(s for s in self.sides if s.name == name)
@@ -240,7 +299,10 @@ class Comparison:
         return {
             "baseline": self.baseline.run_json(), "candidates": cands, "judge_id": self.judge_id, "alpha": self.alpha,
             "weight": self.weight, "queries": len(self.queries), "baseline_queries": self.baseline_queries,
-            "query_overlap": self.overlap, "pool": {"judgments": self.pool_size, "note": self.pool_note},
+            "query_overlap": self.overlap,
+            "pool": {"judgments": self.pool_size, "note": self.pool_note, "rule": POOL_RULE},
+            "label_sources": {"spec": self.label_sources, "by_side": {s.name: {"hits_by_source": s.sources, "holes": s.unjudged}
+                                                                      for s in self.sides}},
             "warnings": self.warnings, "judged_new": self.judged_new, "cost_usd": self.cost_usd,
             "metrics": [r.to_json() for r in self.rows], "segments": _no_nan(self.groups("segment")), "types": _no_nan(self.types()),
             "checks": {s.name: self.check_counts(s) for s in self.sides}, "failures": self.failures[:100],

@@ -90,7 +90,9 @@ def evaluate_gate(comparison: Comparison, gate: GateConfig, trust: Any = None) -
                 if decided is not None:
                     results.append(decided)
                     continue
-            base = f"{t.mean_base:.4f} -> {t.mean_cand:.4f} (delta {t.delta:+.4f}, {'Holm ' if row.in_family else ''}p={p:.4f})"
+            lower = ", lower is better" if row.lower_is_better else ""
+            base = (f"{t.mean_base:.4f} -> {t.mean_cand:.4f} ({row.verdict}{lower}: delta {t.delta:+.4f}, "
+                    f"{'Holm ' if row.in_family else ''}p={p:.4f})")
             if not too_far:
                 results.append(RuleResult(name, True, f"{base}: within bounds", mde))
             elif rule.alpha is not None and p >= rule.alpha:
@@ -101,8 +103,8 @@ def evaluate_gate(comparison: Comparison, gate: GateConfig, trust: Any = None) -
         if gate.min_judged > 0:
             ok = cand.judged >= gate.min_judged
             results.append(RuleResult(f"{prefix}candidate hits are judged", ok,
-                                      f"{cand.judged:.1%} of the candidate's hits judged ({cand.unjudged} unjudged); "
-                                      f"minimum {gate.min_judged:.0%}"))
+                                      f"{cand.judged:.1%} of the candidate's hits labelled by {comparison.label_sources} "
+                                      f"({comparison.side_sources(cand)}); minimum {gate.min_judged:.0%}"))
         results += findings_rules(comparison, gate, cand, prefix)
     if gate.min_overlap > 0:
         ok = comparison.overlap >= gate.min_overlap

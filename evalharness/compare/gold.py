@@ -90,7 +90,8 @@ def correct_comparison(config: Any, store: Store, comparison: Comparison, source
     if not metrics:
         raise EvalHarnessError(f"--correct-with: none of the compared metrics ({', '.join(comparison.metric_names)}) "
                                "can be corrected; add an ir-measures metric such as nDCG@10")
-    qrels = qrels_for_queries(config, store, source, queries, [q.guideline_hash for q in queries])
+    qrels = qrels_for_queries(config, store, source, queries, [q.guideline_hash for q in queries],
+                              comparison.compared_pairs()).qrels  # the pool rule: only the compared runs' pairs
     gold = gold_mask(comparison, qrels)
     weights_by_key, note = sample_weights(store, source, [q.text for q in queries])
     weights = None

@@ -22,6 +22,7 @@ from evalharness.compare.comparison import Comparison, MetricRow, Side
 from evalharness.compare.stats import holm
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.base import Judge
+from evalharness.judges.specs import judge_spec_of as judge_spec_of  # re-exported: its callers import it from here
 from evalharness.models import Query
 from evalharness.project import Project
 from evalharness.runtime.forked import map_steps, usable_workers
@@ -31,15 +32,6 @@ from evalharness.store.runread import RunLists, newest_run, run_lists
 
 CLEAN_STATUSES = ("finished",)
 DEFAULT_HOLM_EXCLUDE = ("Judged",)
-
-
-def judge_spec_of(judge_id: str) -> str:
-    """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini';
-    'vote(a, b)#…' -> 'vote(a, b)')."""
-    if judge_id.startswith("vote("):
-        return judge_id.rpartition("#")[0]
-    provider, _, rest = judge_id.partition(":")
-    return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"
 
 
 def resolve_run(store: Store, ref: str) -> StoredRun:
@@ -162,8 +154,7 @@ def _compare_runs(
     stages = stages or SilentStages()
     with stages.stage("judge missing", len(missing)) as advance:  # type: ignore[attr-defined]
         outcome = judge_pairs(judge, store, list(missing.values()), progress=advance)
-    # Again: the chunks that found pairs missing, and those sharing a guideline with them (its qrels grew: an nDCG's
-    # ideal ranking counts every judged doc of the guideline, retrieved here or not).
+    # Again: the chunks that found pairs missing, and those sharing a guideline with them (a query listed twice).
     judged = {p.request.guideline.hash for p in missing.values()}
     redo = [i for i, r in enumerate(results) if r.missing or judged & r.guidelines.keys()]
     for i, r in zip(redo, _score_chunks(plan, redo, False, workers)):
@@ -179,9 +170,13 @@ def _compare_runs(
                 counts[lab] = counts.get(lab, 0) + n
         hits, unjudged = sum(p.hits for p in parts), sum(p.unjudged for p in parts)
         findings[name] = [f for p in parts for f in p.findings]
+        sources: dict[str, int] = {}
+        for p in parts:
+            for src, n in p.sources.items():
+                sources[src] = sources.get(src, 0) + n
         sides.append(Side(name, run, [d for p in parts for d in p.doc_ids], [h for p in parts for h in p.content_hashes],
                           {m: np.concatenate([p.values[m] for p in parts]) for m in metrics},
-                          (hits - unjudged) / hits if hits else 1.0, unjudged, counts, only_here=out))
+                          (hits - unjudged) / hits if hits else 1.0, unjudged, counts, only_here=out, sources=sources))
     cq = [q for r in results for q in r.compared]
     by_hash = {g: guideline for r in results for g, guideline in r.guidelines.items()}
     pool_sizes = {g: n for r in results for g, n in r.pool_sizes.items()}
@@ -191,7 +186,7 @@ def _compare_runs(
     c = Comparison(sides, cq, list(metrics), rows, judge.judge_id, alpha, weight, weights, sum(pool_sizes.values()),
                    outcome.new, outcome.cost_usd, len(metas[0]),
                    pool_labels={g: lab for r in results for g, lab in r.labels.items()}, guidelines=by_hash,
-                   scheme=scheme_of(project.config))
+                   scheme=scheme_of(project.config), label_spec=labels)
     if for_report:
         for k in range(len(runs)):  # the first place a content holds in the runs' lists, in order
             for r in results:
@@ -229,8 +224,8 @@ def _tests(sides: list[Side], metrics: list[str], weights: np.ndarray | None, al
     adj_r = dict(zip(family, holm([tests[k].p_randomization for k in family])))
     rows = []
     for k, ((cand, metric), t) in enumerate(zip(keys, tests)):
-        p = adj_r.get(k, t.p_randomization)
-        rows.append(MetricRow(cand, metric, t, adj_t.get(k), adj_r.get(k), p < alpha))
+        p = adj_r.get(k)  # only a Holm-family metric is declared significant (Judged@k is reported, never starred)
+        rows.append(MetricRow(cand, metric, t, adj_t.get(k), p, p is not None and p < alpha))
     return rows
 
 
@@ -240,6 +235,10 @@ def _warnings(c: Comparison, judge_id: str) -> list[str]:
     if other:
         was = "; ".join(f"{s.name} by {s.run.judge_id}" for s in other)
         out.append(f"judge differs: this comparison labels with {judge_id}, but {was} was judged")
+    if c.label_spec and any(s.unjudged for s in c.sides):
+        holes = ", ".join(f"{s.name} {s.unjudged}" for s in c.sides)
+        out.append(f"label source {c.label_spec} leaves hits unlabelled ({holes}); they count as not relevant (Judged@k): "
+                   f"list a judge after it (e.g. --labels {c.label_spec},{judge_spec_of(judge_id)}) to fill them")
     if any(s.only_here for s in c.sides):
         left = ", ".join(f"{s.name} {s.only_here}" for s in c.sides if s.only_here)
         out.append(f"query sets differ: {len(c.queries)} queries compared ({c.overlap:.1%} of the baseline's "

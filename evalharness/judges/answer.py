@@ -1,31 +1,41 @@
-"""The judgment's structured answer: one function builds its JSON schema (the label scheme's enum, the rationale
-before or after the label), one parses an answer strictly against it."""
+"""The judgment's structured answer: one function builds its JSON schema for a request (the label scheme's enum,
+the rationale before or after the label, one required verdict key per guideline requirement), one reads an answer
+as models write it (see answer_text) and keeps every valid label.
+
+What is accepted, and what is not a label, is listed in `parse_answer`'s docstring (and the README)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from evalharness.errors import JudgeOutputError
-from evalharness.judges.verdicts import VERDICT_SHAPE, VERDICTS_KEY, parse_verdicts, verdict_schema
+from evalharness.judges.answer_text import find_answer, label_field
+from evalharness.judges.verdicts import VERDICT_SHAPE, VERDICTS_KEY, read_verdicts, verdict_schema
 from evalharness.labels.schemes import LabelScheme
 from evalharness.models import Requirement
 
+RATIONALE_KEYS = ("rationale", "reasoning", "explanation", "reason")
 
-def judgment_schema(scheme: LabelScheme, reasoning: str = "before") -> dict[str, Any]:
+
+def judgment_schema(scheme: LabelScheme, reasoning: str = "before", requirements: Sequence[Requirement] = ()) -> dict[str, Any]:
     """JSON schema of a judgment: {"rationale", "requirement_verdicts", "label"} in that order by default (reasoning
     and the per-requirement verdicts first), or the label first (`after`), or no rationale (`none`). Property order
-    is the order models generate in."""
+    is the order models generate in. The verdicts are an object with one required key per requirement (left out when
+    the guideline has none). Every property is required and no other is allowed: the subset OpenAI strict mode,
+    Gemini's responseSchema and Anthropic's tool input schema all enforce."""
     label = {"type": "string", "enum": list(scheme.names)}
     rationale = {"type": "string"}
-    verdicts = verdict_schema()
+    verdicts = verdict_schema(requirements)
     if reasoning == "none":
-        properties: dict[str, Any] = {VERDICTS_KEY: verdicts, "label": label}
+        order: list[tuple[str, Any]] = [(VERDICTS_KEY, verdicts), ("label", label)]
     elif reasoning == "after":
-        properties = {"label": label, "rationale": rationale, VERDICTS_KEY: verdicts}
+        order = [("label", label), ("rationale", rationale), (VERDICTS_KEY, verdicts)]
     else:
-        properties = {"rationale": rationale, VERDICTS_KEY: verdicts, "label": label}
+        order = [("rationale", rationale), (VERDICTS_KEY, verdicts), ("label", label)]
+    properties = {k: v for k, v in order if v is not None}
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
@@ -37,11 +47,54 @@ def answer_shape(scheme: LabelScheme, reasoning: str = "before") -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def parse_answer(text: str, scheme: LabelScheme, reasoning: str, requirements: Sequence[Requirement]
-                 ) -> tuple[str, str, list[dict[str, str]]]:
-    """Strictly parse an answer into (label, rationale, one verdict per requirement)."""
-    label, rationale = parse_judgment(text, scheme, reasoning)
-    return label, rationale, parse_verdicts(json.loads(text).get(VERDICTS_KEY), requirements)
+@dataclass
+class Answer:
+    """A usable judgment: its label, rationale ("" when none was given), verdicts aligned with the requirements
+    (holes as verdict None) and notes on anything read leniently."""
+
+    label: str
+    rationale: str
+    verdicts: list[dict[str, str | None]]
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_answer(text: str, scheme: LabelScheme, reasoning: str, requirements: Sequence[Requirement]) -> Answer:
+    """Read an answer; raise JudgeOutputError only when it gives no usable label (NoLabel when a repair turn would
+    not help). Accepted: JSON alone, in a code fence, after prose or a <think> block, or followed by a remark; the
+    label in any case or spacing, with `_`/`-` for spaces, or a synonym the scheme declares; a bare label word;
+    extra keys (ignored); a missing rationale (kept as ""); missing, extra, duplicated or unreadable verdicts
+    (holes, noted). Not labels: empty text, a refusal, an unknown label, JSON objects with conflicting labels."""
+    found = find_answer(text)
+    data = found.data or {}
+    raw = label_field(data) if found.data is not None else found.word
+    label = scheme.resolve(raw)
+    if label is None:
+        shown = str(raw)[:40] if raw is not None else None
+        raise JudgeOutputError("the answer has no label" if shown is None else
+                               f"label {shown!r} is not one of {', '.join(scheme.names)}")
+    notes = list(found.notes)
+    if raw != label:
+        notes.append(f"label {str(raw)[:40]!r} read as {label!r}")
+    folded = _folded(data)
+    rationale = ""
+    if reasoning != "none":
+        rationale = next((v.strip() for k, v in folded.items() if k in RATIONALE_KEYS and isinstance(v, str) and v.strip()), "")
+        if not rationale:
+            notes.append("no rationale")
+    verdicts, verdict_notes = read_verdicts(folded.get(VERDICTS_KEY), requirements)
+    extra = sorted(set(folded) - {"label", VERDICTS_KEY, *RATIONALE_KEYS})
+    if extra:
+        verdict_notes.append(f"extra keys ignored: {', '.join(extra)[:80]}")
+    return Answer(label, rationale, verdicts, notes + verdict_notes)
+
+
+def answer_details(answer: Answer) -> dict[str, Any]:
+    """What a judgment stores of its answer besides label and rationale: the verdicts, and notes when any."""
+    return {"verdicts": answer.verdicts, **({"answer_notes": answer.notes} if answer.notes else {})}
+
+
+def _folded(data: dict[str, Any]) -> dict[str, Any]:
+    return {str(k).strip().casefold(): v for k, v in data.items()}
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -56,14 +109,6 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 def parse_judgment(text: str, scheme: LabelScheme, reasoning: str = "before") -> tuple[str, str]:
-    """Strictly parse an answer into (label, rationale); raise JudgeOutputError saying what was wrong."""
-    data = json_object(text)
-    label = data.get("label")
-    if label not in scheme.names:
-        raise JudgeOutputError(f"label {str(label)[:40]!r} is not one of {', '.join(scheme.names)}")
-    if reasoning == "none":
-        return label, ""
-    rationale = data.get("rationale")
-    if not isinstance(rationale, str) or not rationale.strip():
-        raise JudgeOutputError("the rationale is missing")
-    return label, rationale.strip()
+    """(label, rationale) of an answer, read as `parse_answer` reads it."""
+    answer = parse_answer(text, scheme, reasoning, ())
+    return answer.label, answer.rationale

@@ -2,8 +2,11 @@
 
 Prompt: the project's templates (prompts/, else the package's), with the label scheme's names and definitions,
 the query, the guideline and the product as fenced JSON declared as data, and optional few-shot examples.
-Answer: structured output {rationale, label} (rationale first by default), parsed strictly; one repair attempt,
-then the pair is failed (never cached, never counted as irrelevant) — but the tokens it used are still counted.
+Answer: structured output {rationale, requirement_verdicts, label} (rationale first by default; one required verdict
+key per requirement, so the schema asks for exactly what the parser reads), read leniently (judges/answer.py): a
+valid label is kept whatever else is missing. Only an unusable label gets one repair attempt; then, or at once for
+what is not a label (truncated, refused, empty, filtered), the pair is failed with that reason (never cached, never
+counted as irrelevant) — but the tokens it used are still counted.
 Usage and cost come from each response and the price table.
 """
 
@@ -16,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 from evalharness.config import ProjectConfig
 from evalharness.errors import EvalHarnessError, JudgeOutputError
 from evalharness.images.captions import CaptionChecker
-from evalharness.judges.answer import answer_shape, judgment_schema, parse_answer
+from evalharness.judges.answer import Answer, answer_details, answer_shape, judgment_schema, parse_answer
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judges.confidence import label_confidence
 from evalharness.judges.examples import load_examples
+from evalharness.judges.verdicts import verdict_keys
 from evalharness.labels.schemes import scheme_of
 from evalharness.llm.calls import count_call
 from evalharness.llm.prices import FREE, Price, price_of
 from evalharness.llm.prompts import fenced_json, prompts_for
-from evalharness.llm.providers import LLMReply, Provider, RetryableError, check_provider, complete_parsed, make_provider
+from evalharness.llm.providers import LLMReply, Provider, RetryableError, check_provider, check_reply, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
 from evalharness.models import HIDDEN_ATTRIBUTES, Judgment, canonical_json, sha256_hex
 
@@ -53,7 +57,6 @@ class LLMJudge(Judge):
         self.caption_model = cfg.caption_model or model
         self.scheme = scheme_of(config)
         self.reasoning = cfg.reasoning
-        self.schema = judgment_schema(self.scheme, self.reasoning)
         self.prompts = prompts_for(config.root)
         self.examples = load_examples(config, self.scheme)
         price = price_of(model, config)
@@ -61,7 +64,7 @@ class LLMJudge(Judge):
         self.caption_price = price_of(self.caption_model, config) or FREE
         names = ["judge_system.j2", "judge_user.j2", "repair.j2"] + (["caption.j2"] if self.mode == "caption" else [])
         parts = [provider, model, self.mode, f"p{self.prompts.hash(*names)}", f"t{cfg.temperature:g}", "esr3",
-                 f"d{cfg.description_budget}", f"ls={self.scheme.fingerprint}", f"r{self.reasoning[0]}", "rv1"]
+                 f"d{cfg.description_budget}", f"ls={self.scheme.fingerprint}", f"r{self.reasoning[0]}", "rv2"]
         if self.examples is not None:
             parts.append(f"x{self.examples.hash}")
         if self.mode == "image":
@@ -143,12 +146,17 @@ class LLMJudge(Judge):
     def user_prompt(self, request: JudgeRequest, caption: str | None = None) -> str:
         """The user message: every piece of query, guideline, catalog and example text is fenced JSON."""
         g = request.guideline
-        reqs = [{"attribute": r.attribute, "value": r.value, "importance": r.importance} for r in g.requirements]
+        reqs = [{"key": k, "attribute": r.attribute, "value": r.value, "importance": r.importance}
+                for k, r in zip(verdict_keys(g.requirements), g.requirements)]
         examples = [e.to_prompt() for e in self.examples.pick(request.hit)] if self.examples is not None else []
         return self.prompts.render("judge_user.j2", query_json=fenced_json(request.query.text), guideline_json=fenced_json(g.text),
                                    requirements_json=fenced_json(reqs), product_json=fenced_json(self.product_fields(request)),
                                    caption_json=fenced_json(caption) if caption is not None else "",
                                    examples_json=fenced_json(examples) if examples else "")
+
+    def schema_for(self, request: JudgeRequest) -> dict[str, Any]:
+        """The answer schema of this request: the scheme's labels and one verdict key per guideline requirement."""
+        return judgment_schema(self.scheme, self.reasoning, request.guideline.requirements)
 
     def repair_prompt(self, problem: str) -> str:
         return self.prompts.render("repair.j2", problem=problem, answer_shape=self.shape, labels=self._labels())
@@ -217,10 +225,10 @@ class LLMJudge(Judge):
         await self.limiter.acquire((len(self.system_prompt) + len(user)) // 4 + (IMAGE_TOKENS if image else 0))
         answered: list[LLMReply] = []
         try:
-            (label, rationale, verdicts), tokens_in, tokens_out, cached = await complete_parsed(
+            answer, tokens_in, tokens_out, cached = await complete_parsed(
                 self.provider, self.system_prompt, user,
                 lambda text: parse_answer(text, self.scheme, self.reasoning, request.guideline.requirements),
-                self.repair_prompt, schema=self.schema, schema_name="judgment", temperature=self.cfg.temperature,
+                self.repair_prompt, schema=self.schema_for(request), schema_name="judgment", temperature=self.cfg.temperature,
                 image=image, image_mime=request.image_mime, top_logprobs=self.top_logprobs, on_reply=answered.append)
         except JudgeOutputError as exc:  # paid for, unusable: the cost still reaches the run and the budget
             exc.cost_usd = caption_cost + self.price_table.cost(exc.input_tokens, exc.output_tokens, exc.cached_tokens)
@@ -228,9 +236,9 @@ class LLMJudge(Judge):
             exc.output_tokens += caption_out
             raise
         cost = caption_cost + self.price_table.cost(tokens_in, tokens_out, cached)
-        confidence = self.reply_confidence(answered[-1], label, details) if answered else None
-        return Judgment(label, rationale + note, self.judge_id, tokens_in + caption_in, tokens_out + caption_out, cost,
-                        (time.perf_counter() - started) * 1000, {**details, "verdicts": verdicts}, confidence)
+        confidence = self.reply_confidence(answered[-1], answer.label, details) if answered else None
+        return Judgment(answer.label, answer.rationale + note, self.judge_id, tokens_in + caption_in, tokens_out + caption_out,
+                        cost, (time.perf_counter() - started) * 1000, {**details, **answer_details(answer)}, confidence)
 
     def reply_confidence(self, reply: LLMReply, label: str, details: dict[str, Any]) -> float | None:
         """The label's probability from the reply's token log-probabilities (the distribution over the scheme's names
@@ -254,13 +262,14 @@ class LLMJudge(Judge):
         if repair is not None:
             extra = {"extra_user": self.repair_prompt(repair["problem"]), "previous": repair["previous"][:2000]}
         return self.provider.build_request(self.system_prompt, self.user_prompt(request), image=request.image if self.mode == "image" else None,
-                                           image_mime=request.image_mime, schema=self.schema, schema_name="judgment",
+                                           image_mime=request.image_mime, schema=self.schema_for(request), schema_name="judgment",
                                            temperature=self.cfg.temperature, **extra,
                                            **({"top_logprobs": self.top_logprobs} if self.top_logprobs else {}))
 
-    def parse_batch_reply(self, request: JudgeRequest, text: str) -> tuple[str, str, list[dict[str, str]]]:
-        """(label, rationale, verdicts) of a batch answer, by the same strict parser as live answers."""
-        return parse_answer(text, self.scheme, self.reasoning, request.guideline.requirements)
+    def parse_batch_reply(self, request: JudgeRequest, reply: LLMReply) -> Answer:
+        """A batch answer, read as live answers are (NoLabel for what is not a label)."""
+        check_reply(reply)
+        return parse_answer(reply.text, self.scheme, self.reasoning, request.guideline.requirements)
 
     def batch_price(self) -> Price:
         """Batch API prices (typically half); FREE when the model has no price."""

@@ -46,3 +46,12 @@ def parse_vote_spec(spec: str, config: ProjectConfig) -> tuple[list[str], str, i
     if tie not in ("lowest", "highest") and tie not in members:
         raise EvalHarnessError(f"tie rule {tie!r} is not lowest, highest or one of the members ({', '.join(members)})")
     return members, tie, n
+
+
+def judge_spec_of(judge_id: str) -> str:
+    """The --judge spec that produced a judge id ('openai:gpt-4o-mini:text:p…' -> 'openai:gpt-4o-mini';
+    'vote(a, b)#…' -> 'vote(a, b)')."""
+    if judge_id.startswith("vote("):
+        return judge_id.rpartition("#")[0]
+    provider, _, rest = judge_id.partition(":")
+    return provider if provider == "offline" else f"{provider}:{rest.partition(':')[0]}"

@@ -11,12 +11,17 @@ and `P(rel=N)` / `RR(rel=N)` count hits whose gain is at least N.
 Each label has an *anchor* on the three-level scale (irrelevant / substitute / relevant); labels of one
 scheme are scored or compared in another through it (`map_label`), and the offline judge, which decides on
 the three-level scale, answers in any scheme through `from_three`.
+
+A label may declare *synonyms*: other words a model writes for it ("not relevant" for irrelevant, ESCI's one-letter
+codes). `resolve` reads an answer's label through them, ignoring case, spacing, `_` and `-`; a word two labels
+share is no label.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Protocol
 
 from evalharness.errors import EvalHarnessError
@@ -42,6 +47,7 @@ class LabelDef:
     definition: str
     colour: str
     anchor: str
+    synonyms: tuple[str, ...] = ()  # other words a model may write for this label (matched like the name)
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,33 @@ class LabelScheme:
             return self.lowest
         return self.substitute_as or _nearest(self, 0.5)
 
+    def resolve(self, answer: object) -> str | None:
+        """The label an answer's label field names: the name or a declared synonym, ignoring case, surrounding
+        spaces and quotes, `_`/`-` and a trailing full stop; None when it names none or more than one."""
+        if isinstance(answer, bool) or not isinstance(answer, (str, int)):
+            return None
+        return _resolver(self).get(label_key(str(answer)))
+
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "labels": [d.__dict__ for d in self.labels]}
+
+
+def label_key(text: str) -> str:
+    """The form labels are compared in: case-folded, `_`/`-` as spaces, spaces collapsed, quotes and a final stop dropped."""
+    text = text.strip().strip("\"'`*").rstrip(".").replace("_", " ").replace("-", " ")
+    return " ".join(text.split()).casefold()
+
+
+@lru_cache(maxsize=32)
+def _resolver(scheme: LabelScheme) -> dict[str, str]:
+    """label_key -> label name over names and synonyms (a synonym two labels share names neither)."""
+    owners: dict[str, set[str]] = {}
+    for d in scheme.labels:
+        for word in d.synonyms:
+            owners.setdefault(label_key(word), set()).add(d.name)
+    table = {k: next(iter(v)) for k, v in owners.items() if len(v) == 1}
+    table.update((label_key(d.name), d.name) for d in scheme.labels)  # a label's own name always names it
+    return table
 
 
 def _nearest(scheme: LabelScheme, share: float) -> str:
@@ -158,6 +189,18 @@ BUILTIN: dict[str, LabelScheme] = {
         ("relevant", 1, "the product is what the shopper asked for", "relevant"),
     ], ("#d93025", "#1e8e3e")), substitute_as="irrelevant"),
 }
+SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {  # per built-in scheme: label -> words models also write for it
+    "three-level": {"irrelevant": ("not relevant", "non-relevant", "nonrelevant", "unrelated", "off-topic"),
+                    "substitute": ("partially relevant", "partial match", "somewhat relevant", "alternative"),
+                    "relevant": ("exact", "exact match", "highly relevant", "fully relevant", "perfect match")},
+    "esci": {"exact": ("E", "exact match"), "substitute": ("S",), "complement": ("C", "complementary"),
+             "irrelevant": ("I", "not relevant")},
+    "graded-0-3": {"irrelevant": ("0", "not relevant"), "somewhat": ("1", "somewhat relevant"),
+                   "mostly": ("2", "mostly relevant"), "perfectly": ("3", "perfect", "perfectly relevant")},
+    "binary": {"irrelevant": ("0", "not relevant", "no"), "relevant": ("1", "yes")},
+}
+BUILTIN = {name: LabelScheme(s.name, tuple(replace(d, synonyms=SYNONYMS[name].get(d.name, ())) for d in s.labels), s.substitute_as)
+           for name, s in BUILTIN.items()}
 DEFAULT_SCHEME = "three-level"
 
 
@@ -184,13 +227,14 @@ def scheme_from_config(scheme: str, gains: Mapping[str, int], custom: Iterable[M
         top = max(int(r["gain"]) for r in rows)  # type: ignore[call-overload]
         defs = tuple(LabelDef(str(r["name"]), int(r["gain"]), str(r["definition"]),  # type: ignore[call-overload]
                               str(r.get("colour") or colours[str(r["name"])]),
-                              str(r.get("anchor") or _anchor_of(int(r["gain"]), top)))  # type: ignore[call-overload]
+                              str(r.get("anchor") or _anchor_of(int(r["gain"]), top)),  # type: ignore[call-overload]
+                              tuple(str(w) for w in r.get("synonyms") or ()))  # type: ignore[union-attr]
                      for r in rows)
         return LabelScheme("custom", defs)
     base = BUILTIN[scheme]
     if not gains:
         return base
-    defs = tuple(LabelDef(d.name, int(gains.get(d.name, d.gain)), d.definition, d.colour, d.anchor) for d in base.labels)
+    defs = tuple(replace(d, gain=int(gains.get(d.name, d.gain))) for d in base.labels)
     return LabelScheme(base.name, defs, base.substitute_as)
 
 

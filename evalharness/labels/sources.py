@@ -18,7 +18,7 @@ from evalharness.errors import EvalHarnessError
 from evalharness.labels.schemes import scheme_of
 from evalharness.store.behaviour import behaviour_model, check_behaviour_source, is_behaviour
 from evalharness.store.labels import HUMAN_PREFIX, check_source, has_source, labels_for
-from evalharness.store.runread import judgment_pool
+from evalharness.store.runread import Wanted, pair_pool, stored_pairs
 from evalharness.textnorm import normalize_query
 
 if TYPE_CHECKING:
@@ -93,14 +93,6 @@ def covering_sources(spec: str, judge_spec: str) -> list[str]:
     return [p for p in above if is_human(p)]
 
 
-def covered_pairs(store: Any, sources: Sequence[str], query_texts: Sequence[str]) -> set[tuple[str, str]]:
-    """(normalized query, doc id) of every pair one of these human sources labelled, for these queries."""
-    covered: set[tuple[str, str]] = set()
-    for source in sources:
-        covered.update(labels_for(store, source, query_texts))
-    return covered
-
-
 @dataclass
 class SourcedQrels:
     """Qrels of a label source for some queries, and which source gave each label."""
@@ -120,13 +112,16 @@ class SourcedQrels:
 
 
 def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judges: Mapping[str, Any],
-                     gains: Mapping[str, int]) -> SourcedQrels:
+                     gains: Mapping[str, int], wanted: Wanted | None = None) -> SourcedQrels:
     """Qrels {query_id: {doc_id: gain}} for stored queries from a source spec; the first source with a label wins.
 
-    `judges` maps each non-human spec to its judge (anything with a `judge_id`): its pool is read for each
-    query's guideline. Labels a source holds for documents outside the run's lists are kept too (the pool),
-    so nDCG's ideal ranking uses them.
+    `judges` maps each non-human spec to its judge (anything with a `judge_id`). The pool rule: a judge gives the
+    labels of the pairs in `wanted` only (the runs scored; default: the queries' own hits), never what it judged
+    for other runs; a human source gives every label it holds for the query (a named, fixed set), so nDCG's
+    ideal ranking uses those too.
     """
+    if wanted is None:
+        wanted = stored_pairs(queries)
     out = SourcedQrels({q.id: {} for q in queries}, {q.id: {} for q in queries},
                        {q.id: {} for q in queries}, {q.id: {} for q in queries})
     for part in split_specs(spec):
@@ -144,7 +139,7 @@ def qrels_for_source(store: Any, spec: str, queries: Sequence[StoredQuery], judg
             judge = judges.get(part)
             if judge is None:
                 raise EvalHarnessError(f"--labels: no judge built for '{part}'")
-            pool = judgment_pool(store, [q.guideline_hash for q in queries], judge.judge_id).labels
+            pool = pair_pool(store, judge.judge_id, wanted, rationales=True).labels
             for q in queries:
                 _fill(out, q.id, part, pool.get(q.guideline_hash, {}), gains)
     return out
@@ -163,19 +158,50 @@ def _fill(out: SourcedQrels, qid: str, source: str, labels: Mapping[str, tuple[s
         out.rationales[qid][doc] = rationale
 
 
-def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence[StoredQuery]) -> SourcedQrels:
+def source_qrels(config: ProjectConfig, store: Any, spec: str, queries: Sequence[StoredQuery],
+                 wanted: Wanted | None = None) -> SourcedQrels:
     """Qrels of a `--labels` spec for stored queries: judges are named by their spec (no key needed: only their
-    stored judgments are read, nothing is sent), human sources by name."""
+    stored judgments are read, nothing is sent), human sources by name; `wanted`: the pairs scored (default: the
+    queries' own hits)."""
     from evalharness.judges import make_judge
 
     judges = {part: make_judge(part, config, need_key=False) for part in split_specs(spec) if not is_stored(part)}
-    return qrels_for_source(store, spec, queries, judges, scheme_of(config).gains)
+    return qrels_for_source(store, spec, queries, judges, scheme_of(config).gains, wanted)
 
 
-def qrels_for_queries(config: ProjectConfig, store: Any, spec: str, queries: Sequence[Any], guideline_hashes: Sequence[str]
-                      ) -> dict[str, dict[str, int]]:
-    """Qrels of a `--labels` spec for compared queries (each with id and text) and their guideline hashes."""
+def rescore_with_labels(project: Any, store: Any, outcome: Any, spec: str, wanted: Wanted | None = None) -> dict[str, Any]:
+    """Score a finished run (a RunOutcome) on a label source instead of its judge; says where the labels came from.
+
+    `wanted`: the pairs of every run shown together (`run -b`), default the run's own. A run the source leaves
+    holes in, where no judge of the spec fills them, is stored `partial` (its counts say how many)."""
+    from evalharness.metrics.ir import mean_metrics
+    from evalharness.pipeline.run import evaluate_stored
+    from evalharness.pipeline.runstate import FINISHED, PARTIAL
+
+    names = list(project.config.run.metrics)
+    stored = outcome.stored if outcome.stored is not None else store.run_queries(outcome.run_id)
+    sq = source_qrels(project.config, store, spec, stored, wanted)
+    outcome.per_query = evaluate_stored(store, outcome.judge_id, stored, names, project, qrels=sq.qrels)
+    outcome.metrics = mean_metrics(outcome.per_query, names)
+    hits = [(q.id, h.doc_id) for q in stored for h in q.hits]
+    by_source: dict[str, int] = {}
+    for qid, doc in hits:
+        src = sq.origin[qid].get(doc)
+        if src is not None:
+            by_source[src] = by_source.get(src, 0) + 1
+    holes = len(hits) - sum(by_source.values())
+    if holes and outcome.status == FINISHED:
+        outcome.status = PARTIAL
+        outcome.counts = {**outcome.counts, "label_holes": holes}
+        store.set_run_status(outcome.run_id, PARTIAL, outcome.counts)
+    return {"source": spec, "hits": len(hits), "labelled_hits_by_source": by_source, "unlabelled_hits": holes}
+
+
+def qrels_for_queries(config: ProjectConfig, store: Any, spec: str, queries: Sequence[Any], guideline_hashes: Sequence[str],
+                      wanted: Wanted) -> SourcedQrels:
+    """Qrels of a `--labels` spec for compared queries (each with id and text), their guideline hashes and the
+    compared runs' pairs."""
     from evalharness.store.db import StoredQuery
 
     views = [StoredQuery(q.id, q.text, q.count, q.segment, g, [], []) for q, g in zip(queries, guideline_hashes)]
-    return source_qrels(config, store, spec, views).qrels
+    return source_qrels(config, store, spec, views, wanted)

@@ -97,7 +97,8 @@ class AnthropicProvider(Provider):
         usage = data.get("usage") or {}
         cached = usage.get("cache_read_input_tokens") or 0
         total_in = (usage.get("input_tokens") or 0) + cached + (usage.get("cache_creation_input_tokens") or 0)
-        return LLMReply(text, total_in, usage.get("output_tokens") or 0, cached)
+        stop = {"max_tokens": "length", "refusal": "refusal"}.get(data.get("stop_reason") or "", "")
+        return LLMReply(text, total_in, usage.get("output_tokens") or 0, cached, stop=stop)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+from dataclasses import replace
 from typing import Any
 
 from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.llm.logprobs import gemini_logprobs
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
+
+FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+            "IMAGE_RECITATION", "MODEL_ARMOR"}  # finish reasons that mean a content filter stopped the answer
+
+
+def gemini_reply(parts: list[dict[str, Any]], finish: str, blocked: bool, tokens: tuple[int, int, int]) -> LLMReply:
+    """An answer from a candidate's parts (REST form): its text without thoughts, else a function call's arguments
+    (a model that answered with a tool call), and why an incomplete answer stopped."""
+    text = "".join(p.get("text") or "" for p in parts if not p.get("thought"))
+    call = next((p["functionCall"] for p in parts if p.get("functionCall")), None)
+    if not text.strip() and call is not None:
+        text = json.dumps(call.get("args") or {}, ensure_ascii=False)
+    stop = "length" if finish == "MAX_TOKENS" else "filtered" if blocked or finish in FILTERED else ""
+    return LLMReply(text, *tokens, stop=stop)
 
 
 def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -94,14 +110,21 @@ class GeminiProvider(Provider):
         except self._transport_errors as exc:
             raise RetryableError(type(exc).__name__, unreachable=isinstance(exc, self._connect_errors)) from None
         usage = resp.usage_metadata
-        result = getattr(resp.candidates[0], "logprobs_result", None) if resp.candidates else None
-        return LLMReply(resp.text or "", getattr(usage, "prompt_token_count", 0) or 0, getattr(usage, "candidates_token_count", 0) or 0,
-                        getattr(usage, "cached_content_token_count", 0) or 0,
-                        gemini_logprobs(result.model_dump(exclude_none=True)) if result is not None else None)
+        cand = resp.candidates[0] if resp.candidates else None
+        parts = [{"text": p.text, "thought": p.thought, "functionCall": {"args": p.function_call.args} if p.function_call else None}
+                 for p in ((cand.content.parts if cand is not None and cand.content is not None else None) or [])]
+        finish = getattr(getattr(cand, "finish_reason", None), "value", None) or ""
+        blocked = bool(getattr(resp.prompt_feedback, "block_reason", None))
+        result = getattr(cand, "logprobs_result", None)
+        reply = gemini_reply(parts, str(finish), blocked, (getattr(usage, "prompt_token_count", 0) or 0,
+                                                           getattr(usage, "candidates_token_count", 0) or 0,
+                                                           getattr(usage, "cached_content_token_count", 0) or 0))
+        return replace(reply, logprobs=gemini_logprobs(result.model_dump(exclude_none=True))) if result is not None else reply
 
     async def preflight(self) -> None:
         """GET models/{model}: the key and the model in one request, nothing judged. Gemini reports a bad key as 400
-        (API_KEY_INVALID) as well as 401/403."""
+        (API_KEY_INVALID) as well as 401/403. A Gemini-compatible server without that route (404/405) gets one
+        tiny generateContent call instead, as the OpenAI path does."""
         from google.genai import errors
 
         try:
@@ -112,20 +135,34 @@ class GeminiProvider(Provider):
                 raise EvalHarnessError("Gemini rejected the API key; check the variable named by [judge] api_key_env") from None
             if code in (408, 429) or code >= 500:
                 return  # transient: the run's retries decide
-            if code == 404:
-                raise EvalHarnessError(f"Gemini does not know model '{self.model}'; check the model name in --judge / "
-                                       "[judge] spec") from None
+            if code in (404, 405):
+                return await self._tiny_call()
             raise EvalHarnessError(f"Gemini answered {code} to a models lookup; check [judge] base_url") from None
         except self._transport_errors:
             return  # transient or unreachable: the run's retries and unreachable-abort decide
 
+    async def _tiny_call(self) -> None:
+        """The preflight without a models route: one tiny call; a 404 to it means the model is unknown."""
+        from google.genai import errors
+
+        try:
+            await Provider.preflight(self)
+        except errors.APIError as exc:
+            code = getattr(exc, "code", 0) or 0
+            if code == 404:
+                raise EvalHarnessError(f"Gemini does not know model '{self.model}'; check the model name in --judge / "
+                                       "[judge] spec") from None
+            raise EvalHarnessError(f"Gemini answered {code} to a one-word call; check [judge] base_url") from None
+
     def parse_response(self, data: dict[str, Any]) -> LLMReply:
         candidates = data.get("candidates") or []
-        parts = ((candidates[0].get("content") or {}).get("parts") or []) if candidates else []
-        text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+        cand = candidates[0] if candidates else {}
         usage = data.get("usageMetadata") or {}
-        return LLMReply(text, usage.get("promptTokenCount") or 0, usage.get("candidatesTokenCount") or 0,
-                        usage.get("cachedContentTokenCount") or 0, gemini_logprobs(candidates[0].get("logprobsResult")) if candidates else None)
+        reply = gemini_reply((cand.get("content") or {}).get("parts") or [], cand.get("finishReason") or "",
+                             bool((data.get("promptFeedback") or {}).get("blockReason")),
+                             (usage.get("promptTokenCount") or 0, usage.get("candidatesTokenCount") or 0,
+                              usage.get("cachedContentTokenCount") or 0))
+        return replace(reply, logprobs=gemini_logprobs(cand["logprobsResult"])) if cand.get("logprobsResult") else reply
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()

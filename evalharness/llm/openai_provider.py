@@ -103,12 +103,20 @@ class OpenAIProvider(Provider):
                                    "check the model name in --judge / [judge] spec") from None
 
     def parse_response(self, data: dict[str, Any]) -> LLMReply:
+        """Text (or, when the model answered with a tool call instead, its arguments), usage, and why an
+        incomplete answer stopped (finish_reason length / content_filter, a refusal)."""
         choices = data.get("choices") or []
-        text = ((choices[0].get("message") or {}).get("content") or "") if choices else ""
+        choice = choices[0] if choices else {}
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
+        calls = message.get("tool_calls") or []
+        if not text.strip() and calls:
+            text = ((calls[0] or {}).get("function") or {}).get("arguments") or ""
         usage = data.get("usage") or {}
         cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        stop = {"length": "length", "content_filter": "filtered"}.get(choice.get("finish_reason") or "", "")
         return LLMReply(text, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, cached,
-                        openai_logprobs(choices[0]) if choices else None)
+                        openai_logprobs(choices[0]) if choices else None, stop=stop, refusal=message.get("refusal") or "")
 
     async def aclose(self) -> None:
         await self.client.close()

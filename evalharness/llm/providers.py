@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from evalharness.config import JudgeConfig, env_secret
-from evalharness.errors import EvalHarnessError, JudgeOutputError
+from evalharness.errors import EvalHarnessError, JudgeOutputError, NoLabel
 from evalharness.llm.calls import count_call, count_send
 from evalharness.llm.logprobs import TokenLogprob
 from evalharness.llm.retry import retry_delay
@@ -41,6 +41,19 @@ class LLMReply:
     output_tokens: int
     cached_tokens: int = 0  # input tokens the provider served from its prompt cache (billed at the cached price)
     logprobs: tuple[TokenLogprob, ...] | None = None  # the answer's tokens with their log-probabilities, when asked
+    stop: str = ""  # why the answer ended when it is not a complete answer: "length", "refusal" or "filtered"
+    refusal: str = ""  # the model's refusal message, when the provider gives one apart from the text
+
+
+def check_reply(reply: LLMReply) -> None:
+    """Raise NoLabel for an answer cut off by the token limit, refused, or stopped by a content filter: no text
+    it holds is a label, and a repair turn would not make one."""
+    if reply.stop == "length":
+        raise NoLabel("truncated", "the answer hit the output token limit (finish_reason=length)")
+    if reply.stop == "refusal" or reply.refusal:
+        raise NoLabel("refused", (reply.refusal or reply.text).strip()[:120] or "the model declined to answer")
+    if reply.stop == "filtered":
+        raise NoLabel("content filtered", "the provider's content filter stopped the answer")
 
 
 class RetryableError(Exception):
@@ -127,19 +140,23 @@ async def complete_parsed(provider: Provider, system: str, user: str, parse: Cal
                           schema: dict[str, Any], schema_name: str, temperature: float, image: bytes | None = None,
                           image_mime: str = "image/jpeg", repair_retries: int | None = None, top_logprobs: int = 0,
                           on_reply: Callable[[LLMReply], None] | None = None) -> tuple[T, int, int, int]:
-    """One structured call parsed strictly; an unusable answer gets one repair turn (`repair(problem)`, retried on
-    transient errors), then JudgeOutputError carrying the tokens already paid for (`input_tokens`, `output_tokens`,
-    `cached_tokens`). Returns (parsed, input tokens, output tokens, cached input tokens) of both calls.
+    """One structured call, parsed; an unusable answer gets one repair turn (`repair(problem)`, retried on transient
+    errors), then JudgeOutputError carrying the tokens already paid for (`input_tokens`, `output_tokens`,
+    `cached_tokens`). An answer that is not one (NoLabel: truncated, refused, empty, filtered) gets no repair turn.
+    Returns (parsed, input tokens, output tokens, cached input tokens) of both calls.
     `top_logprobs` > 0 asks for the answer's token log-probabilities; `on_reply` gets the reply that parsed."""
     kwargs: dict[str, Any] = {"image": image, "image_mime": image_mime, "schema": schema, "schema_name": schema_name,
                               "temperature": temperature, **({"top_logprobs": top_logprobs} if top_logprobs else {})}
     count_send()
     reply = await provider.send(provider.build_request(system, user, **kwargs))
     try:
+        check_reply(reply)
         parsed = parse(reply.text)
         if on_reply is not None:
             on_reply(reply)
         return parsed, reply.input_tokens, reply.output_tokens, reply.cached_tokens
+    except NoLabel as exc:
+        raise with_usage(exc, reply.input_tokens, reply.output_tokens, reply.cached_tokens) from None
     except JudgeOutputError as first:
         paid = (reply.input_tokens, reply.output_tokens, reply.cached_tokens)
         body = provider.build_request(system, user, extra_user=repair(str(first)), previous=reply.text[:2000], **kwargs)
@@ -150,7 +167,10 @@ async def complete_parsed(provider: Provider, system: str, user: str, parse: Cal
             raise with_usage(JudgeOutputError(f"{first}; the repair call failed too ({exc})"), *paid) from None
         paid = (paid[0] + again.input_tokens, paid[1] + again.output_tokens, paid[2] + again.cached_tokens)
         try:
+            check_reply(again)
             parsed = parse(again.text)
+        except NoLabel as second:
+            raise with_usage(second, *paid) from None
         except JudgeOutputError as second:
             raise with_usage(JudgeOutputError(f"unusable answer after one repair: {second}"), *paid) from None
         if on_reply is not None:

@@ -26,7 +26,7 @@ from evalharness.project import LoadedEngine, Project
 from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
 from evalharness.store.keys import content_hasher
-from evalharness.store.runread import judgment_pool
+from evalharness.store.runread import pair_pool, stored_pairs
 
 
 class Stages(Protocol):
@@ -70,8 +70,9 @@ class RunOutcome:
 
 def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery], scheme: LabelScheme
                     ) -> dict[str, dict[str, int]]:
-    """Graded qrels per query id from every judgment made for its guideline by this judge (the pool)."""
-    pool = judgment_pool(store, [q.guideline_hash for q in queries], judge_id).labels
+    """Graded qrels per query id from this judge's labels of the queries' own pairs (the pool rule: no judgment
+    made for another run counts)."""
+    pool = pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels
     return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
 
 
@@ -100,10 +101,10 @@ def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery],
 
 def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[StoredQuery]], names: Sequence[str],
                       project: Project) -> list[dict[str, dict[str, float]]]:
-    """`evaluate_stored` for several stored runs against one read of their shared judgment pool, with one measure
-    context (per-hit providers read what the runs share once)."""
+    """`evaluate_stored` for several stored runs against one read of their shared pool (the labels of the pairs in
+    these runs, nothing else), with one measure context (per-hit providers read what the runs share once)."""
     scheme = scheme_of(project.config)
-    pool = judgment_pool(store, [q.guideline_hash for queries in runs for q in queries], judge_id).labels
+    pool = pair_pool(store, judge_id, stored_pairs(q for queries in runs for q in queries), rationales=False).labels
     ctx = MeasureContext(project, store, judge_id)
     out = []
     for queries in runs:
@@ -177,8 +178,9 @@ class RunRequest:
     max_cost: float | None = None
     max_retries: int = 4
     batch: BatchService | None = None  # through the provider's batch service: the run waits (`batches collect` finishes it)
-    labels: str | None = None  # --labels: the run is scored on this label source
-    cover: tuple[str, ...] = ()  # human sources whose labelled pairs are never sent to the judge
+    cover: tuple[str, ...] = ()  # --labels human sources whose labelled pairs are never sent to the judge
+    # --labels: the run's qrels from its label source (labels.sources.source_qrels), so it is stored scored on it
+    label_qrels: Callable[[list[StoredQuery]], dict[str, dict[str, int]]] | None = None
 
 
 def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
@@ -277,11 +279,7 @@ def run_counts(req: RunRequest, start: RunStart, new: int, cached: int, skipped_
 def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart, counts: dict[str, int],
                cost_usd: float) -> RunOutcome:
     """Score the run against the judgment pool, store its metrics and final status."""
-    qrels = None
-    if req.labels:  # scored on the label source: hits its people labelled were never sent to the judge
-        from evalharness.labels.sources import source_qrels
-
-        qrels = source_qrels(project.config, store, req.labels, start.stored).qrels
+    qrels = req.label_qrels(start.stored) if req.label_qrels else None  # hits people labelled were never sent
     per_query = evaluate_stored(store, req.judge.judge_id, start.stored, req.metrics, project, qrels=qrels)
     metrics = mean_metrics(per_query, req.metrics)
     elapsed = time.perf_counter() - start.started
@@ -296,10 +294,10 @@ def drop_covered(store: Store, req: RunRequest, pairs: list[Pair]) -> tuple[list
     """The pairs left to judge once those a covering human source labelled are taken out, and how many were."""
     if not req.cover:
         return pairs, 0
-    from evalharness.labels.sources import covered_pairs
+    from evalharness.store.labels import labels_for
     from evalharness.textnorm import normalize_query
 
-    covered = covered_pairs(store, req.cover, [q.text for q in req.queries])
+    covered = {pair for source in req.cover for pair in labels_for(store, source, [q.text for q in req.queries])}
     if not covered:
         return pairs, 0
     norm = {q.text: normalize_query(q.text) for q in req.queries}

@@ -29,6 +29,8 @@ from markupsafe import Markup, escape
 
 from evalharness.compare.comparison import Comparison
 from evalharness.labels.schemes import DEFAULT_SCHEME, UNJUDGED_COLOUR, scheme_named
+from evalharness.metrics.measures import higher_is_better
+from evalharness.store.runread import POOL_RULE
 
 if TYPE_CHECKING:
     from evalharness.compare.gate import GateResult
@@ -298,6 +300,7 @@ def report_data(c: Comparison, thumbs_dir: Path | None = None, image_scores: Map
     configs = [{"name": s.name, "run_id": s.run.run_id, "description": s.description, "catalog": s.catalog,
                 "judge_id": s.run.judge_id, "status": s.run.status} for s in sides]
     return {"primary": c.primary, "metrics": c.metric_names, "configs": configs, "labels": label_names,
+            "lower": [m for m in c.metric_names if not higher_is_better(m)],  # measures where a fall is an improvement
             "queries": queries, "products": products.items, "images": images.items, "strings": strings.items,
             "guidelines": guides.items}
 
@@ -343,6 +346,7 @@ def render_html(c: Comparison, thumbs_dir: Path | None = None, gate: GateResult 
         types_table=c.types(), checks_table={s.name: c.check_counts(s) for s in c.sides},
         segments=[row["group"] for row in c.groups("segment")], several=len(c.candidates) > 1,
         warnings=c.warnings + (gate.warnings if gate else []), gate=gate, label_colours=c.scheme.colours,
+        lower={m for m in c.metric_names if not higher_is_better(m)}, pool_rule=POOL_RULE,
     )
 
 

@@ -60,7 +60,7 @@ def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_pa
     weighted = " weighted by traffic" if c.weight == "traffic" else ""
     lines += [f"Baseline **{md_escape(b.name)}** ({md_code(b.run.config_hash)}, run {md_code(b.run.run_id)}) vs candidate"
               f"{'s' if several else ''} {cands}; {len(c.queries)} queries{weighted}; judge {md_code(c.judge_id)}; "
-              f"{md_escape(c.pool_note)}.", ""]
+              f"labels {md_code(c.label_sources)}: {md_escape('; '.join(c.side_sources(s) for s in c.sides))}.", ""]
     for w in c.warnings + (gate.warnings if gate is not None else []):
         lines.append(f"> ⚠️ {md_escape(w)}")
     if c.warnings or (gate is not None and gate.warnings):
@@ -72,11 +72,13 @@ def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_pa
         mark = " *" if r.significant else ""
         holm = f"{r.p_randomization_holm:.4f}" if r.p_randomization_holm is not None else "— (not in family)"
         cfg = f" {md_escape(r.candidate)} |" if several else ""
-        lines.append(f"| {md_escape(r.metric)} |{cfg} {t.mean_base:.4f} | {t.mean_cand:.4f} | {t.delta:+.4f}{mark} | "
-                     f"[{t.ci_low:+.4f}, {t.ci_high:+.4f}] | {t.p_ttest:.4f} | {t.p_randomization:.4f} | {holm} | "
-                     f"{t.wins}/{t.ties}/{t.losses} |")
+        arrow = " ↓" if r.lower_is_better else ""
+        lines.append(f"| {md_escape(r.metric)}{arrow} |{cfg} {t.mean_base:.4f} | {t.mean_cand:.4f} | {t.delta:+.4f}{mark} "
+                     f"({r.verdict}) | [{t.ci_low:+.4f}, {t.ci_high:+.4f}] | {t.p_ttest:.4f} | {t.p_randomization:.4f} | "
+                     f"{holm} | {r.wins}/{r.ties}/{r.losses} |")
     judged = ", ".join(f"{md_escape(s.name)} {s.judged:.1%} ({s.unjudged} unjudged)" for s in c.sides)
-    lines += ["", f"\\* significant at alpha={c.alpha} after Holm correction (paired randomization test).",
+    lines += ["", f"\\* significant at alpha={c.alpha} after Holm correction (paired randomization test; only Holm-family "
+              "metrics are starred). ↓ lower is better: W/T/L and improved/regressed follow each measure's direction.",
               f"Judged hits: {judged}."]
     lines += corrected_markdown(c)
     if gate is not None:
@@ -115,4 +117,5 @@ def comparison_markdown(c: Comparison, gate: GateResult | None = None, report_pa
                 lines.append(f"- {md_escape(c.queries[i].text)}: {base[i]:.3f} → {new[i]:.3f} ({new[i] - base[i]:+.3f})")
     if report_path:
         lines += ["", f"Full report: {md_code(report_path)}"]
+    lines += ["", f"_Metrics {md_escape(c.pool_note)}._"]  # the footer: the pool rule
     return "\n".join(lines) + "\n"

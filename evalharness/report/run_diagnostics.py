@@ -26,7 +26,7 @@ from evalharness.pipeline.run import evaluate_stored
 from evalharness.project import Project
 from evalharness.store import Store, StoredRun
 from evalharness.store.db import StoredQuery
-from evalharness.store.runread import judgment_pool
+from evalharness.store.runread import pair_pool, stored_pairs
 from evalharness.store.verdicts import guideline_requirements, verdict_pool
 
 
@@ -89,9 +89,23 @@ class RunDiagnostics:
     queries: int
     findings: list[Finding] = field(default_factory=list)
 
+    @property
+    def banner(self) -> str | None:
+        """What a run that did not finish cleanly is, with its counts (None for a finished run)."""
+        run = self.run
+        if run.status == "finished":
+            return None
+        c = run.counts or {}
+        hits = c.get("hits")
+        unjudged = c.get("unjudged_hits", 0) + c.get("label_holes", 0)
+        parts = [f"{unjudged} of {hits} hits without a label" if hits is not None else "no counts stored (the run did not end)"]
+        parts += [f"{c[k]} {k.replace('_', ' ')}" for k in ("failed", "skipped_budget", "label_holes") if c.get(k)]
+        return (f"run {run.run_id} is {run.status.upper()}: {', '.join(parts)}; its figures count unjudged hits as not "
+                "relevant and are not those of a finished run")
+
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run.run_id, "engine_config": self.run.engine_config, "judge_id": self.judge_id,
-                "queries": self.queries,
+                "status": self.run.status, "counts": self.run.counts, "banner": self.banner, "queries": self.queries,
                 "metrics": [{"metric": m.name, "mean": m.mean, "ci95": [m.ci_low, m.ci_high], "n": m.n} for m in self.metrics],
                 "labels": self.labels, "checks": self.checks, "by_type": self.by_type, "by_segment": self.by_segment,
                 "worst": [{"query_id": q.id, "query": q.text, "type": q.qtype, "metrics": q.metrics} for q in self.worst]}
@@ -142,7 +156,7 @@ def build_run_diagnostics(project: Project, store: Store, run: StoredRun, names:
     judge_id = run.judge_id
     per_query = evaluate_stored(store, judge_id, queries, names, project)
     hashes = [q.guideline_hash for q in queries]
-    pool = judgment_pool(store, hashes, judge_id).labels
+    pool = pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels  # the run's own pairs only
     verdicts = verdict_pool(store, hashes, judge_id)
     reqs_by_hash = guideline_requirements(store, hashes)
     requirements = {q.id: reqs_by_hash.get(q.guideline_hash, ()) for q in queries}

@@ -414,6 +414,11 @@ class Store:
             conn.execute(update(runs_t).where(runs_t.c.run_id == run_id).values(
                 status=status, finished_at=utcnow(), metrics=metrics, counts=counts, cost_usd=cost_usd, elapsed_s=elapsed_s))
 
+    def set_run_status(self, run_id: str, status: str, counts: dict[str, int]) -> None:
+        """A finished run's status and counts revised after it was scored (a label source's holes make it partial)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs_t).where(runs_t.c.run_id == run_id).values(status=status, counts=counts))
+
     def _run_from_row(self, row: Any) -> StoredRun:
         as_dict = _as_dict
         return StoredRun(row.run_id, row.engine_config, row.config_hash, as_dict(row.config), row.judge_id, row.top_k,

@@ -1,5 +1,5 @@
-"""Read paths for comparing stored runs: ranked lists and content hashes without decoding hits, the
-judgment pool with what it covers, and hits decoded only where a report or a missing pair needs them.
+"""Read paths for comparing stored runs: ranked lists and content hashes without decoding hits, the labels of
+exactly the compared pairs (the pool rule), and hits decoded only where a report or a missing pair needs them.
 
 Every function costs in proportion to the runs and guidelines asked for, never to the size of the store.
 """
@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Text, literal_column, select, type_coerce
+from sqlalchemy import Text, select, type_coerce
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Guideline, Hit, Requirement
@@ -21,7 +20,7 @@ from evalharness.runtime.gcpause import gc_paused
 from evalharness.store.db import Store, StoredRun
 from evalharness.store.ranked import parse_ranked
 from evalharness.store.rawrows import raw_rows, raw_sql_rows
-from evalharness.store.tables import guidelines_t, judgments_t, run_queries_t, run_results_t, runs_t
+from evalharness.store.tables import guidelines_t, run_queries_t, run_results_t, runs_t
 from evalharness.store.verdicts import verdicts_in
 
 CHUNK = 500
@@ -167,47 +166,84 @@ def products_by_content(store: Store, runs: Sequence[tuple[str, Sequence[RunList
 
 @dataclass
 class Pool:
-    """Every judgment one judge made for some guidelines: labels by doc id, and what (guideline, content) it covers;
-    with `verdicts`, each doc's per-requirement verdicts too (guideline hash -> doc id -> verdicts)."""
+    """The labels one judge gave some (guideline, doc, content) pairs: labels by doc id, and what (guideline, content)
+    they cover; with `verdicts`, each doc's per-requirement verdicts too (guideline hash -> doc id -> verdicts)."""
 
     labels: dict[str, dict[str, tuple[str, str]]]
     covered: dict[str, set[str]]  # guideline hash -> the content hashes judged under it
     size: int
     verdicts: dict[str, dict[str, list[dict[str, str]]]] | None = None
-    sizes: dict[str, int] = field(default_factory=dict)  # guideline hash -> judgments read under it
+    sizes: dict[str, int] = field(default_factory=dict)  # guideline hash -> labels read under it
 
 
-def judgment_pool(store: Store, guideline_hashes: Iterable[str], judge_id: str, rationales: bool = True,
-                  verdicts: bool = False, strings: dict[str, str] | None = None) -> Pool:
-    """One pass over the judgments of these guidelines by this judge (newest judgment of a doc wins); the verdicts in
-    the same pass when asked (the newest judgment that has verdicts, as store.verdicts.verdict_pool reads them)."""
-    c = judgments_t.c
-    hashes = sorted(set(guideline_hashes))
+# The pool rule, said in every comparison's output: a comparison is scored on its own inputs.
+POOL_RULE = ("qrels hold only the labels of the pairs in the runs compared (and of the label sources named); "
+             "other runs, judges and labels in the store change no figure")
+
+PAIR_CHUNK = 5000  # (guideline, doc) pairs per lookup statement: 10,001 parameters, within SQLite's and PostgreSQL's limits
+Wanted = dict[str, dict[str, set[str] | None]]  # guideline hash -> doc id -> the content hashes listed (None: any)
+
+
+def add_pairs(wanted: Wanted, guideline_hash: str, doc_ids: Sequence[str], content_hashes: Sequence[str] | None) -> Wanted:
+    """Add one ranked list's (guideline, doc, content) pairs to `wanted`; `content_hashes` None when the list's hashes
+    are not the judge's (a run judged in another mode): then a judgment of the doc in any content counts."""
+    docs = wanted.setdefault(guideline_hash, {})
+    if content_hashes is None:
+        for doc in doc_ids:
+            docs[doc] = None
+        return wanted
+    for doc, chash in zip(doc_ids, content_hashes):
+        known = docs.get(doc, set())
+        if known is not None:
+            known.add(chash)
+            docs[doc] = known
+    return wanted
+
+
+def stored_pairs(queries: Iterable[Any]) -> Wanted:
+    """The (guideline, doc, content) pairs of stored queries (StoredQuery: hits and content hashes)."""
+    wanted: Wanted = {}
+    for q in queries:
+        add_pairs(wanted, q.guideline_hash, [h.doc_id for h in q.hits], q.content_hashes)
+    return wanted
+
+
+def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = True, verdicts: bool = False,
+              strings: dict[str, str] | None = None) -> Pool:
+    """The labels this judge gave exactly the pairs in `wanted` (the pool rule: nothing another run added counts).
+
+    One indexed lookup per (guideline, doc); a judgment counts when its content is one the lists hold (any content
+    where they hold None); the newest such judgment of a doc wins. `covered` lists the contents judged."""
+    places = [(g, doc) for g in sorted(wanted) for doc in sorted(wanted[g])]
     labels: dict[str, dict[str, tuple[str, str]]] = {}
     covered: dict[str, set[str]] = {}
     found: dict[str, dict[str, list[dict[str, str]]]] = {}
     decoded: dict[str, Any] = {}
-    sizes: dict[str, int] = {}
-    one = ({} if strings is None else strings).setdefault  # `strings`: shared with the runs' lists read before
-    cols = [c.guideline_hash, c.doc_id, c.content_hash, c.label, c.rationale if rationales else literal_column("''")]
-    if verdicts:
-        cols.append(type_coerce(c.details, Text))
+    one = ({} if strings is None else strings).setdefault
+    rows: list[tuple[Any, ...]] = []
+    cols = ("j.guideline_hash, j.doc_id, j.content_hash, j.label, " + ("j.rationale" if rationales else "''")
+            + ", j.created_at, j.cache_key" + (", CAST(j.details AS TEXT)" if verdicts else ""))
     with gc_paused(), store.engine.connect() as conn:
-        for start in range(0, len(hashes), CHUNK):
-            stmt = (select(*cols).where(c.guideline_hash.in_(hashes[start:start + CHUNK]), c.judge_id == judge_id)
-                    .order_by(c.guideline_hash, c.created_at))
-            for g, group in groupby(raw_rows(conn, stmt), itemgetter(0)):  # one guideline's judgments, oldest first
-                rows = list(group)
-                docs = [one(r[1], r[1]) for r in rows]  # one string per doc and content however often they recur
-                known = labels.setdefault(g, {})
-                known.update(zip(docs, [(r[3], r[4]) for r in rows]))  # the newest judgment of a doc wins
-                covered.setdefault(g, set()).update([one(r[2], r[2]) for r in rows])
-                sizes[g] = sizes.get(g, 0) + len(rows)
-                if verdicts:
-                    for doc, r in zip(docs, rows):
-                        v = verdicts_in(r[5], decoded)
-                        if v is not None:
-                            found.setdefault(g, {})[doc] = v
+        for start in range(0, len(places), PAIR_CHUNK):
+            part = places[start:start + PAIR_CHUNK]
+            # CROSS JOIN: SQLite keeps the pairs as the outer loop (one index seek each); with a plain JOIN of a few
+            # hundred pairs its planner builds an automatic index over the whole judgments table instead.
+            sql = (f"WITH pairs(g, doc) AS (VALUES {', '.join(['(?, ?)'] * len(part))}) SELECT {cols} FROM pairs "
+                   "CROSS JOIN judgments j WHERE j.guideline_hash = pairs.g AND j.judge_id = ? AND j.doc_id = pairs.doc")
+            rows += raw_sql_rows(conn, sql, [*(v for place in part for v in place), judge_id])
+    rows.sort(key=itemgetter(0, 5, 6))  # per guideline, oldest first (ties by key): the newest judgment of a doc wins
+    for row in rows:
+        g, doc, chash = row[0], one(row[1], row[1]), one(row[2], row[2])
+        contents = wanted[g].get(doc)
+        if contents is not None and chash not in contents:
+            continue  # a judgment of content no compared list holds
+        labels.setdefault(g, {})[doc] = (row[3], row[4])
+        covered.setdefault(g, set()).add(chash)
+        if verdicts:
+            v = verdicts_in(row[7], decoded)
+            if v is not None:
+                found.setdefault(g, {})[doc] = v
+    sizes = {g: len(docs) for g, docs in labels.items()}
     return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
 
 
@@ -235,3 +271,26 @@ def newest_run(store: Store, engine_config: str) -> StoredRun | None:
         row = conn.execute(select(runs_t).where(runs_t.c.engine_config == engine_config)
                            .order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc())).first()
     return store._run_from_row(row) if row else None
+
+
+def report_run(store: Store, ref: str | None) -> StoredRun:
+    """The run `report` shows: a run id names that run whatever its status; an engine config name (or none) means
+    its (the store's) latest finished run, never a failed, partial or interrupted one."""
+    if ref is not None:
+        named = store.get_run(ref)
+        if named is not None:
+            return named
+    cond = runs_t.c.status == "finished"
+    with store.engine.connect() as conn:
+        row = conn.execute(select(runs_t).where(cond if ref is None else cond & (runs_t.c.engine_config == ref))
+                           .order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc())).first()
+    if row is not None:
+        return store._run_from_row(row)
+    if ref is None:
+        raise EvalHarnessError("no finished run in the store; run `evalharness run -e CONFIG` first, or name a run id")
+    newest = newest_run(store, ref)
+    if newest is None:
+        raise EvalHarnessError(f"no stored run for '{ref}'; run `evalharness run --engine-config {ref}` first")
+    raise EvalHarnessError(f"'{ref}' has no finished run; its newest run {newest.run_id} is '{newest.status}': "
+                           f"name it to see it (`evalharness report {newest.run_id}`)")
+

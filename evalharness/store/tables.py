@@ -108,6 +108,7 @@ judgments_t = Table(
     Column("details", JSON),  # per-judgment extras: votes, verdicts, image fallback, ...
     Column("confidence", Float),  # the probability the judge gave its label (logprobs, samples or votes); NULL if none
     Index("ix_judgments_pool", "guideline_hash", "judge_id"),
+    Index("ix_judgments_pairs", "guideline_hash", "judge_id", "doc_id"),  # a comparison's pairs, looked up one by one
 )
 
 

@@ -20,6 +20,8 @@
   function base(q) { return q.v[0][mi()]; }
   function candv(q) { return q.v[cand][mi()]; }
   function delta(q) { return candv(q) - base(q); }
+  // above 0: the candidate is better on this query (a fall of a lower-is-better measure such as LowQ@k)
+  function gain(q) { return data.lower.indexOf(metric) >= 0 ? -delta(q) : delta(q); }
   function value(q, key) {
     if (key === "delta") return delta(q);
     if (key === "base") return base(q);
@@ -34,7 +36,7 @@
     var list = data.queries.filter(function (q) {
       if (needle && q.t.toLowerCase().indexOf(needle) < 0) return false;
       if (seg && q.s !== seg) return false;
-      var d = delta(q);
+      var d = gain(q);
       if (moved === "up" && !(d > 0)) return false;
       if (moved === "down" && !(d < 0)) return false;
       if (moved === "same" && d !== 0) return false;
@@ -57,8 +59,8 @@
       tr.appendChild(el("td", "num", q.n));
       tr.appendChild(el("td", "num", fmt(base(q))));
       tr.appendChild(el("td", "num", fmt(candv(q))));
-      var d = delta(q);
-      tr.appendChild(el("td", "num " + (d > 0 ? "up" : d < 0 ? "down" : ""), signed(d)));
+      var d = delta(q), g = gain(q);
+      tr.appendChild(el("td", "num " + (g > 0 ? "up" : g < 0 ? "down" : ""), signed(d)));
       tr.appendChild(el("td", "num", fmt(q.o[cand - 1][0])));
       tr.appendChild(el("td", "num", fmt(q.o[cand - 1][1])));
       tr.addEventListener("click", function () { drill(q, true); });
