@@ -3,7 +3,7 @@ is released at once; a claim can mark a pair its owner failed, so other runners 
 record their file's sha256 beside their hash (which now covers only what the judge reads).
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
