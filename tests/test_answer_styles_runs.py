@@ -85,11 +85,11 @@ def test_realistic_answers_keep_every_label(project: Path, provider: str) -> Non
         not_labels = sum(n for shape, n in shapes.items() if shape in NOT_LABELS)
         assert len(shapes) >= 8 and not_labels > 0
         assert counts["failed"] == not_labels and counts["judged_new"] == counts["hits"] - not_labels
-        reasons = {f["reason"].split(": ")[1] for f in real["failures"]}
+        reasons = {f["reason"].split(":")[0] for f in real["failures"]}  # the reason itself, no exception name
         expected = {NOT_LABELS[s] for s in shapes if s in NOT_LABELS}
         if provider == "anthropic":  # the Messages API has no content filter outcome: it says stop_reason "refusal"
             expected = {"refused" if r == "content filtered" else r for r in expected}
-        assert reasons == expected and all(f["reason"].startswith("NoLabel: ") for f in real["failures"])
+        assert reasons == expected and not any("NoLabel" in f["reason"] for f in real["failures"])
         before, after = _labels(project, exact["judge_id"]), _labels(project, real["judge_id"])
         assert after and all(label == before[pair][0] for pair, (label, _) in after.items())
         noted = [json.loads(d).get("answer_notes") for _, d in after.values()]

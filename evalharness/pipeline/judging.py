@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from evalharness.errors import EvalHarnessError, JudgeOutputError, redact
+from evalharness.errors import EvalHarnessError, JudgeOutputError, NoLabel, redact
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.llm.calls import ATTEMPT, CALLS, CallCounts
 from evalharness.llm.retry import retry_delay
@@ -70,6 +70,8 @@ class JudgingOutcome:
 def describe_failure(exc: BaseException) -> str:
     """A short reason for a failed pair (never includes request headers or keys)."""
     text = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, NoLabel):  # an answer that is not a label: its reason says it all (truncated, refused, ...)
+        return redact(text)[:300]
     return redact(f"{type(exc).__name__}: {text}")[:300]
 
 
