@@ -9,7 +9,6 @@ pass over the file that keeps only those searches.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,16 +19,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evalharness.catalog.products import not_utf8
 from evalharness.errors import EvalHarnessError
 from evalharness.querylog.aggregate import QueryCounts
-from evalharness.querylog.sources import BLOCK_SIZE, _opened, parse_time, sql_batches
+from evalharness.querylog.sources import BLOCK_SIZE, _opened, parse_time, sql_batches, ubi_documents
 
 IMPRESSION = "impression"
 CLICK_ACTIONS = frozenset({"click", "item_click"})
 CART_ACTIONS = frozenset({"add_to_cart"})
 PURCHASE_ACTIONS = frozenset({"purchase"})
-_ACTION_LINES = (b'{"index":', b'{"create":')  # bulk action lines, skipped without parsing
 UBI_FIELDS = {"query": "user_query", "doc": "event_attributes.object.object_id", "position": "event_attributes.position.ordinal",
               "action": "action_name", "search": "query_id", "time": "timestamp"}
 
@@ -152,7 +149,7 @@ def read_ubi_events(path: Path, f: EventFields, counts: EventCounts) -> None:
     windowed = bool(f.time and (f.since or f.until))
     tally: Counter[tuple[str, str, int | None, str]] = Counter()
     pending: Counter[tuple[str, str, int | None, str]] = Counter()
-    for _, doc in _ubi_docs(path):
+    for _, doc in ubi_documents(path):
         action = action_of(doc)
         if action is None or (windowed and not _in_window(time_of(doc), f)):
             continue
@@ -171,7 +168,7 @@ def read_ubi_events(path: Path, f: EventFields, counts: EventCounts) -> None:
         return
     wanted = {k[0] for k in pending}
     texts: dict[str, str] = {}
-    for _, doc in _ubi_docs(path):
+    for _, doc in ubi_documents(path):
         qid = str(search_of(doc) or "")
         text = query_of(doc)
         if qid in wanted and qid not in texts and isinstance(text, str) and text.strip():
@@ -185,20 +182,6 @@ def _flush(tally: Counter[tuple[str, str, int | None, str]], counts: EventCounts
         counts.add(text, obj, pos, action, n)
     tally.clear()
 
-
-def _ubi_docs(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip() or raw.startswith(_ACTION_LINES):
-                continue
-            try:
-                doc = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise not_utf8(path, lineno, exc, "UBI log") from None
-            except json.JSONDecodeError:
-                raise EvalHarnessError(f"{path}:{lineno}: not valid JSON; a UBI file is bulk NDJSON (action line, document)") from None
-            if isinstance(doc, dict) and not set(doc) <= {"index", "create"}:
-                yield lineno, doc
 
 
 def _column(batch: pa.RecordBatch | pa.Table, name: str, source: str, flag: str) -> pa.Array | pa.ChunkedArray:

@@ -217,49 +217,38 @@ def read_ubi(path: Path, fields: Fields, counts: QueryCounts, stats: EventStats,
     empty: set[tuple[str, str]] = set()  # (query, query_id) of searches with an empty result list logged
     pending: list[tuple[str, str]] = []
     query_field = fields.query if fields.query != "query" else "user_query"
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
+    for _, doc in ubi_documents(path):
+        if fields.time and (fields.since or fields.until):
+            t = parse_time(doc.get(fields.time))
+            if t is None or (fields.since and t < fields.since) or (fields.until and t >= fields.until):
                 continue
-            try:
-                doc = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise not_utf8(path, lineno, exc, "UBI log") from None
-            except json.JSONDecodeError:
-                raise EvalHarnessError(f"{path}:{lineno}: not valid JSON; a UBI file is bulk NDJSON (action line, document)") from None
-            if not isinstance(doc, dict) or set(doc) <= {"index", "create"}:
-                continue  # a bulk action line
-            if fields.time and (fields.since or fields.until):
-                t = parse_time(doc.get(fields.time))
-                if t is None or (fields.since and t < fields.since) or (fields.until and t >= fields.until):
-                    continue
-            text = doc.get(query_field)
-            action = doc.get("action_name")
-            qid = str(doc.get("query_id") or "")
-            norm = ""
-            if isinstance(text, str) and text.strip():
-                if count_by == "records":
-                    counts.add(text)
-                elif qid and qid not in counted:  # the first record of a search (query_id)
-                    counted.add(qid)
-                    counts.add(text)
-                elif not qid and action is None:  # a query document without an id: one search
-                    counts.add(text)
-                norm = normalize_query(text)
-                if qid:
-                    stats.search_ids.setdefault(norm, set()).add(qid)
-                    qid_to_query.setdefault(qid, norm)
-                hits = doc.get("query_response_hit_ids")
-                if action is None and qid and isinstance(hits, list):
-                    if hits:
-                        listed.add((norm, qid))
-                    elif _asks_for_hits(doc):
-                        empty.add((norm, qid))
-            if action is not None:
-                if norm:
-                    _count_event(stats, norm, qid, str(action))
-                elif qid:
-                    pending.append((qid, str(action)))
+        text = doc.get(query_field)
+        action = doc.get("action_name")
+        qid = str(doc.get("query_id") or "")
+        norm = ""
+        if isinstance(text, str) and text.strip():
+            if count_by == "records":
+                counts.add(text)
+            elif qid and qid not in counted:  # the first record of a search (query_id)
+                counted.add(qid)
+                counts.add(text)
+            elif not qid and action is None:  # a query document without an id: one search
+                counts.add(text)
+            norm = normalize_query(text)
+            if qid:
+                stats.search_ids.setdefault(norm, set()).add(qid)
+                qid_to_query.setdefault(qid, norm)
+            hits = doc.get("query_response_hit_ids")
+            if action is None and qid and isinstance(hits, list):
+                if hits:
+                    listed.add((norm, qid))
+                elif _asks_for_hits(doc):
+                    empty.add((norm, qid))
+        if action is not None:
+            if norm:
+                _count_event(stats, norm, qid, str(action))
+            elif qid:
+                pending.append((qid, str(action)))
     for qid, action in pending:
         if qid in qid_to_query:
             _count_event(stats, qid_to_query[qid], qid, action)
@@ -287,3 +276,22 @@ def _count_event(stats: EventStats, norm: str, qid: str, action: str) -> None:
         stats.add_to_cart[norm] += 1
     elif action == "purchase":
         stats.purchases[norm] += 1
+
+
+_ACTION_LINES = (b'{"index":', b'{"create":')  # bulk action lines, skipped without parsing
+
+
+def ubi_documents(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The documents of a UBI bulk NDJSON file with their line numbers; bulk action lines are skipped."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip() or raw.startswith(_ACTION_LINES):
+                continue
+            try:
+                doc = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise not_utf8(path, lineno, exc, "UBI log") from None
+            except json.JSONDecodeError:
+                raise EvalHarnessError(f"{path}:{lineno}: not valid JSON; a UBI file is bulk NDJSON (action line, document)") from None
+            if isinstance(doc, dict) and not set(doc) <= {"index", "create"}:
+                yield lineno, doc
