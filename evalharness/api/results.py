@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from evalharness.agreement.pairwise import Agreement
     from evalharness.compare.comparison import Comparison
     from evalharness.compare.gate import GateResult
+    from evalharness.compare.trustgate import TrustCheck
     from evalharness.pipeline.run import RunOutcome
     from evalharness.project import Project
 
@@ -98,6 +99,7 @@ class ComparisonResult:
     comparison: Comparison
     project: Project
     for_report: bool = False
+    trust: TrustCheck | None = None  # what the judge is worth, for a comparison made with compare(..., gate=True)
 
     def frame(self) -> pd.DataFrame:
         """One row per candidate × metric: means, delta, 95 % CI, p-values (t, randomization, Holm), W/T/L."""
@@ -138,10 +140,11 @@ class ComparisonResult:
         return out
 
     def gate(self) -> GateOutcome:
-        """The project's `[gate]` rules applied to this comparison."""
+        """The project's `[gate]` rules applied to this comparison (with `[gate.trust]`, make the comparison with
+        compare(..., gate=True) so the gate knows what its judge is worth; otherwise such a gate is INCONCLUSIVE)."""
         from evalharness.compare.gate import evaluate_gate
 
-        return GateOutcome(evaluate_gate(self.comparison, self.project.config.gate))
+        return GateOutcome(evaluate_gate(self.comparison, self.project.config.gate, self.trust))
 
     def __repr__(self) -> str:
         c = self.comparison

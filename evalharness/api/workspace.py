@@ -17,6 +17,9 @@ from evalharness.project import Project
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalharness.compare.comparison import Comparison
+    from evalharness.compare.trustgate import TrustCheck
+
 WEIGHTS = ("none", "traffic")
 
 
@@ -78,9 +81,12 @@ class Workspace:
 
     def compare(self, baseline: str, *candidates: str, metrics: Sequence[str] | None = None, judge: str | None = None,
                 labels: str | None = None, weight: str | None = None, allow_partial: bool = False, report: bool = False,
-                stages: object | None = None, correct_with: str | None = None) -> ComparisonResult:
+                stages: object | None = None, correct_with: str | None = None, behaviour: str | None = None,
+                gate: bool = False) -> ComparisonResult:
         """Compare the newest runs of engine configs (or run ids): paired statistics per candidate × metric, scored
-        on the compared runs' own pairs; `report=True` keeps what the HTML report shows. What `compare` does."""
+        on the compared runs' own pairs; `report=True` keeps what the HTML report shows. What `compare` does (and,
+        with `gate=True`, what `gate` compares: a `[gate.trust]` source corrects it and says what the judge is worth).
+        `correct_with` adds PPI++ estimates from a gold source; `behaviour` the engagement of a behaviour:NAME source."""
         from evalharness.compare.runs import check_clean, compare_runs, judge_spec_of, resolve_run
         from evalharness.judges import make_judge
         from evalharness.metrics.ir import parse_measures
@@ -97,6 +103,10 @@ class Workspace:
         alpha = min((r.alpha for r in cfg.gate.rules if r.alpha is not None), default=0.05)
         store = self._store()
         try:
+            if behaviour:  # a missing or misnamed source fails before any judging
+                from evalharness.store.behaviour import behaviour_model, check_behaviour_source
+
+                behaviour_model(store, check_behaviour_source(behaviour))
             base = resolve_run(store, baseline)
             cands = [resolve_run(store, ref) for ref in candidates]
             for run in (base, *cands):
@@ -104,18 +114,19 @@ class Workspace:
             # By default, judge with what judged the runs (when they agree), else with the project's judge.
             specs = {judge_spec_of(r.judge_id) for r in (base, *cands)}
             spec = judge or (specs.pop() if len(specs) == 1 else cfg.judge.spec)
-            comparison = compare_runs(self.project, store, base, cands, make_judge(spec, cfg), names, alpha=alpha,
-                                      weight=weight, holm_exclude=cfg.compare.holm_exclude,
-                                      stages=stages or SilentStages(), for_report=report, labels=labels,
-                                      workers=os.cpu_count() or 1)
-            source = correct_with or cfg.compare.correct_with
-            if source:  # corrected (PPI++) estimates from the source's gold queries, as `compare --correct-with`
-                from evalharness.compare.gold import correct_comparison
+            judge_obj = make_judge(spec, cfg, need_key=False)  # the key is checked only if a pair is sent
+            comparison = compare_runs(self.project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
+                                      holm_exclude=cfg.compare.holm_exclude, stages=stages or SilentStages(),
+                                      for_report=report, labels=labels, workers=os.cpu_count() or 1)
+            if behaviour:
+                from evalharness.compare.engagement import comparison_engagement
+                from evalharness.labels.schemes import scheme_of
 
-                comparison.corrected = correct_comparison(cfg, store, comparison, source)
+                comparison.engagement = comparison_engagement(store, behaviour, comparison, scheme_of(cfg).gains, cfg.run.top_k)
+            trust = _correct_and_trust(self.project, store, comparison, correct_with, gate, spec, judge_obj)
         finally:
             store.close()
-        return ComparisonResult(comparison, self.project, report)
+        return ComparisonResult(comparison, self.project, report, trust)
 
     def agreement(self, human: str, judges: Sequence[str] | None = None, *, catalog: str | Path | None = None,
                   bootstrap: int = 2000, stages: object | None = None) -> AgreementResult:
@@ -141,3 +152,23 @@ class Workspace:
         finally:
             store.close()
         return AgreementResult(a)
+
+
+def _correct_and_trust(project: Project, store: object, c: Comparison, correct_with: str | None, gate: bool, spec: str,
+                       judge: object) -> TrustCheck | None:
+    """The corrected estimates (`correct_with`, else [compare] correct_with, else a gate's [gate.trust] source) and,
+    for a gate with [gate.trust], what its judge is worth."""
+    cfg = project.config
+    trust = cfg.gate.trust if gate else None
+    source = correct_with or cfg.compare.correct_with or (trust.source if trust is not None else "")
+    if source:
+        from evalharness.compare.gold import correct_comparison
+
+        c.corrected = correct_comparison(cfg, store, c, source)  # type: ignore[arg-type]
+    if trust is not None:
+        from evalharness.agreement.catalogs import agreement_catalog
+        from evalharness.agreement.trust import assess_trust
+
+        catalog = agreement_catalog(project, None, c.candidates[0].run.engine_config)
+        return assess_trust(project, store, trust, c, spec, judge, catalog)  # type: ignore[arg-type]
+    return None

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
-from evalharness.errors import EXIT_GATE_FAILED, EXIT_GATE_INCONCLUSIVE, EvalHarnessError
+from evalharness.errors import EXIT_GATE_FAILED, EXIT_GATE_INCONCLUSIVE
 from evalharness.project import Project
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from evalharness.compare.gate import GateResult
     from evalharness.compare.trustgate import TrustCheck
 
-WEIGHTS = ("none", "traffic")
 
 
 def comparison_table(c: Comparison) -> Table:
@@ -92,66 +91,14 @@ class Options:
 
 
 def _run_comparison(ctx: typer.Context, o: Options) -> tuple[Project, Comparison, TrustCheck | None]:
-    from evalharness.compare.runs import check_clean, compare_runs, judge_spec_of, resolve_run
-    from evalharness.judges import make_judge
-    from evalharness.metrics.ir import parse_measures
-    from evalharness.pipeline.run import SilentStages
-    from evalharness.store import Store
+    """The comparison a compare or gate invocation asks for, made by the Python API (evalharness.api)."""
+    from evalharness.api import Workspace
 
-    project = Project(ctx.obj["project"])
-    cfg = project.config
-    names = o.metrics or list(cfg.run.metrics)
-    parse_measures(names)
-    weight = o.weight or cfg.compare.weight
-    if weight not in WEIGHTS:
-        raise EvalHarnessError(f"--weight {weight!r} is not known; use one of: {', '.join(WEIGHTS)}")
-    alpha = min((r.alpha for r in cfg.gate.rules if r.alpha is not None), default=0.05)
-    store = Store(project.store_url())
-    try:
-        if o.behaviour:  # a missing or misnamed source fails before any judging
-            from evalharness.store.behaviour import behaviour_model, check_behaviour_source
-
-            behaviour_model(store, check_behaviour_source(o.behaviour))
-        base = resolve_run(store, o.baseline)
-        cands = [resolve_run(store, ref) for ref in o.candidates]
-        for run in (base, *cands):
-            check_clean(run, o.allow_partial)
-        # By default, judge with what judged the runs (when they agree), else with the project's judge.
-        specs = {judge_spec_of(r.judge_id) for r in (base, *cands)}
-        spec = o.judge or (specs.pop() if len(specs) == 1 else cfg.judge.spec)
-        judge_obj = make_judge(spec, cfg, need_key=False)  # the key is checked only if a pair is sent
-        stages = SilentStages() if o.quiet else RichStages()
-        comparison = compare_runs(project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
-                                  holm_exclude=cfg.compare.holm_exclude, stages=stages, for_report=o.for_report,
-                                  labels=o.labels, workers=os.cpu_count() or 1)
-        if o.behaviour:
-            from evalharness.compare.engagement import comparison_engagement
-            from evalharness.labels.schemes import scheme_of
-
-            comparison.engagement = comparison_engagement(store, o.behaviour, comparison, scheme_of(cfg).gains, cfg.run.top_k)
-        trust = _trust(project, store, o, comparison, spec, judge_obj)
-    finally:
-        store.close()
-    return project, comparison, trust
-
-
-def _trust(project: Project, store: object, o: Options, c: Comparison, spec: str, judge: object) -> TrustCheck | None:
-    """--correct-with / [compare] correct_with (a gate with [gate.trust] corrects with its source): the corrected
-    estimates; for a gate with [gate.trust], what its judge is worth."""
-    cfg = project.config
-    trust = cfg.gate.trust if o.gate else None
-    source = o.correct_with or cfg.compare.correct_with or (trust.source if trust is not None else "")
-    if source:
-        from evalharness.compare.gold import correct_comparison
-
-        c.corrected = correct_comparison(cfg, store, c, source)  # type: ignore[arg-type]
-    if trust is not None:
-        from evalharness.agreement.catalogs import agreement_catalog
-        from evalharness.agreement.trust import assess_trust
-
-        catalog = agreement_catalog(project, None, c.candidates[0].run.engine_config)
-        return assess_trust(project, store, trust, c, spec, judge, catalog)  # type: ignore[arg-type]
-    return None
+    ws = Workspace(Project(ctx.obj["project"]))
+    result = ws.compare(o.baseline, *o.candidates, metrics=o.metrics, judge=o.judge, labels=o.labels, weight=o.weight,
+                        allow_partial=o.allow_partial, report=o.for_report, stages=None if o.quiet else RichStages(),
+                        correct_with=o.correct_with, behaviour=o.behaviour, gate=o.gate)
+    return ws.project, result.comparison, result.trust
 
 
 def _print(c: Comparison, gate: GateResult | None = None) -> None:
