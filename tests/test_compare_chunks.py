@@ -87,7 +87,7 @@ def test_chunks_give_the_same_comparison_also_when_pairs_are_judged_in_between(j
 
 
 def test_guideline_files_missing_are_written_once_then_their_chunks_scored(judged: Path, tmp_path: Path) -> None:
-    from evalharness.models import sha256_hex
+    from evalharness.guidelines.files import parse_guideline
 
     root = tmp_path / "proj"
     shutil.copytree(judged, root, symlinks=True)
@@ -96,7 +96,7 @@ def test_guideline_files_missing_are_written_once_then_their_chunks_scored(judge
         path.unlink()
     four = _compare(root, chunks=4)
     assert all(path.is_file() for path in deleted)  # written again by the configured (offline) writer
-    files = {sha256_hex(path.read_bytes()) for path in (root / "guidelines").glob("*.md")}
+    files = {parse_guideline(path).hash for path in (root / "guidelines").glob("*.md")}  # the hash of what the judge reads
     assert {q.guideline_hash for q in four.queries} <= files  # scored on the files as they are now
     _same(_compare(root, chunks=1), _compare(root, chunks=4))
 

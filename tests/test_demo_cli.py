@@ -82,6 +82,8 @@ def _masked_text(text: str) -> str:
     """What differs between two honest runs masked: run ids, times, the project's folder, which run judged a pair."""
     text = re.sub(r"\d{8}T\d{6}-[0-9a-f]{4}", "RUN", text)
     text = re.sub(r"\d+ judged now, \d+ from cache", "N judged now, M from cache", text)
+    # a stage's line when stderr is no terminal: what it did depends on which run judged a pair first, like the bar
+    text = re.sub(r"(?m)^(.+): \d+ of \d+ in \d+\.\d s$", r"\1: N of M in T s", text)
     return re.sub(r"/\S*?/(proj|sep|one)/", "/P/", re.sub(r"\d+\.\ds — run", "T — run", text))
 
 

@@ -122,7 +122,10 @@ def test_openai_finetune_export_passes_the_format_checks(labelled) -> None:
             query = json.loads(QUERY.search(user).group(1))
             title = json.loads(TITLE.findall(user)[-1])
             guideline = parse_guideline(guideline_path(project / "guidelines", query))
-            label, rationale, verdicts = parse_answer(assistant, judge.scheme, judge.reasoning, guideline.requirements)
+            answer = parse_answer(assistant, judge.scheme, judge.reasoning, guideline.requirements)
+            # read exactly as the judge's schema asks: nothing read leniently, one verdict per requirement
+            assert answer.notes == [] and all(v["verdict"] is not None for v in answer.verdicts), answer
+            label = answer.label
             printed[name][label] += 1
             if (query, title) in people:
                 assert label == people[(query, title)]

@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import select
 
 from evalharness.errors import EvalHarnessError
-from evalharness.judges.answer import parse_answer
-from evalharness.judges.verdicts import VERDICTS_KEY, verdict_entry
+from evalharness.judges.answer import judgment_schema, parse_answer
+from evalharness.judges.verdicts import VERDICTS_KEY, verdict_entry, verdict_keys
 from evalharness.models import Query
 from evalharness.store.labels import iter_labels
 from evalharness.store.tables import judgments_t
@@ -129,9 +129,11 @@ def answer_json(judge: Any, label: SourceLabel, others: list[SourceLabel], guide
             rationale, verdicts = rationale or same.rationale.strip(), same.verdicts
     if verdicts is None:
         verdicts = [verdict_entry(r, "unknown") for r in reqs]
+    # the answer as the judge's schema for this guideline asks for it: verdicts keyed by requirement (a hole: unknown)
+    keyed = {k: (v.get("verdict") or "unknown") for k, v in zip(verdict_keys(reqs), verdicts)}
     values = {"label": label.label, "rationale": rationale or f"People labelled this product {label.label} for this query.",
-              VERDICTS_KEY: verdicts}
-    props = judge.schema.get("properties") or {}
+              VERDICTS_KEY: keyed}
+    props = judgment_schema(judge.scheme, judge.reasoning, reqs).get("properties") or {}
     return json.dumps({k: values[k] for k in props if k in values}, ensure_ascii=False)
 
 
