@@ -97,8 +97,14 @@ metrics = ["nDCG@10", "P(rel=2)@10", "Judged@10"]
 
 def cli_run(project: Path, engine: str, judge: str) -> dict:
     """`evalharness run` in a child: its figures and the run's counts."""
-    child = run_child([*EVALHARNESS, "-C", str(project), "run", "-e", engine, "--judge", judge, "--json"], env=ENV)
-    out = json.loads(child["stdout"])
+    child = run_child([*EVALHARNESS, "-C", str(project), "run", "-e", engine, "--judge", judge, "--json"], env=ENV, check=False)
+    # exit 2 with the run's JSON and failed pairs is how `run` ends when answers were not labels (realistic answers)
+    try:
+        out = json.loads(child["stdout"])
+    except json.JSONDecodeError:
+        out = {}
+    if child["returncode"] != 0 and not (child["returncode"] == 2 and out.get("counts", {}).get("failed")):
+        raise SystemExit(f"evalharness run exited {child['returncode']}: {child['stderr'].strip()[-1500:]}")
     return {**figures(child), "counts": out["counts"], "run_elapsed_s": out["elapsed_s"], "status": out["status"]}
 
 
