@@ -1,4 +1,4 @@
-"""Pydantic models for evalharness.toml and engines/*.toml, and their loaders.
+"""Models of evalharness.toml, and its loader.
 
 Every model forbids unknown keys; a validation error becomes one line naming the file,
 the key and what is allowed.
@@ -6,18 +6,12 @@ the key and what is allowed.
 
 from __future__ import annotations
 
-import os
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from evalharness.errors import EvalHarnessError, register_secret
+from evalharness.config.base import Strict, load_model
 
 DEFAULT_METRICS = ["nDCG@10", "P(rel=1)@10", "P(rel=2)@10", "RR(rel=2)", "Judged@10"]
 DEFAULT_PRIVACY_PATTERNS = {
@@ -28,37 +22,50 @@ DEFAULT_PRIVACY_PATTERNS = {
 }
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class StoreConfig(Strict):
+    # Any SQLAlchemy URL: a SQLite file (relative paths are relative to the project) or postgresql+psycopg://… for a team
     url: str = "sqlite:///.evalharness/cache.db"
 
 
 class PriceConfig(Strict):
     """`[prices."MODEL"]`: USD per million tokens; overrides the built-in table (evalharness/llm/prices.py)."""
 
+    # USD per million input tokens
     input_per_mtok: float = Field(ge=0)
+    # USD per million output tokens
     output_per_mtok: float = Field(ge=0)
+    # USD per million cached input tokens (default: the input price)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
     # The provider's batch API price as a share of the above (OpenAI, Gemini and Anthropic all charge half).
     batch_discount: float = Field(default=0.5, gt=0, le=1)
 
 
 class JudgeConfig(Strict):
+    # offline | openai:MODEL | gemini:MODEL | anthropic:MODEL | vote(a, b, …) | cascade(cheap, strong, min_confidence=T) | a plugin's name
     spec: str = "offline"
+    # what the judge sees: the product text, its image too, or a caption of the image
     mode: Literal["text", "image", "caption"] = "text"
+    # sampling temperature (part of the judge id)
     temperature: float = Field(default=0.0, ge=0, le=2)
+    # requests in flight at once
     max_concurrency: int = Field(default=16, ge=1, le=1024)
+    # the environment variable holding the API key (never the key itself); default: the provider's usual one
     api_key_env: str = ""
+    # an OpenAI-compatible server (vLLM, llama.cpp, Ollama, Azure) or a Gemini endpoint
     base_url: str = ""
+    # seconds one request may take
     timeout_s: float = Field(default=60.0, gt=0)
+    # retries of a failed call (429, 5xx, timeouts), with backoff
     max_retries: int = Field(default=4, ge=0, le=20)
+    # client-side rate limit; 0 = none
     requests_per_minute: int = Field(default=0, ge=0)
+    # client-side token rate limit; 0 = none
     tokens_per_minute: int = Field(default=0, ge=0)
+    # characters of the product description the judge sees (part of the judge id)
     description_budget: int = Field(default=600, ge=0)
+    # images are downscaled to this many pixels on their longer side before sending
     image_max_side: int = Field(default=512, ge=32, le=4096)
+    # caption mode: the model that writes the caption (default: the judge's)
     caption_model: str = ""
     # Caption mode: models that vote whether a caption is informative for the query ("openai:m" or "vote(a, b, c)");
     # an uninformative caption is dropped and the pair judged on its text only (the decision is cached).
@@ -68,12 +75,15 @@ class JudgeConfig(Strict):
     reasoning: Literal["before", "after", "none"] = "before"
     # Few-shot examples (JSONL: query, product fields or doc_id, label, rationale); up to examples_per_label per label.
     examples: str = ""
+    # few-shot examples per label taken from `examples`
     examples_per_label: int = Field(default=1, ge=0, le=10)
     # Anthropic: structured output by a forced tool call or by JSON in the text.
     structured: Literal["tool", "json"] = "tool"
     # Ensembles: spec = "vote" takes these members (or write spec = "vote(a, b, c)"); samples > 1 = self-consistency.
     ensemble: list[str] = Field(default_factory=list)
+    # how a vote breaks a tie: lowest (the lower gain), highest, or first
     tie: str = "lowest"
+    # self-consistency: samples per member at a temperature above 0
     samples: int = Field(default=1, ge=1, le=25)
     # Confidence: ask OpenAI(-compatible) and Gemini models for the label tokens' log-probabilities (this many top
     # alternatives per token; 0 = off). Part of the judge id: judgments with and without confidence are cached apart.
@@ -87,10 +97,14 @@ class JudgeConfig(Strict):
 
 
 class CustomLabel(Strict):
+    # the label's name (letters, digits, - and _)
     name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    # its qrels gain (an integer)
     gain: int = Field(ge=0)
+    # one line the prompts and the rating page show
     definition: str = Field(min_length=1, max_length=300)
     colour: str = Field(default="", pattern=r"^(#[0-9a-fA-F]{6})?$")
+    # which three-level label it stands for (for measures such as AttrMatch)
     anchor: Literal["", "irrelevant", "substitute", "relevant"] = ""
     synonyms: list[str] = Field(default_factory=list, max_length=20)  # other words a model may answer for this label
 
@@ -98,7 +112,9 @@ class CustomLabel(Strict):
 class LabelsConfig(Strict):
     """`[labels]`: the label scheme (names, integer gains, definitions); see evalharness/labels/schemes.py."""
 
+    # the label scheme: names, gains and definitions every prompt, qrels and report read
     scheme: Literal["three-level", "esci", "graded-0-3", "binary", "custom"] = "three-level"
+    # override a built-in scheme's gains, e.g. {relevant = 3}
     gains: dict[str, int] = Field(default_factory=dict)
     custom: list[CustomLabel] = Field(default_factory=list)
 
@@ -135,9 +151,13 @@ class ImagesConfig(Strict):
     """[images]: the image-quality scorer behind `images score` and VQ@k / LowQ@k (LLM scorers use [judge]'s
     api_key_env, base_url, timeout_s and temperature)."""
 
+    # offline (scikit-image measurements) | openai:MODEL | gemini:MODEL | anthropic:MODEL
     scorer: str = "offline"
+    # LLM scorers: the guided prompt (lists the aspects shoppers care about) or a generic one
     prompt: Literal["guided", "generic"] = "guided"
+    # images are downscaled to this many pixels on their longer side before scoring
     image_max_side: int = Field(default=512, ge=32, le=4096)
+    # images scored at once
     max_concurrency: int = Field(default=8, ge=1, le=256)
 
 
@@ -153,13 +173,18 @@ class BehaviourConfig(Strict):
 
 
 class GuidelineConfig(Strict):
+    # who drafts missing guidelines: offline (catalog vocabulary) | openai:MODEL | gemini:MODEL | anthropic:MODEL
     writer: str = "offline"
+    # the catalog whose vocabulary the offline writer uses: demo or a JSONL path
     catalog: str = "demo"
 
 
 class RunConfig(Strict):
+    # hits judged per query (an engine config's top_k wins)
     top_k: int = Field(default=10, ge=1, le=1000)
+    # the query set CSV (id,query,count,segment) runs use by default
     queries: str = "queries/demo.csv"
+    # measures in ir-measures' string form (nDCG@10, P(rel=2)@10, Judged@10) and evalharness' own (VQ@10, LowQ@10, AttrMatch(color)@10, ReqMet@10)
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
 
     @field_validator("metrics")
@@ -172,9 +197,13 @@ class RunConfig(Strict):
 
 
 class GateRule(Strict):
+    # the measure the rule watches (its direction decides what a drop is)
     metric: str
+    # the largest drop allowed, absolute
     max_drop: float | None = Field(default=None, ge=0)
+    # the largest drop allowed, as a share of the baseline
     max_relative_drop: float | None = Field(default=None, ge=0)
+    # a drop fails only when significant at this level (Holm-corrected paired randomization test)
     alpha: float | None = Field(default=None, gt=0, lt=1)
 
     @model_validator(mode="after")
@@ -223,6 +252,7 @@ class TrustConfig(Strict):
 class GateConfig(Strict):
     rules: list[GateRule] = Field(default_factory=list)
     trust: TrustConfig | None = None
+    # share of the candidate's hits that must carry a label (a label source's holes count)
     min_judged: float = Field(default=0.0, ge=0, le=1)
     # Share of the baseline's queries the compared runs must share; below it the gate fails.
     min_overlap: float = Field(default=0.95, ge=0, le=1)
@@ -252,14 +282,20 @@ class CompareConfig(Strict):
 class ChecksConfig(Strict):
     """Rule checks without an LLM; `enabled` None means every built-in and every installed plugin."""
 
+    # rule checks to run (duplicates, price_outliers, zero_results, few_results, wrong_type_above); default: all
     enabled: list[str] | None = None
+    # title similarity from which two hits count as duplicates
     duplicate_similarity: float = Field(default=0.92, gt=0, le=1)
+    # robust z-score beyond which a price is an outlier
     price_z: float = Field(default=3.5, gt=0)
+    # ratio to the list's median price beyond which a price is an outlier
     price_ratio: float = Field(default=2.5, ge=1)
+    # fewer hits than this is a few_results finding
     min_results: int = Field(default=3, ge=1)
 
 
 class PrivacyConfig(Strict):
+    # name -> regular expression of what `queries pull` scrubs from logged queries
     patterns: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIVACY_PATTERNS))
 
 
@@ -284,201 +320,6 @@ class ProjectConfig(Strict):
         return self._root
 
 
-class FieldValueFactor(Strict):
-    """Rescore the BM25 top `window` by a numeric product field, like Elasticsearch's field_value_factor:
-    score * (1 + factor * modifier(value)); a missing or non-numeric value counts as 0."""
-
-    field: str
-    factor: float = Field(default=1.0, ge=0)
-    modifier: Literal["none", "log1p", "sqrt"] = "none"
-    window: int = Field(default=100, ge=1, le=10_000)
-
-
-class TantivyConfig(Strict):
-    catalog: str = "demo"
-    fields: list[str] = Field(default_factory=lambda: ["title"], min_length=1)
-    boosts: dict[str, float] = Field(default_factory=dict)
-    fuzzy: list[str] = Field(default_factory=list)
-    conjunction: bool = False
-    field_value_factor: FieldValueFactor | None = None
-
-    @field_validator("fields", "fuzzy")
-    @classmethod
-    def _known_fields(cls, value: list[str]) -> list[str]:
-        from evalharness.models import SEARCHABLE_FIELDS
-
-        for name in value:
-            if name not in SEARCHABLE_FIELDS:
-                raise ValueError(f"unknown field {name!r}; allowed: {', '.join(SEARCHABLE_FIELDS)}")
-        return value
-
-
-class ConnectionConfig(Strict):
-    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"], min_length=1)
-    api_key_env: str = ""
-    username_env: str = ""
-    password_env: str = ""
-    verify_certs: bool = True
-    ca_certs: str = ""
-    timeout_s: float = Field(default=10.0, gt=0)
-    max_retries: int = Field(default=3, ge=0)
-
-
-class QueryConfig(Strict):
-    template: str = ""
-    params: dict[str, Any] = Field(default_factory=dict)
-    search_template_id: str = ""
-    filters: list[dict[str, Any]] = Field(default_factory=list)
-    batch_size: int = Field(default=50, ge=1, le=1000)
-    concurrency: int = Field(default=4, ge=1, le=64)
-
-
-class IndexMappingConfig(Strict):
-    text_fields: list[str] = Field(
-        default_factory=lambda: ["title", "description", "brand", "color", "category", "product_type", "material", "audience"]
-    )
-    keyword_fields: list[str] = Field(default_factory=lambda: ["size", "degradation"])
-    shards: int = Field(default=1, ge=1)
-
-
-class HttpConfig(Strict):
-    url: str
-    method: Literal["GET", "POST"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    header_envs: dict[str, str] = Field(default_factory=dict)
-    body: str = ""
-    hits_path: str = "$.hits[*]"
-    timeout_s: float = Field(default=10.0, gt=0)
-    concurrency: int = Field(default=8, ge=1, le=256)
-    max_retries: int = Field(default=3, ge=0, le=10)  # timeouts, dropped connections, 429 and 5xx
-    backoff_s: float = Field(default=0.5, ge=0, le=60)  # first retry's delay; doubles per attempt, jittered
-
-
-class FileBackendConfig(Strict):
-    """`[file]`: rankings made elsewhere (TREC run or `query,doc_id,rank` CSV) and the catalog their ids refer to."""
-
-    run: str
-    catalog: str
-    format: Literal["trec", "csv", ""] = ""
-    queries: str = ""
-
-
-BUILTIN_BACKENDS = ("tantivy", "elasticsearch", "opensearch", "http", "file")
-HIT_FIELDS = ("doc_id", "title", "description", "brand", "color", "category", "price", "image_url", "score")
-
-
-class EngineConfig(Strict):
-    description: str = ""
-    # tantivy | elasticsearch | opensearch | http | file, or a plugin's name (entry point group evalharness.backends)
-    backend: str = "tantivy"
-    top_k: int | None = Field(default=None, ge=1, le=1000)
-    index: str = ""
-    tantivy: TantivyConfig | None = None
-    connection: ConnectionConfig | None = None
-    query: QueryConfig | None = None
-    mapping: IndexMappingConfig | None = None
-    fields: dict[str, str] = Field(default_factory=dict)
-    attributes: dict[str, str] = Field(default_factory=dict)
-    http: HttpConfig | None = None
-    file: FileBackendConfig | None = None
-    options: dict[str, Any] = Field(default_factory=dict)  # a plugin backend's own settings ([options])
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value in BUILTIN_BACKENDS:
-            return value
-        from importlib.metadata import entry_points
-
-        if any(ep.name == value for ep in entry_points(group="evalharness.backends")):
-            return value
-        raise ValueError(f"unknown backend {value!r}; use one of: {', '.join(BUILTIN_BACKENDS)} (or install a plugin that "
-                         "registers it in the 'evalharness.backends' entry point group)")
-
-    @field_validator("fields")
-    @classmethod
-    def _known_hit_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if name not in HIT_FIELDS:
-                raise ValueError(f"unknown hit field {name!r}; allowed: {', '.join(HIT_FIELDS)}")
-        return value
-
-    @model_validator(mode="after")
-    def _sections_fit_backend(self) -> "EngineConfig":
-        if self.backend == "tantivy" and self.tantivy is None:
-            self.tantivy = TantivyConfig()
-        if self.backend in ("elasticsearch", "opensearch"):
-            if not self.index:
-                raise ValueError(f"backend {self.backend!r} needs 'index'")
-            if self.connection is None:
-                self.connection = ConnectionConfig()
-            if self.query is None or not (self.query.template or self.query.search_template_id):
-                raise ValueError("needs [query] with 'template' or 'search_template_id'")
-            if self.mapping is None:
-                self.mapping = IndexMappingConfig()
-        if self.backend == "file" and self.file is None:
-            raise ValueError("backend 'file' needs a [file] section with 'run' (TREC run or CSV) and 'catalog'")
-        if self.backend == "http" and self.http is None:
-            raise ValueError("backend 'http' needs an [http] section with 'url'")
-        return self
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int) or current is None:
-            continue
-        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
-        if field is None:
-            return []
-        current = _model_of(field.annotation)
-    return sorted(current.model_fields) if current is not None and hasattr(current, "model_fields") else []
-
-
-def _model_of(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def describe_validation_error(path: Path | str, model: type[BaseModel], exc: ValidationError) -> str:
-    """Turn the first pydantic error into one actionable line."""
-    err = exc.errors()[0]
-    loc = tuple(err.get("loc", ()))
-    key = ".".join(str(p) for p in loc) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        allowed = _allowed_keys(model, loc)
-        hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
-        return f"{path}: unknown key '{key}'{hint}"
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return f"{path}: key '{key}': {msg}{more}"
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into one line."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise EvalHarnessError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise EvalHarnessError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
-    except UnicodeDecodeError as exc:
-        raise EvalHarnessError(f"{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); TOML files are UTF-8, re-save it so") from None
-
-
-def load_model(path: Path, model: type[BaseModel], data: dict[str, Any] | None = None) -> Any:
-    """Validate TOML data against a model; errors name the file and the key."""
-    raw = read_toml(path) if data is None else data
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise EvalHarnessError(describe_validation_error(path, model, exc)) from None
 
 
 def load_project_config(root: Path) -> ProjectConfig:
@@ -488,11 +329,3 @@ def load_project_config(root: Path) -> ProjectConfig:
     config._root = root
     return config
 
-
-def env_secret(var: str, purpose: str) -> str:
-    """Read a secret from the environment variable named in config; never log its value."""
-    value = os.environ.get(var, "")
-    if not value:
-        raise EvalHarnessError(f"{purpose} needs the environment variable {var}; export {var}=... and run again")
-    register_secret(value)
-    return value
