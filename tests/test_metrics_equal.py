@@ -30,21 +30,19 @@ LISTS = pytest.mark.parametrize("names", [NAMES, TOP_K], ids=["all", "top_k"])
 
 def reference(names: Sequence[str], qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Sequence[str]],
               query_ids: Sequence[str]) -> dict[str, dict[str, float]]:
-    """per_query_metrics as it was: one `ir_measures.iter_calc` over every query of the qrels and the run."""
+    """per_query_metrics as it was: `ir_measures.iter_calc` over every query of the qrels and the run, one measure
+    per call (ir-measures files a plain nDCG under another nDCG's gains mapping when both are in one call and the
+    gains one comes first in its set, an order that follows the hash seed)."""
     names, _ = split_measures(names)
     measures = parse_measures(names)
-    by_str = {str(m): name for m, name in zip(measures, names)}
     values: dict[str, dict[str, float]] = {qid: {name: 0.0 for name in names} for qid in query_ids}
     run_dict = {qid: {doc: float(len(docs) - i) for i, doc in enumerate(docs)} for qid, docs in run.items() if docs}
     qrels_dict = {qid: dict(docs) for qid, docs in qrels.items() if docs}
     if run_dict and qrels_dict:
-        seen: dict[int, tuple[Any, str]] = {}
-        for m in ir_measures.iter_calc(measures, qrels_dict, run_dict):
-            known = seen.get(id(m.measure))
-            if known is None or known[0] is not m.measure:
-                known = seen[id(m.measure)] = (m.measure, by_str[str(m.measure)])
-            if m.query_id in values:
-                values[m.query_id][known[1]] = float(m.value)
+        for measure, name in zip(measures, names):
+            for m in ir_measures.iter_calc([measure], qrels_dict, run_dict):
+                if m.query_id in values:
+                    values[m.query_id][name] = float(m.value)
     return values
 
 
@@ -96,6 +94,17 @@ def test_several_runs_against_one_qrels_match_one_at_a_time(names: list[str]) ->
     other = {qid: list(reversed(docs)) for qid, docs in run.items()}
     assert per_query_metrics_runs(names, qrels, [run, other, {}], query_ids) == [
         reference(names, qrels, r, query_ids) for r in (run, other, {})]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_order_of_the_names_changes_no_value(seed: int) -> None:
+    # A gains nDCG listed before the plain one gave 0.0 for itself and its own value for the plain one.
+    qrels, run, query_ids = hostile(seed)
+    names = ["nDCG(gains={0:0,1:1,2:3})@10", "nDCG@10", "P(rel=2)@10", "nDCG(gains={0:0,1:2,2:5})@3", "nDCG@3"]
+    forward = per_query_metrics(names, qrels, run, query_ids)
+    assert forward == per_query_metrics(list(reversed(names)), qrels, run, query_ids)
+    assert forward == reference(names, qrels, run, query_ids)
+    assert any(row["nDCG@10"] != row[names[0]] for row in forward.values())
 
 
 def test_empty_inputs_score_zero() -> None:

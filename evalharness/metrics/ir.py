@@ -80,11 +80,25 @@ def _plan(names: tuple[str, ...]) -> _Plan:
         remaining = [m for m in remaining if m not in mine]
         if provider is ir_measures.judged:
             judged += [(m, tuple(aliases[str(m)])) for m in mine]
+        elif provider is ir_measures.pytrec_eval:
+            for part in _by_gains(mine):
+                groups.append(_Group(provider, part, {id(m): tuple(aliases[str(m)]) for m in part}, _reads(part)))
         else:
-            depth = _reads(mine) if provider is ir_measures.pytrec_eval else None
-            groups.append(_Group(provider, tuple(mine), {id(m): tuple(aliases[str(m)]) for m in mine}, depth))
+            groups.append(_Group(provider, tuple(mine), {id(m): tuple(aliases[str(m)]) for m in mine}))
     defaults = tuple((name, float(m.DEFAULT)) for m in unique.values() if m.DEFAULT != 0 for name in aliases[str(m)])
     return _Plan(tuple(groups), tuple(judged), tuple(remaining), defaults)
+
+
+def _by_gains(measures: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """pytrec_eval measures split so each evaluator holds at most one gains mapping. ir-measures files a plain
+    nDCG under whichever trec_eval invocation it built first, which may be one whose qrels carry another nDCG's
+    gains: `nDCG(gains=...)@10` listed before `nDCG@10` then gave 0.0 and the gains value respectively."""
+    parts: dict[Any, list[Any]] = {}
+    for m in measures:
+        gains = m["gains"] if m.NAME == "nDCG" else NOT_PROVIDED
+        key = None if gains is NOT_PROVIDED else tuple(sorted(gains.items()))
+        parts.setdefault(key, []).append(m)
+    return [tuple(p) for p in parts.values()]
 
 
 _TOP_K_ONLY = ("P", "nDCG", "AP", "R", "Success")  # pytrec_eval measures that, with a cutoff, read only the top k
