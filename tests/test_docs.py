@@ -71,3 +71,31 @@ def test_every_page_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     pages = [p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")]
     assert [p for p in pages if p not in nav] == []
+
+
+def _bench_table() -> typing.Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_table", ROOT / "bench" / "table.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_performance_table_is_the_generated_one() -> None:
+    import pytest
+
+    table = _bench_table()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split(table.README_BEGIN, 1)[1].split(table.README_END, 1)[0].strip()
+    rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| figure")]
+    for prefix in table.HEADLINE:  # every figure with a target is in it, with its load and date
+        assert [r for r in rows if r.startswith(f"| {prefix}")], prefix
+    assert all(r.endswith(" UTC |") for r in rows)
+    missing = [n for n in table.SOURCES if not (table.RESULTS / f"{n}.json").exists()]
+    if missing:
+        pytest.skip(f"bench/results lacks {', '.join(missing)} (outside git): the block's currency is checked where they ran")
+    assert block == table.readme_table(table.RESULTS)
+    page = (DOCS / "performance.md").read_text(encoding="utf-8")
+    assert table.table(table.RESULTS) in page
