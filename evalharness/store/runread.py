@@ -192,11 +192,15 @@ def add_pairs(wanted: Wanted, guideline_hash: str, doc_ids: Sequence[str], conte
             docs[doc] = None
         return wanted
     for doc, chash in zip(doc_ids, content_hashes):
-        known = docs.get(doc, set())
-        if known is not None:
+        known = docs.get(doc, _ABSENT)
+        if known is _ABSENT:
+            docs[doc] = {chash}
+        elif known is not None:
             known.add(chash)
-            docs[doc] = known
     return wanted
+
+
+_ABSENT: Any = object()  # add_pairs: a doc not yet in `wanted` (None there means any content)
 
 
 def stored_pairs(queries: Iterable[Any]) -> Wanted:
