@@ -46,6 +46,7 @@ class ChunkPlan:
     for_report: bool = False
     labels: str | None = None  # a --labels source spec
     check_k: int = 10
+    checks: list[Any] = field(default_factory=list)  # the enabled rule checks, made once: shared by every run and chunk
 
 
 @dataclass
@@ -169,7 +170,9 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         qrels = sourced.qrels
         known = [sourced.labels[q.id] for q in queries]
         origin = [sourced.origin[q.id] for q in queries]
-    checked = bool(enabled_checks(project.config.checks))
+    if not plan.checks:
+        plan.checks = enabled_checks(project.config.checks)
+    checked = bool(plan.checks)
     hit_measures = bool(split_measures(metrics)[1])
     measure_ctx = MeasureContext(project, store, plan.judge.judge_id)  # one context: providers share reads across runs
     if pool.verdicts is not None:
@@ -188,8 +191,8 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         if hit_measures:
             ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
             add_hit_measures(per, metrics, measure_ctx, ranked)
-        found = side_findings(project, result.compared, result.guidelines, plain, decoded, own_ids, plan.check_k) \
-            if checked else []
+        found = side_findings(project, result.compared, result.guidelines, plain, decoded, own_ids, plan.check_k,
+                              plan.checks) if checked else []
         del decoded
         counts, unjudged, total = _coverage(doc_ids, known)
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
