@@ -227,6 +227,7 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     decoded: dict[str, Any] = {}
     one = ({} if strings is None else strings).setdefault
     again: set[tuple[str, str]] = set()  # (guideline, doc) pairs with more than one counted judgment
+    bare: dict[str, tuple[str, str]] = {}
     cols = "j.content_hash, j.label, " + ("j.rationale" if rationales else "''") + (", CAST(j.details AS TEXT)" if verdicts else "")
     with gc_paused(), store.engine.connect() as conn:
         last = None
@@ -241,8 +242,11 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
             contents_judged.add(one(chash, chash))
             if doc in docs:
                 again.add((g, doc))
-            docs[doc] = (one(row[2], row[2]), row[3])
-            if verdicts:
+            if rationales:
+                docs[doc] = (one(row[2], row[2]), row[3])
+            else:  # (label, '') is one shared tuple per label
+                docs[doc] = bare.get(row[2]) or bare.setdefault(row[2], (one(row[2], row[2]), ""))
+            if verdicts and row[4] is not None and row[4] != "null":  # no details: no verdicts (verdicts_in says)
                 v = verdicts_in(row[4], decoded)
                 if v is not None:
                     found.setdefault(g, {})[doc] = v
