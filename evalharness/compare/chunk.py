@@ -162,7 +162,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     gains = {lab: scheme.gain(lab) for lab in {lab for known in plain.values() for lab in known.values()}}
     qrels = {q.id: {d: gains[lab] for d, lab in plain[g].items()} for q, g in zip(queries, ghash)}  # as pipeline.graded
     known = [plain[g] for g in ghash]  # per query: doc -> label, what coverage counts
-    origin = [dict.fromkeys(k, _JUDGE) for k in known]  # per query: doc -> the source that labelled it
+    origin: list[dict[str, str]] | None = None  # per query: doc -> the source that labelled it (None: the judge, all)
     if plan.labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
         from evalharness.labels.sources import qrels_for_queries
 
@@ -197,7 +197,9 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         counts, unjudged, total = _coverage(doc_ids, known)
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
                                {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
-                               found, counts, unjudged, total, sources=_by_source(doc_ids, origin, judge_name)))
+                               found, counts, unjudged, total,
+                               sources=_by_source(doc_ids, origin, judge_name) if origin is not None
+                               else {judge_name: total - unjudged} if total > unjudged else {}))
         if len(sides) > 1:  # a candidate: how its lists overlap the baseline's (as Comparison.list_overlap computes it)
             base = sides[0].doc_ids
             sides[-1].overlap = ([jaccard(b, c) for b, c in zip(base, doc_ids)], [rbo(b, c) for b, c in zip(base, doc_ids)])
