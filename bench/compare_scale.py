@@ -1,7 +1,7 @@
 """Benchmark: `compare --json` and `compare --html` of two fully judged runs at 1k, 3k and 10k queries x top-50.
 
 For each size a throwaway project is generated on the demo catalog: one guideline file per query
-(recorded in the store, as `run` records them), two finished runs of top-50 lists that overlap partly,
+(recorded in the store with its file hash, as `run` records them), two finished runs of top-50 lists that overlap partly,
 and an offline judgment for every (query, hit) of both, so nothing is left to judge. Then the real CLI
 is timed in a child process: wall time, CPU time (user + system, workers included) and peak RSS (from wait4: the
 largest process; and the process tree's summed RSS, sampled), and the report's size; `--html` is run twice (the
@@ -74,7 +74,8 @@ def build_project(root: Path, n_queries: int, k: int, seed: int = 7, demo_dir: P
         with store.engine.begin() as conn:  # recorded as `run` records them, in one transaction
             conn.execute(insert(guidelines_t), [{"hash": g.hash, "query": g.query, "path": g.path, "writer": g.writer,
                                                  "model": g.model, "requirements": [r.__dict__ for r in g.requirements],
-                                                 "text": g.text, "created_at": utcnow()} for g in {g.hash: g for g in guidelines}.values()])
+                                                 "text": g.text, "file_hash": g.file_hash, "created_at": utcnow()}
+                                                for g in {g.hash: g for g in guidelines}.values()])
         base_lists = [rng.sample(range(len(products)), k) for _ in range(n_queries)]
         cand_lists = [[p if rng.random() < 0.7 else rng.randrange(len(products)) for p in lst] for lst in base_lists]
         judged: dict[str, dict] = {}

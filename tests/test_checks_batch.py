@@ -254,3 +254,20 @@ def test_the_two_bounds_flag_the_same_lists() -> None:
     index.index()
     assert alone.tolist() == index.lists_with_pairs(padded).tolist()
     assert 0 < alone.sum() < len(rows)
+
+
+def test_checks_kept_across_batches_find_what_fresh_ones_find(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare makes the checks once and gives them every run and chunk: what they remember (title index, verdicts)
+    changes no finding, also when the remembered verdicts overflow their bound between batches."""
+    import evalharness.checks.builtin as builtin
+
+    contexts = demo_contexts(demo_dir, 90, seed=5) + _hostile_lists()
+    kept = list(builtin_checks(CFG).values())
+    for chunk in (contexts[:30], contexts[30:], contexts[10:60], contexts[::-1]):
+        want = [f for c in chunk for f in reference_one(c)]
+        assert run_checks(kept, chunk) == want == run_checks(list(builtin_checks(CFG).values()), chunk)
+    monkeypatch.setattr(builtin, "VERDICTS_KEPT", 3)
+    wrong = WrongTypeAbove()
+    for chunk in (contexts[:40], contexts[40:], contexts[:40]):
+        assert run_checks([wrong], chunk) == [f for c in chunk for f in ref_wrong_type(c)]
+        assert sum(map(len, wrong._by_req.values())) < 3 + 50 * 40  # forgotten past the bound, then refilled

@@ -237,9 +237,15 @@ class WrongTypeAbove:
             wrong.append((h, got))
         return []
 
+    def __init__(self) -> None:
+        self._by_req: dict[tuple[str, str], dict[tuple, tuple[bool, str]]] = {}  # verdicts this check has seen
+
     def run_all(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
-        """run per list, the verdicts of this batch kept per requirement under a shorter key first."""
-        by_req: dict[tuple[str, str], dict[tuple, tuple[bool, str]]] = {}
+        """run per list, the verdicts kept per requirement under a shorter key first (by this check, across the
+        batches it is given: compare checks every run and chunk with the same checks)."""
+        by_req = self._by_req
+        if sum(map(len, by_req.values())) >= VERDICTS_KEPT:
+            by_req.clear()
         out: list[list[Finding]] = []
         for ctx in contexts:
             req = next((r for r in ctx.requirements if r.attribute == TYPE_ATTRIBUTE), None)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evalharness.checks.base import Finding
+from evalharness.checks.base import Check, Finding
 from evalharness.checks.runner import check_lists
 from evalharness.compare.stats import PairedTest, paired_test_steps, paired_tests
 from evalharness.guidelines.querytypes import classify
@@ -25,13 +25,15 @@ def query_type(text: str, requirements: Sequence, baseline_hits: int) -> str:
 
 
 def side_findings(project: Project, queries: Sequence[ComparedQuery], guidelines: Mapping[str, Guideline],
-                  labels: Mapping[str, Mapping[str, str]], hits: Mapping[str, list], own_ids: Sequence[str], k: int) -> list[Finding]:
+                  labels: Mapping[str, Mapping[str, str]], hits: Mapping[str, list], own_ids: Sequence[str], k: int,
+                  checks: Sequence[Check] | None = None) -> list[Finding]:
     """Every enabled check over one compared run's top-k lists. `hits`: that run's decoded hits by its own query ids
-    (`own_ids`, aligned with `queries`); `labels`: guideline hash -> doc id -> label. Findings carry the compared
-    (baseline) query ids."""
+    (`own_ids`, aligned with `queries`); `labels`: guideline hash -> doc id -> label; `checks`: the enabled checks, when
+    the caller keeps them across runs and chunks. Findings carry the compared (baseline) query ids."""
     reqs = {q.id: guidelines[q.guideline_hash].requirements if q.guideline_hash in guidelines else () for q in queries}
     lists = [_List(q.id, q.text, hits.get(own, [])) for q, own in zip(queries, own_ids)]
-    return check_lists(project.config.checks, lists, reqs, k, {q.id: labels.get(q.guideline_hash, {}) for q in queries})
+    return check_lists(project.config.checks, lists, reqs, k, {q.id: labels.get(q.guideline_hash, {}) for q in queries},
+                       checks)
 
 
 class _List:

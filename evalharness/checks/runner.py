@@ -6,17 +6,19 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evalharness.checks.base import CheckContext, Finding
+from evalharness.checks.base import Check, CheckContext, Finding
 from evalharness.checks.registry import enabled_checks, run_checks
 from evalharness.config import ChecksConfig
 from evalharness.models import Requirement
 
 
 def check_lists(cfg: ChecksConfig, queries: Sequence[Any], requirements: Mapping[str, Sequence[Requirement]],
-                k: int, labels: Mapping[str, Mapping[str, str]] | None = None) -> list[Finding]:
+                k: int, labels: Mapping[str, Mapping[str, str]] | None = None,
+                checks: Sequence[Check] | None = None) -> list[Finding]:
     """Findings of every enabled check over each query's top k. `queries` have id, text and hits (StoredQuery);
-    `requirements` and `labels` (doc_id -> label) are keyed by query id."""
-    checks = enabled_checks(cfg)
+    `requirements` and `labels` (doc_id -> label) are keyed by query id. `checks`: the enabled checks made once by a
+    caller that checks several batches (a check keeps what it learnt of the products, e.g. the title index)."""
+    checks = enabled_checks(cfg) if checks is None else checks
     if not checks:
         return []
     labels = labels or {}

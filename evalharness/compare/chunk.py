@@ -46,6 +46,7 @@ class ChunkPlan:
     for_report: bool = False
     labels: str | None = None  # a --labels source spec
     check_k: int = 10
+    checks: list[Any] = field(default_factory=list)  # the enabled rule checks, made once: shared by every run and chunk
 
 
 @dataclass
@@ -161,7 +162,7 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     gains = {lab: scheme.gain(lab) for lab in {lab for known in plain.values() for lab in known.values()}}
     qrels = {q.id: {d: gains[lab] for d, lab in plain[g].items()} for q, g in zip(queries, ghash)}  # as pipeline.graded
     known = [plain[g] for g in ghash]  # per query: doc -> label, what coverage counts
-    origin = [dict.fromkeys(k, _JUDGE) for k in known]  # per query: doc -> the source that labelled it
+    origin: list[dict[str, str]] | None = None  # per query: doc -> the source that labelled it (None: the judge, all)
     if plan.labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge
         from evalharness.labels.sources import qrels_for_queries
 
@@ -169,7 +170,9 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         qrels = sourced.qrels
         known = [sourced.labels[q.id] for q in queries]
         origin = [sourced.origin[q.id] for q in queries]
-    checked = bool(enabled_checks(project.config.checks))
+    if not plan.checks:
+        plan.checks = enabled_checks(project.config.checks)
+    checked = bool(plan.checks)
     hit_measures = bool(split_measures(metrics)[1])
     measure_ctx = MeasureContext(project, store, plan.judge.judge_id)  # one context: providers share reads across runs
     if pool.verdicts is not None:
@@ -188,13 +191,15 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
         if hit_measures:
             ranked = [_Ranked(qid, decoded.get(own, []), g) for qid, own, g in zip(ids, own_ids, ghash)]
             add_hit_measures(per, metrics, measure_ctx, ranked)
-        found = side_findings(project, result.compared, result.guidelines, plain, decoded, own_ids, plan.check_k) \
-            if checked else []
+        found = side_findings(project, result.compared, result.guidelines, plain, decoded, own_ids, plan.check_k,
+                              plan.checks) if checked else []
         del decoded
         counts, unjudged, total = _coverage(doc_ids, known)
         sides.append(SideChunk(doc_ids, [q.content_hashes for q in side_q],
                                {m: np.array([per[i][m] for i in ids], dtype=float) for m in metrics},
-                               found, counts, unjudged, total, sources=_by_source(doc_ids, origin, judge_name)))
+                               found, counts, unjudged, total,
+                               sources=_by_source(doc_ids, origin, judge_name) if origin is not None
+                               else {judge_name: total - unjudged} if total > unjudged else {}))
         if len(sides) > 1:  # a candidate: how its lists overlap the baseline's (as Comparison.list_overlap computes it)
             base = sides[0].doc_ids
             sides[-1].overlap = ([jaccard(b, c) for b, c in zip(base, doc_ids)], [rbo(b, c) for b, c in zip(base, doc_ids)])

@@ -10,6 +10,7 @@ Shape (kept open for more measures, label sources and groupings):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -239,11 +240,11 @@ class Comparison:
         return weighted_mean(values, weights)
 
     def check_counts(self, side: Side, k: int | None = None) -> dict[str, int]:
-        """Rule-check findings of one config (on hits ranked within k; list-level findings always count)."""
-        from evalharness.checks.registry import count_findings
-
+        """Rule-check findings of one config (on hits ranked within k; list-level findings always count), each
+        enabled check's as `count_findings` gives it, counted in one pass over the findings."""
         found = self.findings.get(side.name, [])
-        return {n: count_findings(found, n, k) for n in self.check_names}
+        counts = Counter(f.check for f in found) if k is None else Counter(f.check for f in found if f.rank <= k)
+        return {n: counts[n] for n in self.check_names}
 
     def types(self) -> list[dict[str, Any]]:
         """Means per query type (from the guidelines' requirements), like groups('segment')."""

@@ -12,6 +12,7 @@ their per-query values in query order and runs the paired tests.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -105,9 +106,10 @@ def compare_runs(
 ) -> Comparison:
     """Judge what is missing, score every run against the shared judgment pool and test each candidate.
 
-    The queries are scored in `chunks` contiguous shares (default: one per usable worker, each of at least
-    CHUNK_QUERIES queries); `workers` > 1 scores them at once in forked workers (see evalharness.runtime.forked; the command
-    line does, library callers need a parent without other threads). The result is the same however they are split.
+    The queries are scored in `chunks` contiguous shares (default: one per usable worker and at least one per
+    CHUNK_MAX_QUERIES queries, each of at least CHUNK_QUERIES); `workers` > 1 scores them at once in forked workers (see
+    evalharness.runtime.forked and `idle_workers`; library callers need a parent without other threads). The result is
+    the same however they are split and wherever they run.
 
     The cyclic garbage collector is paused throughout: the millions of objects a large comparison builds form no
     cycles and are freed by reference counting, while each collection would rescan all of them."""
@@ -136,7 +138,7 @@ def _compare_runs(
                                "compare runs of the same query set")
     queries = [Query(q.id, q.text, q.count, q.segment) for q in aligned[0]]
     if chunks is None:
-        chunks = min(usable_workers(workers), -(-len(queries) // CHUNK_QUERIES))
+        chunks = default_chunks(len(queries), usable_workers(workers))
     plan = ChunkPlan(project, store, runs, judge, metrics, queries, [[q.id for q in side_q] for side_q in aligned],
                      chunk_bounds(len(queries), chunks), for_report, labels, max(r.top_k for r in runs))
     results = _score_chunks(plan, range(len(plan.bounds)), True, workers)
@@ -203,6 +205,30 @@ def _compare_runs(
 
 # A chunk (one forked worker's share) holds at least this many queries: smaller comparisons stay in one process.
 CHUNK_QUERIES = 500
+# ... and at most about this many (chunks scored one after the other when not forked): what a chunk holds at once (its
+# decoded hits, judgment pool, qrels) stays bounded, at a small cost per chunk (own reads, evaluators, check batch).
+CHUNK_MAX_QUERIES = 5000
+
+
+def default_chunks(n: int, workers: int) -> int:
+    """How many chunks n queries are scored in: one per worker and at least one per CHUNK_MAX_QUERIES, each of at
+    least CHUNK_QUERIES queries (one chunk for fewer)."""
+    return max(1, min(max(workers, -(-n // CHUNK_MAX_QUERIES)), -(-n // CHUNK_QUERIES)))
+
+
+def idle_workers(requested: int) -> int:
+    """Processes worth scoring a comparison on: this one, and one more forked worker per core the machine leaves idle
+    (cores less the 1-minute load average), up to `requested`. A forked worker costs CPU (copied pages, results sent
+    back: about a tenth more in all) and pays only in wall time, and only where a core would otherwise idle; on a busy
+    machine it made compare both costlier and slower. The figures are the same either way."""
+    usable = usable_workers(requested)
+    if usable <= 1:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return usable
+    return max(1, min(usable, 1 + round(usable - 1 - load)))
 
 
 def _score_chunks(plan: ChunkPlan, which: Sequence[int], find_missing: bool, workers: int) -> list[ChunkResult]:

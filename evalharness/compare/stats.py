@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -305,9 +306,22 @@ def _overlaps(short: Sequence[str], long_: Sequence[str]) -> list[int]:
     return x
 
 
+@lru_cache(maxsize=4096)
 def _tail(p: float, n: int) -> float:
     """sum over d > n of p**d / d (the series of -ln(1 - p) less its first n terms)."""
-    return -math.log(1 - p) - sum(p ** d / d for d in range(1, n + 1))
+    return -math.log(1 - p) - _series(p, 1, n)
+
+
+@lru_cache(maxsize=4096)
+def _series(p: float, lo: int, hi: int) -> float:
+    """sum of p**d / d for d = lo .. hi, in that order (remembered: compare computes it for every query's lists)."""
+    return sum(p ** d / d for d in range(lo, hi + 1))
+
+
+@lru_cache(maxsize=64)
+def _powers(p: float, n: int) -> tuple[float, ...]:
+    """p**d for d = 0 .. n (each the value `p ** d` gives)."""
+    return tuple(p ** d for d in range(n + 1))
 
 
 def rbo_prefixes(a: Sequence[str], b: Sequence[str], p: float = 0.9) -> RBO:
@@ -324,13 +338,12 @@ def rbo_prefixes(a: Sequence[str], b: Sequence[str], p: float = 0.9) -> RBO:
     x = _overlaps(short, long_)
     xs, xl = x[s], x[ell]
     c = (1 - p) / p
-    seen = sum(x[d] / d * p ** d for d in range(1, ell + 1))
-    ext = c * (seen + sum(xs * (d - s) / (s * d) * p ** d for d in range(s + 1, ell + 1))) + ((xl - xs) / ell + xs / s) * p ** ell
-    low = c * (seen + xl * _tail(p, ell))
     f = ell + s - xl  # the depth by which every unseen item could have matched
-    res = (p ** s + p ** ell - p ** f
-           - c * (s * sum(p ** d / d for d in range(s + 1, f + 1)) + ell * sum(p ** d / d for d in range(ell + 1, f + 1))
-                  + xl * _tail(p, f)))
+    pw = _powers(p, f)  # pw[d] is p ** d
+    seen = sum(x[d] / d * pw[d] for d in range(1, ell + 1))
+    ext = c * (seen + sum(xs * (d - s) / (s * d) * pw[d] for d in range(s + 1, ell + 1))) + ((xl - xs) / ell + xs / s) * pw[ell]
+    low = c * (seen + xl * _tail(p, ell))
+    res = (pw[s] + pw[ell] - pw[f] - c * (s * _series(p, s + 1, f) + ell * _series(p, ell + 1, f) + xl * _tail(p, f)))
     return RBO(float(ext), float(low), float(max(res, 0.0)))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Text, select, type_coerce
@@ -180,7 +179,7 @@ class Pool:
 POOL_RULE = ("qrels hold only the labels of the pairs in the runs compared (and of the label sources named); "
              "other runs, judges and labels in the store change no figure")
 
-PAIR_CHUNK = 5000  # (guideline, doc) pairs per lookup statement: 10,001 parameters, within SQLite's and PostgreSQL's limits
+PAIR_CHUNK = 5000  # (guideline, doc) pairs per lookup statement: 15,001 parameters, within SQLite's and PostgreSQL's limits
 Wanted = dict[str, dict[str, set[str] | None]]  # guideline hash -> doc id -> the content hashes listed (None: any)
 
 
@@ -193,11 +192,15 @@ def add_pairs(wanted: Wanted, guideline_hash: str, doc_ids: Sequence[str], conte
             docs[doc] = None
         return wanted
     for doc, chash in zip(doc_ids, content_hashes):
-        known = docs.get(doc, set())
-        if known is not None:
+        known = docs.get(doc, _ABSENT)
+        if known is _ABSENT:
+            docs[doc] = {chash}
+        elif known is not None:
             known.add(chash)
-            docs[doc] = known
     return wanted
+
+
+_ABSENT: Any = object()  # add_pairs: a doc not yet in `wanted` (None there means any content)
 
 
 def stored_pairs(queries: Iterable[Any]) -> Wanted:
@@ -213,38 +216,73 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     """The labels this judge gave exactly the pairs in `wanted` (the pool rule: nothing another run added counts).
 
     One indexed lookup per (guideline, doc); a judgment counts when its content is one the lists hold (any content
-    where they hold None); the newest such judgment of a doc wins. `covered` lists the contents judged."""
-    places = [(g, doc) for g in sorted(wanted) for doc in sorted(wanted[g])]
-    labels: dict[str, dict[str, tuple[str, str]]] = {}
-    covered: dict[str, set[str]] = {}
+    where they hold None); the newest such judgment of a doc wins (by creation time, then cache key), and the newest
+    with verdicts gives its verdicts. `covered` lists the contents judged. The rows are read in one pass and not
+    kept; the few docs judged more than once are read again, with their times, to find the newest."""
+    order = sorted(wanted)
+    places = [(g, doc) for g in order for doc in sorted(wanted[g])]
+    labels: dict[str, dict[str, tuple[str, str]]] = {g: {} for g in order}  # in guideline order, empty ones dropped
+    covered: dict[str, set[str]] = {g: set() for g in order}
     found: dict[str, dict[str, list[dict[str, str]]]] = {}
     decoded: dict[str, Any] = {}
     one = ({} if strings is None else strings).setdefault
-    rows: list[tuple[Any, ...]] = []
-    cols = ("j.guideline_hash, j.doc_id, j.content_hash, j.label, " + ("j.rationale" if rationales else "''")
-            + ", j.created_at, j.cache_key" + (", CAST(j.details AS TEXT)" if verdicts else ""))
+    again: set[tuple[str, str]] = set()  # (guideline, doc) pairs with more than one counted judgment
+    bare: dict[str, tuple[str, str]] = {}
+    cols = "j.content_hash, j.label, " + ("j.rationale" if rationales else "''") + (", CAST(j.details AS TEXT)" if verdicts else "")
     with gc_paused(), store.engine.connect() as conn:
-        for start in range(0, len(places), PAIR_CHUNK):
-            part = places[start:start + PAIR_CHUNK]
-            # CROSS JOIN: SQLite keeps the pairs as the outer loop (one index seek each); with a plain JOIN of a few
-            # hundred pairs its planner builds an automatic index over the whole judgments table instead.
-            sql = (f"WITH pairs(g, doc) AS (VALUES {', '.join(['(?, ?)'] * len(part))}) SELECT {cols} FROM pairs "
-                   "CROSS JOIN judgments j WHERE j.guideline_hash = pairs.g AND j.judge_id = ? AND j.doc_id = pairs.doc")
-            rows += raw_sql_rows(conn, sql, [*(v for place in part for v in place), judge_id])
-    rows.sort(key=itemgetter(0, 5, 6))  # per guideline, oldest first (ties by key): the newest judgment of a doc wins
-    for row in rows:
-        g, doc, chash = row[0], one(row[1], row[1]), one(row[2], row[2])
-        contents = wanted[g].get(doc)
-        if contents is not None and chash not in contents:
-            continue  # a judgment of content no compared list holds
-        labels.setdefault(g, {})[doc] = (row[3], row[4])
-        covered.setdefault(g, set()).add(chash)
-        if verdicts:
-            v = verdicts_in(row[7], decoded)
-            if v is not None:
-                found.setdefault(g, {})[doc] = v
+        last = None
+        for row in _pair_rows(conn, judge_id, places, cols):  # (place index, content hash, label, rationale, details)
+            g, doc = places[row[0]]
+            chash = row[1]
+            if g is not last:
+                last, listed, docs, contents_judged = g, wanted[g], labels[g], covered[g]
+            contents = listed[doc]
+            if contents is not None and chash not in contents:
+                continue  # a judgment of content no compared list holds
+            contents_judged.add(one(chash, chash))
+            if doc in docs:
+                again.add((g, doc))
+            if rationales:
+                docs[doc] = (one(row[2], row[2]), row[3])
+            else:  # (label, '') is one shared tuple per label
+                docs[doc] = bare.get(row[2]) or bare.setdefault(row[2], (one(row[2], row[2]), ""))
+            if verdicts and row[4] is not None and row[4] != "null":  # no details: no verdicts (verdicts_in says)
+                v = verdicts_in(row[4], decoded)
+                if v is not None:
+                    found.setdefault(g, {})[doc] = v
+        if again:  # the newest judgment of each, in time order as stored
+            redo = sorted(again)
+            rows = sorted(_pair_rows(conn, judge_id, redo, cols + ", j.created_at, j.cache_key"),
+                          key=lambda r: (redo[r[0]][0], r[-2], r[-1]))
+            for g, doc in again:
+                found.get(g, {}).pop(doc, None)
+            for row in rows:
+                (g, doc), chash = redo[row[0]], row[1]
+                contents = wanted[g][doc]
+                if contents is not None and chash not in contents:
+                    continue
+                labels[g][doc] = (one(row[2], row[2]), row[3])
+                if verdicts:
+                    v = verdicts_in(row[4], decoded)
+                    if v is not None:
+                        found.setdefault(g, {})[doc] = v
+    labels = {g: docs for g, docs in labels.items() if docs}
+    covered = {g: chashes for g, chashes in covered.items() if chashes}
     sizes = {g: len(docs) for g, docs in labels.items()}
     return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
+
+
+def _pair_rows(conn: Any, judge_id: str, places: Sequence[tuple[str, str]], cols: str) -> Iterator[tuple[Any, ...]]:
+    """The judge's judgments of these (guideline, doc) places: each row the place's index in `places`, then `cols` of
+    judgments `j`; PAIR_CHUNK places a statement (the index saves decoding the place's strings again)."""
+    for start in range(0, len(places), PAIR_CHUNK):
+        part = places[start:start + PAIR_CHUNK]
+        # CROSS JOIN: SQLite keeps the pairs as the outer loop (one index seek each); with a plain JOIN of a few
+        # hundred pairs its planner builds an automatic index over the whole judgments table instead.
+        sql = (f"WITH pairs(i, g, doc) AS (VALUES {', '.join(['(?, ?, ?)'] * len(part))}) SELECT pairs.i, {cols} "
+               "FROM pairs CROSS JOIN judgments j WHERE j.guideline_hash = pairs.g AND j.judge_id = ? "
+               "AND j.doc_id = pairs.doc")
+        yield from raw_sql_rows(conn, sql, [*(v for i, (g, doc) in enumerate(part, start) for v in (i, g, doc)), judge_id])
 
 
 def stored_guidelines(store: Store, hashes: Iterable[str], by_file: bool = False) -> dict[str, Guideline]:
