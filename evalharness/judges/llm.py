@@ -28,7 +28,7 @@ from evalharness.judges.verdicts import verdict_keys
 from evalharness.labels.schemes import scheme_of
 from evalharness.llm.calls import count_call
 from evalharness.llm.prices import FREE, Price, price_of
-from evalharness.llm.prompts import fenced_json, prompts_for
+from evalharness.llm.prompts import fenced_json, fill, prompts_for
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, check_provider, check_reply, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
 from evalharness.models import HIDDEN_ATTRIBUTES, Guideline, Judgment, canonical_json, sha256_hex
@@ -52,6 +52,7 @@ class _QueryParts:
     guideline_json: str
     requirements_json: str
     schema: dict[str, Any]
+    user_pieces: tuple[str, ...] | None  # the user template without caption or examples, cut where the product goes
 
 
 class LLMJudge(Judge):
@@ -168,14 +169,18 @@ class LLMJudge(Judge):
                 self._query_parts.clear()
             reqs = [{"key": k, "attribute": r.attribute, "value": r.value, "importance": r.importance}
                     for k, r in zip(verdict_keys(g.requirements), g.requirements)]
-            parts = self._query_parts[id(g)] = _QueryParts(
-                g, text, fenced_json(text), fenced_json(g.text), fenced_json(reqs),
-                judgment_schema(self.scheme, self.reasoning, g.requirements))
+            query_json, guideline_json, requirements_json = fenced_json(text), fenced_json(g.text), fenced_json(reqs)
+            pieces = self.prompts.pieces("judge_user.j2", "product_json", query_json=query_json, guideline_json=guideline_json,
+                                         requirements_json=requirements_json, caption_json="", examples_json="")
+            parts = self._query_parts[id(g)] = _QueryParts(g, text, query_json, guideline_json, requirements_json,
+                                                           judgment_schema(self.scheme, self.reasoning, g.requirements), pieces)
         return parts
 
     def user_prompt(self, request: JudgeRequest, caption: str | None = None) -> str:
         """The user message: every piece of query, guideline, catalog and example text is fenced JSON."""
         parts = self._parts(request)
+        if caption is None and self.examples is None and parts.user_pieces is not None:  # the template cut at the product
+            return fill(parts.user_pieces, fenced_json(self.product_fields(request)))
         examples = [e.to_prompt() for e in self.examples.pick(request.hit)] if self.examples is not None else []
         return self.prompts.render("judge_user.j2", query_json=parts.query_json, guideline_json=parts.guideline_json,
                                    requirements_json=parts.requirements_json, product_json=fenced_json(self.product_fields(request)),
