@@ -75,7 +75,9 @@ def _verdict(value: Any) -> str | None:
         value = value.get("verdict")
     if isinstance(value, bool):
         return "met" if value else "not met"
-    return _WORDS.get(label_key(value)) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    return _WORDS.get(value) or _WORDS.get(label_key(value))  # the words asked for, as they are, first
 
 
 def read_verdicts(raw: Any, requirements: Sequence[Requirement]) -> tuple[list[dict[str, str | None]], list[str]]:
