@@ -134,3 +134,54 @@ def test_wire_timeout_is_retryable(server: LLMServer, monkeypatch: pytest.Monkey
         await provider.aclose()
 
     asyncio.run(go())
+
+
+def test_concurrent_first_calls_wait_for_one_sdk_call(server: LLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every worker sends at once at the start of a run: one call goes through the SDK, the others wait until it is
+    recorded and then send the same bytes on the wire."""
+    provider = provider_for(server, monkeypatch)
+    sdk_calls = []
+    sdk_post = provider._sdk_post
+
+    async def counted(body: dict) -> dict:
+        sdk_calls.append(body)
+        return await sdk_post(body)
+
+    monkeypatch.setattr(provider, "_sdk_post", counted)
+    bodies = [judge_body(provider, f"mug {i} ü") for i in range(6)]
+    path = tmp_path / "requests.jsonl"
+    record(server, path)
+
+    async def go() -> list:
+        replies = await asyncio.gather(*(provider.send(b) for b in bodies))
+        await provider.aclose()
+        return replies
+
+    replies = asyncio.run(go())
+    record(server, "")
+    assert len(sdk_calls) == 1 and all(json.loads(r.text)["label"] for r in replies)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(json.loads(line["body"])["messages"][1]["content"] for line in lines) == \
+        sorted(b["messages"][1]["content"] for b in bodies)
+    shapes = {json.dumps([(k, v) for k, v in line["headers"] if k.lower() != "content-length"]) for line in lines}
+    assert len(shapes) == 1  # the SDK's headers on every request, the wire's as the SDK's
+    for line in lines:
+        assert dict((k.lower(), v) for k, v in line["headers"])["content-length"] == str(len(line["body"].encode()))
+
+
+def test_wire_encodes_bodies_as_the_sdk_does(server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timezone
+
+    from openai._utils._json import openapi_dumps
+
+    wire = provider_for(server, monkeypatch)._wire
+    bodies = [judge_body(make_provider("openai", "m", ProjectConfig.model_validate({"judge": {"api_key_env": "EH_WIRE_KEY"}}).judge), t)
+              for t in ("plain", "ü \u2028 😀 \\ \" </tag> \x00", "")]
+    bodies += [{"temperature": 0.7, "n": [1, 2.5, -0.0, True, None], "nested": {"a": {"b": ["c"]}}},
+               {"when": datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)}]  # a type plain JSON lacks: the SDK's encoder
+    for body in bodies:
+        assert wire.dumps(body) == openapi_dumps(body)
+    with pytest.raises(ValueError):
+        wire.dumps({"x": float("nan")})
+    with pytest.raises(ValueError):
+        openapi_dumps({"x": float("nan")})

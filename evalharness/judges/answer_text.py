@@ -56,7 +56,7 @@ def find_answer(text: str) -> Found:
     body, notes = (text or "").strip(), []
     if not body:
         raise NoLabel("empty", "the answer has no text")
-    if _THINK_OPEN.search(body) or _THINK_CLOSE.search(body):
+    if "<" in body and (_THINK_OPEN.search(body) or _THINK_CLOSE.search(body)):
         body = _THINK.sub("", body)
         if _THINK_OPEN.search(body):
             raise JudgeOutputError("the answer ends inside its reasoning block, with no JSON after it")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evalharness.config import ProjectConfig
@@ -27,17 +28,31 @@ from evalharness.judges.verdicts import verdict_keys
 from evalharness.labels.schemes import scheme_of
 from evalharness.llm.calls import count_call
 from evalharness.llm.prices import FREE, Price, price_of
-from evalharness.llm.prompts import fenced_json, prompts_for
+from evalharness.llm.prompts import fenced_json, fill, prompts_for
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, check_provider, check_reply, complete_parsed, make_provider
 from evalharness.llm.ratelimit import RateLimiter
-from evalharness.models import HIDDEN_ATTRIBUTES, Judgment, canonical_json, sha256_hex
+from evalharness.models import HIDDEN_ATTRIBUTES, Guideline, Judgment, canonical_json, sha256_hex
 
 if TYPE_CHECKING:
     from evalharness.store import Store
 
 IMAGE_TOKENS = 765  # a 512 px image in OpenAI's tile accounting; used only for --dry-run estimates
+QUERY_PARTS_KEPT = 4096  # (query, guideline) prompt parts kept; a run holds one per query
 OUTPUT_TOKENS = {"before": 60, "after": 60, "none": 12}  # --dry-run estimate of an answer's length
 LOGPROB_PROVIDERS = ("openai", "gemini")  # providers that return token log-probabilities (Anthropic does not)
+
+
+@dataclass(frozen=True)
+class _QueryParts:
+    """What the prompt and schema of every pair of one (query, guideline) share."""
+
+    guideline: Guideline  # held, so that its id is not reused while the entry lives
+    query: str
+    query_json: str
+    guideline_json: str
+    requirements_json: str
+    schema: dict[str, Any]
+    user_pieces: tuple[str, ...] | None  # the user template without caption or examples, cut where the product goes
 
 
 class LLMJudge(Judge):
@@ -86,6 +101,7 @@ class LLMJudge(Judge):
         self._captions_in_flight: dict[str, asyncio.Future[tuple[str, int, int, float]]] = {}
         self.limiter = RateLimiter(cfg.requests_per_minute, cfg.tokens_per_minute)
         self.store: Store | None = None
+        self._query_parts: dict[int, _QueryParts] = {}
         self.shape = answer_shape(self.scheme, self.reasoning)
         self.system_prompt = self.prompts.render("judge_system.j2", mode=self.mode, labels=self._labels(),
                                                  reasoning=self.reasoning, answer_shape=self.shape,
@@ -143,20 +159,38 @@ class LLMJudge(Judge):
             fields["attributes"] = attrs
         return {k: v for k, v in fields.items() if v not in (None, "")}
 
+    def _parts(self, request: JudgeRequest) -> _QueryParts:
+        """The fenced query, guideline and requirements and the answer schema of a request's (query, guideline):
+        built for the first of its pairs, then reused (a run sends every hit of a query with the same objects)."""
+        g, text = request.guideline, request.query.text
+        parts = self._query_parts.get(id(g))
+        if parts is None or parts.guideline is not g or parts.query != text:
+            if len(self._query_parts) >= QUERY_PARTS_KEPT:
+                self._query_parts.clear()
+            reqs = [{"key": k, "attribute": r.attribute, "value": r.value, "importance": r.importance}
+                    for k, r in zip(verdict_keys(g.requirements), g.requirements)]
+            query_json, guideline_json, requirements_json = fenced_json(text), fenced_json(g.text), fenced_json(reqs)
+            pieces = self.prompts.pieces("judge_user.j2", "product_json", query_json=query_json, guideline_json=guideline_json,
+                                         requirements_json=requirements_json, caption_json="", examples_json="")
+            parts = self._query_parts[id(g)] = _QueryParts(g, text, query_json, guideline_json, requirements_json,
+                                                           judgment_schema(self.scheme, self.reasoning, g.requirements), pieces)
+        return parts
+
     def user_prompt(self, request: JudgeRequest, caption: str | None = None) -> str:
         """The user message: every piece of query, guideline, catalog and example text is fenced JSON."""
-        g = request.guideline
-        reqs = [{"key": k, "attribute": r.attribute, "value": r.value, "importance": r.importance}
-                for k, r in zip(verdict_keys(g.requirements), g.requirements)]
+        parts = self._parts(request)
+        if caption is None and self.examples is None and parts.user_pieces is not None:  # the template cut at the product
+            return fill(parts.user_pieces, fenced_json(self.product_fields(request)))
         examples = [e.to_prompt() for e in self.examples.pick(request.hit)] if self.examples is not None else []
-        return self.prompts.render("judge_user.j2", query_json=fenced_json(request.query.text), guideline_json=fenced_json(g.text),
-                                   requirements_json=fenced_json(reqs), product_json=fenced_json(self.product_fields(request)),
+        return self.prompts.render("judge_user.j2", query_json=parts.query_json, guideline_json=parts.guideline_json,
+                                   requirements_json=parts.requirements_json, product_json=fenced_json(self.product_fields(request)),
                                    caption_json=fenced_json(caption) if caption is not None else "",
                                    examples_json=fenced_json(examples) if examples else "")
 
     def schema_for(self, request: JudgeRequest) -> dict[str, Any]:
-        """The answer schema of this request: the scheme's labels and one verdict key per guideline requirement."""
-        return judgment_schema(self.scheme, self.reasoning, request.guideline.requirements)
+        """The answer schema of this request: the scheme's labels and one verdict key per guideline requirement
+        (shared by the requests of a guideline: read, never changed)."""
+        return self._parts(request).schema
 
     def repair_prompt(self, problem: str) -> str:
         return self.prompts.render("repair.j2", problem=problem, answer_shape=self.shape, labels=self._labels())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from evalharness.labels.schemes import label_key
@@ -20,6 +21,7 @@ from evalharness.models import Requirement
 
 VERDICTS = ("met", "not met", "unknown")
 VERDICTS_KEY = "requirement_verdicts"  # the property of an LLM judge's structured answer
+_SLUG = re.compile(r"[^a-z0-9]+")
 _WORDS = {**{v: v for v in VERDICTS}, "unmet": "not met", "not_met": "not met", "yes": "met", "no": "not met",
           "true": "met", "false": "not met", "n/a": "unknown", "na": "unknown", "not stated": "unknown", "unclear": "unknown"}
 
@@ -31,11 +33,26 @@ def verdict_entry(req: Requirement, verdict: str | None) -> dict[str, str | None
 
 def verdict_keys(requirements: Sequence[Requirement]) -> list[str]:
     """The answer's key for each requirement, in the guideline's order: `r<n>_<attribute>`."""
+    try:
+        return list(_keys(tuple(requirements)))
+    except TypeError:  # a requirement that cannot be hashed (a value that is not text): computed each time
+        return list(_keys.__wrapped__(tuple(requirements)))
+
+
+@lru_cache(maxsize=4096)
+def _keys(requirements: tuple[Requirement, ...]) -> tuple[str, ...]:
+    """verdict_keys of one guideline's requirements, computed once (every pair of a query asks for them)."""
     keys = []
     for i, r in enumerate(requirements, 1):
-        slug = re.sub(r"[^a-z0-9]+", "_", r.attribute.casefold()).strip("_")[:30]
+        slug = _SLUG.sub("_", r.attribute.casefold()).strip("_")[:30]
         keys.append(f"r{i}_{slug}" if slug else f"r{i}")
-    return keys
+    return tuple(keys)
+
+
+@lru_cache(maxsize=4096)
+def _key_index(requirements: tuple[Requirement, ...]) -> dict[str, int]:
+    """Each requirement's position by its case-folded key (read-only: shared by every answer of a guideline)."""
+    return {k.casefold(): i for i, k in enumerate(_keys(requirements))}
 
 
 def verdict_schema(requirements: Sequence[Requirement]) -> dict[str, Any] | None:
@@ -58,7 +75,9 @@ def _verdict(value: Any) -> str | None:
         value = value.get("verdict")
     if isinstance(value, bool):
         return "met" if value else "not met"
-    return _WORDS.get(label_key(value)) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    return _WORDS.get(value) or _WORDS.get(label_key(value))  # the words asked for, as they are, first
 
 
 def read_verdicts(raw: Any, requirements: Sequence[Requirement]) -> tuple[list[dict[str, str | None]], list[str]]:
@@ -69,7 +88,10 @@ def read_verdicts(raw: Any, requirements: Sequence[Requirement]) -> tuple[list[d
     got: list[str | None] = [None] * n
     extra = dup = bad = 0
     if isinstance(raw, Mapping):
-        index = {k.casefold(): i for i, k in enumerate(verdict_keys(requirements))}
+        try:
+            index = _key_index(tuple(requirements))
+        except TypeError:  # as in verdict_keys
+            index = {k.casefold(): i for i, k in enumerate(verdict_keys(requirements))}
         for key, value in raw.items():
             i = index.get(str(key).strip().casefold())
             if i is None:

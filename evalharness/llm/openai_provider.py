@@ -11,7 +11,7 @@ from evalharness.config import JudgeConfig
 from evalharness.errors import EvalHarnessError
 from evalharness.llm.logprobs import openai_logprobs
 from evalharness.llm.providers import LLMReply, Provider, RetryableError, retry_after_of
-from evalharness.llm.wire import SdkWire
+from evalharness.llm.wire import ON_WIRE, SdkWire
 from evalharness.runtime.httpclient import connect_failed, module_of, sdk_async_client
 
 
@@ -56,10 +56,15 @@ class OpenAIProvider(Provider):
     async def send(self, body: dict[str, Any]) -> LLMReply:
         openai = self._openai
         try:
-            if self._wire is not None and self._wire.ready:
-                data = await self._wire.post(body)
-            else:
-                data = (await self.client.post("/chat/completions", body=body, cast_to=self._response_type, options=self._options)).json()
+            wire = self._wire
+            if wire is None:
+                data = await self._sdk_post(body)
+            elif wire.ready:
+                data = await wire.post(body)
+            else:  # one SDK call records the request; calls that start meanwhile wait for it, then take the wire
+                data = await wire.through_sdk(lambda: self._sdk_post(body))
+                if data is ON_WIRE:
+                    data = await wire.post(body)
         except (openai.RateLimitError, openai.InternalServerError) as exc:
             raise RetryableError(f"{exc.status_code} from the provider", retry_after_of(exc.response.headers)) from None
         except openai.APITimeoutError as exc:
@@ -76,6 +81,11 @@ class OpenAIProvider(Provider):
                 raise RetryableError(f"{exc.status_code} from the provider", retry_after_of(exc.response.headers)) from None
             raise
         return self.parse_response(data)
+
+    async def _sdk_post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request through the SDK client (its post, the response left raw)."""
+        response = await self.client.post("/chat/completions", body=body, cast_to=self._response_type, options=self._options)
+        return response.json()  # type: ignore[no-any-return]
 
     async def preflight(self) -> None:
         """GET /models/{model}: the key and the model in one request, nothing judged. A server without that route

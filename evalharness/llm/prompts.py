@@ -9,6 +9,7 @@ variable is a one-line error naming the file, raised before any call (`Prompts.c
 from __future__ import annotations
 
 import json
+import secrets
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,16 @@ GUIDELINE_SCHEMA: dict[str, Any] = {
 }
 
 
+# template nodes whose output is not the plain concatenation of what they hold (or comes from elsewhere)
+_TRANSFORMING = tuple(getattr(jinja2.nodes, n) for n in ("Macro", "CallBlock", "FilterBlock", "Include", "Extends", "Import",
+                                                          "FromImport", "Block", "EvalContextModifier", "ScopedEvalContextModifier"))
+
+
+def fill(pieces: tuple[str, ...], value: str) -> str:
+    """A template's text from its `Prompts.pieces` and the value of the variable they were cut at."""
+    return value.join(pieces).strip()
+
+
 @cache
 def package_source(name: str) -> str:
     """A template as shipped in the package."""
@@ -49,6 +60,7 @@ class Prompts:
     def __init__(self, project_dir: Path | None = None) -> None:
         self.dir = project_dir
         self._sources: dict[str, str] = {}
+        self._output_only_of: dict[tuple[str, str], bool] = {}
         self.env = jinja2.Environment(loader=jinja2.FunctionLoader(self.source), undefined=jinja2.StrictUndefined,
                                       autoescape=False, keep_trailing_newline=False)  # noqa: S701 - prompts, not HTML
 
@@ -78,6 +90,34 @@ class Prompts:
                                    f"{', '.join(sorted(values))} (see `evalharness prompts init`)") from None
         except jinja2.TemplateSyntaxError as exc:
             raise EvalHarnessError(f"{self.path(name)}:{exc.lineno}: template syntax error: {exc.message}") from None
+
+    def pieces(self, name: str, var: str, **values: Any) -> tuple[str, ...] | None:
+        """The template rendered with `values` around every place `var` is output, or None when `var` is used in any
+        other way (a condition, a filter, a loop, a macro...) or the template does not render. Then
+        `fill(pieces, value)` is exactly `render(name, **values, var=value)`, without rendering again."""
+        if not self._output_only(name, var):
+            return None
+        sentinel = f"\x00{var}-{secrets.token_hex(8)}\x00"
+        try:
+            text = self.env.get_template(name).render(**values, **{var: sentinel})
+        except jinja2.TemplateError:
+            return None  # render() says what is wrong, in its own words
+        return tuple(text.split(sentinel))
+
+    def _output_only(self, name: str, var: str) -> bool:
+        """Whether `var` appears only as a whole `{{ var }}` in a template without blocks that could transform it."""
+        key = (name, var)
+        if key not in self._output_only_of:
+            try:
+                tree = self.env.parse(self.source(name))
+            except jinja2.TemplateSyntaxError:
+                self._output_only_of[key] = False
+                return False
+            direct = {id(n) for out in tree.find_all(jinja2.nodes.Output) for n in out.nodes
+                      if isinstance(n, jinja2.nodes.Name) and n.name == var}
+            uses = [n for n in tree.find_all(jinja2.nodes.Name) if n.name == var]
+            self._output_only_of[key] = all(id(n) in direct for n in uses) and not any(tree.find_all(_TRANSFORMING))
+        return self._output_only_of[key]
 
     def check(self, name: str, **values: Any) -> None:
         """Render once with sample values so that a broken template fails before any call is made."""

@@ -12,13 +12,16 @@ APIConnectionError chained to the transport error — so the provider handles bo
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
 from evalharness.runtime.httpclient import module_of
 
 USE_WIRE = True  # off: every call through the SDK (bench/judge_throughput.py --wire sdk)
+ON_WIRE = object()  # SdkWire.through_sdk's answer when the request is to go on the wire
 
 
 class SdkWire:
@@ -32,9 +35,11 @@ class SdkWire:
         self._map_errors = vendored.map_aiohttp_exceptions
         self._timeout_cls = vendored.ClientTimeout
         self._httpx = module_of(type(client._client))
-        self._dumps = import_module(f"{sdk.__name__}._utils._json").openapi_dumps
+        self._sdk_dumps = import_module(f"{sdk.__name__}._utils._json").openapi_dumps
         self.transport = client._client._transport
         self.template: Any = None
+        self._first: asyncio.Future[None] | None = None  # done when the SDK call under way recorded (or failed)
+        self.unrecordable = False
         self._headers: list[tuple[str, str]] = []
         self._length_at = -1
         self._timeout: Any = None
@@ -64,20 +69,56 @@ class SdkWire:
         at = [i for i, (k, _) in enumerate(headers) if k.lower() == "content-length"]
         timeout = request.extensions.get("timeout", {})
         if len(at) != 1 or request.extensions.get("sni_hostname") or getattr(self.transport, "proxy", None):
-            return  # not the plain shape this path re-creates: stay on the SDK
+            self.unrecordable = True  # not the plain shape this path re-creates: stay on the SDK
+            self._release_waiters()
+            return
         self._headers, self._length_at = headers, at[0]
         self._timeout = self._timeout_cls(sock_connect=timeout.get("connect"), sock_read=timeout.get("read"),
                                           connect=timeout.get("pool"))
         self.template = request
+        self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
 
     @property
     def ready(self) -> bool:
         """A request recorded and the transport's session open."""
         return self.template is not None and self.transport.client.__class__.__name__ == "ClientSession"
 
+    async def through_sdk(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """`call()` (the request through the SDK), one such call at a time until a request is recorded: calls that
+        start meanwhile (every worker at the start of a run) wait until it is, then return ON_WIRE (send on the wire
+        instead). A request this path cannot re-create, or a call that failed before it was sent, lets them go on."""
+        while self._first is not None and not self.ready and not self.unrecordable:
+            if self._first.done():  # recorded: the recording call opens the session as it goes on
+                await asyncio.sleep(0)
+            else:
+                await asyncio.shield(self._first)
+        if self.ready:
+            return ON_WIRE
+        if self.unrecordable:
+            return await call()
+        self._first = first = asyncio.get_running_loop().create_future()
+        try:
+            return await call()
+        finally:
+            if not first.done():
+                first.set_result(None)
+            if self._first is first:
+                self._first = None
+
+    def dumps(self, body: dict[str, Any]) -> bytes:
+        """The SDK's JSON bytes of a body (its encoder's options; its own encoder only for what plain JSON lacks)."""
+        try:
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        except TypeError:  # a datetime or a pydantic model: the SDK's encoder knows them
+            return self._sdk_dumps(body)  # type: ignore[no-any-return]
+
     async def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Send `body` as the SDK would and return the response JSON; the SDK's exceptions on failure."""
-        data = self._dumps(body)
+        data = self.dumps(body)
         headers = self._headers.copy()
         headers[self._length_at] = (headers[self._length_at][0], str(len(data)))
         httpx, sdk, request = self._httpx, self.sdk, self.template

@@ -36,6 +36,7 @@ UNREACHABLE_ABORT = 5  # pairs that could not connect at all, with no success ye
 REPAIR_FACTOR = 2.0  # a call's reservation covers the call and one repair turn
 INTERRUPT_GRACE_S = 5.0  # how long an interrupted run waits for judge calls already in flight
 DEAD_CHECK_S = 2.0  # how often a runner waiting on others' pairs looks for claims of dead processes on this host
+MARK_EVERY_S = 0.25  # failed pairs are marked on their claims together, in one transaction at most this often
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ class _Run:
         self._preflight_lock = asyncio.Lock()
         self._preflight_ok = False
         self._preflight_error: BaseException | None = None
+        self._marks: dict[str, str] = {}  # failed pairs not yet marked on their claims: key -> reason
+        self._marking: asyncio.Future[None] | None = None
 
     async def preflight(self) -> None:
         """The judge's key and model checked once, before this run's first judgment request (none if all is cached)."""
@@ -294,8 +297,26 @@ class _Run:
     def _fail(self, pair: Pair, exc: BaseException) -> None:
         reason = self.outcome.failures[pair.key] = describe_failure(exc)
         if self.owner is not None:  # the claim stays, marked: other runners do not pay to retry this pair
-            mark_failed(self.store.engine, self.owner, {pair.key: reason})
+            self._marks[pair.key] = reason
+            if self._marking is None or self._marking.done():
+                self._marking = asyncio.ensure_future(self._mark_soon())
         self.advance()
+
+    async def _mark_soon(self) -> None:
+        """Mark the failures of the last moment in one transaction, off the event loop (a transaction per failed
+        pair held the loop once for each: answers that are not labels come in bursts)."""
+        await asyncio.sleep(MARK_EVERY_S)
+        while self._marks:
+            marks, self._marks = self._marks, {}
+            await asyncio.to_thread(mark_failed, self.store.engine, self.owner, marks)  # type: ignore[arg-type]
+
+    def mark_rest(self) -> None:
+        """Mark what is left (the run is over: before its claims are released)."""
+        if self._marking is not None:
+            self._marking.cancel()
+        if self._marks and self.owner is not None:
+            marks, self._marks = self._marks, {}
+            mark_failed(self.store.engine, self.owner, marks)
 
 
 def _on_sigterm_cancel(task: asyncio.Task) -> Callable[[], None]:
@@ -389,7 +410,10 @@ def judge_pairs(
             writer.close()
         finally:
             if owner is not None:
-                release_all(store.engine, owner)
+                try:
+                    run.mark_rest()
+                finally:
+                    release_all(store.engine, owner)
             run.advance(0, flush=True)
             CALLS.reset(counting)
             outcome.calls = calls.as_dict()
