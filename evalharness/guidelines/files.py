@@ -65,21 +65,24 @@ def is_edited(path: Path) -> bool:
     return g.writer == "human" or front.get("digest") != content_digest(g.requirements, g.text)
 
 
-_PARSED: dict[tuple[str, bytes], Guideline] = {}  # (path, bytes) -> the guideline: one process parses each version once
+_PARSED: dict[tuple[str, str], Guideline] = {}  # (path, sha256 of its bytes) -> the guideline, the newest few
+_PARSED_MAX = 1024  # bounded: a run over many queries reads its guidelines from the store by file hash instead
 
 
 def parse_guideline(path: Path) -> Guideline:
-    """Read and validate one guideline file (the file is read each time; its YAML parsed once per content)."""
+    """Read and validate one guideline file (the file is read each time; its YAML parsed once per content, among the
+    versions parsed last)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
-    key = (str(path), raw)
-    if key not in _PARSED:
-        if len(_PARSED) >= 20_000:  # a long-lived process that saw many versions: start over
-            _PARSED.clear()
-        _PARSED[key] = _parse(path, raw)
-    return _PARSED[key]
+    key = (str(path), sha256_hex(raw))
+    found = _PARSED.get(key)
+    if found is None:
+        if len(_PARSED) >= _PARSED_MAX:  # the oldest out: memory stays flat however many files a command reads
+            del _PARSED[next(iter(_PARSED))]
+        found = _PARSED[key] = _parse(path, raw, key[1])
+    return found
 
 
 def file_hash(path: Path) -> str:
@@ -98,7 +101,7 @@ def stored_guideline(row: dict[str, Any], digest: str, path: Path) -> Guideline:
                      hash=row.get("hash") or guideline_hash(row["query"], reqs, row["text"]), path=str(path), file_hash=digest)
 
 
-def _parse(path: Path, raw: bytes) -> Guideline:
+def _parse(path: Path, raw: bytes, digest: str) -> Guideline:
     text = raw.decode("utf-8", errors="replace")
     if not text.startswith("---"):
         raise EvalHarnessError(f"{path}: a guideline starts with '---' YAML front matter; restore it or delete the file to rewrite it")
@@ -130,7 +133,7 @@ def _parse(path: Path, raw: bytes) -> Guideline:
     return Guideline(
         query=query, requirements=tuple(reqs), text=text, writer=str(front.get("writer", "human")),
         model=str(front.get("model") or ""), created=str(front.get("created") or ""),
-        hash=guideline_hash(query, reqs, text), path=str(path), file_hash=sha256_hex(raw),
+        hash=guideline_hash(query, reqs, text), path=str(path), file_hash=digest,
     )
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evalharness.backends import make_backend
-from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
 from evalharness.judges.fallback import ImageOrText
@@ -20,8 +19,8 @@ from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named
 from evalharness.metrics.ir import mean_metrics, per_query_metrics
 from evalharness.metrics.measures import MeasureContext, add_hit_measures
 from evalharness.models import Guideline, Hit, Query
-from evalharness.pipeline.judging import JudgingOutcome, Pair, judge_pairs
-from evalharness.pipeline.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
+from evalharness.pipeline.judging import Pair
+from evalharness.pipeline.runstate import FINISHED, final_status, process_gone, this_process
 from evalharness.project import LoadedEngine, Project
 from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
@@ -118,13 +117,26 @@ def new_run_id(engine: str) -> str:
     return f"{engine}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
 
 
+def begin_run(store: Store, req: RunRequest, described: dict[str, str]) -> tuple[str, str]:
+    """Record a new `running` run of the request (its engine config, backend facts and process): (run id, catalog)."""
+    run_id = new_run_id(req.engine.name)
+    catalog = described.get("catalog") or (f"{req.engine.config.backend} index {req.engine.config.index}"
+                                           if req.engine.config.index else described.get("url", ""))
+    store.start_run({"run_id": run_id, "engine_config": req.engine.name, "config_hash": req.engine.hash,
+                     "config": {"engine": req.engine.config.model_dump(mode="json"), "backend": described,
+                                "path": str(req.engine.path), "catalog": catalog, "process": this_process()},
+                     "judge_id": req.judge.judge_id, "top_k": req.top_k, "queries_source": req.queries_source})
+    return run_id, catalog
+
+
 def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits: dict[str, list[Hit]],
-                judge: Judge, images: ImageLoader | None
+                judge: Judge, images: ImageLoader | None, legacy: bool = True
                 ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
     """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
     judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
     text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key. A hit no judge
-    can label (`Hit.unjudgeable`: a ranked document not in the catalog) is neither judged nor a failure."""
+    can label (`Hit.unjudgeable`: a ranked document not in the catalog) is neither judged nor a failure. `legacy=False`:
+    the pairs' keys of earlier releases are left to the caller (pipeline/stream.py computes them for uncached pairs)."""
     pairs, hashes, where, failed = [], {}, {}, []
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
     hash_of = content_hasher()  # a product listed for many queries is hashed once
@@ -147,9 +159,9 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                     judge_id = fallback  # the text-mode key: never mistaken for an image judgment
             chash = hash_of(hit, image_sha)
             key = judgment_cache_key(q.text, chash, g.hash, judge_id)
-            legacy = judgment_cache_key(q.text, chash, g.file_hash, judge_id) if g.file_hash else ""
+            earlier = judgment_cache_key(q.text, chash, g.file_hash, judge_id) if legacy and g.file_hash else ""
             hashes[q.id].append(chash)
-            pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash, legacy))
+            pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash, earlier))
             where[key] = f"{q.id}\t{hit.doc_id}"
     return pairs, hashes, where, failed
 
@@ -184,23 +196,28 @@ class RunRequest:
 
 
 def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
-    """Run one engine configuration end to end and store the run."""
+    """Run one engine configuration end to end and store the run: streamed in chunks of queries (pipeline/stream.py),
+    or, through a provider's batch service, searched whole and submitted."""
     stages = stages or SilentStages()
     started = time.perf_counter()
     store.mark_stale_runs(process_gone)  # rows left `running` by a killed process on this host
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
-    known: dict[str, dict[str, Any]] = {}  # guideline files (by file hash) the store holds: not parsed, not recorded again
+    if req.batch is None:
+        from evalharness.pipeline.streamrun import run_streamed
 
-    def stored_guidelines(hashes: list[str]) -> dict[str, dict[str, Any]]:
-        known.update(store.guidelines_by_hash(hashes))
-        return known
+        return run_streamed(project, store, req, stages, started)
+    return _run_for_batch(project, store, req, req.batch, stages, started)
 
+
+def _run_for_batch(project: Project, store: Store, req: RunRequest, batch: BatchService, stages: Stages,
+                   started: float) -> RunOutcome:
+    """Search the whole run, store its lists and submit its uncached pairs to the provider's batch service."""
+    from evalharness.guidelines.runset import RunGuidelines
+
+    guides = RunGuidelines(project, store, req.guideline_writer)
     with stages.stage("guidelines", len(req.queries)) as advance:
-        guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance, known=stored_guidelines)
-    store.record_guidelines({"hash": g.hash, "file_hash": g.file_hash or None, "query": g.query, "path": g.path,
-                             "writer": g.writer, "model": g.model,
-                             "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
-                            for g in {g.hash: g for g in guidelines.values()}.values() if g.file_hash not in known)
+        guides.prepare(req.queries, advance)
+    guidelines = guides.for_queries(req.queries)
     backend = make_backend(req.engine, project)
     try:
         with stages.stage(f"search {req.engine.name}", len(req.queries)) as advance:
@@ -211,40 +228,13 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     hits = {q.id: r for q, r in zip(req.queries, results)}
     images = ImageLoader(project, req.judge) if req.judge.mode != "text" else None
     pairs, hashes, where, failures = build_pairs(req.queries, guidelines, hits, req.judge, images)
-    pairs, covered = drop_covered(store, req, pairs)
-
-    run_id = new_run_id(req.engine.name)
-    catalog = described.get("catalog") or (f"{req.engine.config.backend} index {req.engine.config.index}"
-                                           if req.engine.config.index else described.get("url", ""))
-    store.start_run({"run_id": run_id, "engine_config": req.engine.name, "config_hash": req.engine.hash,
-                     "config": {"engine": req.engine.config.model_dump(mode="json"), "backend": described,
-                                "path": str(req.engine.path), "catalog": catalog, "process": this_process()},
-                     "judge_id": req.judge.judge_id, "top_k": req.top_k, "queries_source": req.queries_source})
+    pairs, _ = drop_covered(store, req, pairs)
+    run_id, catalog = begin_run(store, req, described)
     stored = [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, hits[q.id], hashes[q.id])
               for q in req.queries]
     store.save_results(run_id, stored)
-
-    if req.batch:
-        return req.batch.submit(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
-                                                               images is not None), stages)
-    try:
-        with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
-            outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
-                                                  max_cost=req.max_cost, progress=advance, run_id=run_id)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: judgments made so far stay stored
-        store.finish_run(run_id, INTERRUPTED, {}, {}, 0.0, time.perf_counter() - started)
-        raise
-    except BaseException:
-        store.finish_run(run_id, FAILED, {}, {}, 0.0, time.perf_counter() - started)
-        raise
-    for key, reason in outcome.failures.items():
-        qid, doc_id = where[key].split("\t")
-        failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})
-    start = RunStart(run_id, catalog, started, stored, hits, pairs, where, failures, images is not None)
-    counts = run_counts(req, start, outcome.new, outcome.cached, outcome.skipped_for_budget)
-    counts.update(input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, labelled_by_source=covered,
-                  **{f"calls_{kind}": n for kind, n in outcome.calls.items()})
-    return finish_now(project, store, req, start, counts, outcome.cost_usd)
+    return batch.submit(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
+                                                      images is not None), stages)
 
 
 @dataclass
@@ -290,17 +280,20 @@ def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart,
                       elapsed, cost_usd, start.failures, status=status, catalog=start.catalog, stored=start.stored)
 
 
-def drop_covered(store: Store, req: RunRequest, pairs: list[Pair]) -> tuple[list[Pair], int]:
-    """The pairs left to judge once those a covering human source labelled are taken out, and how many were."""
+def drop_covered(store: Store, req: RunRequest, pairs: list[Pair], queries: Sequence[Query] | None = None
+                 ) -> tuple[list[Pair], int]:
+    """The pairs left to judge once those a covering human source labelled are taken out, and how many were (the
+    pairs of `queries`, default the request's)."""
     if not req.cover:
         return pairs, 0
     from evalharness.store.labels import labels_for
     from evalharness.textnorm import normalize_query
 
-    covered = {pair for source in req.cover for pair in labels_for(store, source, [q.text for q in req.queries])}
+    queries = req.queries if queries is None else queries
+    covered = {pair for source in req.cover for pair in labels_for(store, source, [q.text for q in queries])}
     if not covered:
         return pairs, 0
-    norm = {q.text: normalize_query(q.text) for q in req.queries}
+    norm = {q.text: normalize_query(q.text) for q in queries}
     left = [p for p in pairs if (norm[p.request.query.text], p.request.hit.doc_id) not in covered]
     return left, len(pairs) - len(left)
 
