@@ -121,7 +121,7 @@ def score_streamed(project: Any, store: Store, run_id: str, judge_id: str, queri
     from evalharness.labels.schemes import scheme_of
     from evalharness.metrics.ir import per_query_metrics
     from evalharness.metrics.measures import MeasureContext, add_hit_measures, split_measures
-    from evalharness.pipeline.run import graded
+    from evalharness.pipeline.scoring import graded
 
     scheme = scheme_of(project.config)
     full = needs_full_hits(names)

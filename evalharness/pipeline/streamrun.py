@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from evalharness.backends import make_backend
 from evalharness.guidelines.runset import RunGuidelines
@@ -17,20 +16,18 @@ from evalharness.images import ImageLoader
 from evalharness.judges.fallback import ImageOrText
 from evalharness.models import Query
 from evalharness.pipeline.judging import JudgingOutcome, Pair, judge_pairs
+from evalharness.pipeline.pairs import begin_run, build_pairs, drop_covered
 from evalharness.pipeline.runstate import FAILED, INTERRUPTED, final_status
+from evalharness.pipeline.runtypes import RunOutcome, RunRequest, Stages
+from evalharness.pipeline.scoring import evaluate_stored
 from evalharness.pipeline.stream import Tally, locate_failures, query_chunks, score_streamed, uncached
 from evalharness.project import Project
 from evalharness.store import Store
 from evalharness.store.db import StoredQuery
 
-if TYPE_CHECKING:
-    from evalharness.pipeline.run import RunOutcome, RunRequest, Stages
-
 
 def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages, started: float) -> RunOutcome:
     """Run one engine configuration, a chunk of queries at a time, and store the run."""
-    from evalharness.pipeline.run import begin_run, build_pairs, drop_covered
-
     guides = RunGuidelines(project, store, req.guideline_writer)
     with stages.stage("guidelines", len(req.queries)) as advance:
         guides.prepare(req.queries, advance)
@@ -107,7 +104,6 @@ def _finish(project: Project, store: Store, req: RunRequest, run_id: str, catalo
     """Score the stored run against its pool, a chunk at a time (on a `--labels` source: at once), store its metrics
     and final status."""
     from evalharness.metrics.ir import mean_metrics
-    from evalharness.pipeline.run import RunOutcome, evaluate_stored
 
     if req.label_qrels is not None:  # hits people labelled were never sent: the source's qrels score the run
         stored = store.run_queries(run_id)
