@@ -4,7 +4,7 @@ run's row started."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from evalharness.images import ImageLoader, ImageUnavailable
@@ -35,7 +35,8 @@ def begin_run(store: Store, req: RunRequest, described: dict[str, str]) -> tuple
 
 
 def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits: dict[str, list[Hit]],
-                judge: Judge, images: ImageLoader | None, legacy: bool = True
+                judge: Judge, images: ImageLoader | None, legacy: bool = True,
+                hash_of: Callable[[Hit, str], str] | None = None
                 ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
     """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
     judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
@@ -44,7 +45,7 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
     the pairs' keys of earlier releases are left to the caller (pipeline/stream.py computes them for uncached pairs)."""
     pairs, hashes, where, failed = [], {}, {}, []
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
-    hash_of = content_hasher()  # a product listed for many queries is hashed once
+    hash_of = hash_of or content_hasher()  # a product listed for many queries is hashed once (`hash_of`: per command)
     for q in queries:
         g = guidelines[q.id]
         hashes[q.id] = []

@@ -24,6 +24,8 @@ from evalharness.pipeline.stream import Tally, locate_failures, query_chunks, sc
 from evalharness.project import Project
 from evalharness.store import Store
 from evalharness.store.db import StoredQuery
+from evalharness.store.keys import content_hasher
+from evalharness.store.ranked import hit_json_writer
 
 
 def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages, started: float) -> RunOutcome:
@@ -42,6 +44,8 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
     backend = make_backend(req.engine, project)
     try:
         run_id, catalog = begin_run(store, req, backend.describe())
+        earlier = store.previous_run(req.engine.name, run_id)  # its unchanged lists' hit rows are shared, not copied
+        hash_of, hit_json = content_hasher(), hit_json_writer()  # each distinct product hashed and written once
         total = len(req.queries) * req.top_k
         done = [0]
 
@@ -49,7 +53,7 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
             guidelines = guides.for_queries(chunk)
             results = backend.search_many([q.text for q in chunk], req.top_k)
             hits = dict(zip([q.id for q in chunk], results))
-            pairs, hashes, _, failed = build_pairs(chunk, guidelines, hits, judge, images, legacy=False)
+            pairs, hashes, _, failed = build_pairs(chunk, guidelines, hits, judge, images, legacy=False, hash_of=hash_of)
             pairs, covered = drop_covered(store, req, pairs, chunk)
             for found in results:
                 tally.hits += len(found)
@@ -60,7 +64,7 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
             if images is not None:
                 tally.image_fallbacks += sum(1 for p in pairs if p.request.image is None)
             store.save_results(run_id, [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, hits[q.id],
-                                                    hashes[q.id]) for q in chunk])
+                                                    hashes[q.id]) for q in chunk], hit_json, share_from=earlier)
             yield from uncached(store, pairs, tally, step, judge_id_of)
 
         try:

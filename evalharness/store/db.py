@@ -19,11 +19,13 @@ from typing import Any
 
 from sqlalchemy import (
     Table,
+    Text,
     create_engine,
     event,
     func,
     insert,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -375,19 +377,32 @@ class Store:
                              .values(status="interrupted", finished_at=utcnow()))
         return stale
 
-    def save_results(self, run_id: str, queries: Sequence[StoredQuery]) -> None:
+    def save_results(self, run_id: str, queries: Sequence[StoredQuery], hit_json: Callable[[Hit], str] | None = None,
+                     share_from: str | None = None) -> int:
         """Store a run's lists in one transaction: a row per query (with its compact ranked list) and a row per hit; a
-        row already stored is left alone. On SQLite the hit JSON is serialized here (as SQLAlchemy's JSON type
-        would: `json.dumps`) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
+        row already stored is left alone. With `share_from` (an earlier run of the same engine config), a query whose
+        ranked list (which names each hit's stored row exactly: store/ranked.py) is the one that run stored writes no
+        hit rows: its row names the run holding them (`results_run`). Returns how many queries shared their hit rows.
+        On SQLite the hit JSON is serialized here (as SQLAlchemy's JSON type would: `json.dumps`, by `hit_json`, one
+        writer per command) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
         sqlite = self.engine.dialect.name == "sqlite"
-        hit_json = hit_json_writer()  # a product listed for many queries: its fields written once
-        qrows = [{"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
-                  "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
-                  "ranked": ranked_json(q.hits, q.content_hashes)} for q in queries]
+        hit_json = hit_json or hit_json_writer()  # a product listed for many queries: its fields written once
+        earlier = self._shareable_lists(share_from, [q.id for q in queries]) if share_from else {}
+        qrows, written = [], []
+        for q in queries:
+            ranked = ranked_json(q.hits, q.content_hashes)
+            source = run_id
+            if earlier.get(q.id, ("", ""))[0] == ranked:
+                source = earlier[q.id][1]
+            else:
+                written.append(q)
+            qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
+                          "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error, "ranked": ranked,
+                          "results_run": source})
 
         def hit_rows() -> Iterator[list[dict[str, Any]]]:  # in groups: the rows of all hits are never held at once
             group: list[dict[str, Any]] = []
-            for q in queries:
+            for q in written:
                 for hit, chash in zip(q.hits, q.content_hashes):
                     group.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
                                   "score": hit.score, "content_hash": chash, "hit": hit_json(hit) if sqlite else hit.to_json()})
@@ -401,12 +416,31 @@ class Store:
                 _insert_ignore_sqlite(conn, run_queries_t, qrows, ["run_id", "query_id"])
                 for hrows in hit_rows():
                     _insert_ignore_sqlite(conn, run_results_t, hrows, ["run_id", "query_id", "rank"])
-                return
+                return len(queries) - len(written)
             for start in range(0, len(qrows), 500):
                 upsert(conn, run_queries_t, qrows[start:start + 500], ["run_id", "query_id"])
             for hrows in hit_rows():
                 for start in range(0, len(hrows), 500):
                     upsert(conn, run_results_t, hrows[start:start + 500], ["run_id", "query_id", "rank"])
+        return len(queries) - len(written)
+
+    def _shareable_lists(self, run_id: str, query_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """query id -> (ranked list, the run holding its hit rows) of a run's queries whose rows can be shared."""
+        c = run_queries_t.c
+        out: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(query_ids), 500):
+                for qid, ranked, source in conn.execute(select(c.query_id, type_coerce(c.ranked, Text), c.results_run).where(
+                        c.run_id == run_id, c.query_id.in_(list(query_ids[start:start + 500])), c.results_run.is_not(None))):
+                    out[qid] = (ranked, source)
+        return out
+
+    def previous_run(self, engine_config: str, before: str) -> str | None:
+        """The newest other run of an engine config (any status): whose stored lists a new run may share."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs_t.c.run_id).where(runs_t.c.engine_config == engine_config, runs_t.c.run_id != before)
+                               .order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc()).limit(1)).first()
+        return row[0] if row else None
 
     def finish_run(self, run_id: str, status: str, metrics: dict[str, float], counts: dict[str, int],
                    cost_usd: float, elapsed_s: float) -> None:
@@ -444,10 +478,18 @@ class Store:
 
     def run_queries(self, run_id: str) -> list[StoredQuery]:
         """A stored run's queries with their hits, in query order of insertion."""
+        r = run_results_t.c
         with self.engine.connect() as conn:
             qrows = conn.execute(select(run_queries_t).where(run_queries_t.c.run_id == run_id)).all()
-            hrows = conn.execute(select(run_results_t).where(run_results_t.c.run_id == run_id)
-                                 .order_by(run_results_t.c.query_id, run_results_t.c.rank)).all()
+            hrows = list(conn.execute(select(run_results_t).where(r.run_id == run_id).order_by(r.query_id, r.rank)))
+            shared: dict[str, list[str]] = {}  # queries whose hit rows an earlier run holds, by that run
+            for q in qrows:
+                if q.results_run and q.results_run != run_id:
+                    shared.setdefault(q.results_run, []).append(q.query_id)
+            for source, ids in shared.items():
+                for start in range(0, len(ids), 500):
+                    hrows += conn.execute(select(run_results_t).where(r.run_id == source, r.query_id.in_(ids[start:start + 500]))
+                                          .order_by(r.query_id, r.rank)).all()
         hits: dict[str, list[Any]] = {}
         for h in hrows:
             hits.setdefault(h.query_id, []).append(h)
