@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EvalHarnessError
@@ -15,10 +14,14 @@ from evalharness.project import Project
 from evalharness.querylog.querysets import read_query_set
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from evalharness.pipeline.run import RunOutcome
 
 
 def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
+    from rich.table import Table  # only for the table output (not --json)
+
     table = Table(title="Metrics" if base is None else f"{base.engine_config} vs {cand.engine_config} (scored on the shared pool)")
     table.add_column("metric")
     if base is not None:

@@ -14,17 +14,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from evalharness.errors import EvalHarnessError
 from evalharness.models import IMPORTANCE, Guideline, Requirement, canonical_json, sha256_hex
 from evalharness.textnorm import slugify
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: the same documents, ~10x faster
+
+class BadYaml(ValueError):
+    """Front matter that is not valid YAML (PyYAML's error, first line)."""
 
 
 def _load_yaml(text: str):  # noqa: ANN202 - whatever the YAML holds
-    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    """The YAML document (PyYAML imported here: a run that reads every guideline from the store never needs it)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: the same documents, ~10x faster
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise BadYaml(str(exc).splitlines()[0]) from None
 
 
 def guideline_path(directory: Path, query: str) -> Path:
@@ -53,6 +60,8 @@ def render_guideline(g: Guideline) -> str:
         "created": g.created,
         "digest": content_digest(g.requirements, g.text),
     }
+    import yaml
+
     head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{head}---\n{g.text.strip()}\n"
 
@@ -110,8 +119,8 @@ def _parse(path: Path, raw: bytes, digest: str) -> Guideline:
         raise EvalHarnessError(f"{path}: front matter is not closed with '---'")
     try:
         front = _load_yaml(parts[0][3:]) or {}
-    except yaml.YAMLError as exc:
-        raise EvalHarnessError(f"{path}: front matter is not valid YAML ({str(exc).splitlines()[0]})") from None
+    except BadYaml as exc:
+        raise EvalHarnessError(f"{path}: front matter is not valid YAML ({exc})") from None
     if not isinstance(front, dict) or not front.get("query"):
         raise EvalHarnessError(f"{path}: front matter needs 'query'")
     if isinstance(front["query"], (dict, list)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 
@@ -49,8 +49,7 @@ class Tally:
     guideline_hashes: set[str] = field(default_factory=set)
 
 
-@dataclass(frozen=True)
-class RankedHit:
+class RankedHit(NamedTuple):
     """A place in a stored ranked list, as the built-in per-hit providers read it (no hit decoded)."""
 
     doc_id: str
@@ -83,7 +82,7 @@ def uncached(store: Store, pairs: Sequence[Pair], tally: Tally, advance: Callabl
 def light_queries(lists: Sequence[RunLists]) -> list[StoredQuery]:
     """Stored queries whose hits are places (doc id, rank, score, image URL): what qrels and built-in measures read."""
     return [StoredQuery(q.id, q.text, q.count, q.segment, q.guideline_hash,
-                        [RankedHit(*place) for place in zip(q.doc_ids, q.ranks, q.scores, q.image_urls)],
+                        list(map(RankedHit._make, zip(q.doc_ids, q.ranks, q.scores, q.image_urls))),
                         q.content_hashes, q.error) for q in lists]
 
 

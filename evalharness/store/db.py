@@ -39,6 +39,7 @@ from sqlalchemy.exc import (
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
 from evalharness.store.ranked import hit_json_writer, ranked_json
+from evalharness.store.rawrows import raw_sql_rows
 from evalharness.store.schema import ensure_current
 from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
@@ -50,6 +51,8 @@ from evalharness.store.tables import (
     run_results_t,
     runs_t,
 )
+
+KEY_CHUNK = 5000  # cache keys per lookup statement: within SQLite's and PostgreSQL's parameter limits
 
 
 def utcnow() -> str:
@@ -321,10 +324,11 @@ class Store:
     def judged_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these cache keys have a stored judgment (keys only: nothing decoded)."""
         found: set[str] = set()
-        col = judgments_t.c.cache_key
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                found.update(r[0] for r in conn.execute(select(col).where(col.in_(list(keys[start:start + 500])))))
+            for start in range(0, len(keys), KEY_CHUNK):  # hand-written: SQLAlchemy would compile each long IN list
+                part = keys[start:start + KEY_CHUNK]
+                sql = f"SELECT cache_key FROM judgments WHERE cache_key IN ({', '.join(['?'] * len(part))})"
+                found.update(r[0] for r in raw_sql_rows(conn, sql, part))
         return found
 
     def get_caption(self, key: str) -> str | None:

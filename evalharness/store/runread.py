@@ -219,10 +219,11 @@ def add_pairs(wanted: Wanted, guideline_hash: str, doc_ids: Sequence[str], conte
             docs[doc] = None
         return wanted
     for doc, chash in zip(doc_ids, content_hashes):
-        known = docs.get(doc, set())
+        known = docs.get(doc)
         if known is not None:
             known.add(chash)
-            docs[doc] = known
+        elif doc not in docs:  # a doc held as None (any content) stays so
+            docs[doc] = {chash}
     return wanted
 
 
