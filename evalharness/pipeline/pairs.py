@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from evalharness.images import ImageLoader, ImageUnavailable
 from evalharness.judges.base import Judge, JudgeRequest
@@ -34,15 +35,35 @@ def begin_run(store: Store, req: RunRequest, described: dict[str, str]) -> tuple
     return run_id, catalog
 
 
+class PairSeed(NamedTuple):
+    """A pair's parts before it is built (`build_pairs(seeds=True)`): a cached pair never becomes a Pair."""
+
+    key: str
+    query: Query
+    guideline: Guideline
+    hit: Hit
+    image: Any
+    content_hash: str
+    judge_id: str  # the judge id in the key (the text-mode one for an image that fell back)
+
+    def pair(self) -> Pair:
+        """The Pair, with the key an earlier release stored it under (the guideline file's bytes hash: store/rekey.py)."""
+        g = self.guideline
+        legacy = judgment_cache_key(self.query.text, self.content_hash, g.file_hash, self.judge_id) if g.file_hash else ""
+        return Pair(self.key, JudgeRequest(self.query, g, self.hit, self.image, content_hash=self.content_hash),
+                    self.content_hash, legacy)
+
+
 def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits: dict[str, list[Hit]],
                 judge: Judge, images: ImageLoader | None, legacy: bool = True,
-                hash_of: Callable[[Hit, str], str] | None = None
-                ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
+                hash_of: Callable[[Hit, str], str] | None = None, seeds: bool = False
+                ) -> tuple[list[Any], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
     """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
     judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
     text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key. A hit no judge
     can label (`Hit.unjudgeable`: a ranked document not in the catalog) is neither judged nor a failure. `legacy=False`:
-    the pairs' keys of earlier releases are left to the caller (pipeline/stream.py computes them for uncached pairs)."""
+    the pairs' keys of earlier releases are left out. `seeds=True`: PairSeeds instead of Pairs, and no key map (a
+    streamed run builds only the uncached pairs, with their earlier keys: pipeline/streamrun.py)."""
     pairs, hashes, where, failed = [], {}, {}, []
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
     hash_of = hash_of or content_hasher()  # a product listed for many queries is hashed once (`hash_of`: per command)
@@ -65,6 +86,10 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
                     judge_id = fallback  # the text-mode key: never mistaken for an image judgment
             chash = hash_of(hit, image_sha)
             key = judgment_cache_key(q.text, chash, g.hash, judge_id)
+            if seeds:
+                hashes[q.id].append(chash)
+                pairs.append(PairSeed(key, q, g, hit, image, chash, judge_id))
+                continue
             earlier = judgment_cache_key(q.text, chash, g.file_hash, judge_id) if legacy and g.file_hash else ""
             hashes[q.id].append(chash)
             pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash, earlier))
@@ -72,10 +97,10 @@ def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits
     return pairs, hashes, where, failed
 
 
-def drop_covered(store: Store, req: RunRequest, pairs: list[Pair], queries: Sequence[Query] | None = None
-                 ) -> tuple[list[Pair], int]:
+def drop_covered(store: Store, req: RunRequest, pairs: list[Any], queries: Sequence[Query] | None = None
+                 ) -> tuple[list[Any], int]:
     """The pairs left to judge once those a covering human source labelled are taken out, and how many were (the
-    pairs of `queries`, default the request's)."""
+    pairs (Pairs or PairSeeds) of `queries`, default the request's)."""
     if not req.cover:
         return pairs, 0
     from evalharness.store.labels import labels_for
@@ -86,5 +111,6 @@ def drop_covered(store: Store, req: RunRequest, pairs: list[Pair], queries: Sequ
     if not covered:
         return pairs, 0
     norm = {q.text: normalize_query(q.text) for q in queries}
-    left = [p for p in pairs if (norm[p.request.query.text], p.request.hit.doc_id) not in covered]
+    left = [p for p in pairs if (norm[p.query.text], p.hit.doc_id) not in covered] if pairs and isinstance(pairs[0], PairSeed) \
+        else [p for p in pairs if (norm[p.request.query.text], p.request.hit.doc_id) not in covered]
     return left, len(pairs) - len(left)

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from evalharness.models import Query
 from evalharness.pipeline.judging import Pair
+from evalharness.pipeline.pairs import PairSeed
 from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
 from evalharness.store.runread import RunLists, add_pairs, pair_pool, run_hits, run_lists, stored_pairs
@@ -58,25 +59,16 @@ class RankedHit(NamedTuple):
     image_url: str
 
 
-def legacy_pair(pair: Pair, file_hash: str, judge_id: str) -> Pair:
-    """The pair with the key an earlier release stored it under (the guideline file's bytes hash: store/rekey.py)."""
-    if not file_hash:
-        return pair
-    return dataclasses.replace(pair, legacy_key=judgment_cache_key(pair.request.query.text, pair.content_hash, file_hash,
-                                                                   judge_id))
-
-
-def uncached(store: Store, pairs: Sequence[Pair], tally: Tally, advance: Callable[[int], None],
-             judge_id: Callable[[Pair], str]) -> Iterator[Pair]:
+def uncached(store: Store, seeds: Sequence[PairSeed], tally: Tally, advance: Callable[[int], None]) -> Iterator[Pair]:
     """The chunk's pairs not cached yet, each key once: the cache looked up here, so judging sees only what is left (a
-    fully cached rerun hands it nothing). Their legacy keys are computed for these pairs only."""
-    unique = {p.key: p for p in pairs}
+    fully cached rerun hands it nothing, and builds no Pair)."""
+    unique = {s.key: s for s in seeds}
     cached = store.judged_keys(list(unique))
     tally.cached += len(cached)
-    advance(len(pairs) - len(unique) + len(cached))
-    for key, p in unique.items():
+    advance(len(seeds) - len(unique) + len(cached))
+    for key, seed in unique.items():
         if key not in cached:
-            yield legacy_pair(p, p.request.guideline.file_hash, judge_id(p))
+            yield seed.pair()
 
 
 def light_queries(lists: Sequence[RunLists]) -> list[StoredQuery]:

@@ -37,9 +37,6 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
     images = ImageLoader(project, judge) if judge.mode != "text" else None
     fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
 
-    def judge_id_of(pair: Pair) -> str:  # the judge id in the pair's key (text mode for an image that fell back)
-        return fallback if fallback is not None and images is not None and pair.request.image is None else judge.judge_id
-
     tally = Tally()
     backend = make_backend(req.engine, project)
     try:
@@ -53,8 +50,8 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
             guidelines = guides.for_queries(chunk)
             results = backend.search_many([q.text for q in chunk], req.top_k)
             hits = dict(zip([q.id for q in chunk], results))
-            pairs, hashes, _, failed = build_pairs(chunk, guidelines, hits, judge, images, legacy=False, hash_of=hash_of)
-            pairs, covered = drop_covered(store, req, pairs, chunk)
+            seeds, hashes, _, failed = build_pairs(chunk, guidelines, hits, judge, images, hash_of=hash_of, seeds=True)
+            seeds, covered = drop_covered(store, req, seeds, chunk)
             for found in results:
                 tally.hits += len(found)
                 tally.zero_hit_queries += not found
@@ -62,10 +59,10 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
             tally.failures += failed
             tally.covered += covered
             if images is not None:
-                tally.image_fallbacks += sum(1 for p in pairs if p.request.image is None)
+                tally.image_fallbacks += sum(1 for seed in seeds if seed.image is None)
             store.save_results(run_id, [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, hits[q.id],
                                                     hashes[q.id]) for q in chunk], hit_json, share_from=earlier)
-            yield from uncached(store, pairs, tally, step, judge_id_of)
+            yield from uncached(store, seeds, tally, step)
 
         try:
             with stages.stage(f"judge {req.engine.name}", total) as advance:
