@@ -77,8 +77,9 @@ def test_a_cached_rerun_writes_no_hit_rows_and_reads_back_the_same_hits(tmp_path
     assert first.metrics == again.metrics and _same(first.per_query, again.per_query)
     third = _run(project, store, top_k=5)  # other lists: written in full
     assert _result_rows(project, third.run_id) == third.counts["hits"]
-    fourth = _run(project, store)  # shares with the newest run of v2 (top 5): its top 10 differs, so written again
-    assert _result_rows(project, fourth.run_id) == fourth.counts["hits"] and _hits(store, fourth.run_id) == _hits(store, first.run_id)
+    fourth = _run(project, store)  # the newest run of v2 is the top 5 (written again) or, started in the same second, the first
+    assert _result_rows(project, fourth.run_id) in (0, fourth.counts["hits"])
+    assert _hits(store, fourth.run_id) == _hits(store, first.run_id)
     store.close()
 
 
