@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +35,15 @@ from sqlalchemy.exc import (
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
+from evalharness.store.connect import (
+    open_when_free,
+    read_only_error,
+    safe_url,
+    sqlite_file,
+    sqlite_pragmas,
+    store_problem,
+    supported_url,
+)
 from evalharness.store.ranked import hit_json_writer, ranked_json
 from evalharness.store.rawrows import raw_sql_rows
 from evalharness.store.schema import ensure_current
@@ -102,27 +108,6 @@ def _as_dict(value: Any) -> dict:
     return json.loads(value) if isinstance(value, str) else (value or {})
 
 
-def _open_when_free(check: Callable[[], None], attempts: int = 6) -> None:
-    """Run the schema check, retrying while another process that is creating the same fresh SQLite store holds it
-    locked beyond the busy timeout (concurrent first starts on a loaded machine)."""
-    for attempt in range(attempts):
-        try:
-            check()
-            return
-        except OperationalError as exc:
-            if attempt == attempts - 1 or "database is locked" not in str(getattr(exc, "orig", exc)):
-                raise
-            time.sleep(0.5 * (attempt + 1))
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=10000")  # first, so that the journal-mode switch below waits for a concurrent opener
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
            overwrite: Sequence[str] = ()) -> None:
     """Insert rows; a row whose key is already stored is left alone, or has the `overwrite` columns replaced.
@@ -159,78 +144,6 @@ def _insert_ignore_sqlite(conn: Connection, table: Table, rows: Sequence[dict[st
     conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
 
-def _read_only_error(ctx: Any) -> Exception | None:
-    """A store that cannot be written or read (read-only, disk full, damaged) becomes one line naming it and the fix."""
-    url = ctx.engine.url if ctx.engine is not None else None
-    return store_problem(ctx.original_exception, url) if url is not None else None
-
-
-def store_problem(exc: BaseException, url: Any) -> EvalHarnessError | None:
-    """One line for a store that is read-only, on a full disk, damaged or failing I/O; None for other errors."""
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    text = first.lower()
-    sqlite = url.get_backend_name() == "sqlite"
-    where = (url.database or "").removeprefix("file:") if sqlite else _safe_url(str(url))
-    if "readonly database" in text or "read-only" in text or "unable to open database file" in text:
-        return EvalHarnessError(f"the store {where} is read-only ({first}); make the "
-                                "file and its folder writable, or set [store] url in evalharness.toml to a writable store")
-    if "disk is full" in text or "no space left" in text or "could not extend file" in text:
-        return EvalHarnessError(f"the disk holding the store {where} is full ({first}); free some space or set [store] url "
-                                "to a store on another disk, then run again (what is stored is kept)")
-    if "file is not a database" in text or "malformed" in text or "not a database" in text:
-        return EvalHarnessError(f"the store {where} is damaged or is not an evalharness store ({first}); move it away "
-                                "(restore a backup if you have one) or set [store] url to another file, then run again")
-    if "disk i/o error" in text and sqlite and _disk_full(where):
-        return EvalHarnessError(f"the disk holding the store {where} is full ({first}); free some space or set [store] url "
-                                "to a store on another disk, then run again (what is stored is kept)")
-    if "disk i/o error" in text:
-        return EvalHarnessError(f"the store {where} could not be read or written ({first}); check the disk it is on "
-                                "(space, file size limits, permissions) and run again")
-    return None
-
-
-def _disk_full(path: str) -> bool:
-    """Whether the file system holding `path` has (almost) no room left: SQLite then reports a disk I/O error."""
-    try:
-        return shutil.disk_usage(Path(path).parent).free < (1 << 16)
-    except OSError:
-        return False
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a plain SQLite URL (None for other URLs, :memory: and `file:` URIs)."""
-    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
-        return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
-    return None if path.startswith("file:") else Path(path)
-
-
-def _supported_url(url: str) -> Any:
-    """The parsed store URL: SQLite or PostgreSQL (a bare postgresql:// uses psycopg 3, the driver the extra installs)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable; set [store] url to a SQLAlchemy URL such as "
-                               "sqlite:///.evalharness/cache.db") from None
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
-        raise EvalHarnessError(f"store URL {_safe_url(url)} names a {backend} database; evalharness keeps its store in SQLite or "
-                               "PostgreSQL: set [store] url to sqlite:///.evalharness/cache.db or postgresql+psycopg://USER@HOST/DB")
-    return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
-
-
-def _safe_url(url: str) -> str:
-    """The URL with any password hidden, for error messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
-
-
 class Store:
     """Reads and writes the evalharness tables through one SQLAlchemy engine."""
 
@@ -240,7 +153,7 @@ class Store:
         and `schema_change` holds (revision before, revision after)."""
         self.url = url
         self.schema_change: tuple[str | None, str] | None = None
-        target = _supported_url(url)
+        target = supported_url(url)
         try:
             file = sqlite_file(url)
             if file is not None:
@@ -250,27 +163,27 @@ class Store:
             except ImportError as exc:  # the URL's database driver is not installed
                 if target.get_backend_name() == "postgresql":
                     raise EvalHarnessError("install the PostgreSQL driver: pip install 'evalharness[postgres]' "
-                                           f"(the store {_safe_url(url)} needs psycopg)") from None
-                raise EvalHarnessError(f"the store {_safe_url(url)} needs a database driver that is not installed "
+                                           f"(the store {safe_url(url)} needs psycopg)") from None
+                raise EvalHarnessError(f"the store {safe_url(url)} needs a database driver that is not installed "
                                        f"({exc.name or exc}); install it or set [store] url to sqlite:///.evalharness/cache.db") from None
             if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "handle_error", _read_only_error)
+                event.listen(self.engine, "connect", sqlite_pragmas)
+            event.listen(self.engine, "handle_error", read_only_error)
             if upgrade:
                 self.schema_change = upgrade_schema(self.engine)
             else:
-                _open_when_free(lambda: ensure_current(self.engine, _safe_url(url)))
+                open_when_free(lambda: ensure_current(self.engine, safe_url(url)))
         except EvalHarnessError:
             raise
         except (ArgumentError, NoSuchModuleError) as exc:
-            raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable ({type(exc).__name__}); "
+            raise EvalHarnessError(f"store URL {safe_url(url)} is not usable ({type(exc).__name__}); "
                                    "set [store] url to a SQLAlchemy URL such as sqlite:///.evalharness/cache.db") from None
         except (OperationalError, SQLAlchemyError, OSError) as exc:
             problem = store_problem(getattr(exc, "orig", None) or exc, target)
             if problem is not None:
                 raise problem from None
             reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-            raise EvalHarnessError(f"cannot open store {_safe_url(url)}: {reason}; check [store] url and that the database is up") from None
+            raise EvalHarnessError(f"cannot open store {safe_url(url)}: {reason}; check [store] url and that the database is up") from None
 
     def close(self) -> None:
         self.engine.dispose()
