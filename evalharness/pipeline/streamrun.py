@@ -51,11 +51,11 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
             results = backend.search_many([q.text for q in chunk], req.top_k)
             hits = dict(zip([q.id for q in chunk], results))
             seeds, hashes, _, failed = build_pairs(chunk, guidelines, hits, judge, images, hash_of=hash_of, seeds=True)
+            hit_count = sum(map(len, results))
+            tally.hits += hit_count
+            tally.zero_hit_queries += sum(1 for found in results if not found)
+            tally.unjudgeable += hit_count - len(seeds) - len(failed)  # neither a pair nor a failure: unjudgeable
             seeds, covered = drop_covered(store, req, seeds, chunk)
-            for found in results:
-                tally.hits += len(found)
-                tally.zero_hit_queries += not found
-                tally.unjudgeable += sum(1 for h in found if h.unjudgeable)
             tally.failures += failed
             tally.covered += covered
             if images is not None:
