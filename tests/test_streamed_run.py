@@ -138,3 +138,23 @@ def test_the_guideline_parse_memo_stays_bounded(tmp_path: Path, monkeypatch: pyt
         files.write_guideline(tmp_path, g)
     assert len(files._PARSED) == files._PARSED_MAX
     assert dataclasses.replace(files.parse_guideline(files.guideline_path(tmp_path, "query 0"))).query == "query 0"
+
+
+def test_streamed_runs_and_shared_rows_on_postgresql(tmp_path: Path, demo_dir: Path, fresh_postgres_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlalchemy
+
+    project = Project(make_project(tmp_path / "proj", demo_dir, n_queries=20))
+    monkeypatch.setattr(stream, "CHUNK_HITS", 40)
+    store = Store(fresh_postgres_url)
+    first, again = _run(project, store), _run(project, store)
+    local = Store(project.store_url())  # the same runs on SQLite: the same figures
+    reference = _run(project, local)
+    assert first.metrics == again.metrics == reference.metrics and _same(first.per_query, reference.per_query)
+    with store.engine.connect() as conn:
+        count = "SELECT COUNT(*) FROM run_results WHERE run_id = :r"
+        assert conn.execute(sqlalchemy.text(count), {"r": first.run_id}).scalar_one() == first.counts["hits"]
+        assert conn.execute(sqlalchemy.text(count), {"r": again.run_id}).scalar_one() == 0
+    assert _hits(store, again.run_id) == _hits(store, first.run_id) == _hits(local, reference.run_id)
+    store.close()
+    local.close()
