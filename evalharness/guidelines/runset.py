@@ -71,7 +71,7 @@ class RunGuidelines:
             else:
                 missing[key] = q.text
         if found:
-            known = self.store.guidelines_by_hash(sorted(set(found.values())))
+            known = self.store.known_guideline_files(sorted(set(found.values())))
             new = [parse_guideline(Path(key)) for key, digest in found.items() if digest not in known]
             self._record(new)
             self.digests.update(found)

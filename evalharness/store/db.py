@@ -220,6 +220,15 @@ class Store:
                                           "requirements": reqs or [], "text": r.text}
         return found
 
+    def known_guideline_files(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these guideline files' sha256 the store has recorded (nothing decoded)."""
+        col = guidelines_t.c.file_hash
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), 500):
+                found.update(r[0] for r in conn.execute(select(col).where(col.in_(list(hashes[start:start + 500])))))
+        return found
+
     # -- judgments ------------------------------------------------------------------
     def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
         """Judgments already stored under these cache keys."""
