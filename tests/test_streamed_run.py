@@ -158,3 +158,22 @@ def test_streamed_runs_and_shared_rows_on_postgresql(tmp_path: Path, demo_dir: P
     assert _hits(store, again.run_id) == _hits(store, first.run_id) == _hits(local, reference.run_id)
     store.close()
     local.close()
+
+
+def test_failed_pair_keys_are_located_in_the_stored_lists(tmp_path: Path, demo_dir: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalharness.store import judgment_cache_key
+    from evalharness.store.runread import run_lists
+
+    project = Project(make_project(tmp_path / "proj", demo_dir, n_queries=12))
+    monkeypatch.setattr(stream, "CHUNK_HITS", 20)
+    store = Store(project.store_url())
+    run = _run(project, store)
+    lists = [q for q in run_lists(store, run.run_id) if q.doc_ids]
+    picked = {judgment_cache_key(q.text, q.content_hashes[-1], q.guideline_hash, run.judge_id): (q.id, q.doc_ids[-1])
+              for q in (lists[0], lists[-1])}
+    failed = {key: f"reason {i}" for i, key in enumerate(picked)}
+    queries = read_query_set(project.root / "queries" / "demo.csv")
+    found = stream.locate_failures(store, run.run_id, queries, 10, failed, [run.judge_id, "other-judge"])
+    assert found == [{"query_id": qid, "doc_id": doc, "reason": failed[key]} for key, (qid, doc) in picked.items()]
+    store.close()
