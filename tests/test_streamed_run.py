@@ -177,3 +177,20 @@ def test_failed_pair_keys_are_located_in_the_stored_lists(tmp_path: Path, demo_d
     found = stream.locate_failures(store, run.run_id, queries, 10, failed, [run.judge_id, "other-judge"])
     assert found == [{"query_id": qid, "doc_id": doc, "reason": failed[key]} for key, (qid, doc) in picked.items()]
     store.close()
+
+
+def test_runs_scored_together_in_chunks_match_the_whole_pool(tmp_path: Path, demo_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run -b`: both runs scored on their shared pool a chunk at a time give what scoring them at once gives."""
+    from evalharness.pipeline.run import evaluate_together
+
+    project = Project(make_project(tmp_path / "proj", demo_dir, n_queries=30))
+    store = Store(project.store_url())
+    runs = [_run(project, store, "v1"), _run(project, store, "v2")]
+    ids = [r.run_id for r in runs]
+    whole = evaluate_together(store, runs[0].judge_id, [store.run_queries(i) for i in ids], METRICS, project)
+    monkeypatch.setattr(stream, "CHUNK_HITS", 25)
+    queries = read_query_set(project.root / "queries" / "demo.csv")
+    chunked = stream.score_streamed_runs(project, store, ids, runs[0].judge_id, queries, METRICS, 10, [True, True])
+    assert all(_same(a, b) for a, b in zip(whole, chunked)) and len(chunked[0]) == 30
+    store.close()

@@ -204,8 +204,15 @@ def register(app: typer.Typer) -> None:
                 # Both sides shown scored against the same judgment pool (the union of both runs' judgments);
                 # each run's stored metrics stay what they were at its finish.
                 pair = (base_outcome, outcome)
-                lists = [o.stored if o.stored is not None else store.run_queries(o.run_id) for o in pair]
-                scored = evaluate_together(store, judge_obj.judge_id, lists, list(cfg.run.metrics), project)
+                if base_outcome.stored is None and outcome.stored is None:  # streamed: scored a chunk at a time
+                    from evalharness.pipeline.stream import score_streamed_runs
+
+                    scored = score_streamed_runs(project, store, [o.run_id for o in pair], judge_obj.judge_id, query_set,
+                                                 list(cfg.run.metrics), top_k or cfg.run.top_k,
+                                                 [o.counts.get("hits", 0) > 0 for o in pair])
+                else:
+                    lists = [o.stored if o.stored is not None else store.run_queries(o.run_id) for o in pair]
+                    scored = evaluate_together(store, judge_obj.judge_id, lists, list(cfg.run.metrics), project)
                 for o, per_query in zip(pair, scored):
                     o.per_query = per_query
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))

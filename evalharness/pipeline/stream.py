@@ -21,7 +21,7 @@ from evalharness.pipeline.judging import Pair
 from evalharness.pipeline.pairs import PairSeed
 from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
-from evalharness.store.runread import RunLists, add_pairs, pair_pool, run_hits, run_lists, stored_pairs
+from evalharness.store.runread import RunLists, add_pairs, pair_pool, run_hits, run_lists
 from evalharness.store.tables import run_queries_t
 
 CHUNK_HITS = 5000  # hits (queries x top k) searched, stored and looked up at a time
@@ -109,6 +109,13 @@ def shared_guidelines(store: Store, run_id: str) -> dict[str, list[str]]:
 def score_streamed(project: Any, store: Store, run_id: str, judge_id: str, queries: Sequence[Query], names: Sequence[str],
                    top_k: int, run_has_hits: bool) -> dict[str, dict[str, float]]:
     """Per-query metric values of a stored run against its pool (the labels of its own pairs), a chunk at a time."""
+    return score_streamed_runs(project, store, [run_id], judge_id, queries, names, top_k, [run_has_hits])[0]
+
+
+def score_streamed_runs(project: Any, store: Store, run_ids: Sequence[str], judge_id: str, queries: Sequence[Query],
+                        names: Sequence[str], top_k: int, runs_have_hits: Sequence[bool]) -> list[dict[str, dict[str, float]]]:
+    """Per-query metric values of stored runs of the same queries against their shared pool (the labels of the pairs
+    in these runs, nothing else: what `evaluate_together` gives), a chunk of queries at a time."""
     from evalharness.labels.schemes import scheme_of
     from evalharness.metrics.ir import per_query_metrics
     from evalharness.metrics.measures import MeasureContext, add_hit_measures, split_measures
@@ -117,33 +124,41 @@ def score_streamed(project: Any, store: Store, run_id: str, judge_id: str, queri
     scheme = scheme_of(project.config)
     full = needs_full_hits(names)
     hit_measures = bool(split_measures(names)[1])
-    siblings = shared_guidelines(store, run_id)
+    siblings = [shared_guidelines(store, run_id) for run_id in run_ids]
     strings: dict[str, str] = {}
-    out: dict[str, dict[str, float]] = {}
+    outs: list[dict[str, dict[str, float]]] = [{} for _ in run_ids]
     for chunk in query_chunks(queries, top_k):
         strings.clear()
         ids = [q.id for q in chunk]
-        lists = run_lists(store, run_id, ids, strings=strings)
-        stored = light_queries(lists)
-        wanted = stored_pairs(stored)
         own = set(ids)
-        extra = sorted({qid for q in stored for qid in siblings.get(q.guideline_hash, ()) if qid not in own})
-        if extra:  # queries of other chunks sharing a guideline: their pairs are in its pool too
-            for other in run_lists(store, run_id, extra, strings=strings):
-                add_pairs(wanted, other.guideline_hash, other.doc_ids, other.content_hashes)
+        wanted: dict[str, dict[str, set[str] | None]] = {}
+        sides = []
+        for run_id in run_ids:
+            lists = run_lists(store, run_id, ids, strings=strings)
+            for q in lists:
+                add_pairs(wanted, q.guideline_hash, q.doc_ids, q.content_hashes)
+            sides.append((lists, light_queries(lists)))
+        hashes = set(wanted)
+        for run_id, sib in zip(run_ids, siblings):
+            extra = sorted({qid for g in hashes for qid in sib.get(g, ()) if qid not in own})
+            if extra:  # queries of other chunks sharing a guideline: their pairs are in its pool too
+                for other in run_lists(store, run_id, extra, strings=strings):
+                    add_pairs(wanted, other.guideline_hash, other.doc_ids, other.content_hashes)
         pool = pair_pool(store, judge_id, wanted, rationales=False, strings=strings).labels
-        qrels = {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in stored}
-        run = {q.id: [h.doc_id for h in q.hits] for q in stored}
-        if run_has_hits:
-            run[_ANY_HITS] = [_ANY_HITS]
-        values = per_query_metrics(names, qrels, run, ids)
-        if hit_measures:
-            if full:
-                decoded = run_hits(store, run_id, lists)
-                stored = [dataclasses.replace(q, hits=decoded[q.id]) for q in stored]
-            add_hit_measures(values, names, MeasureContext(project, store, judge_id), stored)
-        out.update(values)
-    return out
+        ctx = MeasureContext(project, store, judge_id)  # one per chunk, shared by the runs (their reads overlap)
+        for run_id, (lists, stored), has_hits, out in zip(run_ids, sides, runs_have_hits, outs):
+            qrels = {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in stored}
+            run = {q.id: [h.doc_id for h in q.hits] for q in stored}
+            if has_hits:
+                run[_ANY_HITS] = [_ANY_HITS]
+            values = per_query_metrics(names, qrels, run, ids)
+            if hit_measures:
+                if full:
+                    decoded = run_hits(store, run_id, lists)
+                    stored = [dataclasses.replace(q, hits=decoded[q.id]) for q in stored]
+                add_hit_measures(values, names, ctx, stored)
+            out.update(values)
+    return outs
 
 
 def locate_failures(store: Store, run_id: str, queries: Sequence[Query], top_k: int, failed: dict[str, str],
