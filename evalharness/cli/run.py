@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EvalHarnessError
@@ -15,10 +14,14 @@ from evalharness.project import Project
 from evalharness.querylog.querysets import read_query_set
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from evalharness.pipeline.run import RunOutcome
 
 
 def _metrics_table(cand: RunOutcome, base: RunOutcome | None) -> Table:
+    from rich.table import Table  # only for the table output (not --json)
+
     table = Table(title="Metrics" if base is None else f"{base.engine_config} vs {cand.engine_config} (scored on the shared pool)")
     table.add_column("metric")
     if base is not None:
@@ -201,8 +204,15 @@ def register(app: typer.Typer) -> None:
                 # Both sides shown scored against the same judgment pool (the union of both runs' judgments);
                 # each run's stored metrics stay what they were at its finish.
                 pair = (base_outcome, outcome)
-                lists = [o.stored if o.stored is not None else store.run_queries(o.run_id) for o in pair]
-                scored = evaluate_together(store, judge_obj.judge_id, lists, list(cfg.run.metrics), project)
+                if base_outcome.stored is None and outcome.stored is None:  # streamed: scored a chunk at a time
+                    from evalharness.pipeline.stream import score_streamed_runs
+
+                    scored = score_streamed_runs(project, store, [o.run_id for o in pair], judge_obj.judge_id, query_set,
+                                                 list(cfg.run.metrics), top_k or cfg.run.top_k,
+                                                 [o.counts.get("hits", 0) > 0 for o in pair])
+                else:
+                    lists = [o.stored if o.stored is not None else store.run_queries(o.run_id) for o in pair]
+                    scored = evaluate_together(store, judge_obj.judge_id, lists, list(cfg.run.metrics), project)
                 for o, per_query in zip(pair, scored):
                     o.per_query = per_query
                     o.metrics = mean_metrics(o.per_query, list(cfg.run.metrics))

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 out = Console(highlight=False)
 if not out.is_terminal:
@@ -31,6 +30,8 @@ class RichStages:
             yield advance
             err.print(f"{name}: {done[0]} of {total} in {time.perf_counter() - started:.1f} s", markup=False, highlight=False)
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
         with Progress(TextColumn("[bold]{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False) as progress:
             task = progress.add_task(name, total=total or 1)

@@ -14,17 +14,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from evalharness.errors import EvalHarnessError
 from evalharness.models import IMPORTANCE, Guideline, Requirement, canonical_json, sha256_hex
 from evalharness.textnorm import slugify
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: the same documents, ~10x faster
+
+class BadYaml(ValueError):
+    """Front matter that is not valid YAML (PyYAML's error, first line)."""
 
 
 def _load_yaml(text: str):  # noqa: ANN202 - whatever the YAML holds
-    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    """The YAML document (PyYAML imported here: a run that reads every guideline from the store never needs it)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: the same documents, ~10x faster
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise BadYaml(str(exc).splitlines()[0]) from None
 
 
 def guideline_path(directory: Path, query: str) -> Path:
@@ -53,6 +60,8 @@ def render_guideline(g: Guideline) -> str:
         "created": g.created,
         "digest": content_digest(g.requirements, g.text),
     }
+    import yaml
+
     head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{head}---\n{g.text.strip()}\n"
 
@@ -65,21 +74,24 @@ def is_edited(path: Path) -> bool:
     return g.writer == "human" or front.get("digest") != content_digest(g.requirements, g.text)
 
 
-_PARSED: dict[tuple[str, bytes], Guideline] = {}  # (path, bytes) -> the guideline: one process parses each version once
+_PARSED: dict[tuple[str, str], Guideline] = {}  # (path, sha256 of its bytes) -> the guideline, the newest few
+_PARSED_MAX = 1024  # bounded: a run over many queries reads its guidelines from the store by file hash instead
 
 
 def parse_guideline(path: Path) -> Guideline:
-    """Read and validate one guideline file (the file is read each time; its YAML parsed once per content)."""
+    """Read and validate one guideline file (the file is read each time; its YAML parsed once per content, among the
+    versions parsed last)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
-    key = (str(path), raw)
-    if key not in _PARSED:
-        if len(_PARSED) >= 20_000:  # a long-lived process that saw many versions: start over
-            _PARSED.clear()
-        _PARSED[key] = _parse(path, raw)
-    return _PARSED[key]
+    key = (str(path), sha256_hex(raw))
+    found = _PARSED.get(key)
+    if found is None:
+        if len(_PARSED) >= _PARSED_MAX:  # the oldest out: memory stays flat however many files a command reads
+            del _PARSED[next(iter(_PARSED))]
+        found = _PARSED[key] = _parse(path, raw, key[1])
+    return found
 
 
 def file_hash(path: Path) -> str:
@@ -98,7 +110,7 @@ def stored_guideline(row: dict[str, Any], digest: str, path: Path) -> Guideline:
                      hash=row.get("hash") or guideline_hash(row["query"], reqs, row["text"]), path=str(path), file_hash=digest)
 
 
-def _parse(path: Path, raw: bytes) -> Guideline:
+def _parse(path: Path, raw: bytes, digest: str) -> Guideline:
     text = raw.decode("utf-8", errors="replace")
     if not text.startswith("---"):
         raise EvalHarnessError(f"{path}: a guideline starts with '---' YAML front matter; restore it or delete the file to rewrite it")
@@ -107,8 +119,8 @@ def _parse(path: Path, raw: bytes) -> Guideline:
         raise EvalHarnessError(f"{path}: front matter is not closed with '---'")
     try:
         front = _load_yaml(parts[0][3:]) or {}
-    except yaml.YAMLError as exc:
-        raise EvalHarnessError(f"{path}: front matter is not valid YAML ({str(exc).splitlines()[0]})") from None
+    except BadYaml as exc:
+        raise EvalHarnessError(f"{path}: front matter is not valid YAML ({exc})") from None
     if not isinstance(front, dict) or not front.get("query"):
         raise EvalHarnessError(f"{path}: front matter needs 'query'")
     if isinstance(front["query"], (dict, list)):
@@ -130,7 +142,7 @@ def _parse(path: Path, raw: bytes) -> Guideline:
     return Guideline(
         query=query, requirements=tuple(reqs), text=text, writer=str(front.get("writer", "human")),
         model=str(front.get("model") or ""), created=str(front.get("created") or ""),
-        hash=guideline_hash(query, reqs, text), path=str(path), file_hash=sha256_hex(raw),
+        hash=guideline_hash(query, reqs, text), path=str(path), file_hash=digest,
     )
 
 

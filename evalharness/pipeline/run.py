@@ -1,206 +1,55 @@
-"""One run of one engine configuration: queries -> guidelines -> search -> judge (cached) -> metrics -> store."""
+"""One run of one engine configuration: queries -> guidelines -> search -> judge (cached) -> metrics -> store.
+
+The run streams a chunk of queries at a time (pipeline/streamrun.py); through a provider's batch service it is
+searched whole and submitted. The pieces live beside it (runtypes, pairs, scoring) and are named here for callers.
+"""
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from evalharness.backends import make_backend
-from evalharness.guidelines.writers import ensure_guidelines
-from evalharness.images import ImageLoader, ImageUnavailable
-from evalharness.judges.base import Judge, JudgeRequest
-from evalharness.judges.fallback import ImageOrText
-from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
-from evalharness.metrics.ir import mean_metrics, per_query_metrics
-from evalharness.metrics.measures import MeasureContext, add_hit_measures
-from evalharness.models import Guideline, Hit, Query
-from evalharness.pipeline.judging import JudgingOutcome, Pair, judge_pairs
-from evalharness.pipeline.runstate import FAILED, FINISHED, INTERRUPTED, final_status, process_gone, this_process
-from evalharness.project import LoadedEngine, Project
-from evalharness.store import Store, judgment_cache_key
+from evalharness.images import ImageLoader
+from evalharness.metrics.ir import mean_metrics
+from evalharness.models import Guideline
+from evalharness.pipeline.pairs import begin_run, build_pairs, drop_covered, new_run_id
+from evalharness.pipeline.runstate import final_status, process_gone
+from evalharness.pipeline.runtypes import BatchService, RunOutcome, RunRequest, RunStart, SilentStages, Stages
+from evalharness.pipeline.scoring import evaluate_stored, evaluate_together, graded, qrels_from_pool
+from evalharness.pipeline.streamrun import run_streamed
+from evalharness.project import Project
+from evalharness.store import Store
 from evalharness.store.db import StoredQuery
-from evalharness.store.keys import content_hasher
-from evalharness.store.runread import pair_pool, stored_pairs
 
-
-class Stages(Protocol):
-    """Progress reporting: `stage(name, total)` returns a context manager yielding an advance(n) function."""
-
-    def stage(self, name: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
-
-
-class SilentStages:
-    """No progress output (for --json and library use)."""
-
-    def stage(self, name: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
-        return nullcontext(lambda n: None)
-
-
-@dataclass
-class RunOutcome:
-    """What one run produced, for printing and for --json."""
-
-    run_id: str
-    engine_config: str
-    config_hash: str
-    judge_id: str
-    metrics: dict[str, float | None]
-    per_query: dict[str, dict[str, float]]
-    counts: dict[str, int]
-    elapsed_s: float
-    cost_usd: float
-    failures: list[dict[str, str]] = field(default_factory=list)
-    status: str = FINISHED
-    catalog: str = ""
-    # the run's lists as stored (set when the run finishes here): scoring it again needs no read of the store
-    stored: list[StoredQuery] | None = field(default=None, repr=False, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "engine_config": self.engine_config, "config_hash": self.config_hash,
-                "status": self.status, "catalog": self.catalog,
-                "judge_id": self.judge_id, "metrics": self.metrics, "counts": self.counts,
-                "cost_usd": round(self.cost_usd, 6), "elapsed_s": round(self.elapsed_s, 3), "failures": self.failures}
-
-
-def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery], scheme: LabelScheme
-                    ) -> dict[str, dict[str, int]]:
-    """Graded qrels per query id from this judge's labels of the queries' own pairs (the pool rule: no judgment
-    made for another run counts)."""
-    pool = pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels
-    return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
-
-
-def graded(labels: dict[str, tuple[str, str]], scheme: LabelScheme) -> dict[str, int]:
-    """doc_id -> (label, rationale) as graded qrels: each label's gain in the scheme (three-level: 2 / 1 / 0)."""
-    gains: dict[str, int] = {}  # a few labels, many docs: each label's gain asked once
-    out = {}
-    for doc, (label, _) in labels.items():
-        gain = gains.get(label)
-        out[doc] = gain if gain is not None else gains.setdefault(label, scheme.gain(label))
-    return out
-
-
-def evaluate_stored(store: Store, judge_id: str, queries: Sequence[StoredQuery], names: Sequence[str],
-                    project: Project | None = None, qrels: dict[str, dict[str, int]] | None = None) -> dict[str, dict[str, float]]:
-    """Per-query metric values of stored result lists against the judgment pool (gains from the project's label
-    scheme), or against given qrels (a label source, `--labels`); per-hit measures (VQ@k, ...) need the project."""
-    scheme = scheme_of(project.config) if project is not None else scheme_named(DEFAULT_SCHEME)
-    if qrels is None:
-        qrels = qrels_from_pool(store, judge_id, queries, scheme)
-    run = {q.id: [h.doc_id for h in q.hits] for q in queries}
-    values = per_query_metrics(names, qrels, run, [q.id for q in queries])
-    ctx = MeasureContext(project, store, judge_id) if project is not None else None
-    return add_hit_measures(values, names, ctx, queries)
-
-
-def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[StoredQuery]], names: Sequence[str],
-                      project: Project) -> list[dict[str, dict[str, float]]]:
-    """`evaluate_stored` for several stored runs against one read of their shared pool (the labels of the pairs in
-    these runs, nothing else), with one measure context (per-hit providers read what the runs share once)."""
-    scheme = scheme_of(project.config)
-    pool = pair_pool(store, judge_id, stored_pairs(q for queries in runs for q in queries), rationales=False).labels
-    ctx = MeasureContext(project, store, judge_id)
-    out = []
-    for queries in runs:
-        qrels = {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
-        values = per_query_metrics(names, qrels, {q.id: [h.doc_id for h in q.hits] for q in queries}, [q.id for q in queries])
-        out.append(add_hit_measures(values, names, ctx, queries))
-    return out
-
-
-def new_run_id(engine: str) -> str:
-    return f"{engine}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
-
-
-def build_pairs(queries: Sequence[Query], guidelines: dict[str, Guideline], hits: dict[str, list[Hit]],
-                judge: Judge, images: ImageLoader | None
-                ) -> tuple[list[Pair], dict[str, list[str]], dict[str, str], list[dict[str, str]]]:
-    """Pairs to judge, each query's content hashes, pair key -> 'query id<TAB>doc id', and pairs that cannot be
-    judged (an unreadable image): those are listed as failed, never labelled — unless the judge falls back to
-    text (`ImageOrText`): then the pair is judged without its image, under the text-mode cache key. A hit no judge
-    can label (`Hit.unjudgeable`: a ranked document not in the catalog) is neither judged nor a failure."""
-    pairs, hashes, where, failed = [], {}, {}, []
-    fallback = judge.text_judge_id if isinstance(judge, ImageOrText) else None
-    hash_of = content_hasher()  # a product listed for many queries is hashed once
-    for q in queries:
-        g = guidelines[q.id]
-        hashes[q.id] = []
-        for hit in hits[q.id]:
-            if hit.unjudgeable:
-                hashes[q.id].append(hash_of(hit, "unjudgeable"))
-                continue
-            image, image_sha, judge_id = None, "", judge.judge_id
-            if images is not None:
-                try:
-                    image, image_sha = images.load(hit.image_url)
-                except ImageUnavailable as exc:
-                    if fallback is None:
-                        hashes[q.id].append(hash_of(hit, "unavailable"))
-                        failed.append({"query_id": q.id, "doc_id": hit.doc_id, "reason": f"image: {exc}"})
-                        continue
-                    judge_id = fallback  # the text-mode key: never mistaken for an image judgment
-            chash = hash_of(hit, image_sha)
-            key = judgment_cache_key(q.text, chash, g.hash, judge_id)
-            legacy = judgment_cache_key(q.text, chash, g.file_hash, judge_id) if g.file_hash else ""
-            hashes[q.id].append(chash)
-            pairs.append(Pair(key, JudgeRequest(q, g, hit, image, content_hash=chash), chash, legacy))
-            where[key] = f"{q.id}\t{hit.doc_id}"
-    return pairs, hashes, where, failed
-
-
-class BatchService(Protocol):
-    """A provider batch service a run can go through instead of judging now (evalharness.batch.runs.BATCH_SERVICE)."""
-
-    def submit(self, project: Project, store: Store, req: RunRequest, start: RunStart, stages: Stages) -> RunOutcome:
-        """Submit the run's uncached pairs; the run waits until the batch results are collected."""
-
-    def price(self, judge: Judge) -> tuple[float, float]:
-        """(input, output) USD per million tokens through the batch service."""
-
-
-@dataclass
-class RunRequest:
-    """What to run: an engine config over a query set with a judge."""
-
-    engine: LoadedEngine
-    queries: list[Query]
-    queries_source: str
-    judge: Judge
-    top_k: int
-    metrics: list[str]
-    guideline_writer: str
-    max_cost: float | None = None
-    max_retries: int = 4
-    batch: BatchService | None = None  # through the provider's batch service: the run waits (`batches collect` finishes it)
-    cover: tuple[str, ...] = ()  # --labels human sources whose labelled pairs are never sent to the judge
-    # --labels: the run's qrels from its label source (labels.sources.source_qrels), so it is stored scored on it
-    label_qrels: Callable[[list[StoredQuery]], dict[str, dict[str, int]]] | None = None
+__all__ = ["BatchService", "DryRunEstimate", "RunOutcome", "RunRequest", "RunStart", "SilentStages", "Stages", "begin_run",
+           "build_pairs", "default_queries_path", "drop_covered", "estimate_run", "evaluate_stored", "evaluate_together",
+           "finish_now", "graded", "new_run_id", "qrels_from_pool", "run_counts", "run_engine"]
 
 
 def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages | None = None) -> RunOutcome:
-    """Run one engine configuration end to end and store the run."""
+    """Run one engine configuration end to end and store the run: streamed in chunks of queries (pipeline/stream.py),
+    or, through a provider's batch service, searched whole and submitted."""
     stages = stages or SilentStages()
     started = time.perf_counter()
     store.mark_stale_runs(process_gone)  # rows left `running` by a killed process on this host
     store.upsert_queries({"id": q.id, "text": q.text, "count": q.count, "segment": q.segment} for q in req.queries)
-    known: dict[str, dict[str, Any]] = {}  # guideline files (by file hash) the store holds: not parsed, not recorded again
+    if req.batch is None:
+        return run_streamed(project, store, req, stages, started)
+    return _run_for_batch(project, store, req, req.batch, stages, started)
 
-    def stored_guidelines(hashes: list[str]) -> dict[str, dict[str, Any]]:
-        known.update(store.guidelines_by_hash(hashes))
-        return known
 
+def _run_for_batch(project: Project, store: Store, req: RunRequest, batch: BatchService, stages: Stages,
+                   started: float) -> RunOutcome:
+    """Search the whole run, store its lists and submit its uncached pairs to the provider's batch service."""
+    from evalharness.guidelines.runset import RunGuidelines
+
+    guides = RunGuidelines(project, store, req.guideline_writer)
     with stages.stage("guidelines", len(req.queries)) as advance:
-        guidelines, _ = ensure_guidelines(project, req.queries, req.guideline_writer, advance, known=stored_guidelines)
-    store.record_guidelines({"hash": g.hash, "file_hash": g.file_hash or None, "query": g.query, "path": g.path,
-                             "writer": g.writer, "model": g.model,
-                             "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
-                            for g in {g.hash: g for g in guidelines.values()}.values() if g.file_hash not in known)
+        guides.prepare(req.queries, advance)
+    guidelines = guides.for_queries(req.queries)
     backend = make_backend(req.engine, project)
     try:
         with stages.stage(f"search {req.engine.name}", len(req.queries)) as advance:
@@ -211,55 +60,13 @@ def run_engine(project: Project, store: Store, req: RunRequest, stages: Stages |
     hits = {q.id: r for q, r in zip(req.queries, results)}
     images = ImageLoader(project, req.judge) if req.judge.mode != "text" else None
     pairs, hashes, where, failures = build_pairs(req.queries, guidelines, hits, req.judge, images)
-    pairs, covered = drop_covered(store, req, pairs)
-
-    run_id = new_run_id(req.engine.name)
-    catalog = described.get("catalog") or (f"{req.engine.config.backend} index {req.engine.config.index}"
-                                           if req.engine.config.index else described.get("url", ""))
-    store.start_run({"run_id": run_id, "engine_config": req.engine.name, "config_hash": req.engine.hash,
-                     "config": {"engine": req.engine.config.model_dump(mode="json"), "backend": described,
-                                "path": str(req.engine.path), "catalog": catalog, "process": this_process()},
-                     "judge_id": req.judge.judge_id, "top_k": req.top_k, "queries_source": req.queries_source})
+    pairs, _ = drop_covered(store, req, pairs)
+    run_id, catalog = begin_run(store, req, described)
     stored = [StoredQuery(q.id, q.text, q.count, q.segment, guidelines[q.id].hash, hits[q.id], hashes[q.id])
               for q in req.queries]
     store.save_results(run_id, stored)
-
-    if req.batch:
-        return req.batch.submit(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
-                                                               images is not None), stages)
-    try:
-        with stages.stage(f"judge {req.engine.name}", len(pairs)) as advance:
-            outcome: JudgingOutcome = judge_pairs(req.judge, store, pairs, max_retries=req.max_retries,
-                                                  max_cost=req.max_cost, progress=advance, run_id=run_id)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: judgments made so far stay stored
-        store.finish_run(run_id, INTERRUPTED, {}, {}, 0.0, time.perf_counter() - started)
-        raise
-    except BaseException:
-        store.finish_run(run_id, FAILED, {}, {}, 0.0, time.perf_counter() - started)
-        raise
-    for key, reason in outcome.failures.items():
-        qid, doc_id = where[key].split("\t")
-        failures.append({"query_id": qid, "doc_id": doc_id, "reason": reason})
-    start = RunStart(run_id, catalog, started, stored, hits, pairs, where, failures, images is not None)
-    counts = run_counts(req, start, outcome.new, outcome.cached, outcome.skipped_for_budget)
-    counts.update(input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, labelled_by_source=covered,
-                  **{f"calls_{kind}": n for kind, n in outcome.calls.items()})
-    return finish_now(project, store, req, start, counts, outcome.cost_usd)
-
-
-@dataclass
-class RunStart:
-    """A run searched and stored, its pairs built: what judging (live or batch) starts from."""
-
-    run_id: str
-    catalog: str
-    started: float  # perf_counter at the start
-    stored: list[StoredQuery]
-    hits: dict[str, list[Hit]]
-    pairs: list[Pair]
-    where: dict[str, str]  # pair key -> 'query id<TAB>doc id'
-    failures: list[dict[str, str]]  # pairs that could not be judged (listed, never labelled)
-    with_images: bool
+    return batch.submit(project, store, req, RunStart(run_id, catalog, started, stored, hits, pairs, where, failures,
+                                                      images is not None), stages)
 
 
 def run_counts(req: RunRequest, start: RunStart, new: int, cached: int, skipped_budget: int) -> dict[str, int]:
@@ -288,21 +95,6 @@ def finish_now(project: Project, store: Store, req: RunRequest, start: RunStart,
     store.finish_run(start.run_id, status, metrics, counts, cost_usd, elapsed)
     return RunOutcome(start.run_id, req.engine.name, req.engine.hash, req.judge.judge_id, metrics, per_query, counts,
                       elapsed, cost_usd, start.failures, status=status, catalog=start.catalog, stored=start.stored)
-
-
-def drop_covered(store: Store, req: RunRequest, pairs: list[Pair]) -> tuple[list[Pair], int]:
-    """The pairs left to judge once those a covering human source labelled are taken out, and how many were."""
-    if not req.cover:
-        return pairs, 0
-    from evalharness.store.labels import labels_for
-    from evalharness.textnorm import normalize_query
-
-    covered = {pair for source in req.cover for pair in labels_for(store, source, [q.text for q in req.queries])}
-    if not covered:
-        return pairs, 0
-    norm = {q.text: normalize_query(q.text) for q in req.queries}
-    left = [p for p in pairs if (norm[p.request.query.text], p.request.hit.doc_id) not in covered]
-    return left, len(pairs) - len(left)
 
 
 def default_queries_path(project: Project) -> Path:

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Table,
+    Text,
     create_engine,
     event,
     func,
     insert,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -36,7 +35,17 @@ from sqlalchemy.exc import (
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
+from evalharness.store.connect import (
+    open_when_free,
+    read_only_error,
+    safe_url,
+    sqlite_file,
+    sqlite_pragmas,
+    store_problem,
+    supported_url,
+)
 from evalharness.store.ranked import hit_json_writer, ranked_json
+from evalharness.store.rawrows import raw_sql_rows
 from evalharness.store.schema import ensure_current
 from evalharness.store.schema import upgrade as upgrade_schema
 from evalharness.store.tables import (
@@ -48,6 +57,8 @@ from evalharness.store.tables import (
     run_results_t,
     runs_t,
 )
+
+KEY_CHUNK = 5000  # cache keys per lookup statement: within SQLite's and PostgreSQL's parameter limits
 
 
 def utcnow() -> str:
@@ -97,27 +108,6 @@ def _as_dict(value: Any) -> dict:
     return json.loads(value) if isinstance(value, str) else (value or {})
 
 
-def _open_when_free(check: Callable[[], None], attempts: int = 6) -> None:
-    """Run the schema check, retrying while another process that is creating the same fresh SQLite store holds it
-    locked beyond the busy timeout (concurrent first starts on a loaded machine)."""
-    for attempt in range(attempts):
-        try:
-            check()
-            return
-        except OperationalError as exc:
-            if attempt == attempts - 1 or "database is locked" not in str(getattr(exc, "orig", exc)):
-                raise
-            time.sleep(0.5 * (attempt + 1))
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=10000")  # first, so that the journal-mode switch below waits for a concurrent opener
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
            overwrite: Sequence[str] = ()) -> None:
     """Insert rows; a row whose key is already stored is left alone, or has the `overwrite` columns replaced.
@@ -154,78 +144,6 @@ def _insert_ignore_sqlite(conn: Connection, table: Table, rows: Sequence[dict[st
     conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
 
-def _read_only_error(ctx: Any) -> Exception | None:
-    """A store that cannot be written or read (read-only, disk full, damaged) becomes one line naming it and the fix."""
-    url = ctx.engine.url if ctx.engine is not None else None
-    return store_problem(ctx.original_exception, url) if url is not None else None
-
-
-def store_problem(exc: BaseException, url: Any) -> EvalHarnessError | None:
-    """One line for a store that is read-only, on a full disk, damaged or failing I/O; None for other errors."""
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    text = first.lower()
-    sqlite = url.get_backend_name() == "sqlite"
-    where = (url.database or "").removeprefix("file:") if sqlite else _safe_url(str(url))
-    if "readonly database" in text or "read-only" in text or "unable to open database file" in text:
-        return EvalHarnessError(f"the store {where} is read-only ({first}); make the "
-                                "file and its folder writable, or set [store] url in evalharness.toml to a writable store")
-    if "disk is full" in text or "no space left" in text or "could not extend file" in text:
-        return EvalHarnessError(f"the disk holding the store {where} is full ({first}); free some space or set [store] url "
-                                "to a store on another disk, then run again (what is stored is kept)")
-    if "file is not a database" in text or "malformed" in text or "not a database" in text:
-        return EvalHarnessError(f"the store {where} is damaged or is not an evalharness store ({first}); move it away "
-                                "(restore a backup if you have one) or set [store] url to another file, then run again")
-    if "disk i/o error" in text and sqlite and _disk_full(where):
-        return EvalHarnessError(f"the disk holding the store {where} is full ({first}); free some space or set [store] url "
-                                "to a store on another disk, then run again (what is stored is kept)")
-    if "disk i/o error" in text:
-        return EvalHarnessError(f"the store {where} could not be read or written ({first}); check the disk it is on "
-                                "(space, file size limits, permissions) and run again")
-    return None
-
-
-def _disk_full(path: str) -> bool:
-    """Whether the file system holding `path` has (almost) no room left: SQLite then reports a disk I/O error."""
-    try:
-        return shutil.disk_usage(Path(path).parent).free < (1 << 16)
-    except OSError:
-        return False
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a plain SQLite URL (None for other URLs, :memory: and `file:` URIs)."""
-    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
-        return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
-    return None if path.startswith("file:") else Path(path)
-
-
-def _supported_url(url: str) -> Any:
-    """The parsed store URL: SQLite or PostgreSQL (a bare postgresql:// uses psycopg 3, the driver the extra installs)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable; set [store] url to a SQLAlchemy URL such as "
-                               "sqlite:///.evalharness/cache.db") from None
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
-        raise EvalHarnessError(f"store URL {_safe_url(url)} names a {backend} database; evalharness keeps its store in SQLite or "
-                               "PostgreSQL: set [store] url to sqlite:///.evalharness/cache.db or postgresql+psycopg://USER@HOST/DB")
-    return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
-
-
-def _safe_url(url: str) -> str:
-    """The URL with any password hidden, for error messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
-
-
 class Store:
     """Reads and writes the evalharness tables through one SQLAlchemy engine."""
 
@@ -235,7 +153,7 @@ class Store:
         and `schema_change` holds (revision before, revision after)."""
         self.url = url
         self.schema_change: tuple[str | None, str] | None = None
-        target = _supported_url(url)
+        target = supported_url(url)
         try:
             file = sqlite_file(url)
             if file is not None:
@@ -245,27 +163,27 @@ class Store:
             except ImportError as exc:  # the URL's database driver is not installed
                 if target.get_backend_name() == "postgresql":
                     raise EvalHarnessError("install the PostgreSQL driver: pip install 'evalharness[postgres]' "
-                                           f"(the store {_safe_url(url)} needs psycopg)") from None
-                raise EvalHarnessError(f"the store {_safe_url(url)} needs a database driver that is not installed "
+                                           f"(the store {safe_url(url)} needs psycopg)") from None
+                raise EvalHarnessError(f"the store {safe_url(url)} needs a database driver that is not installed "
                                        f"({exc.name or exc}); install it or set [store] url to sqlite:///.evalharness/cache.db") from None
             if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "handle_error", _read_only_error)
+                event.listen(self.engine, "connect", sqlite_pragmas)
+            event.listen(self.engine, "handle_error", read_only_error)
             if upgrade:
                 self.schema_change = upgrade_schema(self.engine)
             else:
-                _open_when_free(lambda: ensure_current(self.engine, _safe_url(url)))
+                open_when_free(lambda: ensure_current(self.engine, safe_url(url)))
         except EvalHarnessError:
             raise
         except (ArgumentError, NoSuchModuleError) as exc:
-            raise EvalHarnessError(f"store URL {_safe_url(url)} is not usable ({type(exc).__name__}); "
+            raise EvalHarnessError(f"store URL {safe_url(url)} is not usable ({type(exc).__name__}); "
                                    "set [store] url to a SQLAlchemy URL such as sqlite:///.evalharness/cache.db") from None
         except (OperationalError, SQLAlchemyError, OSError) as exc:
             problem = store_problem(getattr(exc, "orig", None) or exc, target)
             if problem is not None:
                 raise problem from None
             reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-            raise EvalHarnessError(f"cannot open store {_safe_url(url)}: {reason}; check [store] url and that the database is up") from None
+            raise EvalHarnessError(f"cannot open store {safe_url(url)}: {reason}; check [store] url and that the database is up") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -302,6 +220,15 @@ class Store:
                                           "requirements": reqs or [], "text": r.text}
         return found
 
+    def known_guideline_files(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these guideline files' sha256 the store has recorded (nothing decoded)."""
+        col = guidelines_t.c.file_hash
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), 500):
+                found.update(r[0] for r in conn.execute(select(col).where(col.in_(list(hashes[start:start + 500])))))
+        return found
+
     # -- judgments ------------------------------------------------------------------
     def cached_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
         """Judgments already stored under these cache keys."""
@@ -319,10 +246,11 @@ class Store:
     def judged_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of these cache keys have a stored judgment (keys only: nothing decoded)."""
         found: set[str] = set()
-        col = judgments_t.c.cache_key
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                found.update(r[0] for r in conn.execute(select(col).where(col.in_(list(keys[start:start + 500])))))
+            for start in range(0, len(keys), KEY_CHUNK):  # hand-written: SQLAlchemy would compile each long IN list
+                part = keys[start:start + KEY_CHUNK]
+                sql = f"SELECT cache_key FROM judgments WHERE cache_key IN ({', '.join(['?'] * len(part))})"
+                found.update(r[0] for r in raw_sql_rows(conn, sql, part))
         return found
 
     def get_caption(self, key: str) -> str | None:
@@ -375,19 +303,32 @@ class Store:
                              .values(status="interrupted", finished_at=utcnow()))
         return stale
 
-    def save_results(self, run_id: str, queries: Sequence[StoredQuery]) -> None:
+    def save_results(self, run_id: str, queries: Sequence[StoredQuery], hit_json: Callable[[Hit], str] | None = None,
+                     share_from: str | None = None) -> int:
         """Store a run's lists in one transaction: a row per query (with its compact ranked list) and a row per hit; a
-        row already stored is left alone. On SQLite the hit JSON is serialized here (as SQLAlchemy's JSON type
-        would: `json.dumps`) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
+        row already stored is left alone. With `share_from` (an earlier run of the same engine config), a query whose
+        ranked list (which names each hit's stored row exactly: store/ranked.py) is the one that run stored writes no
+        hit rows: its row names the run holding them (`results_run`). Returns how many queries shared their hit rows.
+        On SQLite the hit JSON is serialized here (as SQLAlchemy's JSON type would: `json.dumps`, by `hit_json`, one
+        writer per command) and the rows go to the driver's executemany in one prepared insert-or-ignore each."""
         sqlite = self.engine.dialect.name == "sqlite"
-        hit_json = hit_json_writer()  # a product listed for many queries: its fields written once
-        qrows = [{"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
-                  "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error,
-                  "ranked": ranked_json(q.hits, q.content_hashes)} for q in queries]
+        hit_json = hit_json or hit_json_writer()  # a product listed for many queries: its fields written once
+        earlier = self._shareable_lists(share_from, [q.id for q in queries]) if share_from else {}
+        qrows, written = [], []
+        for q in queries:
+            ranked = ranked_json(q.hits, q.content_hashes)
+            source = run_id
+            if earlier.get(q.id, ("", ""))[0] == ranked:
+                source = earlier[q.id][1]
+            else:
+                written.append(q)
+            qrows.append({"run_id": run_id, "query_id": q.id, "text": q.text, "count": q.count, "segment": q.segment,
+                          "guideline_hash": q.guideline_hash, "n_hits": len(q.hits), "error": q.error, "ranked": ranked,
+                          "results_run": source})
 
         def hit_rows() -> Iterator[list[dict[str, Any]]]:  # in groups: the rows of all hits are never held at once
             group: list[dict[str, Any]] = []
-            for q in queries:
+            for q in written:
                 for hit, chash in zip(q.hits, q.content_hashes):
                     group.append({"run_id": run_id, "query_id": q.id, "rank": hit.rank, "doc_id": hit.doc_id,
                                   "score": hit.score, "content_hash": chash, "hit": hit_json(hit) if sqlite else hit.to_json()})
@@ -401,12 +342,31 @@ class Store:
                 _insert_ignore_sqlite(conn, run_queries_t, qrows, ["run_id", "query_id"])
                 for hrows in hit_rows():
                     _insert_ignore_sqlite(conn, run_results_t, hrows, ["run_id", "query_id", "rank"])
-                return
+                return len(queries) - len(written)
             for start in range(0, len(qrows), 500):
                 upsert(conn, run_queries_t, qrows[start:start + 500], ["run_id", "query_id"])
             for hrows in hit_rows():
                 for start in range(0, len(hrows), 500):
                     upsert(conn, run_results_t, hrows[start:start + 500], ["run_id", "query_id", "rank"])
+        return len(queries) - len(written)
+
+    def _shareable_lists(self, run_id: str, query_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """query id -> (ranked list, the run holding its hit rows) of a run's queries whose rows can be shared."""
+        c = run_queries_t.c
+        out: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(query_ids), 500):
+                for qid, ranked, source in conn.execute(select(c.query_id, type_coerce(c.ranked, Text), c.results_run).where(
+                        c.run_id == run_id, c.query_id.in_(list(query_ids[start:start + 500])), c.results_run.is_not(None))):
+                    out[qid] = (ranked, source)
+        return out
+
+    def previous_run(self, engine_config: str, before: str) -> str | None:
+        """The newest other run of an engine config (any status): whose stored lists a new run may share."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs_t.c.run_id).where(runs_t.c.engine_config == engine_config, runs_t.c.run_id != before)
+                               .order_by(runs_t.c.started_at.desc(), runs_t.c.run_id.desc()).limit(1)).first()
+        return row[0] if row else None
 
     def finish_run(self, run_id: str, status: str, metrics: dict[str, float], counts: dict[str, int],
                    cost_usd: float, elapsed_s: float) -> None:
@@ -444,10 +404,18 @@ class Store:
 
     def run_queries(self, run_id: str) -> list[StoredQuery]:
         """A stored run's queries with their hits, in query order of insertion."""
+        r = run_results_t.c
         with self.engine.connect() as conn:
             qrows = conn.execute(select(run_queries_t).where(run_queries_t.c.run_id == run_id)).all()
-            hrows = conn.execute(select(run_results_t).where(run_results_t.c.run_id == run_id)
-                                 .order_by(run_results_t.c.query_id, run_results_t.c.rank)).all()
+            hrows = list(conn.execute(select(run_results_t).where(r.run_id == run_id).order_by(r.query_id, r.rank)))
+            shared: dict[str, list[str]] = {}  # queries whose hit rows an earlier run holds, by that run
+            for q in qrows:
+                if q.results_run and q.results_run != run_id:
+                    shared.setdefault(q.results_run, []).append(q.query_id)
+            for source, ids in shared.items():
+                for start in range(0, len(ids), 500):
+                    hrows += conn.execute(select(run_results_t).where(r.run_id == source, r.query_id.in_(ids[start:start + 500]))
+                                          .order_by(r.query_id, r.rank)).all()
         hits: dict[str, list[Any]] = {}
         for h in hrows:
             hits.setdefault(h.query_id, []).append(h)

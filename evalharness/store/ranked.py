@@ -12,16 +12,22 @@ from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
-from evalharness.models import Hit
+from evalharness.models import HIDDEN_ATTRIBUTES, Hit
 
 
 def ranked_json(hits: Sequence[Hit], content_hashes: Sequence[str]) -> str:
-    """The list as JSON: [[doc ids], [content hashes], [ranks], [scores], [image URLs]].
+    """The list as JSON: [[doc ids], [content hashes], [ranks], [scores], [image URLs]], and a sixth list when a hit has
+    attributes the judge never sees (HIDDEN_ATTRIBUTES, left out of the content hash): those attributes, per hit.
 
     The image URL is kept because the content hash leaves it out (the judge hashes image bytes, not where they live),
-    so (doc id, content hash, image URL) names one stored product exactly."""
-    return json.dumps([[h.doc_id for h in hits], list(content_hashes), [h.rank for h in hits], [h.score for h in hits],
-                       [h.image_url for h in hits]], separators=(",", ":"))
+    so (doc id, content hash, image URL, hidden attributes) names one stored product exactly: two equal lists store
+    equal hit rows (what lets a rerun share an earlier run's rows, `Store.save_results`)."""
+    lists: list[Any] = [[h.doc_id for h in hits], list(content_hashes), [h.rank for h in hits], [h.score for h in hits],
+                        [h.image_url for h in hits]]
+    hidden = [{k: h.attributes[k] for k in HIDDEN_ATTRIBUTES if k in h.attributes} for h in hits]
+    if any(hidden):
+        lists.append(hidden)
+    return json.dumps(lists, separators=(",", ":"))
 
 
 def parse_ranked(value: Any, strings: dict[str, str] | None = None) -> list[list[Any]]:
@@ -30,7 +36,7 @@ def parse_ranked(value: Any, strings: dict[str, str] | None = None) -> list[list
     Doc ids, hashes and URLs are de-duplicated through `strings` (one copy of each, shared by the lists read with the
     same dict; cheaper than sys.intern): a product recurs across a run's lists, and a large comparison would otherwise
     hold one copy of each string per place."""
-    doc_ids, hashes, ranks, scores, urls = json.loads(value) if isinstance(value, str) else value
+    doc_ids, hashes, ranks, scores, urls = (json.loads(value) if isinstance(value, str) else value)[:5]
     one = (strings if strings is not None else {}).setdefault
     return [[one(s, s) for s in doc_ids], [one(s, s) for s in hashes], ranks, scores, [one(s, s) for s in urls]]
 

@@ -42,6 +42,7 @@ class RunLists:
     ranks: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     image_urls: list[str] = field(default_factory=list)
+    results_run: str | None = None  # the run whose rows hold these hits, when an earlier run's (shared: unchanged list)
 
 
 def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None, with_lists: bool = True,
@@ -52,7 +53,7 @@ def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None,
     metadata (what matching runs' queries needs). `strings` de-duplicates doc ids, hashes and URLs (pass one dict
     to share them across runs)."""
     q = run_queries_t.c
-    cols = [q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error] + ([q.ranked] if with_lists else [])
+    cols = [q.query_id, q.text, q.count, q.segment, q.guideline_hash, q.error, q.results_run] + ([q.ranked] if with_lists else [])
     if query_ids is None:
         stmts = [select(*cols).where(q.run_id == run_id).order_by(q.query_id)]
     else:
@@ -64,11 +65,13 @@ def run_lists(store: Store, run_id: str, query_ids: Sequence[str] | None = None,
         for stmt in stmts:
             for row in raw_rows(conn, stmt):
                 lists = RunLists(*row[:6])
+                if row[6] is not None and row[6] != run_id:
+                    lists.results_run = row[6]
                 if with_lists:
-                    if row[6] is None:  # every stored query has one (migration 0008 filled those stored before it)
+                    if row[7] is None:  # every stored query has one (migration 0008 filled those stored before it)
                         raise EvalHarnessError(f"run {run_id} query {row[0]!r} has no ranked list in the store; "
                                                "run `evalharness store upgrade`")
-                    lists.doc_ids, lists.content_hashes, lists.ranks, lists.scores, lists.image_urls = parse_ranked(row[6], strings)
+                    lists.doc_ids, lists.content_hashes, lists.ranks, lists.scores, lists.image_urls = parse_ranked(row[7], strings)
                 out.append(lists)
     if query_ids is None:
         return out
@@ -99,7 +102,7 @@ def run_hits(store: Store, run_id: str, lists: Sequence[RunLists]) -> dict[str, 
         for key, rank in zip(own, q.ranks):
             if key not in first:
                 first[key] = (q.id, rank)
-    products = _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total)
+    products = _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total, sources=_sources(lists))
     fields = {key: vars(hit) for key, hit in products.items()}
     new = object.__new__
     out: dict[str, list[Hit]] = {}
@@ -113,27 +116,49 @@ def run_hits(store: Store, run_id: str, lists: Sequence[RunLists]) -> dict[str, 
     return out
 
 
-def _products(store: Store, run_id: str, first: Mapping[K, tuple[str, int]], lookup: bool) -> dict[K, Hit]:
+def _sources(lists: Sequence[RunLists]) -> dict[str, str]:
+    """query id -> the earlier run whose rows hold its hits, for the queries of a run that share them."""
+    return {q.id: q.results_run for q in lists if q.results_run}
+
+
+def _products(store: Store, run_id: str, first: Mapping[K, tuple[str, int]], lookup: bool,
+              sources: Mapping[str, str] | None = None) -> dict[K, Hit]:
     """Each distinct product of a run decoded once, from the row of its first place: fetched by key, or found in one
-    scan of the run's hits."""
+    scan of the run's hits. A place of a query whose hits an earlier run holds (`sources`) is fetched there by key."""
     r = run_results_t.c
-    by_place = {place: key for key, place in first.items()}
+    sources = sources or {}
+    by_place = {(sources.get(place[0], run_id), *place): key for key, place in first.items()}
+    elsewhere: dict[str, list[tuple[str, int]]] = {}
+    for source, qid, rank in by_place:
+        if source != run_id:
+            elsewhere.setdefault(source, []).append((qid, rank))
     out: dict[K, Hit] = {}
     with gc_paused(), store.engine.connect() as conn:
         if lookup:
-            places = sorted(by_place)
-            batches = [_place_rows(conn, run_id, places[start:start + CHUNK]) for start in range(0, len(places), CHUNK)]
+            places = sorted(place[1:] for place in by_place if place[0] == run_id)
+            batches = [_tagged(run_id, _place_rows(conn, run_id, places[start:start + CHUNK]))
+                       for start in range(0, len(places), CHUNK)]
         else:
-            batches = [raw_rows(conn, select(r.query_id, r.rank, type_coerce(r.hit, Text)).where(r.run_id == run_id))]
+            batches = [_tagged(run_id, raw_rows(conn, select(r.query_id, r.rank, type_coerce(r.hit, Text)).where(r.run_id == run_id)))]
+        for source, places in elsewhere.items():
+            places.sort()
+            batches += [_tagged(source, _place_rows(conn, source, places[start:start + CHUNK]))
+                        for start in range(0, len(places), CHUNK)]
         for rows in batches:
-            for qid, rank, raw in rows:
-                key = by_place.get((qid, rank))
+            for source, qid, rank, raw in rows:
+                key = by_place.get((source, qid, rank))
                 if key is not None:
                     out[key] = Hit.from_json(json.loads(raw) if isinstance(raw, str) else raw)
     if len(out) < len(first):
         raise EvalHarnessError(f"run {run_id} in the store lacks {len(first) - len(out)} hit(s) its ranked lists name; "
                                "run it again")
     return out
+
+
+def _tagged(run_id: str, rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows (query id, rank, hit) as (run id, query id, rank, hit)."""
+    for row in rows:
+        yield (run_id, *row)
 
 
 def _place_rows(conn: Any, run_id: str, places: Sequence[tuple[str, int]]) -> Iterator[tuple[Any, ...]]:
@@ -158,7 +183,8 @@ def products_by_content(store: Store, runs: Sequence[tuple[str, Sequence[RunList
                 if chash not in out:
                     first.setdefault(chash, (q.id, rank))
         if first:
-            for chash, hit in _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total).items():
+            for chash, hit in _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total,
+                                        sources=_sources(lists)).items():
                 out[chash] = hit.to_json()
     return out
 

@@ -77,6 +77,7 @@ run_queries_t = Table(
     Column("n_hits", Integer, nullable=False),
     Column("error", Text),
     Column("ranked", Text),  # JSON [doc ids, content hashes, ranks, scores]: the list without reading its hits
+    Column("results_run", String(80)),  # the run whose run_results rows hold these hits (shared when the list is unchanged)
 )
 
 run_results_t = Table(
