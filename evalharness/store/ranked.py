@@ -38,7 +38,7 @@ def parse_ranked(value: Any, strings: dict[str, str] | None = None) -> list[list
     hold one copy of each string per place."""
     doc_ids, hashes, ranks, scores, urls = (json.loads(value) if isinstance(value, str) else value)[:5]
     one = (strings if strings is not None else {}).setdefault
-    return [[one(s, s) for s in doc_ids], [one(s, s) for s in hashes], ranks, scores, [one(s, s) for s in urls]]
+    return [list(map(one, doc_ids, doc_ids)), list(map(one, hashes, hashes)), ranks, scores, list(map(one, urls, urls))]
 
 
 _TAIL_FIELDS = tuple(n for n in Hit.__dataclass_fields__ if n not in ("doc_id", "rank", "score", "attributes"))
