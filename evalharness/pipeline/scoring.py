@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from evalharness.labels.schemes import DEFAULT_SCHEME, LabelScheme, scheme_named, scheme_of
 from evalharness.metrics.ir import per_query_metrics
@@ -17,7 +17,12 @@ def qrels_from_pool(store: Store, judge_id: str, queries: Sequence[StoredQuery],
                     ) -> dict[str, dict[str, int]]:
     """Graded qrels per query id from this judge's labels of the queries' own pairs (the pool rule: no judgment
     made for another run counts)."""
-    pool = pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels
+    return pool_qrels(pair_pool(store, judge_id, stored_pairs(queries), rationales=False).labels, queries, scheme)
+
+
+def pool_qrels(pool: Mapping[str, dict[str, tuple[str, str]]], queries: Iterable[StoredQuery], scheme: LabelScheme
+               ) -> dict[str, dict[str, int]]:
+    """Graded qrels per query id from a read pool (guideline hash -> doc -> (label, rationale))."""
     return {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
 
 
@@ -53,7 +58,7 @@ def evaluate_together(store: Store, judge_id: str, runs: Sequence[Sequence[Store
     ctx = MeasureContext(project, store, judge_id)
     out = []
     for queries in runs:
-        qrels = {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in queries}
-        values = per_query_metrics(names, qrels, {q.id: [h.doc_id for h in q.hits] for q in queries}, [q.id for q in queries])
+        run = {q.id: [h.doc_id for h in q.hits] for q in queries}
+        values = per_query_metrics(names, pool_qrels(pool, queries, scheme), run, [q.id for q in queries])
         out.append(add_hit_measures(values, names, ctx, queries))
     return out

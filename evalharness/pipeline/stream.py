@@ -119,7 +119,7 @@ def score_streamed_runs(project: Any, store: Store, run_ids: Sequence[str], judg
     from evalharness.labels.schemes import scheme_of
     from evalharness.metrics.ir import per_query_metrics
     from evalharness.metrics.measures import MeasureContext, add_hit_measures, split_measures
-    from evalharness.pipeline.scoring import graded
+    from evalharness.pipeline.scoring import pool_qrels
 
     scheme = scheme_of(project.config)
     full = needs_full_hits(names)
@@ -147,7 +147,7 @@ def score_streamed_runs(project: Any, store: Store, run_ids: Sequence[str], judg
         pool = pair_pool(store, judge_id, wanted, rationales=False, strings=strings).labels
         ctx = MeasureContext(project, store, judge_id)  # one per chunk, shared by the runs (their reads overlap)
         for run_id, (lists, stored), has_hits, out in zip(run_ids, sides, runs_have_hits, outs):
-            qrels = {q.id: graded(pool.get(q.guideline_hash, {}), scheme) for q in stored}
+            qrels = pool_qrels(pool, stored, scheme)
             run = {q.id: [h.doc_id for h in q.hits] for q in stored}
             if has_hits:
                 run[_ANY_HITS] = [_ANY_HITS]
