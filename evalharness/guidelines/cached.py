@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from evalharness.errors import EvalHarnessError
-from evalharness.guidelines.files import guideline_path, parse_guideline
+from evalharness.guidelines.files import file_digest, guideline_path, parse_guideline
 from evalharness.guidelines.writers import ensure_guidelines
-from evalharness.models import Guideline, Query, sha256_hex
+from evalharness.models import Guideline, Query
 from evalharness.project import Project
 from evalharness.store import Store
 
@@ -23,19 +22,8 @@ READERS = 8
 BATCH = 256  # files per task: a task per file would cost more than reading it
 
 
-def _digest(path: Path) -> str:
-    """sha256 of a guideline file, '' when it does not exist yet."""
-    try:
-        with open(path, "rb", buffering=0) as fh:  # unbuffered: one read of a small file, no buffer object
-            return sha256_hex(fh.read())
-    except FileNotFoundError:
-        return ""
-    except OSError as exc:
-        raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
-
-
 def _digests(paths: list[Path]) -> list[str]:
-    return [_digest(path) for path in paths]
+    return [file_digest(path) for path in paths]
 
 
 def load_guidelines(project: Project, store: Store, queries: Sequence[Query], writer_spec: str,

@@ -102,6 +102,17 @@ def file_hash(path: Path) -> str:
         raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
 
 
+def file_digest(path: Path) -> str:
+    """`file_hash` of a file that may not exist yet: '' when it does not."""
+    try:
+        with open(path, "rb", buffering=0) as fh:  # unbuffered: one read of a small file, no buffer object
+            return sha256_hex(fh.read())
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
+
+
 def stored_guideline(row: dict[str, Any], digest: str, path: Path) -> Guideline:
     """The guideline file whose bytes hash to `digest` from what the store recorded when it was first parsed (the same
     bytes give the same guideline, so its YAML is not parsed again); only the front matter's `created` is left empty."""

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from evalharness.errors import EvalHarnessError
-from evalharness.guidelines.files import guideline_path, parse_guideline
-from evalharness.models import Guideline, Query, sha256_hex
+from evalharness.guidelines.files import file_digest, guideline_path, parse_guideline
+from evalharness.models import Guideline, Query
 
 PREPARE_CHUNK = 500  # queries whose files are looked up, parsed or written, and recorded at a time
 
@@ -24,17 +24,6 @@ def guideline_row(g: Guideline) -> dict[str, Any]:
     """The store row that records a guideline (by its hash, with its file's sha256)."""
     return {"hash": g.hash, "file_hash": g.file_hash or None, "query": g.query, "path": g.path, "writer": g.writer,
             "model": g.model, "requirements": [r.__dict__ for r in g.requirements], "text": g.text}
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a guideline file's bytes, '' when it does not exist yet."""
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            return sha256_hex(fh.read())
-    except FileNotFoundError:
-        return ""
-    except OSError as exc:
-        raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
 
 
 class RunGuidelines:
