@@ -52,7 +52,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None, check: bool = 
     """Run a command in its own process: wall seconds, its CPU (user + sys, from wait4), its peak RSS in MB, exit code,
     stdout and stderr. `check`: a non-zero exit stops the benchmark with the child's last lines."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         proc = subprocess.Popen(args, stdout=out, stderr=err, env={**os.environ, **(env or {})})
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
@@ -60,7 +60,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None, check: bool = 
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             killer.cancel()
-        wall = time.perf_counter() - t0
+        wall, ended = time.perf_counter() - t0, time.time()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -69,12 +69,22 @@ def run_child(args: list[str], env: dict[str, str] | None = None, check: bool = 
         raise SystemExit(f"{' '.join(args[:6])} ... exited {proc.returncode}: {stderr.strip()[-1500:]}")
     return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "user_s": round(usage.ru_utime, 3),
             "sys_s": round(usage.ru_stime, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "returncode": proc.returncode,
-            "stdout": stdout, "stderr": stderr}
+            "started_at": started, "ended_at": ended, "stdout": stdout, "stderr": stderr}
 
 
 def figures(child: dict[str, Any]) -> dict[str, Any]:
     """A child's measured figures without its output."""
-    return {k: v for k, v in child.items() if k not in ("stdout", "stderr")}
+    return {k: v for k, v in child.items() if k not in ("stdout", "stderr", "started_at", "ended_at")}
+
+
+def timeline(child: dict[str, Any], record: Path, latency: float) -> dict[str, float]:
+    """Where a child's wall went, from the test server's record of each request's arrival time: seconds from the
+    child's start to its first and its last request, and from the last answer (last request + latency) to its exit."""
+    times = sorted(json.loads(line)["t"] for line in record.open(encoding="utf-8") if line.strip())
+    if not times:
+        return {}
+    return {"first_request_s": round(times[0] - child["started_at"], 3), "last_request_s": round(times[-1] - child["started_at"], 3),
+            "after_last_answer_s": round(child["ended_at"] - times[-1] - latency, 3)}
 
 
 def start_llm_server(key: str, latency: float = 0.0, *extra: str) -> tuple[subprocess.Popen, str]:

@@ -43,6 +43,7 @@ from _common import (  # noqa: E402
     server_options,
     server_requests,
     start_llm_server,
+    timeline,
     stop_llm_server,
     write_result,
 )
@@ -105,7 +106,7 @@ def cli_run(project: Path, engine: str, judge: str) -> dict:
         out = {}
     if child["returncode"] != 0 and not (child["returncode"] == 2 and out.get("counts", {}).get("failed")):
         raise SystemExit(f"evalharness run exited {child['returncode']}: {child['stderr'].strip()[-1500:]}")
-    return {**figures(child), "counts": out["counts"], "run_elapsed_s": out["elapsed_s"], "status": out["status"]}
+    return {**figures(child), "started_at": child["started_at"], "ended_at": child["ended_at"], "counts": out["counts"], "run_elapsed_s": out["elapsed_s"], "status": out["status"]}
 
 
 def rated(fig: dict, pairs: int, bound: float) -> dict:
@@ -126,12 +127,18 @@ def cli_scenario(url: str, project: Path, engine: str, catalog: str, top_k: int,
     server_call(url, "/_config", {"latency": latency, "record": str(record)})
     cli = cli_run(project, engine, judge)
     sent = server_requests(url)
-    server_call(url, "/_config", {"latency": latency, "record": None})
+    floor_record = tmp / f"requests-{label}-floor.jsonl"
+    floor_record.unlink(missing_ok=True)
+    server_call(url, "/_config", {"latency": latency, "record": str(floor_record)})
     pairs = cli["counts"]["judged_new"]
     floor_child = run_child([sys.executable, str(Path(__file__).parent / "floor_client.py"), str(record), url, KEY, str(concurrency)])
-    floor = {**figures(floor_child), **json.loads(floor_child["stdout"])}
+    server_call(url, "/_config", {"latency": latency, "record": None})
+    floor = {**figures(floor_child), **json.loads(floor_child["stdout"]), "timeline": timeline(floor_child, floor_record, latency)}
+    cli["timeline"] = timeline(cli, record, latency)
+    for k in ("started_at", "ended_at"):
+        cli.pop(k)
     server_call(url, "/_config", {"latency": 0})
-    cached = cli_run(project, engine, judge)
+    cached = {k: v for k, v in cli_run(project, engine, judge).items() if k not in ("started_at", "ended_at")}
     cached["requests_sent"] = server_requests(url)
     cli_r, floor_r = rated(cli, pairs, bound), rated(floor, floor["requests"], bound)
     result = {"latency_ms": int(latency * 1000), "concurrency": concurrency, "bound_pairs_per_s": bound, "loadavg_before": load,
@@ -141,8 +148,8 @@ def cli_scenario(url: str, project: Path, engine: str, catalog: str, top_k: int,
               "cpu_cli_to_floor": round(cli_r["cpu_ms_per_judgment"] / max(floor_r["cpu_ms_per_judgment"], 1e-9), 2),
               "cached": cached}
     print(json.dumps({k: result[k] for k in ("latency_ms", "concurrency", "loadavg_before", "cli_to_floor")} |
-                     {"cli": {k: cli_r[k] for k in ("wall_s", "ratio_to_bound", "cpu_ms_per_judgment", "peak_rss_mb")},
-                      "floor": {k: floor_r[k] for k in ("wall_s", "ratio_to_bound", "cpu_ms_per_judgment", "peak_rss_mb")},
+                     {"cli": {k: cli_r[k] for k in ("wall_s", "ratio_to_bound", "cpu_ms_per_judgment", "peak_rss_mb", "timeline")},
+                      "floor": {k: floor_r[k] for k in ("wall_s", "ratio_to_bound", "cpu_ms_per_judgment", "peak_rss_mb", "timeline")},
                       "cached": {k: cached[k] for k in ("wall_s", "cpu_s", "peak_rss_mb", "requests_sent")}}), flush=True)
     return result
 

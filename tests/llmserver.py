@@ -413,7 +413,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 state.requests[kind] += 1
                 state.recent.append({"path": self.path, "body": req})
                 if state.record is not None:
-                    state.record.write(json.dumps({"path": self.path, "headers": list(self.headers.items()), "body": body.decode()}) + "\n")
+                    state.record.write(json.dumps({"path": self.path, "headers": list(self.headers.items()), "body": body.decode(),
+                                                   "t": time.time()}) + "\n")
             if state.latency:
                 time.sleep(state.latency)
             f = state.faults

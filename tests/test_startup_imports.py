@@ -14,8 +14,9 @@ from test_llm_judges import ENV, KEY, configure
 SDKS = ("openai", "anthropic", "google.genai")
 HEAVY = (*SDKS, "sqlalchemy", "numpy", "scipy", "pandas", "tantivy", "jinja2", "aiohttp", "httpx2", "httpx", "ir_measures")
 # The CLI's own entry point (the console script's), then the loaded modules as JSON on the last line of stderr.
-PROBE = ("import json, sys\nfrom evalharness.cli.main import main\nsys.argv = ['evalharness', *sys.argv[1:]]\ntry:\n    main()\n"
-         "finally:\n    print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
+# The probe prints from an exit handler: main ends the process with os._exit after running them (cli.main.leave).
+PROBE = ("import atexit, json, sys\nfrom evalharness.cli.main import main\nsys.argv = ['evalharness', *sys.argv[1:]]\n"
+         "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\nmain()\n")
 
 
 def loaded(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, set[str]]:
