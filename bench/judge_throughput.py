@@ -1,9 +1,10 @@
 """Benchmark: the judge path as users run it — `evalharness run` as a child process against the test LLM server in
 another process — beside a bare aiohttp client replaying the same requests (the floor).
 
-Project: the ESCI catalog (/work/shared/data/esci: 100 queries, tantivy over titles; the default --top-k 100 gives
-~9,200 pairs, so the child's start-up (~1 s of imports) weighs on the ratio as it does on a real run of that size;
---top-k 30 gives the ~2,900 pairs of issue 27's first measurements),
+Project: the ESCI catalog (/work/shared/data/esci: 100 queries, tantivy over titles; by default each scenario runs at
+top 100 (~9,200 pairs) and at top 30 (~2,900 pairs, issue 27's first measurements): the child's fixed costs (~0.9 s
+from its start to its first request: imports, the LLM SDK, config, index, search) weigh on the ratio as on a real
+run of that size),
 or the demo catalog when that data is absent. Guidelines are written once by the server (an LLM writer) and the index
 built before anything is timed. For each scenario LATENCYxCONCURRENCY (default 200x128 and 1000x256):
 - `cli`: `evalharness run` with a fresh openai judge model: wall, pairs/s, ratio to the bound (concurrency / latency),
@@ -13,7 +14,7 @@ built before anything is timed. For each scenario LATENCYxCONCURRENCY (default 2
 - `cached`: the same `run` again, all cached (0 requests): wall, CPU, peak RSS.
 Each scenario repeats (--repeat) and keeps every repetition; the load average is recorded before each one.
 --in-process adds the former in-process breakdown (judge_pairs timed inside this process) and the offline fill.
-Usage: python bench/judge_throughput.py [--scenarios 200x128,1000x256] [--top-k 100] [--repeat 1]
+Usage: python bench/judge_throughput.py [--scenarios 200x128,1000x256] [--top-k 100,30] [--repeat 1]
        [--answer-style exact,realistic] [--in-process] [--pairs 5000] [--offline-pairs 500000]
 Results: bench/results/judge_throughput.json (git-ignored).
 """
@@ -43,8 +44,8 @@ from _common import (  # noqa: E402
     server_options,
     server_requests,
     start_llm_server,
-    timeline,
     stop_llm_server,
+    timeline,
     write_result,
 )
 
@@ -106,7 +107,8 @@ def cli_run(project: Path, engine: str, judge: str) -> dict:
         out = {}
     if child["returncode"] != 0 and not (child["returncode"] == 2 and out.get("counts", {}).get("failed")):
         raise SystemExit(f"evalharness run exited {child['returncode']}: {child['stderr'].strip()[-1500:]}")
-    return {**figures(child), "started_at": child["started_at"], "ended_at": child["ended_at"], "counts": out["counts"], "run_elapsed_s": out["elapsed_s"], "status": out["status"]}
+    return {**figures(child), "started_at": child["started_at"], "ended_at": child["ended_at"], "counts": out["counts"],
+            "run_elapsed_s": out["elapsed_s"], "status": out["status"]}
 
 
 def rated(fig: dict, pairs: int, bound: float) -> dict:
@@ -163,16 +165,19 @@ def end_to_end(args: argparse.Namespace, tmp: Path) -> dict:
     for style in styles:
         proc, url = start_llm_server(KEY, 0.0, *(["--answer-style", style] if style else []))
         try:
-            project, engine = make_project(tmp / f"project-{style or 'exact'}", url, args.top_k)
+            top_ks = [int(k) for k in str(args.top_k).split(",") if k]
+            project, engine = make_project(tmp / f"project-{style or 'exact'}", url, top_ks[0])
             catalog = str(ESCI / "products.jsonl") if engine == "title" else "demo"
             prepare = cli_run(project, engine, "offline")  # guidelines written, index built: not timed below
             runs = []
             for _ in range(args.repeat):
-                for ms, c in (s.split("x") for s in args.scenarios.split(",") if s):
-                    runs.append(cli_scenario(url, project, engine, catalog, args.top_k, int(ms) / 1000, int(c), f"{ms}x{c}", tmp))
+                for k in top_ks:
+                    for ms, c in (s.split("x") for s in args.scenarios.split(",") if s):
+                        runs.append({"top_k": k, **cli_scenario(url, project, engine, catalog, k, int(ms) / 1000, int(c),
+                                                                 f"{ms}x{c}-top{k}", tmp)})
         finally:
             stop_llm_server(proc)
-        out[style or "exact"] = {"catalog": "esci" if engine == "title" else "demo", "top_k": args.top_k,
+        out[style or "exact"] = {"catalog": "esci" if engine == "title" else "demo", "top_k": top_ks,
                                  "prepare": {k: prepare[k] for k in ("wall_s", "cpu_s", "counts")}, "runs": runs}
     return out
 
@@ -312,7 +317,7 @@ def in_process(args: argparse.Namespace, tmp: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenarios", default=SCENARIOS, help="comma-separated latency_ms x concurrency runs of the CLI, e.g. 200x128")
-    ap.add_argument("--top-k", type=int, default=100, help="hits judged per query (ESCI: 100 queries)")
+    ap.add_argument("--top-k", default="100,30", help="hits judged per query (ESCI: 100 queries), one or more: 100,30")
     ap.add_argument("--repeat", type=int, default=1, help="times to run each scenario (all kept)")
     ap.add_argument("--answer-style", default="exact,realistic", help="the server's answer styles to run (when it has them)")
     ap.add_argument("--in-process", action="store_true", help="also the in-process breakdown and the offline fill")

@@ -35,6 +35,11 @@ def judge_rows(d: dict[str, Any]) -> Iterator[Row]:
             yield (f"CPU per judgment, whole `run` process ({where})", f"{cli['cpu_ms_per_judgment']:.2f} ms",
                    f"floor {floor['cpu_ms_per_judgment']:.2f} ms; CLI/floor {r['cpu_cli_to_floor']:.1f}×")
             yield (f"peak RSS of `run` ({where})", f"{cli['peak_rss_mb']:.0f} MB", f"floor {floor['peak_rss_mb']:.0f} MB")
+            t, ft = cli.get("timeline"), floor.get("timeline")
+            if t and ft:
+                yield (f"where the wall goes ({where})", f"first request at {t['first_request_s']:.2f} s, last at "
+                       f"{t['last_request_s']:.2f} s, exit {t['after_last_answer_s']:.2f} s after the last answer",
+                       f"floor: {ft['first_request_s']:.2f} s, {ft['last_request_s']:.2f} s, {ft['after_last_answer_s']:.2f} s")
             c = r["cached"]
             yield (f"cached rerun of the same `run` ({cli['pairs']:,} pairs)", f"{c['cpu_s']:.2f} s CPU, {c['wall_s']:.2f} s wall, "
                    f"{c['peak_rss_mb']:.0f} MB, {c['requests_sent']} requests", "—")

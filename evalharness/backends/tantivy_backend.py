@@ -24,13 +24,14 @@ from evalharness.models import SEARCHABLE_FIELDS, Hit
 from evalharness.project import LoadedEngine, Project
 from evalharness.runtime.filelock import file_lock
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each product's JSON stored with it (a run reads the products it finds, not the catalog)
 _QUERY_SYNTAX = re.compile(r"[^\w]+", re.UNICODE)
 
 
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    sb.add_bytes_field("source", stored=True)  # the product as JSON, read back for the hits found
     for name in SEARCHABLE_FIELDS:
         sb.add_text_field(name, stored=False, tokenizer_name="en_stem")
     return sb.build()
@@ -59,6 +60,7 @@ def _write_index(target: Path, catalog: Path, progress: Callable[[int], None] | 
     for product in iter_products(catalog):
         doc = tantivy.Document()
         doc.add_text("id", str(product["id"]))
+        doc.add_bytes("source", json.dumps(product, ensure_ascii=False).encode())
         for name in SEARCHABLE_FIELDS:
             text = field_text(product, name)
             if text:
@@ -76,18 +78,18 @@ def _write_index(target: Path, catalog: Path, progress: Callable[[int], None] | 
     return n
 
 
-# (catalog path, its sha256) -> (products by id, Hit fields by doc id): what the backends of one process share
-_CATALOGS: dict[tuple[str, str], tuple[dict[str, dict[str, Any]], dict[str, Any]]] = {}
+# (catalog path, its sha256) -> Hit fields by doc id: what the backends of one process share of a catalog's content
+_CATALOGS: dict[tuple[str, str], dict[str, Any]] = {}
 _CATALOGS_KEPT = 2
 
 
-def _catalog_products(catalog: Path, sha256: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """A catalog's products by id, read once per process and content (the sha256 the index manifest was just
-    checked against), with the Hit fields built so far; the last two catalogs read are kept."""
+def _catalog_hit_fields(catalog: Path, sha256: str) -> dict[str, Any]:
+    """The Hit fields built so far of a catalog's products, shared per process and content (the sha256 the index
+    manifest was just checked against); the last two catalogs are kept."""
     key = (str(catalog), sha256)
     found = _CATALOGS.get(key)
     if found is None:
-        found = {str(p["id"]): p for p in iter_products(catalog)}, {}
+        found = {}
         while len(_CATALOGS) >= _CATALOGS_KEPT:
             del _CATALOGS[next(iter(_CATALOGS))]
         _CATALOGS[key] = found
@@ -146,8 +148,10 @@ class TantivyBackend(SearchBackend):
             self.searcher = self.index.searcher()
         self.catalog = Path(manifest["catalog"])
         self.manifest = manifest
-        self.products, self._hit_fields = _catalog_products(self.catalog, manifest["catalog_sha256"])
+        self._hit_fields = _catalog_hit_fields(self.catalog, manifest["catalog_sha256"])
         self._doc_ids: dict[tuple[int, int], str] = {}  # doc address in this searcher's snapshot -> product id
+        self._sources: dict[str, bytes] = {}  # product id -> its JSON as stored in the index (decoded when needed)
+        self._products: dict[str, dict[str, Any]] = {}  # the products read back so far, by id
         self._boosts: dict[str, float] = {}  # product id -> its field_value_factor boost
 
     def _ensure_index(self, project: Project, engine: LoadedEngine) -> dict[str, Any]:
@@ -190,21 +194,30 @@ class TantivyBackend(SearchBackend):
             where = (address.segment_ord, address.doc)
             doc_id = ids.get(where)
             if doc_id is None:
-                doc_id = ids[where] = self.searcher.doc(address)["id"][0]
+                doc = self.searcher.doc(address)
+                doc_id = ids[where] = doc["id"][0]
+                self._sources.setdefault(doc_id, doc["source"][0])
             boost = boosts.get(doc_id, 1.0) if fvf else 1.0
             if fvf and doc_id not in boosts:
-                boost = boosts[doc_id] = field_value_boost(self.products[doc_id], fvf)
+                boost = boosts[doc_id] = field_value_boost(self.product(doc_id), fvf)
             scored.append((float(score) * boost, doc_id))
         scored.sort(key=lambda x: (-x[0], x[1]))
         scored = scored[:k]
         return [self._hit(d, rank, s) for rank, (s, d) in enumerate(scored, 1)]
+
+    def product(self, doc_id: str) -> dict[str, Any]:
+        """A product this backend has found, as the catalog has it (its JSON stored in the index, read once)."""
+        found = self._products.get(doc_id)
+        if found is None:
+            found = self._products[doc_id] = json.loads(self._sources[doc_id])
+        return found
 
     def _hit(self, doc_id: str, rank: int, score: float) -> Hit:
         """A product as a Hit; its fields are built once per product and copied for each result (the attributes
         one level down, as `Hit.to_json` copies them)."""
         fields = self._hit_fields.get(doc_id)
         if fields is None:
-            data = product_to_hit(self.products[doc_id], 0, 0.0, self.catalog.parent).to_json()
+            data = product_to_hit(self.product(doc_id), 0, 0.0, self.catalog.parent).to_json()
             attributes = data.pop("attributes")
             for key in ("rank", "score"):
                 data.pop(key)
