@@ -166,7 +166,11 @@ class _Run:
 
     # -- producer: chunks -> cache lookup -> claims -> queue ------------------------------------
     async def produce(self, pairs: Iterable[Pair]) -> None:
-        for chunk in chunks(pairs):
+        """Pairs in chunks -> cache lookup -> claims -> the workers' queue. Each chunk is drawn in a worker thread: a
+        run's pairs come from a generator that searches and stores a chunk of queries at a time, and the event loop
+        goes on sending and reading answers meanwhile (drawn on the loop, a chunk held every answer back)."""
+        batches = chunks(pairs)
+        while (chunk := await asyncio.to_thread(next, batches, None)) is not None:
             if self.stopping:
                 return
             unique = {p.key: p for p in chunk}

@@ -7,6 +7,7 @@ to that, since fewer hits than asked (and unjudgeable ones) are known only as th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -22,6 +23,7 @@ from evalharness.pipeline.runtypes import RunOutcome, RunRequest, Stages
 from evalharness.pipeline.scoring import evaluate_stored
 from evalharness.pipeline.stream import Tally, locate_failures, query_chunks, score_streamed, uncached
 from evalharness.project import Project
+from evalharness.runtime.prewarm import import_soon
 from evalharness.store import Store
 from evalharness.store.db import StoredQuery
 from evalharness.store.keys import content_hasher
@@ -66,16 +68,27 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
 
         try:
             with stages.stage(f"judge {req.engine.name}", total) as advance:
-                def step(n: int) -> None:
-                    done[0] += n
-                    advance(n)
+                counting = threading.Lock()
+
+                def step(n: int) -> None:  # from the judging loop, and from the thread that draws the next chunk
+                    with counting:
+                        done[0] += n
+                        advance(n)
 
                 def stream() -> Iterator[Pair]:
                     for chunk in query_chunks(req.queries, req.top_k):
                         yield from chunk_pairs(chunk, step)
 
+                warm = [judge.paid]
+
+                def judged(n: int) -> None:
+                    if warm[0]:  # answers are coming back: the metrics' modules load while the rest are awaited
+                        warm[0] = False
+                        import_soon("evalharness.metrics.ir", "ir_measures", "pytrec_eval")
+                    step(n)
+
                 outcome: JudgingOutcome = judge_pairs(judge, store, stream(), max_retries=req.max_retries,
-                                                      max_cost=req.max_cost, progress=step, run_id=run_id)
+                                                      max_cost=req.max_cost, progress=judged, run_id=run_id)
                 if total > done[0]:
                     advance(total - done[0])
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: judgments made so far stay stored
