@@ -194,3 +194,51 @@ def test_runs_scored_together_in_chunks_match_the_whole_pool(tmp_path: Path, dem
     chunked = stream.score_streamed_runs(project, store, ids, runs[0].judge_id, queries, METRICS, 10, [True, True])
     assert all(_same(a, b) for a, b in zip(whole, chunked)) and len(chunked[0]) == 30
     store.close()
+
+
+@pytest.mark.parametrize("n, top_k, first", [(100, 30, 1000), (100, 100, 1000), (7, 5000, 1000), (0, 10, 1000), (40, 10, None)])
+def test_query_chunks_cover_every_query_once_in_order(n: int, top_k: int, first: int | None) -> None:
+    queries = list(range(n))
+    parts = list(stream.query_chunks(queries, top_k, first=first))  # type: ignore[arg-type]
+    assert [q for part in parts for q in part] == queries and all(parts)
+    if first is not None and n:
+        assert len(parts[0]) == max(1, first // top_k) or len(parts[0]) == n
+        assert all(len(p) <= max(1, stream.CHUNK_HITS // top_k) for p in parts[1:])
+
+
+def test_a_judged_run_with_a_small_first_chunk_gives_the_figures_of_one_chunk(
+        tmp_path: Path, demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a provider's judge (the first chunk small, the next ones drawn while answers are awaited): the same
+    figures, counts and stored hits as one chunk, and each pair paid once."""
+    from llmserver import LLMServer
+    from test_llm_judges import ENV, KEY, configure
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    server = LLMServer(api_key=KEY)
+    outcomes: list[RunOutcome] = []
+    stores: list[Store] = []
+    roots: list[Path] = []
+    try:
+        for name, first, hits in (("one", 10**6, 10**6), ("small", 15, 40)):
+            root = make_project(tmp_path / name, demo_dir, n_queries=16)
+            configure(root, server, "openai", queries=16)
+            project = Project(root)
+            monkeypatch.setattr(stream, "FIRST_CHUNK_HITS", first)
+            monkeypatch.setattr(stream, "CHUNK_HITS", hits)
+            store = Store(project.store_url())
+            queries = read_query_set(root / "queries" / "demo.csv")
+            req = RunRequest(project.engine("v2"), queries, "demo.csv", make_judge("openai:chunks", project.config), 10,
+                             METRICS, "offline")
+            outcomes.append(run_engine(project, store, req))
+            stores.append(store)
+            roots.append(root)
+        a, b = outcomes
+        assert a.metrics == b.metrics and _same(a.per_query, b.per_query)
+        assert a.counts["judged_new"] == b.counts["judged_new"] > 0 and a.counts["hits"] == b.counts["hits"]
+        assert _hits(stores[0], a.run_id, roots[0]) == _hits(stores[1], b.run_id, roots[1])
+        assert server.total_requests == 2 * a.counts["judged_new"]  # each pair of each project (own store) once
+    finally:
+        server.close()
+        for store in stores:
+            store.close()

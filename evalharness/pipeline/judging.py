@@ -182,7 +182,10 @@ class _Run:
             if self.budget.exhausted:
                 self._skip(todo)
                 continue
-            for p in await self._claim(todo):
+            mine = await self._claim(todo)
+            if mine:  # checked here, before the next chunk is drawn beside it: the first request waits on nothing else
+                await self.preflight()
+            for p in mine:
                 await self.queue.put(p)
             while len(self.waiting) > 4 * CHUNK:  # back-pressure: never hold more than a few chunks of others' pairs
                 await self._check_waiting()

@@ -25,15 +25,21 @@ from evalharness.store.runread import RunLists, add_pairs, pair_pool, run_hits, 
 from evalharness.store.tables import run_queries_t
 
 CHUNK_HITS = 5000  # hits (queries x top k) searched, stored and looked up at a time
+FIRST_CHUNK_HITS = 1000  # a run's first chunk: judging starts once it is searched (the rest are searched meanwhile)
 _ANY_HITS = "\x00run-has-hits"  # a query id no query has: tells ir-measures the run has hits when a chunk has none
 BUILTIN_PROVIDERS = ("image_scores", "verdicts")  # per-hit providers that read only a hit's doc id and image URL
 
 
-def query_chunks(queries: Sequence[Query], top_k: int, hits: int = CHUNK_HITS) -> Iterator[Sequence[Query]]:
-    """The queries in order, a chunk at a time: about `hits` hits per chunk at `top_k` hits per query."""
+def query_chunks(queries: Sequence[Query], top_k: int, hits: int = CHUNK_HITS, first: int | None = None) -> Iterator[Sequence[Query]]:
+    """The queries in order, a chunk at a time: about `hits` hits per chunk at `top_k` hits per query (about `first`
+    in the first chunk when given)."""
     size = max(1, hits // max(1, top_k))
-    for start in range(0, len(queries), size):
-        yield queries[start:start + size]
+    start = 0
+    if first is not None and queries:
+        start = max(1, first // max(1, top_k))
+        yield queries[:start]
+    for at in range(start, len(queries), size):
+        yield queries[at:at + size]
 
 
 @dataclass

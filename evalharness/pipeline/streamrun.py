@@ -21,7 +21,7 @@ from evalharness.pipeline.pairs import begin_run, build_pairs, drop_covered
 from evalharness.pipeline.runstate import FAILED, INTERRUPTED, final_status
 from evalharness.pipeline.runtypes import RunOutcome, RunRequest, Stages
 from evalharness.pipeline.scoring import evaluate_stored
-from evalharness.pipeline.stream import Tally, locate_failures, query_chunks, score_streamed, uncached
+from evalharness.pipeline.stream import FIRST_CHUNK_HITS, Tally, locate_failures, query_chunks, score_streamed, uncached
 from evalharness.project import Project
 from evalharness.runtime.prewarm import import_soon
 from evalharness.store import Store
@@ -76,7 +76,7 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
                         advance(n)
 
                 def stream() -> Iterator[Pair]:
-                    for chunk in query_chunks(req.queries, req.top_k):
+                    for chunk in query_chunks(req.queries, req.top_k, first=FIRST_CHUNK_HITS if judge.paid else None):
                         yield from chunk_pairs(chunk, step)
 
                 warm = [judge.paid]
