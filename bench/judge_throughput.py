@@ -97,8 +97,8 @@ metrics = ["nDCG@10", "P(rel=2)@10", "Judged@10"]
 """)
 
 
-def cli_run(project: Path, engine: str, judge: str) -> dict:
-    """`evalharness run` in a child: its figures and the run's counts."""
+def cli_run(project: Path, engine: str, judge: str) -> tuple[dict, dict]:
+    """`evalharness run` in a child: its figures and the run's counts, and the child as run_child gives it."""
     child = run_child([*EVALHARNESS, "-C", str(project), "run", "-e", engine, "--judge", judge, "--json"], env=ENV, check=False)
     # exit 2 with the run's JSON and failed pairs is how `run` ends when answers were not labels (realistic answers)
     try:
@@ -107,8 +107,7 @@ def cli_run(project: Path, engine: str, judge: str) -> dict:
         out = {}
     if child["returncode"] != 0 and not (child["returncode"] == 2 and out.get("counts", {}).get("failed")):
         raise SystemExit(f"evalharness run exited {child['returncode']}: {child['stderr'].strip()[-1500:]}")
-    return {**figures(child), "started_at": child["started_at"], "ended_at": child["ended_at"], "counts": out["counts"],
-            "run_elapsed_s": out["elapsed_s"], "status": out["status"]}
+    return {**figures(child), "counts": out["counts"], "run_elapsed_s": out["elapsed_s"], "status": out["status"]}, child
 
 
 def rated(fig: dict, pairs: int, bound: float) -> dict:
@@ -127,7 +126,7 @@ def cli_scenario(url: str, project: Path, engine: str, catalog: str, top_k: int,
     bound = concurrency / latency
     load = [round(x, 2) for x in os.getloadavg()]
     server_call(url, "/_config", {"latency": latency, "record": str(record)})
-    cli = cli_run(project, engine, judge)
+    cli, cli_child = cli_run(project, engine, judge)
     sent = server_requests(url)
     floor_record = tmp / f"requests-{label}-floor.jsonl"
     floor_record.unlink(missing_ok=True)
@@ -136,11 +135,9 @@ def cli_scenario(url: str, project: Path, engine: str, catalog: str, top_k: int,
     floor_child = run_child([sys.executable, str(Path(__file__).parent / "floor_client.py"), str(record), url, KEY, str(concurrency)])
     server_call(url, "/_config", {"latency": latency, "record": None})
     floor = {**figures(floor_child), **json.loads(floor_child["stdout"]), "timeline": timeline(floor_child, floor_record, latency)}
-    cli["timeline"] = timeline(cli, record, latency)
-    for k in ("started_at", "ended_at"):
-        cli.pop(k)
+    cli["timeline"] = timeline(cli_child, record, latency)  # the record is complete once the server closed it
     server_call(url, "/_config", {"latency": 0})
-    cached = {k: v for k, v in cli_run(project, engine, judge).items() if k not in ("started_at", "ended_at")}
+    cached = cli_run(project, engine, judge)[0]
     cached["requests_sent"] = server_requests(url)
     cli_r, floor_r = rated(cli, pairs, bound), rated(floor, floor["requests"], bound)
     result = {"latency_ms": int(latency * 1000), "concurrency": concurrency, "bound_pairs_per_s": bound, "loadavg_before": load,
@@ -168,7 +165,7 @@ def end_to_end(args: argparse.Namespace, tmp: Path) -> dict:
             top_ks = [int(k) for k in str(args.top_k).split(",") if k]
             project, engine = make_project(tmp / f"project-{style or 'exact'}", url, top_ks[0])
             catalog = str(ESCI / "products.jsonl") if engine == "title" else "demo"
-            prepare = cli_run(project, engine, "offline")  # guidelines written, index built: not timed below
+            prepare = cli_run(project, engine, "offline")[0]  # guidelines written, index built: not timed below
             runs = []
             for _ in range(args.repeat):
                 for k in top_ks:

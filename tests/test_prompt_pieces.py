@@ -23,12 +23,17 @@ def project_with(tmp_path: Path, template: str) -> Prompts:
     return Prompts(tmp_path / "prompts")
 
 
-def test_the_package_template_is_cut_at_the_product() -> None:
-    prompts = Prompts(None)
+def assert_pieces_render_alike(prompts: Prompts) -> list[str]:
+    """The template's pieces, filled with each product, equal the template rendered whole; returns the pieces."""
     pieces = prompts.pieces("judge_user.j2", "product_json", **VALUES)
-    assert pieces is not None and len(pieces) == 2
+    assert pieces is not None
     for product in PRODUCTS:
         assert fill(pieces, product) == prompts.render("judge_user.j2", **VALUES, product_json=product)
+    return pieces
+
+
+def test_the_package_template_is_cut_at_the_product() -> None:
+    assert len(assert_pieces_render_alike(Prompts(None))) == 2
 
 
 @pytest.mark.parametrize("template", [
@@ -39,11 +44,7 @@ def test_the_package_template_is_cut_at_the_product() -> None:
     "{% with other = query_json %}{{ other }} {{ product_json }}{% endwith %}",
 ])
 def test_project_templates_that_print_the_product_whole_render_the_same(tmp_path: Path, template: str) -> None:
-    prompts = project_with(tmp_path, template)
-    pieces = prompts.pieces("judge_user.j2", "product_json", **VALUES)
-    assert pieces is not None
-    for product in PRODUCTS:
-        assert fill(pieces, product) == prompts.render("judge_user.j2", **VALUES, product_json=product)
+    assert_pieces_render_alike(project_with(tmp_path, template))
 
 
 @pytest.mark.parametrize("template", [

@@ -209,7 +209,7 @@ class TantivyBackend(SearchBackend):
         """A product this backend has found, as the catalog has it (its JSON stored in the index, read once)."""
         found = self._products.get(doc_id)
         if found is None:
-            found = self._products[doc_id] = json.loads(self._sources[doc_id])
+            found = self._products[doc_id] = json.loads(self._sources.pop(doc_id))  # the bytes are not kept beside it
         return found
 
     def _hit(self, doc_id: str, rank: int, score: float) -> Hit:

@@ -84,7 +84,7 @@ def run_streamed(project: Project, store: Store, req: RunRequest, stages: Stages
                 def judged(n: int) -> None:
                     if warm[0]:  # answers are coming back: the metrics' modules load while the rest are awaited
                         warm[0] = False
-                        import_soon("evalharness.metrics.ir", "ir_measures", "pytrec_eval")
+                        import_soon("evalharness.metrics.ir", "pytrec_eval")
                     step(n)
 
                 outcome: JudgingOutcome = judge_pairs(judge, store, stream(), max_retries=req.max_retries,
