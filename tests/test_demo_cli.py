@@ -171,6 +171,7 @@ def test_ctrl_c_stops_the_demo_with_130(project: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted:" in err and "Traceback" not in err
+    assert "error:" not in err  # no step failed on the way out (an interrupted write once held the store's lock)
     assert "$ evalharness gate" not in err  # no later step ran
 
 

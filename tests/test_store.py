@@ -175,3 +175,61 @@ def test_saved_lists_read_back_as_saved_and_a_stored_row_is_left_alone(tmp_path:
     stored = [r[0] for r in con.execute("SELECT hit FROM run_results WHERE run_id = 'r1' ORDER BY rank")]
     assert stored == [json.dumps(h.to_json()) for h in hits]  # the text SQLAlchemy's JSON type writes
     store.close()
+
+
+def test_ctrl_c_inside_a_write_leaves_no_transaction_holding_the_store(tmp_path: Path) -> None:
+    # Ctrl-C is raised as the driver's executemany of a run's hit rows returns, inside the transaction (as in the
+    # demo, whose runs wait on each other's writes): SQLAlchemy invalidates the connection, but the statement (kept
+    # alive by the traceback) left SQLite's connection open, so its transaction held the write lock and marking the
+    # run interrupted failed after the busy timeout
+    import signal
+
+    from sqlalchemy import event
+
+    from evalharness.store.db import StoredQuery
+
+    db = tmp_path / "c.db"
+    store = Store(f"sqlite:///{db}")
+    store.start_run({"run_id": "r1", "engine_config": "v1", "config_hash": "h", "config": {}, "judge_id": "j", "top_k": 3,
+                     "queries_source": "q.csv"})
+
+    def interrupt_the_hits(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "run_results" in statement and statement.startswith("INSERT"):
+            signal.raise_signal(signal.SIGINT)
+
+    event.listen(store.engine, "after_cursor_execute", interrupt_the_hits)
+    hits = [Hit(f"d{i}", i + 1, 1.0, title=f"t{i}") for i in range(3)]
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        store.save_results("r1", [StoredQuery("q1", "q", 1, "head", "g" * 64, hits, [content_hash(h) for h in hits])])
+    event.remove(store.engine, "after_cursor_execute", interrupt_the_hits)
+    assert interrupted.traceback  # still alive, as in the handler that marks the run interrupted
+    with sqlite3.connect(db, timeout=0) as conn:  # no transaction holds the write lock: another writer goes at once
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    store.finish_run("r1", "interrupted", {}, {}, 0.0, 1.0)
+    assert store.get_run("r1").status == "interrupted"
+    assert store.run_queries("r1") == []  # the interrupted transaction wrote nothing
+
+
+CLOSE_INTERRUPTED = """
+import sys
+from evalharness.store import Store
+
+store = Store(sys.argv[1])
+store.count_judgments()  # a pooled connection to close
+def interrupted(connection):
+    raise KeyboardInterrupt
+store.engine.dialect.do_close = interrupted  # Ctrl-C as the pool closes it
+try:
+    store.engine.dispose()
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+"""
+
+
+def test_ctrl_c_while_the_pool_closes_a_connection_prints_no_traceback(tmp_path: Path) -> None:
+    # SQLAlchemy's pool logs the interrupt with a traceback before re-raising it; nothing configured logging, so
+    # Python printed it on stderr beside the command's one line
+    done = subprocess.run([sys.executable, "-c", CLOSE_INTERRUPTED, f"sqlite:///{tmp_path / 'c.db'}"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.stderr == "interrupted\n", done.stderr

@@ -140,3 +140,57 @@ def test_on_an_event_loop_a_group_reaches_the_store_within_a_few_milliseconds(tm
     assert asyncio.run(judge()) == len(rows)  # committed while the writer is still open
     writer.close()
     assert writer.written == len(rows)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_inside_a_local_write_waits_for_its_commit(tmp_path: Path, sig: signal.Signals) -> None:
+    # the interrupt arrives as the group's INSERT is sent (in the transaction): before, the group was lost and the
+    # open transaction kept the write lock, so marking the run interrupted waited out the busy timeout and failed
+    from sqlalchemy import event
+
+    db = tmp_path / "c.db"
+    store = Store(f"sqlite:///{db}")
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # as cli.main does
+    interrupted: list[str] = []
+
+    def interrupt_the_insert(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.startswith("INSERT INTO judgments") and not interrupted:
+            interrupted.append(statement)
+            signal.raise_signal(sig)
+
+    event.listen(store.engine, "before_cursor_execute", interrupt_the_insert)
+    try:
+        writer = JudgmentWriter(store.engine, threaded=False)
+        for row in _rows(7):
+            writer.put(row)
+        with pytest.raises(KeyboardInterrupt):
+            writer.close()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert interrupted and writer.written == 7 and _count(db) == 7  # the interrupt came after the commit
+    with sqlite3.connect(db, timeout=0) as conn:  # and no transaction holds the write lock: another writes at once
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
+
+
+def test_interrupts_are_held_only_on_the_main_thread(tmp_path: Path) -> None:
+    import threading
+
+    from evalharness.runtime.interrupts import interrupts_deferred
+
+    seen: list[object] = []
+
+    def elsewhere() -> None:
+        with interrupts_deferred():
+            seen.append(signal.getsignal(signal.SIGINT))  # unchanged: handlers cannot be set off the main thread
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert seen == [signal.default_int_handler]
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+            seen.append("after the signal")  # the block goes on; the interrupt comes at its end
+    assert seen[-1] == "after the signal"

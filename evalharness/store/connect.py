@@ -35,6 +35,32 @@ def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def roll_back_on_interrupt(ctx: Any) -> None:
+    """A Ctrl-C or SIGTERM inside a statement on SQLite: roll its transaction back at once. SQLAlchemy then invalidates
+    the connection without a rollback, and SQLite keeps a connection whose statement is still referenced (by the
+    traceback the interrupt is handled with) open when it is closed: its open transaction would hold the write lock,
+    so the command's next write (marking its run interrupted) would wait out the busy timeout and fail."""
+    if isinstance(ctx.original_exception, Exception) or ctx.connection is None:  # not an exit exception
+        return
+    import sqlite3
+
+    try:
+        ctx.connection.connection.dbapi_connection.rollback()
+    except sqlite3.Error:  # the connection is unusable: it is invalidated and closed next, as without this step
+        pass
+
+
+def pool_errors_unprinted() -> None:
+    """SQLAlchemy's pool logs what it swallows or re-raises while closing or resetting a connection (a Ctrl-C landing
+    there included) with a traceback; with no logging configured, Python prints it on stderr under the command's own
+    one-line outcome. A NullHandler keeps it off stderr; handlers a program using evalharness configures still get it."""
+    import logging
+
+    pool = logging.getLogger("sqlalchemy.pool")
+    if not any(isinstance(h, logging.NullHandler) for h in pool.handlers):
+        pool.addHandler(logging.NullHandler())
+
+
 def read_only_error(ctx: Any) -> Exception | None:
     """A store that cannot be written or read (read-only, disk full, damaged) becomes one line naming it and the fix."""
     url = ctx.engine.url if ctx.engine is not None else None

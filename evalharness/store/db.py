@@ -37,7 +37,9 @@ from evalharness.errors import EvalHarnessError
 from evalharness.models import Hit, Judgment
 from evalharness.store.connect import (
     open_when_free,
+    pool_errors_unprinted,
     read_only_error,
+    roll_back_on_interrupt,
     safe_url,
     sqlite_file,
     sqlite_pragmas,
@@ -168,6 +170,8 @@ class Store:
                                        f"({exc.name or exc}); install it or set [store] url to sqlite:///.evalharness/cache.db") from None
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", sqlite_pragmas)
+                event.listen(self.engine, "handle_error", roll_back_on_interrupt)
+            pool_errors_unprinted()
             event.listen(self.engine, "handle_error", read_only_error)
             if upgrade:
                 self.schema_change = upgrade_schema(self.engine)

@@ -8,7 +8,7 @@ those pairs, so a killed run loses only the judgments in flight or in the last w
 last few tens of milliseconds. The writer keeps one connection of its own; on SQLite that connection checkpoints
 the WAL less often and caches more pages (fewer fsyncs and re-reads of the index pages that random cache keys
 touch), which changes nothing about what a killed process keeps. `close` writes what is left; an error in the
-writer is raised there (or at the next `put`).
+writer is raised there (or at the next `put`). Ctrl-C and SIGTERM wait for a group's commit and for `close`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
 
 from evalharness.models import Judgment
+from evalharness.runtime.interrupts import interrupts_deferred
 from evalharness.store.claims import release_in, renew
 from evalharness.store.tables import judgments_t
 
@@ -167,14 +168,17 @@ class JudgmentWriter:
             conn.close()
 
     def _write(self, group: list[dict[str, Any]]) -> None:
+        """One group in one transaction. A Ctrl-C or SIGTERM (on the main thread: a local judge) waits until it is
+        committed: the group was computed or paid for, and a transaction cut short would hold the store's write lock."""
         conn = self._connection()
-        with conn.begin():
-            conn.execute(self._stmt, group)
-            if self.owner:
-                release_in(conn, [r["cache_key"] for r in group], self.owner)
-        self.written += len(group)
-        if self.on_written is not None:
-            self.on_written([r["cache_key"] for r in group])
+        with interrupts_deferred():
+            with conn.begin():
+                conn.execute(self._stmt, group)
+                if self.owner:
+                    release_in(conn, [r["cache_key"] for r in group], self.owner)
+            self.written += len(group)
+            if self.on_written is not None:
+                self.on_written([r["cache_key"] for r in group])
 
     def close(self) -> None:
         """Write what is queued and stop; raises the writer's error if it had one."""
@@ -189,6 +193,7 @@ class JudgmentWriter:
         self._hand_over()
         if self._thread.is_alive():
             self._queue.put(_STOP)
-            self._thread.join()
+            with interrupts_deferred():  # a second Ctrl-C must not leave the last groups unwritten in a daemon thread
+                self._thread.join()
         if self._error is not None:
             raise self._error
