@@ -212,14 +212,22 @@ def test_a_broken_batch_entry_point_is_one_line() -> None:
 
 
 def test_remembered_verdicts_are_bounded(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process-wide verdict memo forgets all at once past its bound; findings stay those of the reference."""
+    """The process-wide verdict memo (of run) forgets all at once past its bound, and so do the batch path's product
+    memo and verdict table; findings stay those of the reference."""
     import evalharness.checks.builtin as builtin
 
     monkeypatch.setattr(builtin, "VERDICTS_KEPT", 5)
     monkeypatch.setattr(builtin, "_verdicts", {})
     contexts = demo_contexts(demo_dir, 20, seed=7)
-    assert run_checks([WrongTypeAbove()], contexts) == [f for c in contexts for f in ref_wrong_type(c)]
+    want = [f for c in contexts for f in ref_wrong_type(c)]
+    assert [f for c in contexts for f in WrongTypeAbove().run(c)] == want
     assert 0 < len(builtin._verdicts) <= 5
+    monkeypatch.setattr(builtin, "VERDICT_CELLS", 40)
+    wrong = WrongTypeAbove()
+    for chunk in (contexts[:10], contexts[10:], contexts):
+        assert run_checks([wrong], chunk) == [f for c in chunk for f in ref_wrong_type(c)]
+    wrong.run_all(contexts[:1])
+    assert len(wrong._verdicts.got) <= 50 and wrong._verdicts._table.size <= 2 * 40
 
 
 @pytest.mark.parametrize("alone", [False, True])
@@ -270,4 +278,4 @@ def test_checks_kept_across_batches_find_what_fresh_ones_find(demo_dir: Path, mo
     wrong = WrongTypeAbove()
     for chunk in (contexts[:40], contexts[40:], contexts[:40]):
         assert run_checks([wrong], chunk) == [f for c in chunk for f in ref_wrong_type(c)]
-        assert sum(map(len, wrong._by_req.values())) < 3 + 50 * 40  # forgotten past the bound, then refilled
+        assert len(wrong._verdicts.got) < 3 + 50 * 40  # forgotten past the bound, then refilled

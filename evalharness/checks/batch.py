@@ -1,21 +1,26 @@
 """Many lists checked at once: the optional batch entry point of a check, `run_all(contexts)`.
 
 A check may define `run_all(contexts) -> list[list[Finding]]` (one list of findings per context, in order, each what
-`run` returns for it); the registry then calls it once for all lists. The built-ins read one field of every top-k hit
-in one pass (in C, through `operator.attrgetter`) and work on the values as numpy rows, one row per list.
+`run` returns for it); the registry then calls it once for all lists. The built-ins read the fields of every top-k hit
+in one pass (in C, through `operator.attrgetter`) and work on the values as numpy rows, one row per list. The hits of one
+product (`Flat.products`) are read once: a check works out per product what it needs and spreads it to the hits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
+from operator import attrgetter
 from typing import Any, overload
 
 import numpy as np
 
 from evalharness.checks.base import CheckContext
 from evalharness.models import Hit
+
+_PRODUCT_FIELDS = attrgetter("title", "brand", "category", "image_url")
+_ATTRIBUTES = attrgetter("attributes")
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,31 @@ class Flat:
 
     hits: list[Hit]
     offsets: np.ndarray
+    _products: list[np.ndarray | None] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def products(self) -> np.ndarray | None:
+        """Per hit, the place of the first hit of the same product: equal title, brand, category and image_url, and
+        the very same attributes dict (hits decoded from one stored product share it; the hits are alive while this
+        Flat is, so no other dict has its id). Every field the built-ins read of a hit but its price, doc id and rank is
+        thus the same across one product's hits. None when a field is unhashable (the caller reads hit by hit).
+        Worked out once per batch, on first use."""
+        if not self._products:
+            table: dict[tuple, int] = {}
+            keys = zip(map(_PRODUCT_FIELDS, self.hits), map(id, map(_ATTRIBUTES, self.hits)))
+            try:
+                found = np.fromiter(map(table.setdefault, keys, count()), dtype=np.int64, count=len(self.hits))
+            except TypeError:
+                found = None
+            self._products.append(found)
+        return self._products[0]
+
+    def firsts(self, places: np.ndarray) -> np.ndarray:
+        """The places that are their product's first (ascending), of `products()`."""
+        return np.flatnonzero(places == np.arange(len(places)))
+
+    def lists(self) -> np.ndarray:
+        """Per hit, the number of its list."""
+        return np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
 
     def rows(self, values: np.ndarray, pad: object, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Per-hit `values` of lists start..stop, one row per list, short rows padded with `pad`."""

@@ -34,7 +34,7 @@ def outliers(prices: np.ndarray, z: float, ratio: float, min_priced: int) -> tup
     median = row_medians(p, n)[:, None]
     dev = np.abs(p - median)
     mad = row_medians(dev, n)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         far = np.maximum(p / median, median / p) >= ratio
         robust = (mad == 0) | (0.6745 * dev / mad > z)  # most prices equal: the ratio decides
     flags[ok] = far & robust & priced[ok]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
+from itertools import chain
 
 from evalharness.checks.base import Check, CheckContext, Finding
 from evalharness.checks.batch import ListBatch
@@ -67,6 +68,8 @@ def run_checks(checks: Sequence[Check], contexts: Iterable[CheckContext]) -> lis
             _run_each(checks, batch)
             raise EvalHarnessError(f"check '{check.name}' failed on a batch of {len(batch)} lists (each list alone passes): "
                                    f"{type(exc).__name__}: {exc}; fix the check or remove it from [checks] enabled") from exc
+    if all(found is not None for found in batched):  # list by list, check by check: in C
+        return list(chain.from_iterable(chain.from_iterable(zip(*batched))))  # type: ignore[arg-type]
     out: list[Finding] = []
     for n, ctx in enumerate(batch):
         for check, found in zip(checks, batched):

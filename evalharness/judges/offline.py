@@ -51,6 +51,27 @@ def _phrase_in(phrase: str, text: str) -> bool:
     return needle != "  " and needle in _singular_words(text, True)
 
 
+def phrase_words(phrase: str) -> str:
+    """What `_phrase_in(phrase, text)` looks for: `words_in(phrase_words(phrase), text_words(text))` is its answer."""
+    return _singular_words(phrase, False)
+
+
+def text_words(text: str) -> str:
+    """What `_phrase_in(phrase, text)` looks in (see phrase_words)."""
+    return _singular_words(text, True)
+
+
+def words_in(needle: str, words: str) -> bool:
+    """`_phrase_in` on the phrase's and the text's words: the phrase has a word, and its words follow one another in the
+    text's."""
+    return needle != "  " and needle in words
+
+
+def stated_meets(value: str, want: str) -> bool:
+    """Whether a hit's stated value meets the wanted one (both normalized): the same in the singular, or naming it."""
+    return bool(value) and (_singular(value) == _singular(want) or _phrase_in(want, value))
+
+
 def check(req: Requirement, hit: Hit) -> tuple[bool, str]:
     """Whether the hit satisfies a requirement, and what the hit has instead."""
     text = f"{hit.title} {hit.description} {hit.category}"
@@ -61,7 +82,7 @@ def check(req: Requirement, hit: Hit) -> tuple[bool, str]:
         return (found == wanted, f"{len(found)} of {len(wanted)} query words")
     value = normalize_query(_hit_value(hit, req.attribute))
     want = normalize_query(req.value)
-    if value and (_singular(value) == _singular(want) or _phrase_in(want, value)):
+    if stated_meets(value, want):
         return True, value
     if req.attribute == "product_type" and _phrase_in(want, f"{hit.title} {hit.category}"):
         return True, value or want  # the title or category names the wanted type (category leaves are fine-grained)
