@@ -133,3 +133,30 @@ def test_products_share_one_place() -> None:
     assert flat.products().tolist() == [0, 0, 2, 3, 0]
     assert flat.firsts(flat.products()).tolist() == [0, 2, 3]
     assert flat.lists().tolist() == [0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("pairs", [1 << 22, 50])
+def test_candidates_of_rows_equal_candidates(monkeypatch: pytest.MonkeyPatch, pairs: int) -> None:
+    """The near-duplicate candidates of many lists through the index at once are each list's `candidates`; lists with
+    a key past the index are left to it (None). Also a few lists at a time (PAIRS small)."""
+    import random
+
+    import numpy as np
+
+    from evalharness.checks.titles import TitleIndex
+
+    monkeypatch.setattr("evalharness.checks.titles.PAIRS", pairs)
+    rng = random.Random(5)
+    words = ["red", "blue", "lamp", "mug", "sable", "x", "", "lamp red", "blue mug l"]
+    index = TitleIndex(0.8)
+    ids = [index.id_of_key(" ".join(rng.sample(words, rng.randint(0, 3)))) for _ in range(200)]
+    index.index()
+    late = [index.id_of_key(f"late key {n}") for n in range(3)]  # added after indexing
+    rows = [[rng.choice(ids + late if n % 7 == 0 else ids) for _ in range(rng.randint(0, 9))] for n in range(300)]
+    width = max(map(len, rows))
+    padded = np.array([r + [-1] * (width - len(r)) for r in rows])
+    got = index.candidates_of_rows(padded)
+    assert [g for g, r in zip(got, rows) if any(k in late for k in r)] == [None] * sum(any(k in late for k in r) for r in rows)
+    inside = [(g, r) for g, r in zip(got, rows) if not any(k in late for k in r)]
+    assert [g for g, _ in inside] == [index.candidates(r) for _, r in inside]
+    assert sum(bool(g) for g, _ in inside) > 20

@@ -10,7 +10,7 @@ import difflib
 import math
 import statistics
 from collections.abc import Iterable, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 
 import numpy as np
@@ -62,9 +62,11 @@ class NearDuplicates:
             found = self._pairs[(i, j)] = self._similar(keys[i], keys[j])
         return found
 
-    def _scan(self, ctx: CheckContext, hits: Sequence[Hit], ids: list[int]) -> list[Finding]:
-        """The first earlier hit with the same image or a similar title, for each hit, as a pairwise scan finds it."""
-        may = self._titles.candidates(ids)
+    def _scan(self, ctx: CheckContext, hits: Sequence[Hit], ids: list[int], may: dict[int, list[int]] | None = None
+              ) -> list[Finding]:
+        """The first earlier hit with the same image or a similar title, for each hit, as a pairwise scan finds it.
+        `may`: the list's `TitleIndex.candidates`, when known."""
+        may = self._titles.candidates(ids) if may is None else may
         first_image: dict[str, int] = {}
         out = []
         for i, hit in enumerate(hits):
@@ -91,11 +93,13 @@ class NearDuplicates:
             stop = min(s + CHUNK, len(contexts))
             img = np.sort(flat.rows(image_ids, -1, s, stop), axis=1)
             suspect = ((img[:, 1:] == img[:, :-1]) & (img[:, 1:] >= 0)).any(axis=1)
-            suspect |= self._titles.lists_with_pairs(flat.rows(title_ids, -1, s, stop))
-            for n in (s + np.flatnonzero(suspect)).tolist():
+            rows = flat.rows(title_ids, -1, s, stop)
+            suspect |= self._titles.lists_with_pairs(rows)
+            found = np.flatnonzero(suspect)
+            for n, may in zip((s + found).tolist(), self._titles.candidates_of_rows(rows[found])):
                 ctx = contexts[n]
                 ids = title_ids[flat.offsets[n]:flat.offsets[n + 1]].tolist()
-                out[n] = self._scan(ctx, list(ctx.hits[: ctx.k]), ids)
+                out[n] = self._scan(ctx, list(ctx.hits[: ctx.k]), ids, may)
         return out
 
     def _ids(self, flat: Flat) -> tuple[np.ndarray, np.ndarray]:
@@ -305,23 +309,27 @@ class WrongTypeAbove:
         out: list[list[Finding]] = [[] for _ in range(len(contexts))]
         if len(wrong):
             lists = list_of[wrong]
-            tails = {n: f"' above the first '{reqs[n].value}' (#{hits[first[n]].rank})" for n in np.unique(lists).tolist()}
-            self._findings(out, [ctx.query_id for ctx in contexts], flat, wrong, lists,
-                           map(verdicts.got.__getitem__, products[wrong].tolist()), tails)
+            starts = np.flatnonzero(np.diff(lists, prepend=-1))
+            tails = [f"' above the first '{reqs[n].value}' (#{hits[p].rank})"
+                     for n, p in zip(lists[starts].tolist(), first[lists[starts]].tolist())]
+            self._findings(out, contexts, flat, wrong, lists, starts, map(verdicts.got.__getitem__, products[wrong].tolist()),
+                           tails)
         return out
 
-    def _findings(self, out: list[list[Finding]], queries: list[str], flat: Flat, wrong: np.ndarray, lists: np.ndarray,
-                  gots: Iterable[str], tails: dict[int, str]) -> None:
-        """Into out[list]: a finding on each hit at the places `wrong` (ascending), of the lists `lists`, with what it
-        has (`gots`) and its list's tail of the detail."""
+    def _findings(self, out: list[list[Finding]], contexts: Sequence[CheckContext], flat: Flat, wrong: np.ndarray,
+                  lists: np.ndarray, starts: np.ndarray, gots: Iterable[str], tails: list[str]) -> None:
+        """Into out[list]: a finding on each hit at the places `wrong` (ascending), of the lists `lists` (each list's
+        first at `starts`), with what it has (`gots`) and its list's tail of the detail (`tails`, per list)."""
         at = list(map(flat.hits.__getitem__, wrong.tolist()))
-        lists_ = lists.tolist()
-        details = ["type '" + got + tail for got, tail in zip(gots, map(tails.__getitem__, lists_))]
-        made = list(map(Finding, repeat(self.name), map(queries.__getitem__, lists_), details, map(_DOC_ID, at),
-                        map(_RANK, at)))
-        ends = (np.flatnonzero(np.diff(lists, append=len(out))) + 1).tolist()
-        for n, start, end in zip(lists[np.subtract(ends, 1)].tolist(), [0, *ends], ends):
-            out[n] = made[start:end]
+        counts = np.diff(starts, append=len(wrong)).tolist()
+        numbers = lists[starts].tolist()
+        queries = chain.from_iterable(map(repeat, [contexts[n].query_id for n in numbers], counts))
+        details = ["type '" + got + tail for got, tail in zip(gots, chain.from_iterable(map(repeat, tails, counts)))]
+        made = list(map(Finding, repeat(self.name), queries, details, map(_DOC_ID, at), map(_RANK, at)))
+        start = 0
+        for n, c in zip(numbers, counts):
+            out[n] = made[start:start + c]
+            start += c
 
     def _run_each(self, contexts: Sequence[CheckContext]) -> list[list[Finding]]:
         """run per list, the verdicts kept per requirement under a shorter key first (by this check, across the
