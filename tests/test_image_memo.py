@@ -18,9 +18,10 @@ from evalharness.store import Store
 
 
 def _statements(store: Store) -> list[str]:
-    """The SQL statements the store's engine sends from now on."""
+    """The SQL statements SQLite runs for the store from now on (SQLAlchemy's and those sent straight to the driver's
+    cursor): traced on each connection the engine hands out from now on."""
     seen: list[str] = []
-    event.listen(store.engine, "before_cursor_execute", lambda conn, cur, sql, *rest: seen.append(sql))
+    event.listen(store.engine, "checkout", lambda dbapi_conn, record, proxy: dbapi_conn.set_trace_callback(seen.append))
     return seen
 
 

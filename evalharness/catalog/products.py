@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import ATTRIBUTE_FIELDS, Hit, sha256_hex
+from evalharness.pathtext import under
 
 if TYPE_CHECKING:
     from evalharness.project import Project
@@ -86,8 +87,8 @@ def field_text(product: dict[str, Any], name: str) -> str:
 def product_to_hit(product: dict[str, Any], rank: int, score: float, base_dir: Path | None = None) -> Hit:
     """Build a Hit from a catalog product; a relative image path is resolved against base_dir."""
     image = str(product.get("image_url") or product.get("image") or "")
-    if image and base_dir is not None and "://" not in image and not Path(image).is_absolute():
-        image = str(base_dir / image)
+    if image and base_dir is not None and "://" not in image:
+        image = under(base_dir, image)  # a relative path, against base_dir (pathlib's text, without a Path each)
     attributes = dict(product.get("attributes") or {})
     for name in ATTRIBUTE_FIELDS:
         if product.get(name) not in (None, ""):

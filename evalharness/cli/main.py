@@ -16,6 +16,7 @@ from typer._click import exceptions as click_exceptions
 
 from evalharness import __version__
 from evalharness.errors import EXIT_USAGE, EvalHarnessError, redact
+from evalharness.runtime.gcpause import gc_paused
 
 EXIT_INTERRUPTED = 130
 GLOBAL_OPTIONS = ("-C", "--project")
@@ -168,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     if command is None and not completing and {"--version", "-V"} & set(args) and not {"-h", "--help"} & set(args):
         print(f"evalharness {__version__}")  # no command module (config, store, pipeline) is imported for it
         sys.exit(0)
-    ensure_registered([command] if command and not completing else None)  # completion needs every command
+    with gc_paused():  # importing the command's modules builds long-lived objects, not garbage: no collector passes
+        ensure_registered([command] if command and not completing else None)  # completion needs every command
     code = invoke(args, debug)
     if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130 without a word
         print("interrupted: the run is marked interrupted and every judgment made so far is stored; "

@@ -12,6 +12,7 @@ from evalharness.cli.ui import RichStages, err, fmt, out, signed
 from evalharness.errors import EvalHarnessError
 from evalharness.project import Project
 from evalharness.querylog.querysets import read_query_set
+from evalharness.runtime.gcpause import gc_paused
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -124,17 +125,18 @@ def register(app: typer.Typer) -> None:
                                                                  "priority list (human:gold,offline); unlabelled hits are holes."),
     ) -> None:
         """Run queries against an engine config, judge the hits (cached), compute metrics and store the run."""
-        from evalharness.judges import make_judge
-        from evalharness.metrics.ir import mean_metrics
-        from evalharness.pipeline.run import (
-            RunRequest,
-            SilentStages,
-            default_queries_path,
-            estimate_run,
-            evaluate_together,
-            run_engine,
-        )
-        from evalharness.store import Store
+        with gc_paused():  # the pipeline's modules (SQLAlchemy, the metrics) build long-lived objects, not garbage
+            from evalharness.judges import make_judge
+            from evalharness.metrics.ir import mean_metrics
+            from evalharness.pipeline.run import (
+                RunRequest,
+                SilentStages,
+                default_queries_path,
+                estimate_run,
+                evaluate_together,
+                run_engine,
+            )
+            from evalharness.store import Store
 
         if labels:
             from evalharness.labels.sources import check_spec

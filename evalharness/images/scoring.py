@@ -16,12 +16,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from evalharness.errors import EvalHarnessError
 from evalharness.images.loading import ImageLoader, ImageUnavailable
 from evalharness.images.scorers import ImageScore, ImageScorer
 from evalharness.models import sha256_hex
+from evalharness.pathtext import path_text
 from evalharness.pipeline.run import SilentStages, Stages
 from evalharness.project import Project
 from evalharness.store import Store
@@ -62,7 +62,7 @@ def _local_path(ref: str) -> str | None:
     """The file a local reference names, as a string (a run's hits name the same images over and over)."""
     if not ref or ref.startswith(("http://", "https://")):
         return None
-    return str(Path(ref.removeprefix("file://")))
+    return path_text(ref.removeprefix("file://"))
 
 
 def hash_images(store: Store, loader: ImageLoader, refs: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:

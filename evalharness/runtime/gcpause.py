@@ -1,7 +1,9 @@
 """Pause the cyclic garbage collector while a bulk step builds many objects that form no cycles.
 
 Decoding a million stored rows makes the collector rescan every young object again and again (about a third
-of the decode time); reference counting still frees these objects at once, so nothing is held longer.
+of the decode time); reference counting still frees these objects at once, so nothing is held longer. Importing a
+command's modules is such a step too: classes, functions and tables that live to the end, and each young collection
+rescans them (~0.04 s CPU of a cached `run`).
 """
 
 from __future__ import annotations

@@ -10,13 +10,14 @@ image, not a read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Integer, String, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from evalharness.models import sha256_hex
+from evalharness.store.rawrows import raw_sql_rows
 from evalharness.store.tables import metadata
 
 if TYPE_CHECKING:
@@ -57,26 +58,32 @@ caption_checks_t = Table(
 )
 
 CHUNK = 500
+KEY_CHUNK = 5000  # keys per hand-written lookup: within SQLite's and PostgreSQL's parameter limits
 
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _keyed_rows(store: Store, sql: str, keys: Sequence[str], *params: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a hand-written SELECT ending in `IN (...)` over `keys` (`params` bound before them), KEY_CHUNK keys a
+    statement, straight from the driver's cursor (SQLAlchemy would compile each long IN list and process each row)."""
+    with store.engine.connect() as conn:
+        for start in range(0, len(keys), KEY_CHUNK):
+            part = keys[start:start + KEY_CHUNK]
+            yield from raw_sql_rows(conn, f"{sql} IN ({', '.join(['?'] * len(part))})", [*params, *part])
+
+
 def get_scores(store: Store, shas: Sequence[str], scorer_id: str) -> dict[str, ImageScore]:
     """Cached scores of these image hashes by this scorer."""
     from evalharness.images.scorers import ImageScore
 
-    found: dict[str, ImageScore] = {}
-    c = image_scores_t.c
-    unique = sorted(set(shas))
-    with store.engine.connect() as conn:
-        for start in range(0, len(unique), CHUNK):
-            stmt = select(image_scores_t).where(c.scorer_id == scorer_id, c.image_sha.in_(unique[start:start + CHUNK]))
-            for row in conn.execute(stmt):
-                found[row.image_sha] = ImageScore(row.score, list(_json(row.aspects) or []), row.rationale, row.reasoning or "",
-                                                  dict(_json(row.details) or {}), row.input_tokens, row.output_tokens, row.cost_usd)
-    return found
+    sql = ("SELECT image_sha, score, aspects, rationale, reasoning, details, input_tokens, output_tokens, cost_usd "
+           "FROM image_scores WHERE scorer_id = ? AND image_sha")
+    return {sha: ImageScore(score, list(_json(aspects) or []), rationale, reasoning or "", dict(_json(details) or {}),
+                            input_tokens, output_tokens, cost_usd)
+            for sha, score, aspects, rationale, reasoning, details, input_tokens, output_tokens, cost_usd
+            in _keyed_rows(store, sql, sorted(set(shas)), scorer_id)}
 
 
 def put_score(store: Store, image_sha: str, scorer_id: str, s: ImageScore) -> None:
@@ -112,14 +119,11 @@ def known_file_hashes(store: Store, stats: Mapping[str, tuple[int, int]]) -> dic
     """path -> image sha256 for the local files whose (size, mtime_ns) still match the memo."""
     keys = {sha256_hex(path): path for path in stats}
     found: dict[str, str] = {}
-    c = image_files_t.c
-    key_list = sorted(keys)
-    with store.engine.connect() as conn:
-        for start in range(0, len(key_list), CHUNK):
-            for row in conn.execute(select(image_files_t).where(c.path_key.in_(key_list[start:start + CHUNK]))):
-                path = keys[row.path_key]
-                if stats[path] == (row.size, row.mtime_ns):
-                    found[path] = row.image_sha
+    sql = "SELECT path_key, size, mtime_ns, image_sha FROM image_files WHERE path_key"
+    for key, size, mtime_ns, image_sha in _keyed_rows(store, sql, sorted(keys)):
+        path = keys[key]
+        if stats[path] == (size, mtime_ns):
+            found[path] = image_sha
     return found
 
 

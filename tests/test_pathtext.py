@@ -1,0 +1,22 @@
+"""Paths as text: the same text pathlib gives, with or without building a Path."""
+
+from pathlib import Path
+
+import pytest
+
+from evalharness.pathtext import path_text, under
+
+PATHS = ["images/P00000.png", "a", "/a/b.png", "a/b/c", "", ".", "./a", "a/./b", "a/.", "a//b", "a/b/", "/", "//",
+         "//a/b", "///a", "../a", "a/../b", "a/..", "~/x", "a b/ c", "é/ü.png", "a\\b"]
+
+
+@pytest.mark.parametrize("text", PATHS)
+def test_path_text_is_what_pathlib_writes(text: str) -> None:
+    assert path_text(text) == str(Path(text))
+
+
+@pytest.mark.parametrize("base", ["/tmp/cache/demo", "/", "//", ".", "rel/dir", "/a/../b"])
+@pytest.mark.parametrize("name", [p for p in PATHS if p])
+def test_under_is_what_pathlib_joins(base: str, name: str) -> None:
+    root = Path(base)
+    assert under(root, name) == (name if Path(name).is_absolute() else str(root / name))
