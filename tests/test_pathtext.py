@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from evalharness.pathtext import path_text, under
+from evalharness.runtime.pathtext import path_text, under
 
 PATHS = ["images/P00000.png", "a", "/a/b.png", "a/b/c", "", ".", "./a", "a/./b", "a/.", "a//b", "a/b/", "/", "//",
          "//a/b", "///a", "../a", "a/../b", "a/..", "~/x", "a b/ c", "é/ü.png", "a\\b"]

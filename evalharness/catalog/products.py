@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import ATTRIBUTE_FIELDS, Hit, sha256_hex
-from evalharness.pathtext import under
+from evalharness.runtime.pathtext import under
 
 if TYPE_CHECKING:
     from evalharness.project import Project

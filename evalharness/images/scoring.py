@@ -21,9 +21,9 @@ from evalharness.errors import EvalHarnessError
 from evalharness.images.loading import ImageLoader, ImageUnavailable
 from evalharness.images.scorers import ImageScore, ImageScorer
 from evalharness.models import sha256_hex
-from evalharness.pathtext import path_text
 from evalharness.pipeline.run import SilentStages, Stages
 from evalharness.project import Project
+from evalharness.runtime.pathtext import path_text
 from evalharness.store import Store
 from evalharness.store.image_scores import get_scores, known_file_hashes, put_score, remember_file_hashes
 
