@@ -6,6 +6,6 @@ if sys.argv[1:] in (["--version"], ["-V"]):  # answered before the CLI (typer, p
     print(f"evalharness {__version__}")
     raise SystemExit(0)
 
-from evalharness.cli.main import main  # noqa: E402
+from evalharness.cli.entry import main  # noqa: E402
 
 main()

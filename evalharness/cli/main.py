@@ -169,15 +169,29 @@ def main(argv: list[str] | None = None) -> None:
     if command is None and not completing and {"--version", "-V"} & set(args) and not {"-h", "--help"} & set(args):
         print(f"evalharness {__version__}")  # no command module (config, store, pipeline) is imported for it
         sys.exit(0)
-    with gc_paused():  # importing the command's modules builds long-lived objects, not garbage: no collector passes
-        ensure_registered([command] if command and not completing else None)  # completion needs every command
-    code = invoke(args, debug)
+    try:
+        with gc_paused():  # importing the command's modules builds long-lived objects, not garbage: no collector passes
+            ensure_registered([command] if command and not completing else None)  # completion needs every command
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) while they load: nothing ran yet
+        code = EXIT_INTERRUPTED
+    else:
+        code = invoke(args, debug)
     if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into exit code 130 without a word
-        print("interrupted: the run is marked interrupted and every judgment made so far is stored; "
-              "run again to continue", file=sys.stderr)
+        print(interrupted_line(command), file=sys.stderr)
     if argv is None:
         leave(code)
     sys.exit(code)
+
+
+RUNNING_COMMANDS = ("run", "demo")  # the commands that store a run (and mark it interrupted)
+
+
+def interrupted_line(command: str | None) -> str:
+    """The one line printed after Ctrl-C or SIGTERM: what a command that stores runs keeps, or, for any other
+    command, that what it finished is kept."""
+    if command in RUNNING_COMMANDS:
+        return "interrupted: the run is marked interrupted and every judgment made so far is stored; run again to continue"
+    return f"interrupted: {command or 'the command'} stopped; what it finished (judgments, scores, files) is kept"
 
 
 def leave(code: int) -> None:

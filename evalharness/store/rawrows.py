@@ -43,4 +43,5 @@ def _fetched(conn: Connection, sql: str, args: Any, batch: int) -> Iterator[tupl
         while rows := cursor.fetchmany(batch):
             yield from rows
     finally:
-        cursor.close()
+        if not (conn.invalidated or conn.closed):  # else the connection was closed first (a Ctrl-C invalidated it while
+            cursor.close()  # this read was left unfinished) and its cursors went with it: closing one would raise
