@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_GATE_INCONCLUSIVE = 3  # a [gate.trust] gate that cannot decide: the judge or the corrected deltas lack evidence
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports a SIGINT
 
 
 class EvalHarnessError(Exception):

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import typer
 
 from evalharness.cli.stepgraph import Ended, Step, replay, run_graph
-from evalharness.errors import EXIT_GATE_FAILED, EvalHarnessError, redact
+from evalharness.errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EvalHarnessError, redact
 
 YOUNG_THRESHOLD = 10_000  # allocations between young collections while the demo runs (Python's default: 700)
 
@@ -101,8 +101,6 @@ def _child_step(project: str, step: tuple[str, ...]) -> int:
 
 def _passes(step: tuple[str, ...], code: int) -> bool:
     """Whether the demo goes on after this step's exit: the gate's failure or error is passed over, Ctrl-C never."""
-    from evalharness.cli.main import EXIT_INTERRUPTED
-
     return code == 0 or (step[0] == "gate" and code != EXIT_INTERRUPTED)
 
 
@@ -132,8 +130,6 @@ def _run_step(app: typer.Typer, project: str, step: tuple[str, ...]) -> int | No
 
 def _passed_over_note(step: tuple[str, ...], code: int) -> bool:
     """As make's `-` prefix did: a gate's failure or error is noted and the demo completes. True when noted."""
-    from evalharness.cli.main import EXIT_INTERRUPTED
-
     if step[0] != "gate" or code in (0, EXIT_INTERRUPTED):
         return False
     why = "the gate failed, as the demo means it to" if code == EXIT_GATE_FAILED else "the gate could not decide"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_INTERRUPTED = 130
+from evalharness.errors import EXIT_INTERRUPTED
 
 
 def main() -> None:

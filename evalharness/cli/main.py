@@ -15,10 +15,9 @@ import typer
 from typer._click import exceptions as click_exceptions
 
 from evalharness import __version__
-from evalharness.errors import EXIT_USAGE, EvalHarnessError, redact
+from evalharness.errors import EXIT_INTERRUPTED, EXIT_USAGE, EvalHarnessError, redact
 from evalharness.runtime.gcpause import gc_paused
 
-EXIT_INTERRUPTED = 130
 GLOBAL_OPTIONS = ("-C", "--project")
 
 # rich_markup_mode=None: help text is printed as written, so "[run] queries" or "[[gate.rules]]" stay literal.

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from evalharness.cli.main import EXIT_INTERRUPTED
+from evalharness.errors import EXIT_INTERRUPTED
 
 Chunks = list[tuple[str, str]]  # (stream name, text), in the order written
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM}

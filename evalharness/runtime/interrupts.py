@@ -1,8 +1,7 @@
 """Hold Ctrl-C and SIGTERM back while a short write must finish whole.
 
-A KeyboardInterrupt raised inside a database write leaves its transaction open on a connection SQLAlchemy then
-invalidates without closing: the write's rows are lost and the open transaction keeps SQLite's write lock, so the
-interrupted command's next write (marking the run interrupted) waits out the busy timeout and fails. Inside
+A KeyboardInterrupt raised inside a database write rolls its transaction back (store/connect.py
+`roll_back_on_interrupt`): a group of judgments already computed or paid for would be lost with it. Inside
 `interrupts_deferred` an interrupt is noted instead, and delivered to the usual handler as soon as the block ends.
 """
 
