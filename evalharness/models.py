@@ -111,6 +111,15 @@ class Hit:
 _HIT_FIELDS = tuple(f.name for f in fields(Hit))
 
 
+class PlacedHit(Hit):
+    """A decoded hit at one place of a stored list (store.runread.run_hits): its rank and score are its own (slots,
+    which attribute lookup finds before the instance dict), its other fields the product's, in one dict shared by
+    every place of that product (half the cost of a dict per place over a million places; one dict, one product).
+    Read it like any Hit; to change a field, make a new Hit (`dataclasses.replace`) rather than assigning."""
+
+    __slots__ = ("rank", "score")
+
+
 @dataclass(frozen=True)
 class Judgment:
     """A label for one (query, hit) pair with the judge's rationale and what it cost."""

@@ -2,7 +2,8 @@
 `run` finds on each list alone, and what the offline rules asked hit by hit find. Generated lists mix a few products
 (hits sharing a product's field objects as decoded hits do, or copies of them), type names that are plural, hyphenated,
 stated or only in the title or category, the literal type "not stated", repeated and missing images, odd prices and
-k shorter than the list; the same check objects are given several batches, also with their memos' bounds tiny."""
+k shorter than the list, and lists of PlacedHits sharing one fields dict per product as a store's decoded lists do;
+the same check objects are given several batches, also with their memos' bounds tiny."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from evalharness.checks.batch import ListBatch
 from evalharness.checks.builtin import FewResults, NearDuplicates, PriceOutliers, WrongTypeAbove, ZeroResults
 from evalharness.checks.registry import builtin_checks, run_checks
 from evalharness.config import ChecksConfig
-from evalharness.models import Hit, Requirement
+from evalharness.models import Hit, PlacedHit, Requirement
 
 PROPERTY = settings(deadline=timedelta(seconds=20), max_examples=120, suppress_health_check=[HealthCheck.too_slow])
 
@@ -57,14 +58,30 @@ def placed(product: Hit, rank: int, how: int, price: object) -> Hit:
     return hit
 
 
+def decoded(product: Hit, rank: int, how: int, price: object, shared: dict) -> Hit:
+    """The product at one place as `run_hits` decodes it: a PlacedHit over one fields dict per stored product (here
+    per product and price), which every place of it shares."""
+    key = (id(product), how == 2, repr(price) if how == 2 else None)
+    if key not in shared:
+        fields = {k: v for k, v in vars(product).items() if k not in ("rank", "score")}
+        shared[key] = {**fields, "price": price} if how == 2 else fields
+    hit = object.__new__(PlacedHit)
+    hit.__dict__ = shared[key]
+    hit.rank, hit.score = rank, float(-rank)
+    return hit
+
+
 @st.composite
 def batches(draw: st.DrawFn) -> list[CheckContext]:
     pool = draw(st.lists(products(), min_size=1, max_size=8))
     out = []
+    from_store = draw(st.booleans())  # every hit a PlacedHit, as compare's decoded lists are
+    shared: dict = {}
     for n in range(draw(st.integers(1, 12))):
         size = draw(st.integers(0, 12))
         places = [(draw(st.integers(0, len(pool) - 1)), draw(st.integers(0, 2)), draw(prices)) for _ in range(size)]
-        hits = [placed(pool[p], r, how, price) for r, (p, how, price) in enumerate(places, 1)]
+        hits = [decoded(pool[p], r, how, price, shared) if from_store else placed(pool[p], r, how, price)
+                for r, (p, how, price) in enumerate(places, 1)]
         want = draw(st.one_of(st.none(), st.sampled_from(TYPES)))
         reqs: tuple[Requirement, ...] = () if want is None else (Requirement("product_type", want, "must"),)
         if draw(st.booleans()):

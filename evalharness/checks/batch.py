@@ -17,10 +17,11 @@ from typing import Any, overload
 import numpy as np
 
 from evalharness.checks.base import CheckContext
-from evalharness.models import Hit
+from evalharness.models import Hit, PlacedHit
 
 _PRODUCT_FIELDS = attrgetter("title", "brand", "category", "image_url")
 _ATTRIBUTES = attrgetter("attributes")
+_FIELDS_DICT = attrgetter("__dict__")
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,25 @@ class Flat:
         the very same attributes dict (hits decoded from one stored product share it; the hits are alive while this
         Flat is, so no other dict has its id). Every field the built-ins read of a hit but its price, doc id and rank is
         thus the same across one product's hits. None when a field is unhashable (the caller reads hit by hit).
-        Worked out once per batch, on first use."""
+        Worked out once per batch, on first use. Hits decoded from a store (PlacedHit) share their product's fields
+        dict: they are grouped by that dict first, and only one hit of each group is keyed."""
         if not self._products:
+            hits = self.hits
             table: dict[tuple, int] = {}
-            keys = zip(map(_PRODUCT_FIELDS, self.hits), map(id, map(_ATTRIBUTES, self.hits)))
             try:
-                found = np.fromiter(map(table.setdefault, keys, count()), dtype=np.int64, count=len(self.hits))
+                if all(type(hit) is PlacedHit for hit in hits):
+                    groups: dict[int, int] = {}  # id of a shared fields dict -> its first place
+                    group_at = np.fromiter(map(groups.setdefault, map(id, map(_FIELDS_DICT, hits)), count()),
+                                           dtype=np.int64, count=len(hits))
+                    firsts = list(groups.values())  # ascending: each group's first place
+                    reps = [hits[p] for p in firsts]
+                    keys = zip(map(_PRODUCT_FIELDS, reps), map(id, map(_ATTRIBUTES, reps)))
+                    first_of = np.zeros(len(hits), dtype=np.int64)
+                    first_of[firsts] = list(map(table.setdefault, keys, firsts))
+                    found: np.ndarray | None = first_of[group_at]
+                else:
+                    keys = zip(map(_PRODUCT_FIELDS, hits), map(id, map(_ATTRIBUTES, hits)))
+                    found = np.fromiter(map(table.setdefault, keys, count()), dtype=np.int64, count=len(hits))
             except TypeError:
                 found = None
             self._products.append(found)

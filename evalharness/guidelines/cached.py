@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evalharness.guidelines.files import file_digest, guideline_path, parse_guideline
@@ -17,13 +16,6 @@ from evalharness.guidelines.writers import ensure_guidelines
 from evalharness.models import Guideline, Query
 from evalharness.project import Project
 from evalharness.store import Store
-
-READERS = 8
-BATCH = 256  # files per task: a task per file would cost more than reading it
-
-
-def _digests(paths: list[Path]) -> list[str]:
-    return [file_digest(path) for path in paths]
 
 
 def load_guidelines(project: Project, store: Store, queries: Sequence[Query], writer_spec: str,
@@ -37,10 +29,9 @@ def load_guidelines(project: Project, store: Store, queries: Sequence[Query], wr
     paths: dict[str, Path] = {}
     for q in queries:
         paths.setdefault(str(path_of[q.id]), path_of[q.id])
-    files = list(paths.values())
-    batches = [files[start:start + BATCH] for start in range(0, len(files), BATCH)]
-    with ThreadPoolExecutor(READERS) as pool:  # file reads and sha256 release the GIL: batches of files read at once
-        digests = dict(zip(paths, (d for batch in pool.map(_digests, batches) for d in batch)))
+    # One thread: reading a small file and hashing it releases the GIL several times, and with a pool of readers
+    # those hand-offs cost more than the reads (10,000 cached files: 0.2 s CPU alone, 0.35 s with 8 threads, slower too).
+    digests = dict(zip(paths, map(file_digest, paths.values())))
     missing_by_path: dict[str, Query] = {}  # one query per file still to write
     for q in queries:
         if not digests[str(path_of[q.id])]:

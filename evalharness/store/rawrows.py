@@ -7,7 +7,7 @@ decoded objects on PostgreSQL, so callers accept both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -27,21 +27,42 @@ def raw_rows(conn: Connection, stmt: Select, batch: int = BATCH) -> Iterator[tup
 def raw_sql_rows(conn: Connection, sql: str, params: Sequence[Any], batch: int = BATCH) -> Iterator[tuple[Any, ...]]:
     """Every row of a hand-written SELECT with `?` placeholders (and no other `?` or `%`), through the driver's cursor:
     for a statement of thousands of parameters, which SQLAlchemy would take longer to compile than to run."""
+    return _rows_of(raw_sql_batches(conn, sql, params, batch))
+
+
+def raw_sql_batches(conn: Connection, sql: str, params: Sequence[Any], batch: int = BATCH
+                    ) -> Generator[list[tuple[Any, ...]], None, None]:
+    """`raw_sql_rows` as the driver's batches (lists of up to `batch` rows): for a caller that loops over hundreds of
+    thousands of rows, one generator step per batch instead of per row."""
     style = conn.dialect.paramstyle
     if style in ("format", "pyformat"):
         sql = sql.replace("?", "%s")
     elif style != "qmark":
         raise ValueError(f"raw_sql_rows: paramstyle {style!r} is not supported")
-    return _fetched(conn, sql, tuple(params), batch)
+    return _batches(conn, sql, tuple(params), batch)
 
 
 def _fetched(conn: Connection, sql: str, args: Any, batch: int) -> Iterator[tuple[Any, ...]]:
     """The rows of one statement on the connection's DBAPI cursor, `batch` at a time (the cursor closed after)."""
+    return _rows_of(_batches(conn, sql, args, batch))
+
+
+def _rows_of(batches: Generator[list[tuple[Any, ...]], None, None]) -> Iterator[tuple[Any, ...]]:
+    """The rows of batches, one by one; closing this closes the batches' read (its cursor) at once."""
+    try:
+        for rows in batches:
+            yield from rows
+    finally:
+        batches.close()
+
+
+def _batches(conn: Connection, sql: str, args: Any, batch: int) -> Generator[list[tuple[Any, ...]], None, None]:
+    """The rows of one statement on the connection's DBAPI cursor in lists of `batch` (the cursor closed after)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, args)
         while rows := cursor.fetchmany(batch):
-            yield from rows
+            yield rows
     finally:
         if not (conn.invalidated or conn.closed):  # else the connection was closed first (a Ctrl-C invalidated it while
             cursor.close()  # this read was left unfinished) and its cursors went with it: closing one would raise

@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, TypeVar
 
 from sqlalchemy import Text, select, type_coerce
 
 from evalharness.errors import EvalHarnessError
-from evalharness.models import Guideline, Hit, Requirement
+from evalharness.models import Guideline, Hit, PlacedHit, Requirement
 from evalharness.runtime.gcpause import gc_paused
 from evalharness.store.db import Store, StoredRun
 from evalharness.store.ranked import parse_ranked
-from evalharness.store.rawrows import raw_rows, raw_sql_rows
+from evalharness.store.rawrows import raw_rows, raw_sql_batches, raw_sql_rows
 from evalharness.store.tables import guidelines_t, run_queries_t, run_results_t, runs_t
 from evalharness.store.verdicts import verdicts_in
 
@@ -103,17 +104,23 @@ def run_hits(store: Store, run_id: str, lists: Sequence[RunLists]) -> dict[str, 
             if key not in first:
                 first[key] = (q.id, rank)
     products = _products(store, run_id, first, lookup=len(first) <= LOOKUP_SHARE * total, sources=_sources(lists))
-    fields = {key: vars(hit) for key, hit in products.items()}
+    fields = {key: _product_fields(hit) for key, hit in products.items()}
     new = object.__new__
     out: dict[str, list[Hit]] = {}
     with gc_paused():
         for q, own in zip(lists, keys):
-            placed = out[q.id] = [new(Hit) for _ in own]
+            placed = out[q.id] = [new(PlacedHit) for _ in own]
             for hit, key, rank, score in zip(placed, own, q.ranks, q.scores):
-                placed_fields = fields[key].copy()  # the product's decoded fields, at this place
-                placed_fields["rank"], placed_fields["score"] = rank, score
-                hit.__dict__ = placed_fields
+                hit.__dict__ = fields[key]  # the product's decoded fields, shared by its places
+                hit.rank, hit.score = rank, score
     return out
+
+
+def _product_fields(hit: Hit) -> dict[str, Any]:
+    """A decoded product's fields without its place (rank and score), as its PlacedHits share them."""
+    shared = dict(vars(hit))
+    del shared["rank"], shared["score"]
+    return shared
 
 
 def _sources(lists: Sequence[RunLists]) -> dict[str, str]:
@@ -255,30 +262,35 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     again: set[tuple[str, str]] = set()  # (guideline, doc) pairs with more than one counted judgment
     bare: dict[str, tuple[str, str]] = {}
     cols = "j.content_hash, j.label, " + ("j.rationale" if rationales else "''") + (", CAST(j.details AS TEXT)" if verdicts else "")
+    of_details: dict[str, Any] = {}  # details text -> its verdicts (None: none), each distinct text decoded once
     with gc_paused(), store.engine.connect() as conn:
         last = None
-        for row in _pair_rows(conn, judge_id, places, cols):  # (place index, content hash, label, rationale, details)
-            g, doc = places[row[0]]
-            chash = row[1]
-            if g is not last:
-                last, listed, docs, contents_judged = g, wanted[g], labels[g], covered[g]
-            contents = listed[doc]
-            if contents is not None and chash not in contents:
-                continue  # a judgment of content no compared list holds
-            contents_judged.add(one(chash, chash))
-            if doc in docs:
-                again.add((g, doc))
-            if rationales:
-                docs[doc] = (one(row[2], row[2]), row[3])
-            else:  # (label, '') is one shared tuple per label
-                docs[doc] = bare.get(row[2]) or bare.setdefault(row[2], (one(row[2], row[2]), ""))
-            if verdicts and row[4] is not None and row[4] != "null":  # no details: no verdicts (verdicts_in says)
-                v = verdicts_in(row[4], decoded)
-                if v is not None:
-                    found.setdefault(g, {})[doc] = v
+        for rows in _pair_batches(conn, judge_id, places, cols):
+            for row in rows:  # (place index, content hash, label, rationale[, details])
+                g, doc = places[row[0]]
+                chash = row[1]
+                if g is not last:
+                    last, listed, docs, contents_judged = g, wanted[g], labels[g], covered[g]
+                contents = listed[doc]
+                if contents is not None and chash not in contents:
+                    continue  # a judgment of content no compared list holds
+                contents_judged.add(one(chash, chash))
+                if doc in docs:
+                    again.add((g, doc))
+                if rationales:
+                    docs[doc] = (one(row[2], row[2]), row[3])
+                else:  # (label, '') is one shared tuple per label
+                    docs[doc] = bare.get(row[2]) or bare.setdefault(row[2], (one(row[2], row[2]), ""))
+                if verdicts:
+                    text = row[4]
+                    v = of_details.get(text, _ABSENT) if text is not None else None
+                    if v is _ABSENT:
+                        v = of_details[text] = verdicts_in(text, decoded)  # None for "null" (no details)
+                    if v is not None:
+                        found.setdefault(g, {})[doc] = v
         if again:  # the newest judgment of each, in time order as stored
             redo = sorted(again)
-            rows = sorted(_pair_rows(conn, judge_id, redo, cols + ", j.created_at, j.cache_key"),
+            rows = sorted(chain.from_iterable(_pair_batches(conn, judge_id, redo, cols + ", j.created_at, j.cache_key")),
                           key=lambda r: (redo[r[0]][0], r[-2], r[-1]))
             for g, doc in again:
                 found.get(g, {}).pop(doc, None)
@@ -298,9 +310,10 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     return Pool(labels, covered, sum(sizes.values()), found if verdicts else None, sizes)
 
 
-def _pair_rows(conn: Any, judge_id: str, places: Sequence[tuple[str, str]], cols: str) -> Iterator[tuple[Any, ...]]:
-    """The judge's judgments of these (guideline, doc) places: each row the place's index in `places`, then `cols` of
-    judgments `j`; PAIR_CHUNK places a statement (the index saves decoding the place's strings again)."""
+def _pair_batches(conn: Any, judge_id: str, places: Sequence[tuple[str, str]], cols: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The judge's judgments of these (guideline, doc) places, in batches of rows: each row the place's index in
+    `places`, then `cols` of judgments `j`; PAIR_CHUNK places a statement (the index saves decoding the place's strings
+    again). Batches, not rows: the caller's loop over a batch runs without a generator step per row."""
     for start in range(0, len(places), PAIR_CHUNK):
         part = places[start:start + PAIR_CHUNK]
         # CROSS JOIN: SQLite keeps the pairs as the outer loop (one index seek each); with a plain JOIN of a few
@@ -308,7 +321,9 @@ def _pair_rows(conn: Any, judge_id: str, places: Sequence[tuple[str, str]], cols
         sql = (f"WITH pairs(i, g, doc) AS (VALUES {', '.join(['(?, ?, ?)'] * len(part))}) SELECT pairs.i, {cols} "
                "FROM pairs CROSS JOIN judgments j WHERE j.guideline_hash = pairs.g AND j.judge_id = ? "
                "AND j.doc_id = pairs.doc")
-        yield from raw_sql_rows(conn, sql, [*(v for i, (g, doc) in enumerate(part, start) for v in (i, g, doc)), judge_id])
+        params = [None] * (3 * len(part))  # (i, g, doc) per place, laid out by slices (no generator per value)
+        params[0::3], params[1::3], params[2::3] = range(start, start + len(part)), *zip(*part)
+        yield from raw_sql_batches(conn, sql, [*params, judge_id])
 
 
 def stored_guidelines(store: Store, hashes: Iterable[str], by_file: bool = False) -> dict[str, Guideline]:
