@@ -282,8 +282,8 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
                 else:  # (label, '') is one shared tuple per label
                     docs[doc] = bare.get(row[2]) or bare.setdefault(row[2], (one(row[2], row[2]), ""))
                 if verdicts:
-                    text = row[4]
-                    v = of_details.get(text, _ABSENT) if text is not None else None
+                    text = row[4]  # the details as text (CAST), None when the judgment has none
+                    v = of_details.get(text, _ABSENT) if type(text) is str else verdicts_in(text, decoded)
                     if v is _ABSENT:
                         v = of_details[text] = verdicts_in(text, decoded)  # None for "null" (no details)
                     if v is not None:
