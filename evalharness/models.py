@@ -119,6 +119,14 @@ class PlacedHit(Hit):
 
     __slots__ = ("rank", "score")
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to any Hit (placed or not) with equal fields, as two Hits are."""
+        if not isinstance(other, Hit):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _HIT_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable like Hit: not hashable
+
 
 @dataclass(frozen=True)
 class Judgment:
