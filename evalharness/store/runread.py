@@ -213,7 +213,9 @@ POOL_RULE = ("qrels hold only the labels of the pairs in the runs compared (and 
              "other runs, judges and labels in the store change no figure")
 
 PAIR_CHUNK = 5000  # (guideline, doc) pairs per lookup statement: 15,001 parameters, within SQLite's and PostgreSQL's limits
-Wanted = dict[str, dict[str, set[str] | None]]  # guideline hash -> doc id -> the content hashes listed (None: any)
+# guideline hash -> doc id -> the content hashes listed: one hash (a str, as most docs are listed with one content),
+# a set of several, or None (any content counts)
+Wanted = dict[str, dict[str, "str | set[str] | None"]]
 
 
 def add_pairs(wanted: Wanted, guideline_hash: str, doc_ids: Sequence[str], content_hashes: Sequence[str] | None) -> Wanted:
@@ -224,13 +226,27 @@ def add_pairs(wanted: Wanted, guideline_hash: str, doc_ids: Sequence[str], conte
         for doc in doc_ids:
             docs[doc] = None
         return wanted
+    if not docs:  # the guideline's first list: its docs as they come, unless one repeats
+        docs.update(zip(doc_ids, content_hashes))
+        if len(docs) == len(doc_ids):
+            return wanted
+        docs.clear()
     for doc, chash in zip(doc_ids, content_hashes):
         known = docs.get(doc, _ABSENT)
         if known is _ABSENT:
-            docs[doc] = {chash}
-        elif known is not None:
+            docs[doc] = chash
+        elif known is None or known == chash:
+            continue
+        elif type(known) is str:
+            docs[doc] = {known, chash}
+        else:
             known.add(chash)
     return wanted
+
+
+def listed(contents: str | set[str] | None, chash: str) -> bool:
+    """Whether a content hash is one `wanted` lists for a doc (`contents` as add_pairs keeps them)."""
+    return contents is None or contents == chash or (type(contents) is not str and chash in contents)
 
 
 _ABSENT: Any = object()  # add_pairs: a doc not yet in `wanted` (None there means any content)
@@ -270,11 +286,11 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
                 g, doc = places[row[0]]
                 chash = row[1]
                 if g is not last:
-                    last, listed, docs, contents_judged = g, wanted[g], labels[g], covered[g]
-                contents = listed[doc]
-                if contents is not None and chash not in contents:
-                    continue  # a judgment of content no compared list holds
-                contents_judged.add(one(chash, chash))
+                    last, docs_listed, docs, contents_judged = g, wanted[g], labels[g], covered[g]
+                contents = docs_listed[doc]
+                if contents is not None and contents != chash and (type(contents) is str or chash not in contents):
+                    continue  # a judgment of content no compared list holds (`listed`, inline)
+                contents_judged.add(contents if type(contents) is str else one(chash, chash))
                 if doc in docs:
                     again.add((g, doc))
                 if rationales:
@@ -296,8 +312,7 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
                 found.get(g, {}).pop(doc, None)
             for row in rows:
                 (g, doc), chash = redo[row[0]], row[1]
-                contents = wanted[g][doc]
-                if contents is not None and chash not in contents:
+                if not listed(wanted[g][doc], chash):
                     continue
                 labels[g][doc] = (one(row[2], row[2]), row[3])
                 if verdicts:
