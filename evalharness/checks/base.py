@@ -21,7 +21,7 @@ class CheckContext:
     labels: Mapping[str, str] = field(default_factory=dict)  # doc_id -> the judge's label, where judged
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One problem a check found: on a hit (doc_id, rank) or on the whole list (doc_id '')."""
 
