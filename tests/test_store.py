@@ -233,3 +233,29 @@ def test_ctrl_c_while_the_pool_closes_a_connection_prints_no_traceback(tmp_path:
     done = subprocess.run([sys.executable, "-c", CLOSE_INTERRUPTED, f"sqlite:///{tmp_path / 'c.db'}"], capture_output=True,
                           text=True, timeout=120)
     assert done.stderr == "interrupted\n", done.stderr
+
+
+def test_the_pool_keeps_verdicts_only_where_asked(project: Path) -> None:
+    # compare reads verdicts only for the docs its verdict measures reach (each list's top k): the labels, coverage
+    # and those docs' verdicts are the full pool's
+    from evalharness.store.runread import add_pairs, pair_pool, run_lists
+
+    done = run_cli(project, "run", "-e", "v2", "--top-k", "8", "--json")
+    assert done.returncode == 0, done.stderr
+    store = Store(f"sqlite:///{project / '.evalharness' / 'cache.db'}")
+    try:
+        run_id = json.loads(done.stdout)["run_id"]
+        lists = run_lists(store, run_id)
+        judge_id = store.get_run(run_id).judge_id
+        wanted: dict = {}
+        for q in lists:
+            add_pairs(wanted, q.guideline_hash, q.doc_ids, q.content_hashes)
+        top = {q.guideline_hash: set(q.doc_ids[:3]) for q in lists}
+        full = pair_pool(store, judge_id, wanted, verdicts=True)
+        some = pair_pool(store, judge_id, wanted, verdicts=True, verdict_docs=top)
+        assert some.labels == full.labels and some.covered == full.covered and full.verdicts
+        assert some.verdicts == {g: kept for g, docs in full.verdicts.items()
+                                 if (kept := {d: v for d, v in docs.items() if d in top.get(g, ())})}
+        assert sum(map(len, some.verdicts.values())) < sum(map(len, full.verdicts.values()))
+    finally:
+        store.close()

@@ -102,7 +102,7 @@ def chunk_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
 def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
     """Chunk `index` of the plan: its missing pairs when `find_missing` finds any, else its scores."""
     from evalharness.guidelines.cached import load_guidelines
-    from evalharness.metrics.measures import verdict_measures_in
+    from evalharness.metrics.measures import verdict_depth
 
     start, end = plan.bounds[index]
     queries = plan.queries[start:end]
@@ -115,7 +115,9 @@ def score_chunk(plan: ChunkPlan, index: int, find_missing: bool) -> ChunkResult:
         return ChunkResult(unwritten=unwritten)
     ghash = [guidelines[q.id].hash for q in queries]
     wanted = compared_pairs(plan, lists, ghash)  # the pool rule: only the compared runs' pairs
-    pool = pair_pool(store, judge.judge_id, wanted, plan.for_report, verdict_measures_in(plan.metrics), strings)
+    depth = verdict_depth(plan.metrics)  # verdicts are read for the places the verdict measures read, no deeper
+    pool = pair_pool(store, judge.judge_id, wanted, plan.for_report, depth is not None, strings,
+                     None if depth is None else _top_docs(lists, ghash, depth))
     result = ChunkResult(pool_sizes=pool.sizes, labels=pool.labels if plan.for_report else {})
     if find_missing:
         result.missing, result.failed = _missing_pairs(plan, lists, queries, guidelines, ghash, pool.covered)
@@ -145,6 +147,15 @@ def compared_pairs(plan: ChunkPlan, lists: list[list[RunLists]], ghash: list[str
         for g, q in zip(ghash, side_q):
             add_pairs(wanted, g, q.doc_ids, q.content_hashes if usable else None)
     return wanted
+
+
+def _top_docs(lists: list[list[RunLists]], ghash: list[str], depth: int) -> dict[str, set[str]]:
+    """guideline hash -> the docs some compared list ranks within `depth` for it."""
+    top: dict[str, set[str]] = {}
+    for side_q in lists:
+        for g, q in zip(ghash, side_q):
+            top.setdefault(g, set()).update(q.doc_ids[:depth])
+    return top
 
 
 def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Query], ghash: list[str], pool: Any,

@@ -206,9 +206,10 @@ def higher_is_better(name: str) -> bool:
     return True if m is None else _FAMILIES[m.family].higher_is_better
 
 
-def verdict_measures_in(names: Iterable[str]) -> bool:
-    """Whether any of these measures reads per-requirement verdicts (AttrMatch, ReqMet)."""
-    return any((m := parse_hit_measure(n)) is not None and _FAMILIES[m.family].provider == "verdicts" for n in names)
+def verdict_depth(names: Iterable[str]) -> int | None:
+    """How deep in a list the verdict measures among these names read (their largest k), None when there are none."""
+    ks = [m.k for n in names if (m := parse_hit_measure(n)) is not None and _FAMILIES[m.family].provider == "verdicts"]
+    return max(ks) if ks else None
 
 
 def split_measures(names: Iterable[str]) -> tuple[list[str], list[str]]:

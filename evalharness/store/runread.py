@@ -7,7 +7,7 @@ Every function costs in proportion to the runs and guidelines asked for, never t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, TypeVar
@@ -261,12 +261,13 @@ def stored_pairs(queries: Iterable[Any]) -> Wanted:
 
 
 def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = True, verdicts: bool = False,
-              strings: dict[str, str] | None = None) -> Pool:
+              strings: dict[str, str] | None = None, verdict_docs: Mapping[str, Container[str]] | None = None) -> Pool:
     """The labels this judge gave exactly the pairs in `wanted` (the pool rule: nothing another run added counts).
 
     One indexed lookup per (guideline, doc); a judgment counts when its content is one the lists hold (any content
     where they hold None); the newest such judgment of a doc wins (by creation time, then cache key), and the newest
-    with verdicts gives its verdicts. `covered` lists the contents judged. The rows are read in one pass and not
+    with verdicts gives its verdicts (only of `verdict_docs`, guideline hash -> docs, when given: the places a measure
+    reads). `covered` lists the contents judged. The rows are read in one pass and not
     kept; the few docs judged more than once are read again, with their times, to find the newest."""
     order = sorted(wanted)
     places = [(g, doc) for g in order for doc in sorted(wanted[g])]
@@ -279,6 +280,7 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     bare: dict[str, tuple[str, str]] = {}
     cols = "j.content_hash, j.label, " + ("j.rationale" if rationales else "''") + (", CAST(j.details AS TEXT)" if verdicts else "")
     of_details: dict[str, Any] = {}  # details text -> its verdicts (None: none), each distinct text decoded once
+    top: Container[str] | None = None  # the guideline's docs whose verdicts are kept (None: all)
     with gc_paused(), store.engine.connect() as conn:
         last = None
         for rows in _pair_batches(conn, judge_id, places, cols):
@@ -287,6 +289,7 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
                 chash = row[1]
                 if g is not last:
                     last, docs_listed, docs, contents_judged = g, wanted[g], labels[g], covered[g]
+                    top = None if verdict_docs is None else verdict_docs.get(g, ())
                 contents = docs_listed[doc]
                 if contents is not None and contents != chash and (type(contents) is str or chash not in contents):
                     continue  # a judgment of content no compared list holds (`listed`, inline)
@@ -297,7 +300,7 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
                     docs[doc] = (one(row[2], row[2]), row[3])
                 else:  # (label, '') is one shared tuple per label
                     docs[doc] = bare.get(row[2]) or bare.setdefault(row[2], (one(row[2], row[2]), ""))
-                if verdicts:
+                if verdicts and (top is None or doc in top):
                     text = row[4]  # the details as text (CAST), None when the judgment has none
                     v = of_details.get(text, _ABSENT) if type(text) is str else verdicts_in(text, decoded)
                     if v is _ABSENT:
@@ -315,7 +318,7 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
                 if not listed(wanted[g][doc], chash):
                     continue
                 labels[g][doc] = (one(row[2], row[2]), row[3])
-                if verdicts:
+                if verdicts and (verdict_docs is None or doc in verdict_docs.get(g, ())):
                     v = verdicts_in(row[4], decoded)
                     if v is not None:
                         found.setdefault(g, {})[doc] = v
