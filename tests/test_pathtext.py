@@ -20,3 +20,11 @@ def test_path_text_is_what_pathlib_writes(text: str) -> None:
 def test_under_is_what_pathlib_joins(base: str, name: str) -> None:
     root = Path(base)
     assert under(root, name) == (name if Path(name).is_absolute() else str(root / name))
+
+
+@pytest.mark.parametrize("base", ["/tmp/p/guidelines", "guidelines", ".", "/"])
+@pytest.mark.parametrize("query", ["red dress", "", " ", "../etc", "a/b", "Ｒｅｄ　ｓｈｏｅ", "ß" * 80, "."])
+def test_guideline_path_text_is_the_path_as_text(base: str, query: str) -> None:
+    from evalharness.guidelines.files import guideline_path, guideline_path_text
+
+    assert guideline_path_text(Path(base), query) == str(guideline_path(Path(base), query))

@@ -22,6 +22,7 @@ from evalharness.models import Hit, PlacedHit
 _PRODUCT_FIELDS = attrgetter("title", "brand", "category", "image_url")
 _ATTRIBUTES = attrgetter("attributes")
 _FIELDS_DICT = attrgetter("__dict__")
+_PLACED = {PlacedHit}
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Flat:
             hits = self.hits
             table: dict[tuple, int] = {}
             try:
-                if all(type(hit) is PlacedHit for hit in hits):
+                if {*map(type, hits)} == _PLACED:
                     groups: dict[int, int] = {}  # id of a shared fields dict -> its first place
                     group_at = np.fromiter(map(groups.setdefault, map(id, map(_FIELDS_DICT, hits)), count()),
                                            dtype=np.int64, count=len(hits))

@@ -189,7 +189,8 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     if pool.verdicts is not None:
         from evalharness.metrics.verdict_measures import prime_verdicts
 
-        prime_verdicts(measure_ctx, ghash, pool.verdicts, pool.labels)
+        prime_verdicts(measure_ctx, ghash, pool.verdicts, pool.labels,
+                       {h: g.requirements for h, g in result.guidelines.items()})
     from evalharness.judges.specs import judge_spec_of
 
     judge_name = judge_spec_of(plan.judge.judge_id)

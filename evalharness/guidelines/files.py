@@ -16,6 +16,7 @@ from typing import Any
 
 from evalharness.errors import EvalHarnessError
 from evalharness.models import IMPORTANCE, Guideline, Requirement, canonical_json, sha256_hex
+from evalharness.runtime.pathtext import under
 from evalharness.textnorm import slugify
 
 
@@ -36,6 +37,11 @@ def _load_yaml(text: str):  # noqa: ANN202 - whatever the YAML holds
 
 def guideline_path(directory: Path, query: str) -> Path:
     return directory / f"{slugify(query)}.md"
+
+
+def guideline_path_text(directory: Path, query: str) -> str:
+    """`str(guideline_path(directory, query))` without a Path per query (a command reads thousands)."""
+    return under(directory, f"{slugify(query)}.md")
 
 
 def content_digest(requirements: Sequence[Requirement], text: str) -> str:
@@ -102,7 +108,7 @@ def file_hash(path: Path) -> str:
         raise EvalHarnessError(f"cannot read guideline {path}: {exc.strerror}") from None
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: str | Path) -> str:
     """`file_hash` of a file that may not exist yet: '' when it does not."""
     try:
         with open(path, "rb", buffering=0) as fh:  # unbuffered: one read of a small file, no buffer object

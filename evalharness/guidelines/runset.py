@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalharness.errors import EvalHarnessError
-from evalharness.guidelines.files import file_digest, guideline_path, parse_guideline
+from evalharness.guidelines.files import file_digest, guideline_path_text, parse_guideline
 from evalharness.models import Guideline, Query
 
 PREPARE_CHUNK = 500  # queries whose files are looked up, parsed or written, and recorded at a time
@@ -37,7 +37,7 @@ class RunGuidelines:
         self._writer: Any = None
 
     def _path(self, text: str) -> str:
-        return str(guideline_path(self.directory, text))
+        return guideline_path_text(self.directory, text)
 
     def prepare(self, queries: Sequence[Query], progress: Callable[[int], None] | None = None) -> None:
         """Write the missing files and record in the store each file it does not hold yet."""

@@ -76,14 +76,18 @@ def _memo_key(judge_id: str, hashes: frozenset[str]) -> tuple[str, str, frozense
 
 
 def prime_verdicts(ctx: Any, guideline_hashes: Sequence[str], pool: Mapping[str, Mapping[str, Verdicts]],
-                   labels: Mapping[str, Mapping[str, tuple[str, str]]]) -> None:
+                   labels: Mapping[str, Mapping[str, tuple[str, str]]],
+                   requirements: Mapping[str, tuple[Requirement, ...]] | None = None) -> None:
     """Give the provider verdicts already read (with the judgment pool and its labels, in one pass) for queries of
-    these guidelines."""
+    these guidelines; `requirements` (guideline hash -> its requirements) when the caller has them, else they are read
+    from the store."""
     hashes = frozenset(guideline_hashes)
     none: Mapping[str, tuple[str, str]] = {}
     labelled = {g: {doc: (labels.get(g, none).get(doc, ("", ""))[0], v) for doc, v in docs.items()}
                 for g, docs in pool.items()}
-    ctx.memo[_memo_key(ctx.judge_id, hashes)] = labelled, guideline_requirements(ctx.store, hashes)
+    reqs = guideline_requirements(ctx.store, hashes) if requirements is None else \
+        {g: tuple(requirements[g]) for g in hashes if g in requirements}
+    ctx.memo[_memo_key(ctx.judge_id, hashes)] = labelled, reqs
 
 
 def _usefulness(project: Any) -> Any:
