@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -289,7 +290,18 @@ class RBO:
 
 
 def _overlaps(short: Sequence[str], long_: Sequence[str]) -> list[int]:
-    """X_d for d = 0 .. len(long_): how many items the first min(d, s) of `short` and the first d of `long_` share."""
+    """X_d for d = 0 .. len(long_): how many items the first min(d, s) of `short` and the first d of `long_` share.
+
+    When neither list repeats an item, an item both hold joins at the deeper of its two places (counted once per depth
+    from there on); else they are walked depth by depth, as the definition reads."""
+    at = {item: j for j, item in enumerate(long_)}
+    if len(at) == len(long_) and len(set(short)) == len(short):
+        joined = [0] * (len(long_) + 1)
+        for i, item in enumerate(short):
+            j = at.get(item)
+            if j is not None:
+                joined[(i if i > j else j) + 1] += 1
+        return list(accumulate(joined))
     seen_s: set[str] = set()
     seen_l: set[str] = set()
     x = [0]
