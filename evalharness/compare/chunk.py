@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -169,9 +170,13 @@ def _score_sides(plan: ChunkPlan, lists: list[list[RunLists]], queries: list[Que
     project, store, metrics = plan.project, plan.store, plan.metrics
     ids = [q.id for q in queries]
     scheme = scheme_of(project.config)
-    plain = {g: {d: lab for d, (lab, _) in pool.labels.get(g, _EMPTY).items()} for g in set(ghash)}  # doc -> label
-    gains = {lab: scheme.gain(lab) for lab in {lab for known in plain.values() for lab in known.values()}}
-    qrels = {q.id: {d: gains[lab] for d, lab in plain[g].items()} for q, g in zip(queries, ghash)}  # as pipeline.graded
+    label_of = itemgetter(0)  # (label, rationale) -> label; the per-doc maps below are built in C (zip, map)
+    plain = {g: dict(zip(docs, map(label_of, docs.values()))) for g in set(ghash)
+             for docs in [pool.labels.get(g, _EMPTY)]}  # doc -> label
+    gains = {lab: scheme.gain(lab) for lab in set().union(*map(dict.values, plain.values()))}
+    gain_of = gains.__getitem__
+    qrels = {q.id: dict(zip(docs, map(gain_of, docs.values()))) for q, g in zip(queries, ghash)
+             for docs in [plain[g]]}  # as pipeline.graded
     known = [plain[g] for g in ghash]  # per query: doc -> label, what coverage counts
     origin: list[dict[str, str]] | None = None  # per query: doc -> the source that labelled it (None: the judge, all)
     if plan.labels:  # a label source (--labels): e.g. people's labels where they exist, then the judge

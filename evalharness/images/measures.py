@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 
 from evalharness.images.scorers import make_scorer
 from evalharness.images.scoring import score_images
@@ -18,5 +19,8 @@ def image_scores_per_hit(ctx: MeasureContext, queries: Sequence[RankedQuery], me
     scorer = make_scorer(config.images.scorer, config)
     refs = [h.image_url for q in queries for h in q.hits[:depth] if h.image_url]
     outcome = score_images(ctx.project, ctx.store, scorer, refs, max_retries=config.judge.max_retries)
-    return {q.id: [outcome.scores[h.image_url].score if h.image_url in outcome.scores else None for h in q.hits[:depth]]
-            for q in queries}
+    score_of = {url: found.score for url, found in outcome.scores.items()}.get
+    return {q.id: list(map(score_of, map(_IMAGE_URL, q.hits[:depth]))) for q in queries}
+
+
+_IMAGE_URL = attrgetter("image_url")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from evalharness.judges.verdicts import hit_meets
@@ -114,11 +115,23 @@ def verdicts_per_hit(store: Any, judge_id: str, queries: Sequence[Any], memo: di
     useful = _usefulness(project)
     none: dict[str, tuple[str, Verdicts]] = {}
     per_hit = {}
+    made: dict[int, JudgedHit] = {}  # id of a pool entry (alive in `pool`) -> its JudgedHit
     for q in queries:
         judged = pool.get(q.guideline_hash, none)
-        found = (judged.get(h.doc_id) for h in q.hits[:depth])
-        per_hit[q.id] = [None if j is None else JudgedHit(useful(j[0]), j[1]) for j in found]
+        row: list[JudgedHit | None] = []
+        for j in map(judged.get, map(_DOC_ID, q.hits[:depth])):
+            if j is None:
+                row.append(None)
+                continue
+            hit = made.get(id(j))  # a doc listed by many queries of one guideline, or by both runs: one JudgedHit
+            if hit is None:
+                hit = made[id(j)] = JudgedHit(useful(j[0]), j[1])
+            row.append(hit)
+        per_hit[q.id] = row
     return per_hit, {q.id: reqs.get(q.guideline_hash, ()) for q in queries}
+
+
+_DOC_ID = attrgetter("doc_id")
 
 
 def verdicts_provider(ctx: Any, queries: Sequence[Any], measures: Sequence[Any]) -> dict[str, Any]:
