@@ -23,6 +23,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -112,19 +114,35 @@ def build_project(root: Path, n_queries: int, k: int, seed: int = 7, demo_dir: P
     return root
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident MB of a process and all its descendants, summed (forked workers share pages, so this overcounts)."""
-    total, todo = 0, [pid]
+def _tree_rss_mb(pid: int) -> tuple[float, int]:
+    """Resident MB of a process and all its descendants, summed (forked workers share pages, so this overcounts), and
+    how many processes the tree holds."""
+    total, todo, seen = 0, [pid], 0
     while todo:
         p = todo.pop()
         try:
             status = Path(f"/proc/{p}/status").read_text()
             total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            seen += 1
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration, ValueError):
             continue  # the process ended between two reads
-    return total / 1024
+    return total / 1024, seen
+
+
+@contextmanager
+def compare_workers(root: Path, workers: int) -> Iterator[None]:
+    """The project's `[compare] workers` set while the block runs (its evalharness.toml restored after)."""
+    config = root / "evalharness.toml"
+    text = config.read_text(encoding="utf-8")
+    line = f"workers = {workers}\n"
+    config.write_text(text.replace("[compare]\n", f"[compare]\n{line}", 1) if "[compare]\n" in text
+                      else f"{text.rstrip()}\n\n[compare]\n{line}", encoding="utf-8")
+    try:
+        yield
+    finally:
+        config.write_text(text, encoding="utf-8")
 
 
 def timed(args: list[str]) -> dict[str, float]:
@@ -132,12 +150,13 @@ def timed(args: list[str]) -> dict[str, float]:
     largest single process (wait4) and of the whole process tree summed (sampled every 20 ms)."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak_tree = [0.0]
+    peak_tree, processes = [0.0], [1]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak_tree[0] = max(peak_tree[0], _tree_rss_mb(proc.pid))
+            rss, seen = _tree_rss_mb(proc.pid)
+            peak_tree[0], processes[0] = max(peak_tree[0], rss), max(processes[0], seen)
             done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -150,7 +169,8 @@ def timed(args: list[str]) -> dict[str, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(args)} failed: {stderr.strip()[-500:]}")
     return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "peak_tree_rss_mb": round(peak_tree[0], 1)}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "peak_tree_rss_mb": round(peak_tree[0], 1),
+            "processes": processes[0]}  # the compare and the workers it forked (seen at once)
 
 
 def ensure_demo(cache: Path) -> Path:
@@ -194,7 +214,9 @@ def main() -> None:
         # the first compare of a project (or of a kept one whose catalog moved) also scores its images (VQ@k, LowQ@k)
         # once: timed apart
         row["json_scoring_images" if not reused else "json_warmup"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"])
-        row["json"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"])
+        row["json"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"])  # as users run it
+        with compare_workers(root, 1):  # and in one process: the least CPU (a forked worker trades CPU for wall)
+            row["json_one_process"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json"])
         shutil.rmtree(root / ".evalharness" / "thumbs", ignore_errors=True)  # the first report encodes every thumbnail
         row["html_first"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json", "--html", str(report)])
         row["html_second"] = timed([*cli, "-C", str(root), "compare", "base", "cand", "--json", "--html", str(report)])

@@ -69,14 +69,21 @@ def scale_rows(d: dict[str, Any]) -> Iterator[Row]:
     yield ("peak RSS 100k / 10k pairs, cached rerun", f"{part['rss_ratio_cached']:.2f}", f"target ≤ {part['target_rss_ratio']}")
 
 
+COMPARE_MODES = {"json": "`compare --json` of {n} queries × {k}{how}",
+                 "json_one_process": "`compare --json` of {n} queries × {k} in one process (`[compare] workers = 1`)",
+                 "html_second": "`compare --html (thumbnails cached)` of {n} queries × {k}"}
+
+
 def compare_rows(d: dict[str, Any]) -> Iterator[Row]:
     for r in d["runs"]:
-        for name in ("json", "html_second"):
+        for name, title in COMPARE_MODES.items():
             if name in r:
                 f = r[name]
-                yield (f"`compare {'--json' if name == 'json' else '--html (thumbnails cached)'}` of {r['queries']:,} queries × {r['k']}",
+                procs = f.get("processes")
+                how = f" as users run it ({procs} process{'es' if procs != 1 else ''})" if name == "json" and procs else ""
+                yield (title.format(n=f"{r['queries']:,}", k=r["k"], how=how),
                        f"{f['cpu_s']:.2f} s CPU, {f['wall_s']:.1f} s wall, {f['peak_rss_mb']:.0f} MB (the compare's own)",
-                       "target 5 s CPU" if name == "json" and r["queries"] >= 10_000 else "—")
+                       "target 5 s CPU" if name.startswith("json") and r["queries"] >= 10_000 else "—")
 
 
 def agreement_rows(d: dict[str, Any]) -> Iterator[Row]:

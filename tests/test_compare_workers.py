@@ -31,3 +31,16 @@ def test_without_a_load_average_every_usable_worker(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(runs, "usable_workers", lambda requested: min(requested, 2))
     monkeypatch.setattr(runs.os, "getloadavg", missing)
     assert idle_workers(8) == 2
+
+
+@pytest.mark.parametrize(("configured", "load", "workers"), [(0, 0.1, 2), (0, 1.5, 1), (1, 0.1, 1), (3, 1.5, 3)])
+def test_compare_workers_config(monkeypatch: pytest.MonkeyPatch, configured: int, load: float, workers: int) -> None:
+    # [compare] workers: 0 follows the idle cores, 1 keeps one process, N asks for N whatever the load
+    from evalharness.compare.runs import configured_workers
+    from evalharness.config import ProjectConfig
+
+    monkeypatch.setattr(runs, "usable_workers", lambda requested: min(requested, 2))
+    monkeypatch.setattr(runs.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(runs.os, "cpu_count", lambda: 2)
+    cfg = ProjectConfig.model_validate({"compare": {"workers": configured}})
+    assert configured_workers(cfg.compare.workers) == workers

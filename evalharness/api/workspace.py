@@ -5,7 +5,6 @@ notebook. Errors are EvalHarnessError with the same one-line message the command
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,7 +86,7 @@ class Workspace:
         on the compared runs' own pairs; `report=True` keeps what the HTML report shows. What `compare` does (and,
         with `gate=True`, what `gate` compares: a `[gate.trust]` source corrects it and says what the judge is worth).
         `correct_with` adds PPI++ estimates from a gold source; `behaviour` the engagement of a behaviour:NAME source."""
-        from evalharness.compare.runs import check_clean, compare_runs, idle_workers, judge_spec_of, resolve_run
+        from evalharness.compare.runs import check_clean, compare_runs, configured_workers, judge_spec_of, resolve_run
         from evalharness.judges import make_judge
         from evalharness.metrics.ir import parse_measures
         from evalharness.pipeline.run import SilentStages
@@ -117,7 +116,8 @@ class Workspace:
             judge_obj = make_judge(spec, cfg, need_key=False)  # the key is checked only if a pair is sent
             comparison = compare_runs(self.project, store, base, cands, judge_obj, names, alpha=alpha, weight=weight,
                                       holm_exclude=cfg.compare.holm_exclude, stages=stages or SilentStages(),
-                                      for_report=report, labels=labels, workers=idle_workers(os.cpu_count() or 1))
+                                      for_report=report, labels=labels,
+                                      workers=configured_workers(cfg.compare.workers))
             if behaviour:
                 from evalharness.compare.engagement import comparison_engagement
                 from evalharness.labels.schemes import scheme_of

@@ -216,10 +216,16 @@ def default_chunks(n: int, workers: int) -> int:
     return max(1, min(max(workers, -(-n // CHUNK_MAX_QUERIES)), -(-n // CHUNK_QUERIES)))
 
 
+def configured_workers(configured: int) -> int:
+    """Processes to score a comparison on, from `[compare] workers`: N as set (up to the usable cores, in map_steps),
+    0 one per idle core (`idle_workers`)."""
+    return configured or idle_workers(os.cpu_count() or 1)
+
+
 def idle_workers(requested: int) -> int:
     """Processes worth scoring a comparison on: this one, and one more forked worker per core the machine leaves idle
     (cores less the 1-minute load average), up to `requested`. A forked worker costs CPU (copied pages, results sent
-    back: about a tenth more in all) and pays only in wall time, and only where a core would otherwise idle; on a busy
+    back: a tenth to a fifth more in all) and pays only in wall time, and only where a core would otherwise idle; on a busy
     machine it made compare both costlier and slower. The figures are the same either way."""
     usable = usable_workers(requested)
     if usable <= 1:

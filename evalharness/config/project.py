@@ -277,6 +277,9 @@ class CompareConfig(Strict):
     holm_exclude: list[str] = Field(default_factory=lambda: ["Judged"])
     # A reference label source (e.g. "human:gold") whose gold queries correct every comparison (PPI++); "" = none.
     correct_with: str = ""
+    # Processes a large comparison is scored on: 0 = one per core the machine leaves idle (faster, about a tenth to a
+    # fifth more CPU in all); 1 = this process only (least CPU: shared CI runners); N = up to N, idle cores or not.
+    workers: int = Field(default=0, ge=0)
 
 
 class ChecksConfig(Strict):
