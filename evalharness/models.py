@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 IMPORTANCE = ("must", "should", "nice")
@@ -109,6 +110,7 @@ class Hit:
 
 
 _HIT_FIELDS = tuple(f.name for f in fields(Hit))
+_hit_values = attrgetter(*_HIT_FIELDS)
 
 
 class PlacedHit(Hit):
@@ -123,7 +125,7 @@ class PlacedHit(Hit):
         """Equal to any Hit (placed or not) with equal fields, as two Hits are."""
         if not isinstance(other, Hit):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in _HIT_FIELDS)
+        return _hit_values(self) == _hit_values(other)  # as tuples compare: a field that is itself (NaN) is equal
 
     __hash__ = None  # type: ignore[assignment]  # mutable like Hit: not hashable
 

@@ -32,3 +32,10 @@ def test_a_placed_hit_is_the_hit_it_stands_for() -> None:
     assert (moved.title, moved.rank, first.title, second.title, second.rank) == ("Blue lamp", 3, "Red lamp", "Red lamp", 2)
     both = pickle.loads(pickle.dumps([first, second]))
     assert [h.rank for h in both] == [1, 2] and both == [first, second]
+
+
+def test_a_placed_hit_with_a_nan_price_equals_its_hit() -> None:
+    product = Hit("D2", 0, 0.0, "Lamp", price=float("nan"))
+    shared = {k: v for k, v in vars(product).items() if k not in ("rank", "score")}
+    hit = placed(product, 1, shared)
+    assert hit == Hit(**{**vars(product), "rank": 1, "score": -1.0, "price": product.price})  # the same NaN object

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from evalharness.guidelines.querytypes import classify
@@ -191,3 +194,30 @@ def test_attribute_measure_names_parse_like_metrics() -> None:
                           ("AttrMatch(col or)@10", "attribute name")):
         with pytest.raises(EvalHarnessError, match=fragment):
             parse_measures([bad])
+
+
+def test_a_guideline_edited_after_the_runs_keeps_its_query_in_attr_match(project) -> None:
+    # compare records no guideline: a file edited after the runs (a new guideline hash, its pairs judged by compare)
+    # is measured on the requirements that file states, the ones its verdicts were judged against, so its query
+    # stays in AttrMatch(color)'s population (reading them from the store left it out)
+    from conftest import run_cli
+
+    for engine in ("v1", "v2"):
+        done = run_cli(project, "run", "-e", engine, "--top-k", "5", "--json")
+        assert done.returncode == 0, done.stderr
+
+    def compared() -> dict:
+        out = run_cli(project, "compare", "v1", "v2", "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def population(result: dict) -> int:
+        return next(row["n"] for row in result["metrics"] if row["metric"] == "AttrMatch(color)@10")
+
+    before = compared()
+    wanted = re.compile(r"(- attribute: color\n  value: )(\w+)")  # a guideline that asks for a colour: another one
+    path = next(p for p in sorted((project / "guidelines").glob("*.md")) if wanted.search(p.read_text(encoding="utf-8")))
+    path.write_text(wanted.sub(lambda m: m[1] + ("teal" if m[2] != "teal" else "olive"), path.read_text(encoding="utf-8")),
+                    encoding="utf-8")
+    after = compared()
+    assert after["judged_new"] > 0 and population(after) == population(before) > 0

@@ -21,7 +21,7 @@ from evalharness.pipeline.judging import Pair
 from evalharness.pipeline.pairs import PairSeed
 from evalharness.store import Store, judgment_cache_key
 from evalharness.store.db import StoredQuery
-from evalharness.store.runread import RunLists, add_pairs, pair_pool, run_hits, run_lists
+from evalharness.store.runread import RunLists, Wanted, add_pairs, pair_pool, run_hits, run_lists
 from evalharness.store.tables import run_queries_t
 
 CHUNK_HITS = 5000  # hits (queries x top k) searched, stored and looked up at a time
@@ -137,7 +137,7 @@ def score_streamed_runs(project: Any, store: Store, run_ids: Sequence[str], judg
         strings.clear()
         ids = [q.id for q in chunk]
         own = set(ids)
-        wanted: dict[str, dict[str, set[str] | None]] = {}
+        wanted: Wanted = {}
         sides = []
         for run_id in run_ids:
             lists = run_lists(store, run_id, ids, strings=strings)
