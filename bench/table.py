@@ -79,10 +79,14 @@ def compare_rows(d: dict[str, Any]) -> Iterator[Row]:
         for name, title in COMPARE_MODES.items():
             if name in r:
                 f = r[name]
-                procs = f.get("processes")
-                how = f" as users run it ({procs} process{'es' if procs != 1 else ''})" if name == "json" and procs else ""
+                runs = f.get("runs") or [f]
+                procs = sorted({run.get("processes") for run in runs} - {None})
+                how = (f" as users run it ({'/'.join(map(str, procs))} process{'es' if procs != [1] else ''})"
+                       if name == "json" and procs else "")
+                cpus = sorted(run["cpu_s"] for run in runs)
+                spread = f" (median of {len(runs)}: {cpus[0]:.2f}–{cpus[-1]:.2f})" if len(runs) > 1 else ""
                 yield (title.format(n=f"{r['queries']:,}", k=r["k"], how=how),
-                       f"{f['cpu_s']:.2f} s CPU, {f['wall_s']:.1f} s wall, {f['peak_rss_mb']:.0f} MB (the compare's own)",
+                       f"{f['cpu_s']:.2f} s CPU{spread}, {f['wall_s']:.1f} s wall, {f['peak_rss_mb']:.0f} MB (the compare's own)",
                        "target 5 s CPU" if name.startswith("json") and r["queries"] >= 10_000 else "—")
 
 
