@@ -23,6 +23,7 @@ def _row(key: str, g: str, doc: str, chash: str, label: str, created: str, verdi
 def test_newest_counted_judgment_wins_and_others_are_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               chunk: int) -> None:
     monkeypatch.setattr(runread, "PAIR_CHUNK", chunk)  # a doc's judgments split across statements, too
+    monkeypatch.setattr(runread, "SQLITE_PAIR_CHUNK", chunk)
     store = Store(f"sqlite:///{tmp_path / 'cache.db'}")
     met = [{"attribute": "color", "value": "red", "verdict": "met"}]
     missed = [{"attribute": "color", "value": "red", "verdict": "not_met"}]

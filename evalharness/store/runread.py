@@ -212,7 +212,11 @@ class Pool:
 POOL_RULE = ("qrels hold only the labels of the pairs in the runs compared (and of the label sources named); "
              "other runs, judges and labels in the store change no figure")
 
-PAIR_CHUNK = 5000  # (guideline, doc) pairs per lookup statement: 15,001 parameters, within SQLite's and PostgreSQL's limits
+# (guideline, doc) pairs per lookup statement: on PostgreSQL 5,000 (15,001 parameters, within its limit: fewer round
+# trips); on SQLite 500, whose statement of 5,000 VALUES rows costs more to prepare and run than ten of 500
+# (646,410 lookups: 1.22 -> 0.92 s CPU)
+PAIR_CHUNK = 5000
+SQLITE_PAIR_CHUNK = 500
 # guideline hash -> doc id -> the content hashes listed: one hash (a str, as most docs are listed with one content),
 # a set of several, or None (any content counts)
 Wanted = dict[str, dict[str, "str | set[str] | None"]]
@@ -332,8 +336,9 @@ def _pair_batches(conn: Any, judge_id: str, places: Sequence[tuple[str, str]], c
     """The judge's judgments of these (guideline, doc) places, in batches of rows: each row the place's index in
     `places`, then `cols` of judgments `j`; PAIR_CHUNK places a statement (the index saves decoding the place's strings
     again). Batches, not rows: the caller's loop over a batch runs without a generator step per row."""
-    for start in range(0, len(places), PAIR_CHUNK):
-        part = places[start:start + PAIR_CHUNK]
+    chunk = SQLITE_PAIR_CHUNK if conn.dialect.name == "sqlite" else PAIR_CHUNK
+    for start in range(0, len(places), chunk):
+        part = places[start:start + chunk]
         # CROSS JOIN: SQLite keeps the pairs as the outer loop (one index seek each); with a plain JOIN of a few
         # hundred pairs its planner builds an automatic index over the whole judgments table instead.
         sql = (f"WITH pairs(i, g, doc) AS (VALUES {', '.join(['(?, ?, ?)'] * len(part))}) SELECT pairs.i, {cols} "
