@@ -41,3 +41,17 @@ def test_documents_missing_from_the_catalog_keep_their_ranks(project: Path) -> N
     assert r.returncode == 0, r.stderr
     again = [line.split()[:4] for line in (project / "again.run").read_text().splitlines()]
     assert again == [row[:4] for row in ranking]  # every document at the rank the ranking gave it
+
+
+@pytest.mark.parametrize(("name", "text", "where"), [
+    ("nan.run", "demo-001 Q0 P00001 1 nan run\n", "nan.run:line 1: score 'nan' is not a finite number"),
+    ("inf.run", "demo-001 Q0 P00001 1 12 run\ndemo-001 Q0 P00002 2 -inf run\n", "inf.run:line 2: score '-inf'"),
+    ("nan.csv", "query_id,doc_id,rank,score\ndemo-001,P00001,1,NaN\n", "nan.csv:row 2: score 'NaN' is not a finite number"),
+])
+def test_a_ranking_with_a_score_that_is_no_finite_number_is_one_line(project: Path, name: str, text: str, where: str) -> None:
+    # NaN would sort nowhere and cannot be stored (it failed later with an IntegrityError): the file and line are named
+    from conftest import assert_user_error
+
+    (project / name).write_text(text)
+    (project / "engines" / "fromfile.toml").write_text(f'backend = "file"\ntop_k = 10\n[file]\nrun = "{name}"\ncatalog = "demo"\n')
+    assert_user_error(run_cli(project, "run", "-e", "fromfile", "--json"), where)

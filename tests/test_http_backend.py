@@ -71,6 +71,9 @@ def test_http_backend_errors(project: Path, api: str) -> None:
     assert_user_error(run_cli(project, "run", "-e", "boom", env={"SEARCH_API_AUTH": "Bearer tok-123456"}), "answered 500")
     (project / "engines" / "badpath.toml").write_text(CONFIG.format(base=api).replace('hits_path = "$.results[*]"', 'hits_path = "$.[[["'))
     assert_user_error(run_cli(project, "run", "-e", "badpath", env={"SEARCH_API_AUTH": "Bearer tok-123456"}), "not a valid JSONPath")
+    (project / "engines" / "nan.toml").write_text(CONFIG.format(base=api).replace("/search?", "/nan?"))
+    assert_user_error(run_cli(project, "run", "-e", "nan", env={"SEARCH_API_AUTH": "Bearer tok-123456"}),
+                      "the score nan, not a finite number", "[fields] score")
 
 
 def test_transient_503s_and_timeouts_are_retried(project: Path, demo_dir: Path) -> None:

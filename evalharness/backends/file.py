@@ -11,6 +11,7 @@ Judged@k); the run says how many.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def read_trec_run(path: Path) -> dict[str, list[Ranked]]:
                 score = float(parts[4])
             except ValueError:
                 raise EvalHarnessError(f"{path}:line {n}: score '{parts[4]}' is not a number") from None
+            if not math.isfinite(score):
+                raise EvalHarnessError(f"{path}:line {n}: score '{parts[4]}' is not a finite number; write a number such as 12.5")
             raw.setdefault(parts[0], []).append((score, parts[2]))
     out = {}
     for qid, docs in raw.items():
@@ -69,6 +72,9 @@ def read_rank_csv(path: Path) -> dict[str, list[Ranked]]:
                 score = float(row.get("score") or 0.0)
             except ValueError:
                 raise EvalHarnessError(f"{path}:row {n}: rank '{row['rank']}' must be an integer (score a number)") from None
+            if not math.isfinite(score):
+                raise EvalHarnessError(f"{path}:row {n}: score '{row.get('score')}' is not a finite number; write a number "
+                                       "such as 12.5 (or leave it empty)")
             key = row[key_col].strip() if key_col == "query_id" else normalize_query(row[key_col])
             raw.setdefault(key, []).append(Ranked(row[doc_col].strip(), rank, score))
     return {k: sorted(v, key=lambda r: r.rank) for k, v in raw.items()}

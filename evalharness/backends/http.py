@@ -4,6 +4,7 @@ and JSONPath from the response to the hits and from each hit to its fields."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -114,6 +115,10 @@ class HttpBackend(SearchBackend):
         for rank, match in enumerate(self.hits_path.find(data)[:k], 1):
             doc = match.value if isinstance(match.value, dict) else {}
             score = self._get(doc, self.fields["score"])
+            if isinstance(score, float) and not math.isfinite(score):
+                raise EvalHarnessError(f"the search service ({self.http.url}) gave hit {rank} for {query!r} the score {score!r}, "
+                                       "not a finite number; point the engine config's [fields] score at a numeric field "
+                                       "(or leave it out: scores then follow rank)")
             hits.append(mapped_hit(lambda name, doc=doc: self._get(doc, self.fields[name]), rank,
                                    float(score) if isinstance(score, (int, float)) else float(k - rank + 1),
                                    {n: self._get(doc, p) for n, p in self.attributes.items()}))
