@@ -271,8 +271,8 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
     One indexed lookup per (guideline, doc); a judgment counts when its content is one the lists hold (any content
     where they hold None); the newest such judgment of a doc wins (by creation time, then cache key), and the newest
     with verdicts gives its verdicts (only of `verdict_docs`, guideline hash -> docs, when given: the places a measure
-    reads). `covered` lists the contents judged. The rows are read in one pass and not
-    kept; the few docs judged more than once are read again, with their times, to find the newest."""
+    reads). `covered` lists the contents judged. The rows are read in one pass and not kept; the few docs judged more
+    than once are read again, with their times, to find the newest."""
     order = sorted(wanted)
     places = [(g, doc) for g in order for doc in sorted(wanted[g])]
     labels: dict[str, dict[str, tuple[str, str]]] = {g: {} for g in order}  # in guideline order, empty ones dropped
@@ -334,8 +334,9 @@ def pair_pool(store: Store, judge_id: str, wanted: Wanted, rationales: bool = Tr
 
 def _pair_batches(conn: Any, judge_id: str, places: Sequence[tuple[str, str]], cols: str) -> Iterator[list[tuple[Any, ...]]]:
     """The judge's judgments of these (guideline, doc) places, in batches of rows: each row the place's index in
-    `places`, then `cols` of judgments `j`; PAIR_CHUNK places a statement (the index saves decoding the place's strings
-    again). Batches, not rows: the caller's loop over a batch runs without a generator step per row."""
+    `places`, then `cols` of judgments `j`; PAIR_CHUNK places a statement (SQLITE_PAIR_CHUNK on SQLite; the index saves
+    decoding the place's strings again). Batches, not rows: the caller's loop over a batch runs without a generator
+    step per row."""
     chunk = SQLITE_PAIR_CHUNK if conn.dialect.name == "sqlite" else PAIR_CHUNK
     for start in range(0, len(places), chunk):
         part = places[start:start + chunk]
