@@ -45,6 +45,17 @@ def make_project(root: Path, demo_dir: Path, n_queries: int | None = 60) -> Path
 
 
 @pytest.fixture
+def ctrl_c_heard():
+    """Ctrl-C raises KeyboardInterrupt in this test, as in a terminal, also when the test process was started in the
+    background by a shell (which leaves SIGINT ignored); the handler found is put back after."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
 def project(tmp_path: Path, demo_dir: Path) -> Path:
     return make_project(tmp_path / "proj", demo_dir)
 

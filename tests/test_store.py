@@ -177,6 +177,7 @@ def test_saved_lists_read_back_as_saved_and_a_stored_row_is_left_alone(tmp_path:
     store.close()
 
 
+@pytest.mark.usefixtures("ctrl_c_heard")
 def test_ctrl_c_inside_a_write_leaves_no_transaction_holding_the_store(tmp_path: Path) -> None:
     # Ctrl-C is raised as the driver's executemany of a run's hit rows returns, inside the transaction (as in the
     # demo, whose runs wait on each other's writes): SQLAlchemy invalidates the connection, but the statement (kept
@@ -227,6 +228,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.usefixtures("ctrl_c_heard")
 def test_ctrl_c_while_the_pool_closes_a_connection_prints_no_traceback(tmp_path: Path) -> None:
     # SQLAlchemy's pool logs the interrupt with a traceback before re-raising it; nothing configured logging, so
     # Python printed it on stderr beside the command's one line

@@ -142,6 +142,7 @@ def test_on_an_event_loop_a_group_reaches_the_store_within_a_few_milliseconds(tm
     assert writer.written == len(rows)
 
 
+@pytest.mark.usefixtures("ctrl_c_heard")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_inside_a_local_write_waits_for_its_commit(tmp_path: Path, sig: signal.Signals) -> None:
     # the interrupt arrives as the group's INSERT is sent (in the transaction): before, the group was lost and the
@@ -174,6 +175,7 @@ def test_ctrl_c_inside_a_local_write_waits_for_its_commit(tmp_path: Path, sig: s
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
 
 
+@pytest.mark.usefixtures("ctrl_c_heard")
 def test_interrupts_are_held_only_on_the_main_thread(tmp_path: Path) -> None:
     import threading
 
