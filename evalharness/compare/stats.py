@@ -302,6 +302,12 @@ def _overlaps(short: Sequence[str], long_: Sequence[str]) -> list[int]:
             if j is not None:
                 joined[(i if i > j else j) + 1] += 1
         return list(accumulate(joined))
+    return walked_overlaps(short, long_)
+
+
+def walked_overlaps(short: Sequence[str], long_: Sequence[str]) -> list[int]:
+    """`_overlaps` walked depth by depth, as the definition reads (the overlap a depth adds: its two new items'
+    matches); right also when a list repeats an item."""
     seen_s: set[str] = set()
     seen_l: set[str] = set()
     x = [0]

@@ -21,7 +21,7 @@ def raw_rows(conn: Connection, stmt: Select, batch: int = BATCH) -> Iterator[tup
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
     args: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
-    return _fetched(conn, str(compiled), args, batch)
+    return _rows_of(_batches(conn, str(compiled), args, batch))
 
 
 def raw_sql_rows(conn: Connection, sql: str, params: Sequence[Any], batch: int = BATCH) -> Iterator[tuple[Any, ...]]:
@@ -40,11 +40,6 @@ def raw_sql_batches(conn: Connection, sql: str, params: Sequence[Any], batch: in
     elif style != "qmark":
         raise ValueError(f"raw_sql_rows: paramstyle {style!r} is not supported")
     return _batches(conn, sql, tuple(params), batch)
-
-
-def _fetched(conn: Connection, sql: str, args: Any, batch: int) -> Iterator[tuple[Any, ...]]:
-    """The rows of one statement on the connection's DBAPI cursor, `batch` at a time (the cursor closed after)."""
-    return _rows_of(_batches(conn, sql, args, batch))
 
 
 def _rows_of(batches: Generator[list[tuple[Any, ...]], None, None]) -> Iterator[tuple[Any, ...]]:
